@@ -1,0 +1,285 @@
+"""The streaming pipeline and its local runner.
+
+Rows flow from the source through the map steps as they are produced: there
+is no barrier per batch or per step. Each model-calling map step keeps up to
+``window`` rows in flight and emits results in input order, so the output
+(and every id in it) is the same whatever order the model answered in. With
+the request cache and the per-step shards, a run that is killed at any
+instant and started again ends with the same records and no repeated calls.
+Rows that fail keep a structured ``_meta.error`` and go to the errors file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import RecipeError
+from ..hashing import stable_hash
+from ..io import AtomicWriter
+from ..io.writers import write_text_atomic
+from ..llm.client import LLMClient, LLMError
+from ..records import META, derive
+from .checkpoint import ShardStore
+from .progress import Progress
+from .step import MapStep, RowError, SourceStep, Step, StepContext
+from .summary import StepStats, build_summary, render_summary
+
+END = None
+Emit = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+@dataclass
+class RunResult:
+    summary: dict[str, Any]
+    data_path: Path
+    summary_path: Path
+    errors_path: Path | None
+
+    def render(self) -> str:
+        return render_summary(self.summary)
+
+
+class Pipeline:
+    """A source step followed by map steps; validated before anything runs."""
+
+    def __init__(self, steps: list[Step], name: str = "pipeline", seed: int = 0):
+        if not steps or not isinstance(steps[0], SourceStep):
+            raise RecipeError("steps[0]: the first step must produce rows (a source)")
+        for i, step in enumerate(steps[1:], 1):
+            if not isinstance(step, MapStep):
+                raise RecipeError(f"steps[{i}] ({step.name}): a source can only be the first step")
+        self.steps, self.name, self.seed = steps, name, seed
+
+    @property
+    def uses_llm(self) -> bool:
+        return any(step.uses_llm for step in self.steps)
+
+    def validate(self) -> None:
+        """Check that every step's input columns are produced upstream."""
+        columns = self.steps[0].output_columns(set())
+        for i, step in enumerate(self.steps[1:], 1):
+            missing = step.input_columns() - columns
+            if missing:
+                raise RecipeError(
+                    f"steps[{i}] ({step.name}): needs column(s) {', '.join(sorted(missing))} "
+                    f"that no earlier step provides (available: {', '.join(sorted(columns))})"
+                )
+            columns = step.output_columns(columns)
+
+    async def run(
+        self,
+        *,
+        out: Path,
+        run_dir: Path,
+        llm: LLMClient | None = None,
+        limit: int | None = None,
+        window: int | None = None,
+        chunk_size: int = 64,
+        progress: bool = True,
+    ) -> RunResult:
+        """Run to completion, writing ``out`` (and its errors and summary files) atomically."""
+        self.validate()
+        if self.uses_llm and llm is None:
+            raise RecipeError("backend: this recipe calls a model but no backend is configured")
+        if llm is not None:
+            await llm.backend.start()
+        started = time.monotonic()
+        window = window or (llm.backend.max_concurrency * 4 if llm else 64)
+        stats = [StepStats(step.name, step.method) for step in self.steps]
+        total = limit or self.steps[0].expected_rows()  # type: ignore[attr-defined]
+        display = Progress(stats, llm.stats if llm else None, total) if progress else None
+        failed: list[dict[str, Any]] = []
+        out = Path(out)
+        _remove_stale_temps(out)
+        with AtomicWriter(out) as writer:
+            ticker = asyncio.create_task(display.run()) if display else None
+            try:
+                await self._stream(llm, writer, failed, stats, run_dir, limit, window, chunk_size)
+            finally:
+                if ticker:
+                    ticker.cancel()
+            if display:
+                display.draw(final=True)
+        return self._finish(out, failed, stats, llm, time.monotonic() - started)
+
+    async def _stream(self, llm, writer, failed, stats, run_dir, limit, window, chunk_size) -> None:
+        queues: list[asyncio.Queue] = [asyncio.Queue(maxsize=window) for _ in self.steps]
+
+        async def sink(row: dict[str, Any] | None) -> None:
+            if row is not END:
+                writer.write(row)
+
+        # step k reads queues[k - 1] and writes queues[k]; the last step writes to the sink
+        emitters: list[Emit] = [q.put for q in queues[: len(self.steps) - 1]] + [sink]
+
+        def context(step: Step) -> StepContext:
+            return StepContext(llm=llm, run_seed=self.seed, step_name=step.name)
+
+        fingerprint = stable_hash([self.seed, self.steps[0].fingerprint_fields()])
+        async with asyncio.TaskGroup() as group:
+            source = self.steps[0]
+            group.create_task(
+                _run_source(source, context(source), emitters[0], stats[0], limit, failed)  # type: ignore[arg-type]
+            )
+            for k, step in enumerate(self.steps[1:], 1):
+                assert isinstance(step, MapStep)
+                fingerprint = stable_hash(
+                    [
+                        fingerprint,
+                        step.fingerprint_fields(),
+                        llm.identity if step.uses_llm and llm else None,
+                    ]
+                )
+                store = (
+                    ShardStore(
+                        run_dir / "checkpoints" / f"{k:02d}-{step.name}-{fingerprint[:12]}",
+                        chunk_size,
+                    )
+                    if step.checkpointed
+                    else None
+                )
+                group.create_task(
+                    _run_map(
+                        step,
+                        context(step),
+                        queues[k - 1],
+                        emitters[k],
+                        stats[k],
+                        store,
+                        failed,
+                        window,
+                    )
+                )
+
+    def _finish(self, out, failed, stats, llm, wall) -> RunResult:
+        stem = out.with_suffix("")
+        errors_path = stem.with_name(stem.name + ".errors.jsonl")
+        summary_path = stem.with_name(stem.name + ".summary.json")
+        if failed:
+            failed.sort(key=lambda r: r[META]["id"])
+            with AtomicWriter(errors_path) as writer:
+                writer.write_many(failed)
+        else:
+            errors_path.unlink(missing_ok=True)
+        outputs = {"data": str(out), "summary": str(summary_path)}
+        if failed:
+            outputs["errors"] = str(errors_path)
+        summary = build_summary(
+            recipe=self.name,
+            backend=llm.backend.describe() if llm else None,
+            steps=stats,
+            llm=llm.stats if llm else None,
+            wall_s=wall,
+            outputs=outputs,
+            records=stats[-1].rows_out,
+            error_records=len(failed),
+        )
+        write_text_atomic(summary_path, json.dumps(summary, indent=2) + "\n")
+        return RunResult(summary, out, summary_path, errors_path if failed else None)
+
+
+async def _run_source(
+    source: SourceStep,
+    ctx: StepContext,
+    emit: Emit,
+    stats: StepStats,
+    limit: int | None,
+    failed: list[dict[str, Any]],
+) -> None:
+    async with contextlib.aclosing(source.rows(ctx)) as rows:  # type: ignore[type-var]
+        async for row in rows:
+            if limit is not None and stats.rows_out >= limit:
+                break
+            if error := row[META].get("error"):
+                stats.errors[error["kind"]] += 1
+                failed.append(row)
+                continue
+            stats.rows_out += 1
+            await emit(row)
+    await emit(END)  # type: ignore[arg-type]
+
+
+async def _run_map(
+    step: MapStep,
+    ctx: StepContext,
+    inbox: asyncio.Queue,
+    emit: Emit,
+    stats: StepStats,
+    store: ShardStore | None,
+    failed: list[dict[str, Any]],
+    window: int,
+) -> None:
+    """Process rows with up to ``window`` in flight; emit results in input order."""
+    done = store.load() if store else {}
+    slots = asyncio.Semaphore(window if step.uses_llm else 1)
+    ordered: asyncio.Queue = asyncio.Queue()
+
+    async def attempt(row: dict[str, Any]) -> list[dict[str, Any]]:
+        try:
+            return await step.process(row, ctx)
+        except (RowError, LLMError) as exc:
+            return [_failed(row, step, exc.kind, str(exc))]
+
+    async def admit() -> None:
+        index = 0
+        while (row := await inbox.get()) is not END:
+            await slots.acquire()
+            parent = row[META]["id"]
+            stored = done.get(index)
+            if stored is not None and stored[0] == parent:
+                future: asyncio.Future = asyncio.get_running_loop().create_future()
+                future.set_result(stored[1])
+                stats.reused += 1
+            else:
+                future = asyncio.ensure_future(attempt(row))
+            await ordered.put((index, parent, future))
+            index += 1
+        await ordered.put(END)
+
+    async def release() -> None:
+        while (item := await ordered.get()) is not END:
+            index, parent, future = item
+            rows = await future
+            slots.release()
+            stats.rows_in += 1
+            if store is not None:
+                store.add(index, parent, rows)
+            for row in rows:
+                if error := row[META].get("error"):
+                    stats.errors[error["kind"]] += 1
+                    failed.append(row)
+                else:
+                    stats.rows_out += 1
+                    await emit(row)
+        if store is not None:
+            store.flush()
+        await emit(END)  # type: ignore[arg-type]
+
+    async with asyncio.TaskGroup() as group:
+        group.create_task(admit())
+        group.create_task(release())
+
+
+def _failed(row: dict[str, Any], step: Step, kind: str, message: str) -> dict[str, Any]:
+    return derive(
+        row,
+        {},
+        step=step.name,
+        method=step.method,
+        index=-1,
+        error={"kind": kind, "message": message},
+    )
+
+
+def _remove_stale_temps(out: Path) -> None:
+    """Temp files left by a killed run (``.NAME.tmp-PID``) are never valid output."""
+    if out.parent.is_dir():
+        for stale in out.parent.glob(f".{out.stem}*.tmp-*"):
+            stale.unlink(missing_ok=True)

@@ -1,0 +1,63 @@
+"""A one-line live progress display on stderr: rows/s, tokens/s, cache hits, errors, ETA."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from typing import TextIO
+
+from ..llm.client import ClientStats
+from .summary import StepStats
+
+
+class Progress:
+    """Redraws in place on a terminal; prints a plain line every ``log_every`` s otherwise."""
+
+    def __init__(
+        self,
+        steps: list[StepStats],
+        llm: ClientStats | None,
+        total: int | None,
+        stream: TextIO | None = None,
+        log_every: float = 10.0,
+    ):
+        self.steps, self.llm, self.total = steps, llm, total
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.interval = 0.5 if self.tty else log_every
+        self.start = time.monotonic()
+
+    def line(self) -> str:
+        elapsed = max(time.monotonic() - self.start, 1e-9)
+        first, last = self.steps[0], self.steps[-1]
+        parts = [" ".join(f"{s.name}:{s.rows_out}" for s in self.steps)]
+        parts.append(f"{last.rows_out / elapsed:.1f} rows/s")
+        if self.llm is not None:
+            parts.append(f"{self.llm.completion_tokens / elapsed:.0f} tok/s")
+            parts.append(f"calls {self.llm.model_calls} cache {self.llm.cache_hits}")
+        parts.append(f"errors {sum(sum(s.errors.values()) for s in self.steps)}")
+        if self.total and first.rows_out:
+            remaining = max(self.total - first.rows_out, 0) * elapsed / first.rows_out
+            parts.append(f"ETA {_clock(remaining)}")
+        parts.append(_clock(elapsed))
+        return " | ".join(parts)
+
+    def draw(self, final: bool = False) -> None:
+        text = self.line()
+        if self.tty:
+            self.stream.write("\r\033[K" + text + ("\n" if final else ""))
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    async def run(self) -> None:
+        """Redraw until cancelled."""
+        while True:
+            await asyncio.sleep(self.interval)
+            self.draw()
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"

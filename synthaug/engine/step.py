@@ -1,0 +1,103 @@
+"""The step contract.
+
+A step declares the columns it reads and writes and validates its parameters
+with a pydantic model, so a pipeline can be checked before any model call.
+``SourceStep`` produces rows (a file, a seed pool, a generator such as
+Self-Instruct's bootstrap); ``MapStep`` turns each input row into zero or more
+output rows. A map step's ``process`` may make any number of model calls
+through ``ctx.llm``; raising ``RowError`` (or an ``LLMError``) marks the row
+failed instead of aborting the run.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from ..hashing import derive_seed
+from ..llm.client import LLMClient
+
+
+class NoParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RowError(Exception):
+    """A row that cannot be processed (e.g. the model's output does not parse)."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass
+class StepContext:
+    """What a running step may use: the LLM client, the run seed and its own name."""
+
+    llm: LLMClient | None
+    run_seed: int
+    step_name: str
+
+    def seed(self, *parts: Any) -> int:
+        """A per-row (or per-request) seed, stable across runs."""
+        return derive_seed(self.run_seed, self.step_name, *parts)
+
+    def require_llm(self) -> LLMClient:
+        if self.llm is None:
+            raise RuntimeError(f"step {self.step_name} needs a backend")
+        return self.llm
+
+
+class Step(ABC):
+    """Base of all steps: a name, validated params, declared columns."""
+
+    method: ClassVar[str]
+    Params: ClassVar[type[BaseModel]] = NoParams
+    reads: ClassVar[tuple[str, ...]] = ()
+    writes: ClassVar[tuple[str, ...]] = ()
+    uses_llm: ClassVar[bool] = False
+
+    def __init__(self, name: str | None = None, **params: Any):
+        self.name = name or self.method
+        self.params = self.Params(**params)
+
+    def input_columns(self) -> set[str]:
+        """Columns that must be present in every input row."""
+        return set(self.reads)
+
+    def output_columns(self, input_columns: set[str]) -> set[str]:
+        """Columns present after this step, given those before it."""
+        return input_columns | set(self.writes)
+
+    def fingerprint_fields(self) -> dict[str, Any]:
+        """What identifies this step's work (for checkpoint reuse)."""
+        return {"method": self.method, "params": self.params.model_dump(mode="json")}
+
+
+class SourceStep(Step):
+    """A step that produces the pipeline's rows, in a deterministic order."""
+
+    @abstractmethod
+    def rows(self, ctx: StepContext) -> AsyncIterator[dict[str, Any]]:
+        """Yield rows (each with ``_meta``)."""
+
+    def expected_rows(self) -> int | None:
+        """How many rows it will yield, if known (for progress and ETA)."""
+        return None
+
+
+class MapStep(Step):
+    """A step that maps each input row to zero or more output rows."""
+
+    @abstractmethod
+    async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
+        """The output rows for ``row`` (raise ``RowError`` for a bad row)."""
+
+    @property
+    def checkpointed(self) -> bool:
+        """Model-calling steps keep shards; cheap (possibly stateful) steps simply rerun."""
+        return self.uses_llm

@@ -1,0 +1,149 @@
+"""The backend contract and the wire format shared by llama.cpp and OpenAI-style servers."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any
+
+from .types import ChatRequest, Choice, Completion, TokenLogprob, Usage
+
+RETRYABLE = frozenset({"rate_limit", "server_error", "timeout", "connection", "bad_response"})
+
+
+class BackendCallError(Exception):
+    """One failed model call. ``kind`` decides whether the client retries it."""
+
+    def __init__(self, kind: str, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.kind, self.retry_after = kind, retry_after
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind in RETRYABLE
+
+
+class Backend(ABC):
+    """A model behind a uniform async ``complete``; ``calls`` counts real model calls."""
+
+    name: str = "backend"
+    max_concurrency: int = 8
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    @abstractmethod
+    def identity(self, file_hash: Callable[[str], str]) -> str:
+        """What makes two answers interchangeable: weights hash or endpoint + model name."""
+
+    async def start(self) -> None:  # noqa: B027 - optional hook
+        """Load the model or check the endpoint; raise ``BackendUnavailable`` if impossible."""
+
+    @abstractmethod
+    async def complete(self, request: ChatRequest) -> Completion:
+        """Send one request; raise ``BackendCallError`` on failure."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release the model or connections."""
+
+    def describe(self) -> str:
+        """A short human-readable name (never contains secrets)."""
+        return self.name
+
+
+def wire_body(request: ChatRequest, *, model: str | None, schema_style: str) -> dict[str, Any]:
+    """The OpenAI-style JSON body for ``request``.
+
+    ``schema_style`` is ``"llamacpp"`` (top-level ``json_schema``/``grammar``, as
+    llama.cpp's server takes them) or ``"openai"`` (``response_format``).
+    """
+    body: dict[str, Any] = {
+        "n": request.n,
+        "temperature": request.temperature,
+        "top_p": request.top_p,
+        "max_tokens": request.max_tokens,
+        "presence_penalty": request.presence_penalty,
+        "frequency_penalty": request.frequency_penalty,
+    }
+    if model:
+        body["model"] = model
+    if request.is_chat:
+        body["messages"] = list(request.messages or ())
+    else:
+        body["prompt"] = request.prompt
+    if request.stop:
+        body["stop"] = list(request.stop)
+    if request.seed is not None:
+        body["seed"] = request.seed
+    if request.logprobs:
+        if request.is_chat:
+            body["logprobs"] = True
+            body["top_logprobs"] = request.top_logprobs
+        else:
+            body["logprobs"] = max(request.top_logprobs, 1)
+    if request.grammar is not None:
+        body["grammar"] = request.grammar
+    if request.json_schema is not None:
+        if schema_style == "llamacpp":
+            body["json_schema"] = request.json_schema
+        else:
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "output", "schema": request.json_schema, "strict": True},
+            }
+    return body
+
+
+def parse_wire_completion(data: Any, *, chat: bool) -> Completion:
+    """Parse an OpenAI-style response; raise ``BackendCallError`` (bad_response) if malformed."""
+    try:
+        choices = [_parse_choice(c, chat=chat) for c in data["choices"]]
+        usage = data.get("usage") or {}
+        return Completion(
+            choices=choices,
+            usage=Usage(
+                prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                completion_tokens=int(usage.get("completion_tokens") or 0),
+            ),
+            model=str(data.get("model") or ""),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise BackendCallError("bad_response", f"malformed completion: {exc!r}") from exc
+
+
+def _parse_choice(choice: dict[str, Any], *, chat: bool) -> Choice:
+    text = choice["message"]["content"] if chat else choice["text"]
+    if not isinstance(text, str):
+        text = "" if text is None else str(text)
+    return Choice(
+        text=text,
+        finish_reason=choice.get("finish_reason"),
+        logprobs=_parse_logprobs(choice.get("logprobs")),
+    )
+
+
+def _parse_logprobs(raw: Any) -> list[TokenLogprob] | None:
+    if not raw:
+        return None
+    if isinstance(raw, dict) and "content" in raw:  # chat format (and llama.cpp's completions)
+        return [
+            TokenLogprob(
+                token=t["token"],
+                logprob=float(t["logprob"]),
+                top_logprobs=[
+                    {"token": a["token"], "logprob": a["logprob"]}
+                    for a in t.get("top_logprobs", [])
+                ],
+            )
+            for t in raw["content"] or []
+        ]
+    tokens, values = raw.get("tokens") or [], raw.get("token_logprobs") or []  # legacy completions
+    tops = raw.get("top_logprobs") or [{}] * len(tokens)
+    return [
+        TokenLogprob(
+            token=t,
+            logprob=float(v if v is not None else 0.0),
+            top_logprobs=[{"token": k, "logprob": p} for k, p in (top or {}).items()],
+        )
+        for t, v, top in zip(tokens, values, tops, strict=False)
+    ]

@@ -1,0 +1,93 @@
+"""Content-addressed request cache in SQLite (WAL mode).
+
+The key is a SHA-256 over the model identity (weights-file hash for local
+models, endpoint + model name for servers) and the full request: rendered
+messages or prompt, sampling parameters, schema or grammar, and the per-row
+seed. It never depends on batch layout, so a rerun (or a resumed run) reuses
+every answer it already paid for. Each completion is committed as soon as it
+arrives; several processes may write at once (WAL + busy timeout).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from pathlib import Path
+
+from ..hashing import file_sha256, stable_hash
+from .types import ChatRequest, Completion
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS completions (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS file_hashes (
+    path TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, sha256 TEXT NOT NULL,
+    PRIMARY KEY (path, size, mtime_ns)
+);
+"""
+
+
+def default_cache_path() -> Path:
+    """``$SYNTHAUG_CACHE``, else ``$XDG_CACHE_HOME/synthaug/requests.sqlite3``."""
+    if env := os.environ.get("SYNTHAUG_CACHE"):
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
+    return Path(base) / "synthaug" / "requests.sqlite3"
+
+
+def request_key(model_identity: str, request: ChatRequest) -> str:
+    """The cache key of ``request`` sent to the model ``model_identity``."""
+    return stable_hash({"model": model_identity, "request": request.cache_fields()})
+
+
+class RequestCache:
+    """A thread-safe handle on the SQLite request cache."""
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+        self._db.commit()
+
+    def get(self, key: str) -> Completion | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM completions WHERE key=?", (key,)).fetchone()
+        return Completion.model_validate_json(row[0]) if row else None
+
+    def put(self, key: str, completion: Completion) -> None:
+        value = completion.model_copy(update={"cached": False}).model_dump_json()
+        with self._lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO completions (key, value) VALUES (?, ?)", (key, value)
+            )
+            self._db.commit()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM completions").fetchone()[0]
+
+    def file_hash(self, path: str) -> str:
+        """SHA-256 of a weights file, remembered by (path, size, mtime) so it is read once."""
+        stat = os.stat(path)
+        ident = (os.path.realpath(path), stat.st_size, stat.st_mtime_ns)
+        with self._lock:
+            row = self._db.execute(
+                "SELECT sha256 FROM file_hashes WHERE path=? AND size=? AND mtime_ns=?", ident
+            ).fetchone()
+        if row:
+            return row[0]
+        digest = file_sha256(path)
+        with self._lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO file_hashes VALUES (?, ?, ?, ?)", (*ident, digest)
+            )
+            self._db.commit()
+        return digest
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,111 @@
+"""The client every step calls: cache first, then the backend under an adaptive limit.
+
+Failed calls are retried with exponential backoff and jitter (honouring
+``Retry-After``) when their kind is retryable; after the last attempt, or for
+a non-retryable failure, ``LLMError`` carries the kind so the step can store
+it in the row's ``_meta.error``. Counters feed the run summary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from dataclasses import dataclass, field
+
+from .backend import Backend, BackendCallError
+from .cache import RequestCache, request_key
+from .concurrency import AdaptiveLimiter, backoff_delay
+from .types import ChatRequest, Completion
+
+
+class LLMError(Exception):
+    """A model call that failed for good; ``kind`` is e.g. rate_limit, timeout, bad_request."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass
+class ClientStats:
+    """What the run summary reports about model use."""
+
+    model_calls: int = 0
+    cache_hits: int = 0
+    retries: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_completion_tokens: int = 0
+    failures: Counter[str] = field(default_factory=Counter)
+
+
+class LLMClient:
+    """Cache-aware, retrying, concurrency-limited access to one backend."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        cache: RequestCache | None = None,
+        max_retries: int = 5,
+        backoff_base: float = 0.5,
+    ):
+        self.backend, self.cache = backend, cache
+        self.max_retries, self.backoff_base = max_retries, backoff_base
+        self.limiter = AdaptiveLimiter(backend.max_concurrency)
+        self.stats = ClientStats()
+        self._identity: str | None = None
+
+    @property
+    def identity(self) -> str:
+        """The backend's model identity (weights hash or endpoint + model)."""
+        if self._identity is None:
+            hasher = self.cache.file_hash if self.cache else _uncached_file_hash
+            self._identity = self.backend.identity(hasher)
+        return self._identity
+
+    def key(self, request: ChatRequest) -> str:
+        """The request's content address (also stored in ``_meta.request``)."""
+        return request_key(self.identity, request)
+
+    async def complete(self, request: ChatRequest) -> Completion:
+        """The completion for ``request``, from the cache when it has been paid for before."""
+        key = self.key(request)
+        if self.cache is not None and (hit := self.cache.get(key)) is not None:
+            self.stats.cache_hits += 1
+            self.stats.cached_completion_tokens += hit.usage.completion_tokens
+            return hit.model_copy(update={"cached": True})
+        completion = await self._call_with_retries(request)
+        self.stats.prompt_tokens += completion.usage.prompt_tokens
+        self.stats.completion_tokens += completion.usage.completion_tokens
+        if self.cache is not None:
+            self.cache.put(key, completion)
+        return completion
+
+    async def _call_with_retries(self, request: ChatRequest) -> Completion:
+        for attempt in range(self.max_retries + 1):
+            async with self.limiter:
+                try:
+                    self.stats.model_calls += 1
+                    completion = await self.backend.complete(request)
+                except BackendCallError as exc:
+                    error = exc
+                else:
+                    self.limiter.on_success()
+                    return completion
+            if error.kind in ("rate_limit", "server_error", "timeout"):
+                self.limiter.on_overload()
+            if not error.retryable or attempt == self.max_retries:
+                self.stats.failures[error.kind] += 1
+                raise LLMError(error.kind, str(error)) from error
+            self.stats.retries += 1
+            await asyncio.sleep(backoff_delay(attempt, error.retry_after, self.backoff_base))
+        raise AssertionError("unreachable")
+
+    async def close(self) -> None:
+        await self.backend.close()
+
+
+def _uncached_file_hash(path: str) -> str:
+    from ..hashing import file_sha256
+
+    return file_sha256(path)

@@ -1,0 +1,46 @@
+"""Adaptive concurrency (AIMD) and retry backoff for model calls.
+
+The limiter lets at most ``limit`` calls run at once. It cuts the limit by a
+quarter on overload signals (429, 5xx, timeouts) and climbs back by one slot
+per ``limit`` successes, between 1 and the backend's maximum.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+
+class AdaptiveLimiter:
+    """Additive-increase, multiplicative-decrease bound on calls in flight."""
+
+    def __init__(self, maximum: int, decrease: float = 0.75):
+        self.maximum, self.decrease = max(1, maximum), decrease
+        self.limit = float(self.maximum)
+        self.in_flight = 0
+        self._cond = asyncio.Condition()
+
+    async def __aenter__(self) -> AdaptiveLimiter:
+        async with self._cond:
+            await self._cond.wait_for(lambda: self.in_flight < int(self.limit))
+            self.in_flight += 1
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        async with self._cond:
+            self.in_flight -= 1
+            self._cond.notify_all()
+
+    def on_success(self) -> None:
+        self.limit = min(self.maximum, self.limit + 1.0 / self.limit)
+
+    def on_overload(self) -> None:
+        self.limit = max(1.0, self.limit * self.decrease)
+
+
+def backoff_delay(
+    attempt: int, retry_after: float | None, base: float = 0.5, cap: float = 30.0
+) -> float:
+    """Exponential backoff with full jitter; never shorter than the server's ``Retry-After``."""
+    delay = random.uniform(0, min(cap, base * 2**attempt))
+    return max(delay, retry_after) if retry_after is not None else delay

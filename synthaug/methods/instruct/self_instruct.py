@@ -1,0 +1,470 @@
+"""Self-Instruct: bootstrapping instruction data from a language model's own outputs.
+
+Wang et al., "Self-Instruct: Aligning Language Models with Self-Generated
+Instructions", ACL 2023 (arXiv 2212.10560); reference code
+``yizhongw/self-instruct``. The algorithm, as four steps:
+
+1. ``self_instruct.bootstrap`` — each prompt lists 8 instructions (2 from the
+   machine-generated pool once it has any, the rest human seeds, shuffled) and
+   ends at "9." so the model continues the list (raw completion; temperature
+   0.7, top_p 0.5, presence penalty 2, stop at a blank line or item 16).
+   Candidates pass the length, keyword and start-character filters, then the
+   ROUGE-L novelty filter: dropped when ROUGE-L F1 > 0.7 against any seed or
+   pooled instruction. Accepted ones join the pool and steer later prompts.
+   The paper refreshes the pool after each batch of 5 prompts; here prompt i
+   sees every result up to i - ``requests_in_flight``, processed in request
+   order, so the run is deterministic and resumable while the model stays busy.
+2. ``self_instruct.classify`` — a few-shot "is it classification?" prompt
+   (seed tasks as demonstrations), answered Yes/No.
+3. ``self_instruct.instances`` — input-first examples for ordinary tasks,
+   output-first (class label, then input) for classification tasks; at most 5
+   per task, greedy decoding with presence penalty 1.5, then the paper's
+   instance filters (input == output, empty output, trailing colon, one input
+   with two outputs drops the task, exact duplicates).
+4. ``self_instruct.format`` — one record per instance in the paper's fields
+   (instruction, input, output) plus a prompt/completion rendering with a
+   randomly chosen template, optionally stripping a single "Field:" prefix.
+
+Small local models need constrained decoding to emit parseable examples, so
+steps 2–3 ask for JSON that follows a schema whose field order keeps the
+paper's input-first / output-first distinction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import re
+import string
+from collections import deque
+from collections.abc import AsyncIterator
+from importlib import resources
+from statistics import fmean
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ...engine.step import MapStep, RowError, SourceStep, StepContext
+from ...errors import InputError
+from ...io import read_records
+from ...llm.client import LLMError
+from ...llm.types import ChatRequest, Completion, chat
+from ...quality.rouge import RougePool
+from ...records import META, derive, record_id
+from ..registry import register
+from ..templates import render
+
+PAPER = "Wang et al., 2023, Self-Instruct (arXiv 2212.10560)"
+TAXONOMY = "synthesis / model self-improvement (general distillation with a stronger teacher)"
+STAGE = "instruction tuning"
+
+BLACKLIST = ("image", "images", "graph", "graphs", "picture", "pictures", "file", "files",
+             "map", "maps", "draw", "plot", "go to")  # fmt: skip
+
+
+def load_seed_tasks(path: str | None) -> list[dict[str, Any]]:
+    """Seed tasks (``instruction``, ``instances``, ``is_classification``); default: the 175."""
+    if path is None:
+        source = resources.files("synthaug") / "data" / "self_instruct_seed_tasks.jsonl"
+        path = str(source)
+    tasks = list(read_records(path, required=("instruction",)))
+    if not tasks:
+        raise InputError(path, "no seed tasks")
+    for task in tasks:
+        task.setdefault("instances", [])
+        task.setdefault("is_classification", False)
+    return tasks
+
+
+def normalise_instruction(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip().rstrip(":")
+
+
+def split_listed_instructions(text: str) -> list[str]:
+    """The items of a numbered-list continuation (the first piece continues item 9)."""
+    return [re.sub(r"\s+", " ", piece).strip() for piece in re.split(r"\n\d+\s?\. ", text)]
+
+
+def passes_filters(instruction: str, blacklist: tuple[str, ...] = BLACKLIST) -> bool:
+    """The paper's post-filters: length, keyword blacklist, start characters."""
+    if not instruction:
+        return False
+    words = len(instruction.split())
+    if words <= 3 or words > 150:
+        return False
+    if any(re.search(rf"\b{re.escape(w)}\b", instruction, re.IGNORECASE) for w in blacklist):
+        return False
+    if instruction.startswith("Write a program"):
+        return False
+    return instruction[0] not in string.punctuation and instruction[0].isascii()
+
+
+class BootstrapParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    seed_tasks: str | None = None
+    num_instructions: int = Field(50_000, ge=1)
+    num_prompt_instructions: int = Field(8, ge=1)
+    num_machine_instructions: int = Field(2, ge=0)
+    rouge_threshold: float = Field(0.7, gt=0, le=1)
+    temperature: float = Field(0.7, ge=0, le=2)
+    top_p: float = Field(0.5, ge=0, le=1)
+    max_tokens: int = Field(1024, ge=16)
+    presence_penalty: float = Field(2.0, ge=-2, le=2)
+    frequency_penalty: float = Field(0.0, ge=-2, le=2)
+    stop: list[str] = Field(default_factory=lambda: ["\n\n", "\n16", "16.", "16 ."])
+    requests_in_flight: int | None = Field(None, ge=1)
+    max_requests: int | None = Field(None, ge=1)
+    mode: Literal["completion", "chat"] = "completion"
+    blacklist: list[str] = Field(default_factory=lambda: list(BLACKLIST))
+    similarity_report: bool = True
+
+
+@register("self_instruct.bootstrap", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
+class Bootstrap(SourceStep):
+    """Self-Instruct step 1: grow a pool of novel instructions from seed tasks."""
+
+    Params = BootstrapParams
+    writes = ("instruction", "most_similar", "avg_similarity_score", "request_idx")
+    uses_llm = True
+
+    def expected_rows(self) -> int | None:
+        return self.params.num_instructions
+
+    def request(self, prompt_instructions: list[str], seed: int) -> ChatRequest:
+        p = self.params
+        prompt = render(__file__, "self_instruct_tasks.j2", instructions=prompt_instructions)
+        options: dict[str, Any] = {
+            "temperature": p.temperature, "top_p": p.top_p, "max_tokens": p.max_tokens,
+            "presence_penalty": p.presence_penalty, "frequency_penalty": p.frequency_penalty,
+            "stop": tuple(p.stop), "seed": seed,
+        }  # fmt: skip
+        if p.mode == "chat":
+            return chat(("user", prompt), **options)
+        return ChatRequest(prompt=prompt, **options)
+
+    async def rows(self, ctx: StepContext) -> AsyncIterator[dict[str, Any]]:
+        p, llm = self.params, ctx.require_llm()
+        seeds = [normalise_instruction(t["instruction"]) for t in load_seed_tasks(p.seed_tasks)]
+        pool = RougePool()
+        for seed in seeds:
+            pool.add(seed)
+        machine: list[str] = []
+        in_flight = p.requests_in_flight or llm.backend.max_concurrency
+        max_requests = p.max_requests or max(50, 20 * p.num_instructions)
+        pending: deque[tuple[int, ChatRequest, asyncio.Task[Completion]]] = deque()
+        next_request = produced = 0
+        try:
+            while produced < p.num_instructions and (pending or next_request < max_requests):
+                while len(pending) < in_flight and next_request < max_requests:
+                    request = self.request(self._sample(ctx, next_request, seeds, machine), 0)
+                    request = request.model_copy(update={"seed": ctx.seed("request", next_request)})
+                    pending.append((next_request, request, asyncio.create_task(llm.complete(request))))
+                    next_request += 1
+                index, request, task = pending.popleft()
+                try:
+                    completion = await task
+                except LLMError as exc:
+                    yield self._failed(index, exc)
+                    continue
+                for k, instruction in enumerate(self._candidates(completion)):
+                    accepted = self._novel(pool, instruction)
+                    if accepted is None:
+                        continue
+                    pool.add(instruction)
+                    machine.append(instruction)
+                    produced += 1
+                    yield self._record(ctx, index, k, instruction, accepted, llm.key(request), request)
+                    if produced >= p.num_instructions:
+                        break
+        finally:
+            for _, _, task in pending:
+                task.cancel()
+
+    def _sample(self, ctx: StepContext, index: int, seeds: list[str], machine: list[str]) -> list[str]:
+        """2 machine instructions (when any) plus human seeds, 8 in all, shuffled."""
+        rng = random.Random(ctx.seed("demos", index))
+        p = self.params
+        chosen = rng.sample(machine, min(p.num_machine_instructions, len(machine)))
+        chosen += rng.sample(seeds, min(len(seeds), p.num_prompt_instructions - len(chosen)))
+        rng.shuffle(chosen)
+        return chosen
+
+    def _candidates(self, completion: Completion) -> list[str]:
+        choice = completion.choices[0]
+        if choice.finish_reason == "length":  # the paper drops truncated lists whole
+            return []
+        blacklist = tuple(self.params.blacklist)
+        items = split_listed_instructions(choice.text)
+        return [normalise_instruction(i) for i in items if passes_filters(i, blacklist)]
+
+    def _novel(self, pool: RougePool, instruction: str) -> dict[str, Any] | None:
+        """Similarity report if ROUGE-L to every pooled instruction is ≤ threshold, else None."""
+        threshold = self.params.rouge_threshold
+        if not self.params.similarity_report:
+            score = pool.max_score(instruction, stop_above=threshold)
+            return None if score > threshold else {}
+        scores = pool.scores(instruction)
+        if max(scores, default=0.0) > threshold:
+            return None
+        top = pool.most_similar(instruction, k=10)
+        return {"most_similar": dict(top), "avg_similarity_score": fmean(scores) if scores else 0.0}
+
+    def _record(self, ctx, index, k, instruction, report, key, request) -> dict[str, Any]:
+        return {
+            "instruction": instruction,
+            "most_similar": report.get("most_similar", {}),
+            "avg_similarity_score": report.get("avg_similarity_score"),
+            "request_idx": index,
+            META: {
+                "id": record_id(ctx.step_name, index, k),
+                "parents": [],
+                "step": ctx.step_name,
+                "method": self.method,
+                "model": ctx.require_llm().backend.describe(),
+                "request": [key],
+                "seed": request.seed,
+            },
+        }
+
+    def _failed(self, index: int, exc: LLMError) -> dict[str, Any]:
+        return {
+            "request_idx": index,
+            META: {
+                "id": record_id(self.name, index, "error"),
+                "parents": [],
+                "step": self.name,
+                "method": self.method,
+                "error": {"kind": exc.kind, "message": str(exc)},
+            },
+        }
+
+
+def _demo_tasks(tasks: list[dict[str, Any]], classification: bool, count: int) -> list[dict]:
+    """The first ``count`` seed tasks of one kind that have a non-empty example."""
+    chosen = [
+        t for t in tasks
+        if bool(t["is_classification"]) == classification and t["instances"]
+        and t["instances"][0].get("output")
+    ]  # fmt: skip
+    return chosen[:count]
+
+
+YES_NO_SCHEMA = {
+    "type": "object",
+    "properties": {"is_classification": {"type": "string", "enum": ["Yes", "No"]}},
+    "required": ["is_classification"],
+    "additionalProperties": False,
+}
+
+
+class ClassifyParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    seed_tasks: str | None = None
+    num_demos: int = Field(12, ge=0)
+    max_tokens: int = Field(32, ge=8)
+
+
+@register("self_instruct.classify", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
+class Classify(MapStep):
+    """Self-Instruct step 2: decide whether each instruction is a classification task."""
+
+    Params = ClassifyParams
+    reads = ("instruction",)
+    writes = ("is_classification",)
+    uses_llm = True
+
+    def __init__(self, name: str | None = None, **params: Any):
+        super().__init__(name, **params)
+        tasks = load_seed_tasks(self.params.seed_tasks)
+        half = self.params.num_demos // 2
+        demos = _demo_tasks(tasks, True, half) + _demo_tasks(tasks, False, half)
+        self.demos = random.Random(0).sample(demos, len(demos))
+
+    async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
+        llm = ctx.require_llm()
+        prompt = render(__file__, "self_instruct_classify.j2", demos=self.demos, instruction=row["instruction"])
+        request = chat(("user", prompt), temperature=0, max_tokens=self.params.max_tokens,
+                       json_schema=YES_NO_SCHEMA)  # fmt: skip
+        completion = await llm.complete(request)
+        answer = _parse_json(completion.text).get("is_classification")
+        if answer not in ("Yes", "No"):
+            raise RowError("parse_error", f"classification answer not Yes/No: {completion.text[:80]!r}")
+        fields = {"is_classification": answer == "Yes"}
+        return [derive(row, fields, step=self.name, method=self.method,
+                       model=llm.backend.describe(), request=[llm.key(request)])]  # fmt: skip
+
+
+def instance_schema(classification: bool, max_instances: int) -> dict[str, Any]:
+    """JSON schema whose field order encodes input-first or output-first generation."""
+    first, second = ("class_label", "input") if classification else ("input", "output")
+    item = {
+        "type": "object",
+        "properties": {first: {"type": "string"}, second: {"type": "string"}},
+        "required": [first, second],
+        "additionalProperties": False,
+    }
+    return {
+        "type": "object",
+        "properties": {"examples": {"type": "array", "items": item, "minItems": 1,
+                                    "maxItems": max_instances}},
+        "required": ["examples"],
+        "additionalProperties": False,
+    }  # fmt: skip
+
+
+class InstancesParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    seed_tasks: str | None = None
+    max_instances: int = Field(5, ge=1)
+    num_demos: int = Field(3, ge=0)
+    temperature: float = Field(0.0, ge=0, le=2)
+    top_p: float = Field(0.0, ge=0, le=1)
+    presence_penalty: float = Field(1.5, ge=-2, le=2)
+    max_tokens: int = Field(350, ge=16)
+    max_tokens_classification: int = Field(300, ge=16)
+
+
+@register("self_instruct.instances", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
+class Instances(MapStep):
+    """Self-Instruct step 3: write input/output instances (input-first or output-first)."""
+
+    Params = InstancesParams
+    reads = ("instruction", "is_classification")
+    writes = ("instances",)
+    uses_llm = True
+
+    def __init__(self, name: str | None = None, **params: Any):
+        super().__init__(name, **params)
+        tasks = load_seed_tasks(self.params.seed_tasks)
+        self.demos = {kind: [self._demo(t, kind) for t in _demo_tasks(tasks, kind, self.params.num_demos)]
+                      for kind in (False, True)}  # fmt: skip
+
+    def _demo(self, task: dict[str, Any], classification: bool) -> dict[str, str]:
+        first, second = ("class_label", "input") if classification else ("input", "output")
+        examples = [
+            {first: i["output"] if classification else i.get("input", ""),
+             second: i.get("input", "") if classification else i["output"]}
+            for i in task["instances"][: self.params.max_instances]
+        ]  # fmt: skip
+        return {"instruction": task["instruction"], "examples": json.dumps({"examples": examples})}
+
+    async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
+        llm, p = ctx.require_llm(), self.params
+        classification = bool(row["is_classification"])
+        template = "self_instruct_output_first.j2" if classification else "self_instruct_input_first.j2"
+        prompt = render(__file__, template, demos=self.demos[classification], instruction=row["instruction"])
+        request = chat(
+            ("user", prompt), temperature=p.temperature, top_p=p.top_p,
+            presence_penalty=p.presence_penalty, json_schema=instance_schema(classification, p.max_instances),
+            max_tokens=p.max_tokens_classification if classification else p.max_tokens,
+            seed=ctx.seed(row[META]["id"]),
+        )  # fmt: skip
+        completion = await llm.complete(request)
+        raw = parse_examples(completion.text, truncated=completion.choices[0].finish_reason == "length")
+        instances = filter_instances(raw, classification)[: p.max_instances]
+        if not instances:
+            return []
+        return [derive(row, {"instances": instances}, step=self.name, method=self.method,
+                       model=llm.backend.describe(), request=[llm.key(request)],
+                       seed=request.seed)]  # fmt: skip
+
+
+def _parse_json(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def parse_examples(text: str, truncated: bool) -> list[dict[str, str]]:
+    """Examples from the model's JSON; a truncated answer keeps its complete examples only."""
+    parsed = _parse_json(text).get("examples")
+    if isinstance(parsed, list):
+        return [e for e in parsed if isinstance(e, dict)]
+    if not truncated:
+        raise RowError("parse_error", f"instances are not valid JSON: {text[:80]!r}")
+    decoder, complete, position = json.JSONDecoder(), [], text.find("[")
+    while position != -1:
+        start = text.find("{", position)
+        if start == -1:
+            break
+        try:
+            item, position = decoder.raw_decode(text, start)
+        except ValueError:
+            break  # the paper drops the last, truncated instance
+        if isinstance(item, dict):
+            complete.append(item)
+    return complete
+
+
+def filter_instances(examples: list[dict[str, str]], classification: bool) -> list[dict[str, str]]:
+    """The paper's instance filters; an input with two different outputs drops the task."""
+    instances, seen, outputs_by_input = [], set(), {}
+    for example in examples:
+        output = str(example.get("class_label" if classification else "output", "")).strip()
+        input_ = str(example.get("input", "")).strip()
+        if not output or input_ == output or input_.endswith(":") or output.endswith(":"):
+            continue
+        if input_ and outputs_by_input.setdefault(input_, output) != output:
+            return []
+        if (input_, output) not in seen:
+            seen.add((input_, output))
+            instances.append({"input": input_, "output": output})
+    return instances
+
+
+# Fine-tuning renderings (the paper samples one of several per instance).
+WITH_INPUT = (
+    "{instruction}\n\n{input}\n\n", "{instruction}\n{input}\n\n", "{instruction}\n\nInput: {input}\n\nOutput:",
+    "Task: {instruction}\nInput: {input}\nOutput:", "{instruction}\n\n{input}\n\nAnswer:",
+    "{instruction}\nInput: {input}\n\nResponse:", "Instruction: {instruction}\n\nInput: {input}\n\n",
+)  # fmt: skip
+WITHOUT_INPUT = (
+    "{instruction}\n\n", "{instruction}\n", "Task: {instruction}\n\n", "{instruction}\n\nAnswer:",
+    "Instruction: {instruction}\n\nResponse:", "{instruction}\nOutput:",
+)  # fmt: skip
+
+
+class FormatParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    strip_field_prefix_probability: float = Field(0.5, ge=0, le=1)
+    end_of_text: str = "<|endoftext|>"
+
+
+@register("self_instruct.format", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
+class Format(MapStep):
+    """Self-Instruct step 4: one (instruction, input, output) record per instance."""
+
+    Params = FormatParams
+    reads = ("instruction", "instances")
+    writes = ("input", "output", "prompt", "completion")
+
+    def output_columns(self, input_columns: set[str]) -> set[str]:
+        return (input_columns - {"instances"}) | set(self.writes)
+
+    async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
+        records = []
+        for k, instance in enumerate(row["instances"]):
+            rng = random.Random(ctx.seed(row[META]["id"], k))
+            input_ = instance["input"]
+            if rng.random() < self.params.strip_field_prefix_probability:
+                input_ = strip_single_field_prefix(input_)
+            templates = WITH_INPUT if input_ else WITHOUT_INPUT
+            prompt = rng.choice(templates).format(instruction=row["instruction"], input=input_)
+            fields = {
+                "instruction": row["instruction"], "input": instance["input"],
+                "output": instance["output"], "prompt": prompt,
+                "completion": " " + instance["output"] + self.params.end_of_text,
+            }  # fmt: skip
+            parent = {k2: v for k2, v in row.items() if k2 != "instances"}
+            records.append(derive(parent, fields, step=self.name, method=self.method, index=k))
+        return records
+
+
+def strip_single_field_prefix(text: str) -> str:
+    """Drop a lone leading "Field:" label and collapse blank lines, as in the paper."""
+    if len(re.findall(r"^\w+:", text, re.MULTILINE)) != 1:
+        return text
+    return re.sub(r"^\w+:\s*", "", text, count=1).replace("\n\n", "\n").strip()

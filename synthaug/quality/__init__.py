@@ -1,0 +1,1 @@
+"""Quality filters for synthesized data: similarity, novelty and deduplication."""

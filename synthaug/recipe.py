@@ -1,0 +1,168 @@
+"""YAML recipes: a validated description of a pipeline and the backend it runs on.
+
+Errors name the YAML path of the offending value, e.g.
+``steps[1].params.temperature: Input should be less than or equal to 2``.
+
+    name: self_instruct
+    seed: 0
+    backend: {type: local, parallel: 8}        # or {type: openai, base_url: ..., model: ...}
+    output: runs/self_instruct/data.jsonl
+    steps:
+      - method: self_instruct.bootstrap
+        params: {num_instructions: 60}
+      - method: self_instruct.classify
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .engine.pipeline import Pipeline
+from .errors import RecipeError
+from .llm.backend import Backend
+from .methods.registry import get_method
+
+
+class BackendConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["local", "openai"] = "local"
+    model: str | None = None
+    parallel: int = Field(8, ge=1, le=128)
+    ctx_per_slot: int = Field(2048, ge=256)
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    max_concurrency: int = Field(32, ge=1, le=1024)
+    timeout: float = Field(120.0, gt=0)
+    max_retries: int = Field(5, ge=0, le=20)
+    schema_style: Literal["openai", "llamacpp"] = "openai"
+
+
+class StepConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    method: str
+    name: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Recipe(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    description: str = ""
+    seed: int = 0
+    backend: BackendConfig = Field(default_factory=BackendConfig)
+    output: str | None = None
+    steps: list[StepConfig] = Field(min_length=1)
+
+
+def builtin_recipes() -> dict[str, Path]:
+    """Recipes shipped in ``synthaug/recipes``, by name."""
+    folder = resources.files("synthaug") / "recipes"
+    return {Path(str(p)).stem: Path(str(p)) for p in folder.iterdir() if str(p).endswith(".yaml")}
+
+
+def resolve_recipe_path(name_or_path: str) -> Path:
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    if path.is_dir():
+        raise RecipeError(f"{path}: is a directory, not a recipe file")
+    builtins = builtin_recipes()
+    if name_or_path in builtins:
+        return builtins[name_or_path]
+    known = ", ".join(sorted(builtins))
+    raise RecipeError(f"{name_or_path}: no such recipe file or built-in recipe (built-in: {known})")
+
+
+def load_recipe(name_or_path: str, overrides: list[str] = ()) -> Recipe:
+    """Read, override (``key.path=value``) and validate a recipe."""
+    path = resolve_recipe_path(name_or_path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise RecipeError(f"{where}: invalid YAML ({getattr(exc, 'problem', exc)})") from exc
+    except UnicodeDecodeError as exc:
+        raise RecipeError(f"{path}: not valid UTF-8") from exc
+    if not isinstance(raw, dict):
+        raise RecipeError(f"{path}: a recipe must be a mapping with name and steps")
+    for override in overrides:
+        apply_override(raw, override)
+    try:
+        return Recipe.model_validate(raw)
+    except ValidationError as exc:
+        raise RecipeError(_first_error(exc)) from exc
+
+
+def apply_override(raw: dict[str, Any], override: str) -> None:
+    """Set ``steps[0].params.x=3`` (or ``steps.0.params.x=3``) in the raw recipe dict."""
+    key, sep, value = override.partition("=")
+    if not sep or not key:
+        raise RecipeError(f"--set {override}: expected key=value")
+    parts = [p for p in key.replace("[", ".").replace("]", "").split(".") if p]
+    target: Any = raw
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        if isinstance(target, list):
+            if not part.isdigit() or int(part) >= len(target):
+                raise RecipeError(f"--set {key}: no item {part} in {'.'.join(parts[:depth])}")
+            part = int(part)  # type: ignore[assignment]
+        elif not isinstance(target, dict):
+            raise RecipeError(f"--set {key}: {'.'.join(parts[:depth])} is not a mapping")
+        if last:
+            target[part] = yaml.safe_load(value)
+        else:
+            if isinstance(target, dict) and part not in target:
+                target[part] = {}
+            target = target[part]
+
+
+def _path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _first_error(exc: ValidationError, prefix: tuple[Any, ...] = ()) -> str:
+    error = exc.errors()[0]
+    return f"{_path(prefix + tuple(error['loc'])) or 'recipe'}: {error['msg']}"
+
+
+def build_pipeline(recipe: Recipe) -> Pipeline:
+    """Instantiate every step (validating its params) and the pipeline."""
+    steps = []
+    for i, config in enumerate(recipe.steps):
+        info = get_method(config.method, where=f"steps[{i}].method")
+        try:
+            steps.append(info.step(config.name, **config.params))
+        except ValidationError as exc:
+            raise RecipeError(_first_error(exc, ("steps", i, "params"))) from exc
+    pipeline = Pipeline(steps, name=recipe.name, seed=recipe.seed)
+    pipeline.validate()
+    return pipeline
+
+
+def build_backend(config: BackendConfig) -> Backend:
+    """The backend a recipe asks for (nothing is loaded or contacted yet)."""
+    if config.type == "local":
+        from .llm.local import LocalBackend
+
+        return LocalBackend(config.model, parallel=config.parallel, ctx_per_slot=config.ctx_per_slot)
+    from .llm.openai import OpenAIBackend
+
+    if not config.base_url or not config.model:
+        raise RecipeError("backend: type openai needs base_url and model")
+    return OpenAIBackend(
+        config.base_url,
+        config.model,
+        api_key_env=config.api_key_env,
+        max_concurrency=config.max_concurrency,
+        timeout=config.timeout,
+        schema_style=config.schema_style,
+    )

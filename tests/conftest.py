@@ -1,0 +1,41 @@
+"""Shared fixtures: the real embedded model, a real request cache, helpers to run the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from synthaug.llm.local import LocalBackend
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def local_backend():
+    """One embedded SmolLM2 engine (4 slots) shared by the in-process tests."""
+    backend = LocalBackend(parallel=4)
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(backend.start())
+    yield backend
+    loop.run_until_complete(backend.close())
+    loop.close()
+
+
+def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 600):
+    """Run ``synthaug ARGS`` as a real subprocess; returns the CompletedProcess."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "synthaug.cli", *args],
+        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
