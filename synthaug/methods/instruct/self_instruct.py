@@ -177,6 +177,9 @@ class Bootstrap(SourceStep):
                     yield self._record(ctx, index, k, instruction, accepted, llm.key(request), request)
                     if produced >= p.num_instructions:
                         break
+            # Requests already sent finish and are cached, so that a rerun (or a resumed
+            # run) replays every request from the cache and makes no model call at all.
+            await asyncio.gather(*(task for _, _, task in pending), return_exceptions=True)
         finally:
             for _, _, task in pending:
                 task.cancel()
