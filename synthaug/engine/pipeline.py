@@ -102,6 +102,8 @@ class Pipeline:
             ticker = asyncio.create_task(display.run()) if display else None
             try:
                 await self._stream(llm, writer, failed, stats, run_dir, limit, window, chunk_size)
+            except BaseExceptionGroup as group:
+                raise _first_leaf(group) from None
             finally:
                 if ticker:
                     ticker.cancel()
@@ -276,6 +278,12 @@ def _failed(row: dict[str, Any], step: Step, kind: str, message: str) -> dict[st
         index=-1,
         error={"kind": kind, "message": message},
     )
+
+
+def _first_leaf(group: BaseExceptionGroup) -> BaseException:
+    """The exception that stopped a task group (task groups nest one per step)."""
+    first = group.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
 
 
 def _remove_stale_temps(out: Path) -> None:
