@@ -1,0 +1,57 @@
+"""The embedded backend and the request cache, on the real SmolLM2 model."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from synthaug.llm.cache import RequestCache
+from synthaug.llm.client import LLMClient
+from synthaug.llm.types import ChatRequest, chat
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+async def complete_all(client, requests):
+    return await asyncio.gather(*(client.complete(r) for r in requests))
+
+
+def test_chat_raw_schema_grammar_logprobs_and_n(local_backend, tmp_path):
+    client = LLMClient(local_backend, RequestCache(tmp_path / "c.sqlite3"))
+    schema = {"type": "object", "properties": {"answer": {"type": "string", "enum": ["Yes", "No"]}},
+              "required": ["answer"], "additionalProperties": False}  # fmt: skip
+
+    async def go():
+        return await asyncio.gather(
+            client.complete(chat(("user", "Name a colour."), max_tokens=12, seed=1)),
+            client.complete(ChatRequest(prompt="1. Write a poem.\n2.", max_tokens=12, seed=1)),
+            client.complete(chat(("user", "Is fire hot?"), max_tokens=48, json_schema=schema)),
+            client.complete(chat(("user", "Is ice cold?"), max_tokens=4, grammar='root ::= "Yes" | "No"')),
+            client.complete(chat(("user", "Hi"), max_tokens=4, logprobs=True, top_logprobs=2)),
+            client.complete(chat(("user", "Say a word."), max_tokens=6, n=2, temperature=1, seed=4)),
+        )
+
+    text, raw, structured, grammar, logprobs, two = run(go())
+    assert text.text.strip() and raw.text.strip()
+    assert json.loads(structured.text)["answer"] in ("Yes", "No")
+    assert grammar.text in ("Yes", "No")
+    assert logprobs.choices[0].logprobs and logprobs.choices[0].logprobs[0].logprob <= 0
+    assert len(two.choices) == 2
+
+
+def test_warm_cache_makes_zero_model_calls(local_backend, tmp_path):
+    requests = [chat(("user", f"Give me a word about {t}."), max_tokens=8, seed=7)
+                for t in ("sea", "sky", "sand")]  # fmt: skip
+    cache_path = tmp_path / "c.sqlite3"
+    cold = LLMClient(local_backend, RequestCache(cache_path))
+    before = local_backend.calls
+    first = run(complete_all(cold, requests))
+    assert local_backend.calls - before == 3
+    warm = LLMClient(local_backend, RequestCache(cache_path))  # a new process would do the same
+    before = local_backend.calls
+    second = run(complete_all(warm, requests))
+    assert local_backend.calls == before, "the backend was called despite a warm cache"
+    assert warm.stats.cache_hits == 3 and [c.text for c in first] == [c.text for c in second]
+    assert all(c.cached for c in second)
