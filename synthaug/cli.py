@@ -52,9 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("recipe", help="recipe file, or a built-in recipe name (e.g. self_instruct)")
     run.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="override a recipe value, e.g. --set steps[0].params.num_instructions=100",
-    )  # fmt: skip
+    )
     run.add_argument("--limit", type=int, metavar="N", help="stop after N source rows")
     run.add_argument("--backend", choices=["local", "openai"], help="override the backend type")
     run.add_argument("--model", help="GGUF path (local) or model name (openai)")
@@ -67,17 +71,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=cmd_run)
 
     methods = commands.add_parser(
-        "methods", help="list methods with their survey taxonomy class and lifecycle stage",
-        description="List every registered method and step.", epilog=EPILOG,
-    )  # fmt: skip
+        "methods",
+        help="list methods with their survey taxonomy class and lifecycle stage",
+        description="List every registered method and step.",
+        epilog=EPILOG,
+    )
     methods.add_argument("--json", action="store_true", help="print JSON")
     methods.set_defaults(handler=cmd_methods)
 
     inspect = commands.add_parser(
-        "inspect", help="describe a data file: rows, columns, sample, _meta summary",
+        "inspect",
+        help="describe a data file: rows, columns, sample, _meta summary",
         description="Describe a data file (JSONL, JSON, CSV, Parquet, datasets folder).",
         epilog=EPILOG,
-    )  # fmt: skip
+    )
     inspect.add_argument("file", help="data file to describe")
     inspect.add_argument("--sample", type=int, default=3, metavar="N", help="records to show")
     inspect.add_argument("--json", action="store_true", help="print JSON")
@@ -91,8 +98,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .recipe import build_backend, build_pipeline, load_recipe
 
     overrides = list(args.overrides)
-    for key, value in (("type", args.backend), ("model", args.model),
-                       ("base_url", args.base_url), ("api_key_env", args.api_key_env)):  # fmt: skip
+    for key, value in (
+        ("type", args.backend),
+        ("model", args.model),
+        ("base_url", args.base_url),
+        ("api_key_env", args.api_key_env),
+    ):
         if value is not None:
             overrides.append(f"backend.{key}={json.dumps(value)}")
     recipe = load_recipe(args.recipe, overrides)
@@ -105,7 +116,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     client = None
     if pipeline.uses_llm:
         cache = None if args.no_cache else RequestCache(args.cache or default_cache_path())
-        client = LLMClient(build_backend(recipe.backend), cache, max_retries=recipe.backend.max_retries)
+        client = LLMClient(
+            build_backend(recipe.backend), cache, max_retries=recipe.backend.max_retries
+        )
     run_dir = out.parent / f".{out.stem}.run"
 
     async def go():
@@ -127,8 +140,16 @@ def cmd_methods(args: argparse.Namespace) -> int:
 
     methods = all_methods()
     if args.json:
-        rows = [{"name": m.name, "taxonomy": m.taxonomy, "stage": m.stage, "paper": m.paper,
-                 "summary": m.summary} for m in methods]  # fmt: skip
+        rows = [
+            {
+                "name": m.name,
+                "taxonomy": m.taxonomy,
+                "stage": m.stage,
+                "paper": m.paper,
+                "summary": m.summary,
+            }
+            for m in methods
+        ]
         print(json.dumps(rows, indent=2))
         return 0
     width = max(len(m.name) for m in methods)

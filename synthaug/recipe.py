@@ -153,7 +153,9 @@ def build_backend(config: BackendConfig) -> Backend:
     if config.type == "local":
         from .llm.local import LocalBackend
 
-        return LocalBackend(config.model, parallel=config.parallel, ctx_per_slot=config.ctx_per_slot)
+        return LocalBackend(
+            config.model, parallel=config.parallel, ctx_per_slot=config.ctx_per_slot
+        )
     from .llm.openai import OpenAIBackend
 
     if not config.base_url or not config.model:

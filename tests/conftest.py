@@ -32,8 +32,12 @@ def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: f
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "synthaug.cli", *args],
-        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout,
-    )  # fmt: skip
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def read_jsonl(path: Path) -> list[dict]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import run_cli
 
 LOAD_RECIPE = """name: copy
@@ -76,13 +75,19 @@ def test_good_input_round_trip_and_inspect(tmp_path):
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("steps[0].params.temperature=3", "steps[0].params.temperature: Input should be less than or equal to 2"),
+        (
+            "steps[0].params.temperature=3",
+            "steps[0].params.temperature: Input should be less than or equal to 2",
+        ),
         ("steps[0].params.colour=red", "steps[0].params.colour: Extra inputs are not permitted"),
-        ("steps[1].method=self_instruct.clasify", "steps[1].method: unknown method 'self_instruct.clasify' (did you mean self_instruct.classify"),
+        (
+            "steps[1].method=self_instruct.clasify",
+            "steps[1].method: unknown method 'self_instruct.clasify' (did you mean self_instruct.classify",
+        ),
         ("backend.parallel=0", "backend.parallel: Input should be greater than or equal to 1"),
         ("steps[9].params.x=1", "--set steps[9].params.x: no item 9 in steps"),
     ],
-)  # fmt: skip
+)
 def test_recipe_errors_name_the_yaml_path(override, message, tmp_path):
     result = run_cli("run", "self_instruct", "--set", override, "--quiet", cwd=tmp_path)
     assert result.returncode == 2
@@ -97,13 +102,32 @@ def test_missing_column_is_found_before_any_model_call(tmp_path):
         LOAD_RECIPE.format(path=json.dumps(str(source))).replace(", required: [instruction]", "")
         + "  - method: self_instruct.classify\n"
     )
-    result = run_cli("run", str(recipe), "--backend", "openai", "--base-url",
-                     "http://127.0.0.1:9/v1", "--model", "x", cwd=tmp_path)  # fmt: skip
+    result = run_cli(
+        "run",
+        str(recipe),
+        "--backend",
+        "openai",
+        "--base-url",
+        "http://127.0.0.1:9/v1",
+        "--model",
+        "x",
+        cwd=tmp_path,
+    )
     assert result.returncode == 2
     assert "steps[1] (self_instruct.classify): needs column(s) instruction" in result.stderr
 
 
 def test_unreachable_backend_is_one_clear_error(tmp_path):
-    result = run_cli("run", "self_instruct", "--backend", "openai", "--base-url",
-                     "http://127.0.0.1:9/v1", "--model", "x", "--quiet", cwd=tmp_path)  # fmt: skip
+    result = run_cli(
+        "run",
+        "self_instruct",
+        "--backend",
+        "openai",
+        "--base-url",
+        "http://127.0.0.1:9/v1",
+        "--model",
+        "x",
+        "--quiet",
+        cwd=tmp_path,
+    )
     assert result.returncode == 2 and "cannot reach http://127.0.0.1:9/v1" in result.stderr

@@ -17,7 +17,7 @@ ROWS = [
      "_meta": {"id": "a1", "step": "load", "method": "load", "parents": []}},
     {"instruction": "Add", "output": "2", "n": 2,
      "_meta": {"id": "b2", "step": "gen", "method": "self_instruct", "parents": ["a1"]}},
-]  # fmt: skip
+]
 
 
 def input_error(path: Path, **kwargs) -> str:
@@ -236,7 +236,7 @@ def test_jsonl_line_not_an_object(tmp_path: Path) -> None:
         ("u.csv", b"a,b\nx,y\n\nz,\xc3(\n", "u.csv:4: not valid UTF-8 (byte 0xc3 at column 3)"),
         ("u.json", b'[\n{},\n{"a":"\xfe"}]', "u.json:3: not valid UTF-8 (byte 0xfe at column 7)"),
     ],
-)  # fmt: skip
+)
 def test_invalid_utf8(tmp_path: Path, name: str, data: bytes, where: str) -> None:
     assert input_error(write_bytes(tmp_path / name, data)).endswith(where)
 
@@ -326,7 +326,7 @@ def test_describe_and_render(tmp_path: Path) -> None:
         {"instruction": "x" * 500, "output": None, "n": 2.5,
          "_meta": {"id": "c3", "step": "gen", "method": "self_instruct", "model": "smol",
                    "error": {"kind": "timeout", "message": "took too long"}}},
-    ]  # fmt: skip
+    ]
     path = tmp_path / "d.jsonl"
     write_records(path, rows)
     info = describe(path, sample=3)

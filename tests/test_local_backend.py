@@ -20,17 +20,25 @@ async def complete_all(client, requests):
 
 def test_chat_raw_schema_grammar_logprobs_and_n(local_backend, tmp_path):
     client = LLMClient(local_backend, RequestCache(tmp_path / "c.sqlite3"))
-    schema = {"type": "object", "properties": {"answer": {"type": "string", "enum": ["Yes", "No"]}},
-              "required": ["answer"], "additionalProperties": False}  # fmt: skip
+    schema = {
+        "type": "object",
+        "properties": {"answer": {"type": "string", "enum": ["Yes", "No"]}},
+        "required": ["answer"],
+        "additionalProperties": False,
+    }
 
     async def go():
         return await asyncio.gather(
             client.complete(chat(("user", "Name a colour."), max_tokens=12, seed=1)),
             client.complete(ChatRequest(prompt="1. Write a poem.\n2.", max_tokens=12, seed=1)),
             client.complete(chat(("user", "Is fire hot?"), max_tokens=48, json_schema=schema)),
-            client.complete(chat(("user", "Is ice cold?"), max_tokens=4, grammar='root ::= "Yes" | "No"')),
+            client.complete(
+                chat(("user", "Is ice cold?"), max_tokens=4, grammar='root ::= "Yes" | "No"')
+            ),
             client.complete(chat(("user", "Hi"), max_tokens=4, logprobs=True, top_logprobs=2)),
-            client.complete(chat(("user", "Say a word."), max_tokens=6, n=2, temperature=1, seed=4)),
+            client.complete(
+                chat(("user", "Say a word."), max_tokens=6, n=2, temperature=1, seed=4)
+            ),
         )
 
     text, raw, structured, grammar, logprobs, two = run(go())
@@ -42,8 +50,10 @@ def test_chat_raw_schema_grammar_logprobs_and_n(local_backend, tmp_path):
 
 
 def test_warm_cache_makes_zero_model_calls(local_backend, tmp_path):
-    requests = [chat(("user", f"Give me a word about {t}."), max_tokens=8, seed=7)
-                for t in ("sea", "sky", "sand")]  # fmt: skip
+    requests = [
+        chat(("user", f"Give me a word about {t}."), max_tokens=8, seed=7)
+        for t in ("sea", "sky", "sand")
+    ]
     cache_path = tmp_path / "c.sqlite3"
     cold = LLMClient(local_backend, RequestCache(cache_path))
     before = local_backend.calls

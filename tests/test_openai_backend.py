@@ -22,11 +22,12 @@ from synthaug.llm.openai import OpenAIBackend
 from synthaug.llm.types import ChatRequest, chat
 
 GOOD = {
-    "choices": [{"index": 0, "message": {"role": "assistant", "content": "fine"},
-                 "finish_reason": "stop"}],
+    "choices": [
+        {"index": 0, "message": {"role": "assistant", "content": "fine"}, "finish_reason": "stop"}
+    ],
     "usage": {"prompt_tokens": 3, "completion_tokens": 1},
     "model": "flaky",
-}  # fmt: skip
+}
 
 
 class FlakyHandler(BaseHTTPRequestHandler):
@@ -89,8 +90,12 @@ def flaky_server():
 
 def make_client(base_url, tmp_path, timeout=1.0, max_retries=4):
     backend = OpenAIBackend(base_url, "flaky", timeout=timeout, max_concurrency=4)
-    return LLMClient(backend, RequestCache(tmp_path / "cache.sqlite3"), max_retries=max_retries,
-                     backoff_base=0.05)  # fmt: skip
+    return LLMClient(
+        backend,
+        RequestCache(tmp_path / "cache.sqlite3"),
+        max_retries=max_retries,
+        backoff_base=0.05,
+    )
 
 
 def test_misbehaving_server_scenarios(flaky_server, tmp_path):
@@ -175,8 +180,12 @@ def test_real_llamacpp_server_chat_completion_and_schema(llamacpp_http, tmp_path
     monkeypatch.setenv("LLAMA_KEY", "test-token")
     backend = OpenAIBackend(llamacpp_http, "smollm2", api_key_env="LLAMA_KEY")
     client = LLMClient(backend, RequestCache(tmp_path / "cache.sqlite3"))
-    schema = {"type": "object", "properties": {"answer": {"type": "string", "enum": ["Yes", "No"]}},
-              "required": ["answer"], "additionalProperties": False}  # fmt: skip
+    schema = {
+        "type": "object",
+        "properties": {"answer": {"type": "string", "enum": ["Yes", "No"]}},
+        "required": ["answer"],
+        "additionalProperties": False,
+    }
 
     async def go():
         await backend.start()

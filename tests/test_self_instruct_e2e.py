@@ -28,7 +28,9 @@ def summary_of(out):
 def test_self_instruct_records_and_warm_cache_rerun(tmp_path):
     env = {"SYNTHAUG_CACHE": str(tmp_path / "cache.sqlite3")}
     out = tmp_path / "data.jsonl"
-    first = run_cli("run", "self_instruct", *SMALL, "--out", str(out), "--quiet", cwd=tmp_path, env=env)
+    first = run_cli(
+        "run", "self_instruct", *SMALL, "--out", str(out), "--quiet", cwd=tmp_path, env=env
+    )
     assert first.returncode == 0, first.stderr
     assert "run summary" in first.stdout and str(out) in first.stdout
     records = read_jsonl(out)
@@ -41,7 +43,9 @@ def test_self_instruct_records_and_warm_cache_rerun(tmp_path):
     summary = summary_of(out)
     assert summary["llm"]["model_calls"] > 0 and summary["steps"][0]["rows_out"] == 6
 
-    second = run_cli("run", "self_instruct", *SMALL, "--out", str(out), "--quiet", cwd=tmp_path, env=env)
+    second = run_cli(
+        "run", "self_instruct", *SMALL, "--out", str(out), "--quiet", cwd=tmp_path, env=env
+    )
     assert second.returncode == 0, second.stderr
     rerun = summary_of(out)
     assert rerun["llm"]["model_calls"] == 0
@@ -61,14 +65,25 @@ def test_kill_9_mid_run_then_resume(tmp_path):
     cache = tmp_path / "cache.sqlite3"
     env_args = {"SYNTHAUG_CACHE": str(cache)}
     out = tmp_path / "data.jsonl"
-    args = ["run", "self_instruct", "--set", "steps[0].params.num_instructions=12", *FAST,
-            "--out", str(out), "--quiet"]  # fmt: skip
+    args = [
+        "run",
+        "self_instruct",
+        "--set",
+        "steps[0].params.num_instructions=12",
+        *FAST,
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     import os
 
     victim = subprocess.Popen(
-        [sys.executable, "-m", "synthaug.cli", *args], cwd=tmp_path,
-        env={**os.environ, **env_args}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [sys.executable, "-m", "synthaug.cli", *args],
+        cwd=tmp_path,
+        env={**os.environ, **env_args},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 300
     while cached_requests(cache) < 20 and victim.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -11,16 +11,22 @@ from synthaug.methods.instruct.self_instruct import (
 )
 
 # recorded from SmolLM2-135M-Instruct continuing a Self-Instruct list at "9."
-RECORDED_LIST = (" Create a new item using the items of the original item.\n10. Determine the longest"
-                 " word in a sentence.\n11. Use the fastest algorithm possible to find ")  # fmt: skip
-RECORDED_TRUNCATED = ('{\n  "examples": [\n    {\n      "class_label": "yes",\n      "input": "The person'
-                      ' who I am is Emily Wilson"\n    },\n    {\n      "class_label": "no",\n     ')  # fmt: skip
+RECORDED_LIST = (
+    " Create a new item using the items of the original item.\n10. Determine the longest"
+    " word in a sentence.\n11. Use the fastest algorithm possible to find "
+)
+RECORDED_TRUNCATED = (
+    '{\n  "examples": [\n    {\n      "class_label": "yes",\n      "input": "The person'
+    ' who I am is Emily Wilson"\n    },\n    {\n      "class_label": "no",\n     '
+)
 
 
 def test_split_listed_instructions():
     items = split_listed_instructions(RECORDED_LIST)
-    assert items[:2] == ["Create a new item using the items of the original item.",
-                         "Determine the longest word in a sentence."]  # fmt: skip
+    assert items[:2] == [
+        "Create a new item using the items of the original item.",
+        "Determine the longest word in a sentence.",
+    ]
 
 
 def test_instruction_filters():

@@ -12,7 +12,7 @@ from .readers import read_records, resolve_format
 
 CUT = 200
 _TYPE_NAMES = {type(None): "null", bool: "bool", int: "int", float: "float", str: "str",
-               list: "list", dict: "dict"}  # fmt: skip
+               list: "list", dict: "dict"}
 _META_KEYS = {"steps": "step", "methods": "method", "models": "model"}
 
 

@@ -36,7 +36,9 @@ class Load(SourceStep):
         return count_records(self.params.path, fmt=self.params.format)
 
     async def rows(self, ctx: StepContext) -> AsyncIterator[dict[str, Any]]:
-        records = read_records(self.params.path, fmt=self.params.format, required=self.params.required)
+        records = read_records(
+            self.params.path, fmt=self.params.format, required=self.params.required
+        )
         for index, record in enumerate(records):
             yield source_record(record, source=self.params.path, index=index)
 

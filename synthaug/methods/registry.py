@@ -12,8 +12,8 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..errors import RecipeError
 from ..engine.step import Step
+from ..errors import RecipeError
 
 # Modules that register methods; imported on first use so the core stays light.
 METHOD_MODULES = (
@@ -38,7 +38,9 @@ class MethodInfo:
 _REGISTRY: dict[str, MethodInfo] = {}
 
 
-def register(name: str, *, taxonomy: str, stage: str, paper: str) -> Callable[[type[Step]], type[Step]]:
+def register(
+    name: str, *, taxonomy: str, stage: str, paper: str
+) -> Callable[[type[Step]], type[Step]]:
     """Class decorator: register a step under ``name``."""
 
     def add(cls: type[Step]) -> type[Step]:

@@ -59,8 +59,21 @@ PAPER = "Wang et al., 2023, Self-Instruct (arXiv 2212.10560)"
 TAXONOMY = "synthesis / model self-improvement (general distillation with a stronger teacher)"
 STAGE = "instruction tuning"
 
-BLACKLIST = ("image", "images", "graph", "graphs", "picture", "pictures", "file", "files",
-             "map", "maps", "draw", "plot", "go to")  # fmt: skip
+BLACKLIST = (
+    "image",
+    "images",
+    "graph",
+    "graphs",
+    "picture",
+    "pictures",
+    "file",
+    "files",
+    "map",
+    "maps",
+    "draw",
+    "plot",
+    "go to",
+)
 
 
 def load_seed_tasks(path: str | None) -> list[dict[str, Any]]:
@@ -135,10 +148,14 @@ class Bootstrap(SourceStep):
         p = self.params
         prompt = render(__file__, "self_instruct_tasks.j2", instructions=prompt_instructions)
         options: dict[str, Any] = {
-            "temperature": p.temperature, "top_p": p.top_p, "max_tokens": p.max_tokens,
-            "presence_penalty": p.presence_penalty, "frequency_penalty": p.frequency_penalty,
-            "stop": tuple(p.stop), "seed": seed,
-        }  # fmt: skip
+            "temperature": p.temperature,
+            "top_p": p.top_p,
+            "max_tokens": p.max_tokens,
+            "presence_penalty": p.presence_penalty,
+            "frequency_penalty": p.frequency_penalty,
+            "stop": tuple(p.stop),
+            "seed": seed,
+        }
         if p.mode == "chat":
             return chat(("user", prompt), **options)
         return ChatRequest(prompt=prompt, **options)
@@ -159,7 +176,9 @@ class Bootstrap(SourceStep):
                 while len(pending) < in_flight and next_request < max_requests:
                     request = self.request(self._sample(ctx, next_request, seeds, machine), 0)
                     request = request.model_copy(update={"seed": ctx.seed("request", next_request)})
-                    pending.append((next_request, request, asyncio.create_task(llm.complete(request))))
+                    pending.append(
+                        (next_request, request, asyncio.create_task(llm.complete(request)))
+                    )
                     next_request += 1
                 index, request, task = pending.popleft()
                 try:
@@ -174,7 +193,9 @@ class Bootstrap(SourceStep):
                     pool.add(instruction)
                     machine.append(instruction)
                     produced += 1
-                    yield self._record(ctx, index, k, instruction, accepted, llm.key(request), request)
+                    yield self._record(
+                        ctx, index, k, instruction, accepted, llm.key(request), request
+                    )
                     if produced >= p.num_instructions:
                         break
             # Requests already sent finish and are cached, so that a rerun (or a resumed
@@ -184,7 +205,9 @@ class Bootstrap(SourceStep):
             for _, _, task in pending:
                 task.cancel()
 
-    def _sample(self, ctx: StepContext, index: int, seeds: list[str], machine: list[str]) -> list[str]:
+    def _sample(
+        self, ctx: StepContext, index: int, seeds: list[str], machine: list[str]
+    ) -> list[str]:
         """2 machine instructions (when any) plus human seeds, 8 in all, shuffled."""
         rng = random.Random(ctx.seed("demos", index))
         p = self.params
@@ -246,10 +269,12 @@ class Bootstrap(SourceStep):
 def _demo_tasks(tasks: list[dict[str, Any]], classification: bool, count: int) -> list[dict]:
     """The first ``count`` seed tasks of one kind that have a non-empty example."""
     chosen = [
-        t for t in tasks
-        if bool(t["is_classification"]) == classification and t["instances"]
+        t
+        for t in tasks
+        if bool(t["is_classification"]) == classification
+        and t["instances"]
         and t["instances"][0].get("output")
-    ]  # fmt: skip
+    ]
     return chosen[:count]
 
 
@@ -286,16 +311,32 @@ class Classify(MapStep):
 
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
         llm = ctx.require_llm()
-        prompt = render(__file__, "self_instruct_classify.j2", demos=self.demos, instruction=row["instruction"])
-        request = chat(("user", prompt), temperature=0, max_tokens=self.params.max_tokens,
-                       json_schema=YES_NO_SCHEMA)  # fmt: skip
+        prompt = render(
+            __file__, "self_instruct_classify.j2", demos=self.demos, instruction=row["instruction"]
+        )
+        request = chat(
+            ("user", prompt),
+            temperature=0,
+            max_tokens=self.params.max_tokens,
+            json_schema=YES_NO_SCHEMA,
+        )
         completion = await llm.complete(request)
         answer = _parse_json(completion.text).get("is_classification")
         if answer not in ("Yes", "No"):
-            raise RowError("parse_error", f"classification answer not Yes/No: {completion.text[:80]!r}")
+            raise RowError(
+                "parse_error", f"classification answer not Yes/No: {completion.text[:80]!r}"
+            )
         fields = {"is_classification": answer == "Yes"}
-        return [derive(row, fields, step=self.name, method=self.method,
-                       model=llm.backend.describe(), request=[llm.key(request)])]  # fmt: skip
+        return [
+            derive(
+                row,
+                fields,
+                step=self.name,
+                method=self.method,
+                model=llm.backend.describe(),
+                request=[llm.key(request)],
+            )
+        ]
 
 
 def instance_schema(classification: bool, max_instances: int) -> dict[str, Any]:
@@ -309,11 +350,12 @@ def instance_schema(classification: bool, max_instances: int) -> dict[str, Any]:
     }
     return {
         "type": "object",
-        "properties": {"examples": {"type": "array", "items": item, "minItems": 1,
-                                    "maxItems": max_instances}},
+        "properties": {
+            "examples": {"type": "array", "items": item, "minItems": 1, "maxItems": max_instances}
+        },
         "required": ["examples"],
         "additionalProperties": False,
-    }  # fmt: skip
+    }
 
 
 class InstancesParams(BaseModel):
@@ -340,37 +382,58 @@ class Instances(MapStep):
     def __init__(self, name: str | None = None, **params: Any):
         super().__init__(name, **params)
         tasks = load_seed_tasks(self.params.seed_tasks)
-        self.demos = {kind: [self._demo(t, kind) for t in _demo_tasks(tasks, kind, self.params.num_demos)]
-                      for kind in (False, True)}  # fmt: skip
+        self.demos = {
+            kind: [self._demo(t, kind) for t in _demo_tasks(tasks, kind, self.params.num_demos)]
+            for kind in (False, True)
+        }
 
     def _demo(self, task: dict[str, Any], classification: bool) -> dict[str, str]:
         first, second = ("class_label", "input") if classification else ("input", "output")
         examples = [
-            {first: i["output"] if classification else i.get("input", ""),
-             second: i.get("input", "") if classification else i["output"]}
+            {
+                first: i["output"] if classification else i.get("input", ""),
+                second: i.get("input", "") if classification else i["output"],
+            }
             for i in task["instances"][: self.params.max_instances]
-        ]  # fmt: skip
+        ]
         return {"instruction": task["instruction"], "examples": json.dumps({"examples": examples})}
 
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
         llm, p = ctx.require_llm(), self.params
         classification = bool(row["is_classification"])
-        template = "self_instruct_output_first.j2" if classification else "self_instruct_input_first.j2"
-        prompt = render(__file__, template, demos=self.demos[classification], instruction=row["instruction"])
+        template = (
+            "self_instruct_output_first.j2" if classification else "self_instruct_input_first.j2"
+        )
+        prompt = render(
+            __file__, template, demos=self.demos[classification], instruction=row["instruction"]
+        )
         request = chat(
-            ("user", prompt), temperature=p.temperature, top_p=p.top_p,
-            presence_penalty=p.presence_penalty, json_schema=instance_schema(classification, p.max_instances),
+            ("user", prompt),
+            temperature=p.temperature,
+            top_p=p.top_p,
+            presence_penalty=p.presence_penalty,
+            json_schema=instance_schema(classification, p.max_instances),
             max_tokens=p.max_tokens_classification if classification else p.max_tokens,
             seed=ctx.seed(row[META]["id"]),
-        )  # fmt: skip
+        )
         completion = await llm.complete(request)
-        raw = parse_examples(completion.text, truncated=completion.choices[0].finish_reason == "length")
+        raw = parse_examples(
+            completion.text, truncated=completion.choices[0].finish_reason == "length"
+        )
         instances = filter_instances(raw, classification)[: p.max_instances]
         if not instances:
             return []
-        return [derive(row, {"instances": instances}, step=self.name, method=self.method,
-                       model=llm.backend.describe(), request=[llm.key(request)],
-                       seed=request.seed)]  # fmt: skip
+        return [
+            derive(
+                row,
+                {"instances": instances},
+                step=self.name,
+                method=self.method,
+                model=llm.backend.describe(),
+                request=[llm.key(request)],
+                seed=request.seed,
+            )
+        ]
 
 
 def _parse_json(text: str) -> dict[str, Any]:
@@ -420,14 +483,22 @@ def filter_instances(examples: list[dict[str, str]], classification: bool) -> li
 
 # Fine-tuning renderings (the paper samples one of several per instance).
 WITH_INPUT = (
-    "{instruction}\n\n{input}\n\n", "{instruction}\n{input}\n\n", "{instruction}\n\nInput: {input}\n\nOutput:",
-    "Task: {instruction}\nInput: {input}\nOutput:", "{instruction}\n\n{input}\n\nAnswer:",
-    "{instruction}\nInput: {input}\n\nResponse:", "Instruction: {instruction}\n\nInput: {input}\n\n",
-)  # fmt: skip
+    "{instruction}\n\n{input}\n\n",
+    "{instruction}\n{input}\n\n",
+    "{instruction}\n\nInput: {input}\n\nOutput:",
+    "Task: {instruction}\nInput: {input}\nOutput:",
+    "{instruction}\n\n{input}\n\nAnswer:",
+    "{instruction}\nInput: {input}\n\nResponse:",
+    "Instruction: {instruction}\n\nInput: {input}\n\n",
+)
 WITHOUT_INPUT = (
-    "{instruction}\n\n", "{instruction}\n", "Task: {instruction}\n\n", "{instruction}\n\nAnswer:",
-    "Instruction: {instruction}\n\nResponse:", "{instruction}\nOutput:",
-)  # fmt: skip
+    "{instruction}\n\n",
+    "{instruction}\n",
+    "Task: {instruction}\n\n",
+    "{instruction}\n\nAnswer:",
+    "Instruction: {instruction}\n\nResponse:",
+    "{instruction}\nOutput:",
+)
 
 
 class FormatParams(BaseModel):
@@ -457,10 +528,12 @@ class Format(MapStep):
             templates = WITH_INPUT if input_ else WITHOUT_INPUT
             prompt = rng.choice(templates).format(instruction=row["instruction"], input=input_)
             fields = {
-                "instruction": row["instruction"], "input": instance["input"],
-                "output": instance["output"], "prompt": prompt,
+                "instruction": row["instruction"],
+                "input": instance["input"],
+                "output": instance["output"],
+                "prompt": prompt,
                 "completion": " " + instance["output"] + self.params.end_of_text,
-            }  # fmt: skip
+            }
             parent = {k2: v for k2, v in row.items() if k2 != "instances"}
             records.append(derive(parent, fields, step=self.name, method=self.method, index=k))
         return records

@@ -1,0 +1,103 @@
+"""Self-Instruct throughput: synthaug's pipeline vs a direct loop vs one sequential stream.
+
+(a) synthaug runs the Self-Instruct recipe (fresh cache) and records every
+    request it sends;
+(b) a minimal direct loop replays exactly those requests against a fresh
+    llama.cpp engine with the same slots, all submitted at once from a thread
+    pool (its best case: no dependencies between requests, no cache, no I/O);
+(c) one sequential stream replays a sample of them, one at a time.
+Reported: generated (completion) tokens per second for each, and the ratios.
+Targets (issue 2): a/b ≥ 0.9 and a/c ≥ 1.8.
+
+    python benchmarks/bench_throughput.py [--instructions 30] [--parallel 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import platform
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from synthaug.llm.backend import wire_body
+from synthaug.llm.client import LLMClient
+from synthaug.llm.local import LocalBackend
+from synthaug.llm.types import ChatRequest, Completion
+from synthaug.recipe import build_pipeline, load_recipe
+
+
+class RecordingBackend(LocalBackend):
+    """The local backend, remembering every request it is sent."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.sent: list[ChatRequest] = []
+
+    async def complete(self, request: ChatRequest) -> Completion:
+        self.sent.append(request)
+        return await super().complete(request)
+
+
+def run_pipeline(instructions: int, parallel: int, workdir: Path) -> tuple[float, list[ChatRequest]]:
+    recipe = load_recipe(
+        "self_instruct",
+        [f"steps[0].params.num_instructions={instructions}", f"backend.parallel={parallel}"],
+    )
+    backend = RecordingBackend(parallel=parallel)
+    client = LLMClient(backend, cache=None)
+
+    async def go():
+        await backend.start()
+        started = time.monotonic()
+        await build_pipeline(recipe).run(
+            out=workdir / "data.jsonl", run_dir=workdir / "run", llm=client, progress=False
+        )
+        elapsed = time.monotonic() - started
+        await backend.close()
+        return elapsed
+
+    elapsed = asyncio.run(go())
+    return client.stats.completion_tokens / elapsed, backend.sent
+
+
+def replay(requests: list[ChatRequest], parallel: int, workers: int) -> float:
+    """Generated tokens/s for ``requests`` sent straight to a fresh engine by ``workers`` threads."""
+    engine = LocalBackend(parallel=parallel)
+    server = engine._load()
+
+    def one(request: ChatRequest) -> int:
+        body = wire_body(request, model=None, schema_style="llamacpp")
+        handler = server.handle_chat_completions if request.is_chat else server.handle_completions
+        return handler(body)["usage"]["completion_tokens"]
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(workers) as pool:
+        tokens = sum(pool.map(one, requests))
+    return tokens / (time.monotonic() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--instructions", type=int, default=30)
+    parser.add_argument("--parallel", type=int, default=8)
+    parser.add_argument("--sequential-sample", type=int, default=40)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        pipeline_tps, sent = run_pipeline(args.instructions, args.parallel, Path(tmp))
+    direct_tps = replay(sent, args.parallel, workers=args.parallel * 2)
+    sample = sent[:: max(1, len(sent) // args.sequential_sample)][: args.sequential_sample]
+    sequential_tps = replay(sample, 1, workers=1)
+    print(f"date: {time.strftime('%Y-%m-%d')}  machine: {platform.processor() or platform.machine()}")
+    print(f"workload: Self-Instruct, {args.instructions} instructions, {len(sent)} requests, {args.parallel} slots")
+    print(f"(a) synthaug pipeline     {pipeline_tps:7.1f} generated tok/s")
+    print(f"(b) direct loop (replay)  {direct_tps:7.1f} generated tok/s")
+    print(f"(c) one sequential stream {sequential_tps:7.1f} generated tok/s ({len(sample)} requests)")
+    print(f"a/b = {pipeline_tps / direct_tps:.2f}  (target ≥ 0.9)")
+    print(f"a/c = {pipeline_tps / sequential_tps:.2f}  (target ≥ 1.8)")
+
+
+if __name__ == "__main__":
+    main()
