@@ -15,6 +15,13 @@ from synthaug.llm.local import LocalBackend
 
 ROOT = Path(__file__).resolve().parent.parent
 
+YES_NO_SCHEMA = {
+    "type": "object",
+    "properties": {"answer": {"type": "string", "enum": ["Yes", "No"]}},
+    "required": ["answer"],
+    "additionalProperties": False,
+}
+
 
 @pytest.fixture(scope="session")
 def local_backend():

@@ -7,6 +7,8 @@ import json
 import pytest
 from conftest import run_cli
 
+UNREACHABLE_OPENAI = ("--backend", "openai", "--base-url", "http://127.0.0.1:9/v1", "--model", "x")
+
 LOAD_RECIPE = """name: copy
 steps:
   - method: load
@@ -105,12 +107,7 @@ def test_missing_column_is_found_before_any_model_call(tmp_path):
     result = run_cli(
         "run",
         str(recipe),
-        "--backend",
-        "openai",
-        "--base-url",
-        "http://127.0.0.1:9/v1",
-        "--model",
-        "x",
+        *UNREACHABLE_OPENAI,
         cwd=tmp_path,
     )
     assert result.returncode == 2
@@ -121,12 +118,7 @@ def test_unreachable_backend_is_one_clear_error(tmp_path):
     result = run_cli(
         "run",
         "self_instruct",
-        "--backend",
-        "openai",
-        "--base-url",
-        "http://127.0.0.1:9/v1",
-        "--model",
-        "x",
+        *UNREACHABLE_OPENAI,
         "--quiet",
         cwd=tmp_path,
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 
+from conftest import YES_NO_SCHEMA
+
 from synthaug.llm.cache import RequestCache
 from synthaug.llm.client import LLMClient
 from synthaug.llm.types import ChatRequest, chat
@@ -20,12 +22,7 @@ async def complete_all(client, requests):
 
 def test_chat_raw_schema_grammar_logprobs_and_n(local_backend, tmp_path):
     client = LLMClient(local_backend, RequestCache(tmp_path / "c.sqlite3"))
-    schema = {
-        "type": "object",
-        "properties": {"answer": {"type": "string", "enum": ["Yes", "No"]}},
-        "required": ["answer"],
-        "additionalProperties": False,
-    }
+    schema = YES_NO_SCHEMA
 
     async def go():
         return await asyncio.gather(

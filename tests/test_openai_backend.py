@@ -14,6 +14,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from conftest import YES_NO_SCHEMA
 
 from synthaug.errors import BackendUnavailable
 from synthaug.llm.cache import RequestCache
@@ -180,12 +181,7 @@ def test_real_llamacpp_server_chat_completion_and_schema(llamacpp_http, tmp_path
     monkeypatch.setenv("LLAMA_KEY", "test-token")
     backend = OpenAIBackend(llamacpp_http, "smollm2", api_key_env="LLAMA_KEY")
     client = LLMClient(backend, RequestCache(tmp_path / "cache.sqlite3"))
-    schema = {
-        "type": "object",
-        "properties": {"answer": {"type": "string", "enum": ["Yes", "No"]}},
-        "required": ["answer"],
-        "additionalProperties": False,
-    }
+    schema = YES_NO_SCHEMA
 
     async def go():
         await backend.start()
