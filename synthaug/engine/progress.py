@@ -30,18 +30,31 @@ class Progress:
 
     def line(self) -> str:
         elapsed = max(time.monotonic() - self.start, 1e-9)
-        first, last = self.steps[0], self.steps[-1]
+        last = self.steps[-1]
         parts = [" ".join(f"{s.name}:{s.rows_out}" for s in self.steps)]
         parts.append(f"{last.rows_out / elapsed:.1f} rows/s")
         if self.llm is not None:
             parts.append(f"{self.llm.completion_tokens / elapsed:.0f} tok/s")
             parts.append(f"calls {self.llm.model_calls} cache {self.llm.cache_hits}")
         parts.append(f"errors {sum(sum(s.errors.values()) for s in self.steps)}")
-        if self.total and first.rows_out:
-            remaining = max(self.total - first.rows_out, 0) * elapsed / first.rows_out
-            parts.append(f"ETA {_clock(remaining)}")
+        if (done := self.fraction_done()) > 0:
+            parts.append(f"ETA {_clock(elapsed * (1 - done) / done)}")
         parts.append(_clock(elapsed))
         return " | ".join(parts)
+
+    def fraction_done(self) -> float:
+        """Source progress times the share of delivered rows the slowest later step has finished."""
+        first = self.steps[0]
+        if not self.total or not first.rows_out:
+            return 0.0
+        drained = min(
+            (
+                step.rows_in / upstream.rows_out if upstream.rows_out else 1.0
+                for upstream, step in zip(self.steps, self.steps[1:], strict=False)
+            ),
+            default=1.0,
+        )
+        return min(first.rows_out / self.total, 1.0) * drained
 
     def draw(self, final: bool = False) -> None:
         text = self.line()
