@@ -3,6 +3,7 @@
     synthaug run RECIPE [--set key=value ...] [--limit N] [--backend ...] [--model ...] [--out PATH]
     synthaug methods            every method with its survey taxonomy class and lifecycle stage
     synthaug inspect FILE       rows, columns, a sample and a summary of ``_meta``
+    synthaug dedup | decontaminate IN -o OUT --columns ...   curation (see ``synthaug.curate``)
 
 User errors print one line and exit with code 2; an interrupted run exits
 with 130 and resumes when the same command is run again.
@@ -89,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--sample", type=int, default=3, metavar="N", help="records to show")
     inspect.add_argument("--json", action="store_true", help="print JSON")
     inspect.set_defaults(handler=cmd_inspect)
+
+    from .curate.commands import add_commands
+
+    add_commands(commands)
     return parser
 
 

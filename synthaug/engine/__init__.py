@@ -1,6 +1,6 @@
 """The engine: the step contract, the streaming pipeline, checkpoints and the run summary."""
 
 from .pipeline import Pipeline, RunResult
-from .step import MapStep, SourceStep, Step, StepContext
+from .step import MapStep, SourceStep, Step, StepContext, WholeStep
 
-__all__ = ["MapStep", "Pipeline", "RunResult", "SourceStep", "Step", "StepContext"]
+__all__ = ["MapStep", "Pipeline", "RunResult", "SourceStep", "Step", "StepContext", "WholeStep"]

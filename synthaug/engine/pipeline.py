@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from ..llm.client import LLMClient, LLMError
 from ..records import META, derive
 from .checkpoint import ShardStore
 from .progress import Progress
-from .step import MapStep, RowError, SourceStep, Step, StepContext
+from .step import MapStep, RowError, SourceStep, Step, StepContext, WholeStep
 from .summary import StepStats, build_summary, render_summary
 
 END = None
@@ -47,13 +47,13 @@ class RunResult:
 
 
 class Pipeline:
-    """A source step followed by map steps; validated before anything runs."""
+    """A source step followed by map and whole-input steps; validated before anything runs."""
 
     def __init__(self, steps: list[Step], name: str = "pipeline", seed: int = 0):
         if not steps or not isinstance(steps[0], SourceStep):
             raise RecipeError("steps[0]: the first step must produce rows (a source)")
         for i, step in enumerate(steps[1:], 1):
-            if not isinstance(step, MapStep):
+            if not isinstance(step, MapStep | WholeStep):
                 raise RecipeError(f"steps[{i}] ({step.name}): a source can only be the first step")
         self.steps, self.name, self.seed = steps, name, seed
 
@@ -131,7 +131,6 @@ class Pipeline:
                 _run_source(source, context(source), emitters[0], stats[0], limit, failed)  # type: ignore[arg-type]
             )
             for k, step in enumerate(self.steps[1:], 1):
-                assert isinstance(step, MapStep)
                 fingerprint = stable_hash(
                     [
                         fingerprint,
@@ -139,6 +138,12 @@ class Pipeline:
                         llm.identity if step.uses_llm and llm else None,
                     ]
                 )
+                if isinstance(step, WholeStep):
+                    group.create_task(
+                        _run_whole(step, context(step), queues[k - 1], emitters[k], stats[k])
+                    )
+                    continue
+                assert isinstance(step, MapStep)
                 store = (
                     ShardStore(
                         run_dir / "checkpoints" / f"{k:02d}-{step.name}-{fingerprint[:12]}",
@@ -203,6 +208,21 @@ async def _run_source(
                 stats.errors[error["kind"]] += 1
                 failed.append(row)
                 continue
+            stats.rows_out += 1
+            await emit(row)
+    await emit(END)  # type: ignore[arg-type]
+
+
+async def _run_whole(
+    step: WholeStep, ctx: StepContext, inbox: asyncio.Queue, emit: Emit, stats: StepStats
+) -> None:
+    async def incoming() -> AsyncIterator[dict[str, Any]]:
+        while (row := await inbox.get()) is not END:
+            stats.rows_in += 1
+            yield row
+
+    async with contextlib.aclosing(step.transform(incoming(), ctx)) as rows:  # type: ignore[type-var]
+        async for row in rows:
             stats.rows_out += 1
             await emit(row)
     await emit(END)  # type: ignore[arg-type]

@@ -74,3 +74,39 @@ class Progress:
 def _clock(seconds: float) -> str:
     seconds = int(seconds)
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+class CountProgress:
+    """Progress of a counted loop (a curation pass): done/total, rows/s, ETA."""
+
+    def __init__(
+        self, label: str, total: int | None, stream: TextIO | None = None, log_every: float = 10.0
+    ):
+        self.label, self.total, self.done = label, total, 0
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.interval = 0.5 if self.tty else log_every
+        self.start = time.monotonic()
+        self._next = self.start + self.interval
+
+    def tick(self, count: int = 1) -> None:
+        self.done += count
+        if self.done % 1024 < count and time.monotonic() >= self._next:
+            self.draw()
+
+    def line(self) -> str:
+        elapsed = max(time.monotonic() - self.start, 1e-9)
+        shown = f"{self.done:,}" + (f"/{self.total:,}" if self.total else "")
+        parts = [f"{self.label}: {shown} rows", f"{self.done / elapsed:,.0f} rows/s"]
+        if self.total and self.done:
+            parts.append(f"ETA {_clock(elapsed * max(self.total - self.done, 0) / self.done)}")
+        parts.append(_clock(elapsed))
+        return " | ".join(parts)
+
+    def draw(self, final: bool = False) -> None:
+        self._next = time.monotonic() + self.interval
+        if self.tty:
+            self.stream.write("\r\033[K" + self.line() + ("\n" if final else ""))
+        else:
+            self.stream.write(self.line() + "\n")
+        self.stream.flush()

@@ -4,7 +4,8 @@ A step declares the columns it reads and writes and validates its parameters
 with a pydantic model, so a pipeline can be checked before any model call.
 ``SourceStep`` produces rows (a file, a seed pool, a generator such as
 Self-Instruct's bootstrap); ``MapStep`` turns each input row into zero or more
-output rows. A map step's ``process`` may make any number of model calls
+output rows; ``WholeStep`` needs every input row before it emits (deduplication,
+clustering). A map step's ``process`` may make any number of model calls
 through ``ctx.llm``; raising ``RowError`` (or an ``LLMError``) marks the row
 failed instead of aborting the run.
 """
@@ -101,3 +102,17 @@ class MapStep(Step):
     def checkpointed(self) -> bool:
         """Model-calling steps keep shards; cheap (possibly stateful) steps simply rerun."""
         return self.uses_llm
+
+
+class WholeStep(Step):
+    """A step that sees all its input rows before emitting any (dedup, clustering).
+
+    Cheap and deterministic, so it is not checkpointed: a resumed run feeds it
+    the same rows again.
+    """
+
+    @abstractmethod
+    def transform(
+        self, rows: AsyncIterator[dict[str, Any]], ctx: StepContext
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Consume ``rows`` and yield the output rows."""

@@ -11,8 +11,15 @@ from ..records import META
 from .readers import read_records, resolve_format
 
 CUT = 200
-_TYPE_NAMES = {type(None): "null", bool: "bool", int: "int", float: "float", str: "str",
-               list: "list", dict: "dict"}
+_TYPE_NAMES = {
+    type(None): "null",
+    bool: "bool",
+    int: "int",
+    float: "float",
+    str: "str",
+    list: "list",
+    dict: "dict",
+}
 _META_KEYS = {"steps": "step", "methods": "method", "models": "model"}
 
 

@@ -22,15 +22,27 @@ import pyarrow.parquet as pq
 from ..errors import InputError
 
 FORMATS = ("jsonl", "json", "csv", "parquet", "hf")
-SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv",
-            ".parquet": "parquet"}
+SUFFIXES = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+    ".csv": "csv",
+    ".parquet": "parquet",
+}
 JSON_COLUMNS_KEY = b"synthaug.json_columns"
 """Parquet schema metadata: the columns :class:`AtomicWriter` stored as JSON strings."""
 
 _BATCH_ROWS = 1024
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
-_JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
-               int: "a number", float: "a number", type(None): "null"}
+_JSON_TYPES = {
+    dict: "an object",
+    list: "an array",
+    str: "a string",
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+    type(None): "null",
+}
 
 Record = dict[str, Any]
 
@@ -345,5 +357,10 @@ def _read_hf(folder: Path) -> Iterator[tuple[int, Record]]:
     yield from enumerate(_rows(batches, set()), 1)
 
 
-_READERS = {"jsonl": _read_jsonl, "json": _read_json, "csv": _read_csv,
-            "parquet": _read_parquet, "hf": _read_hf}
+_READERS = {
+    "jsonl": _read_jsonl,
+    "json": _read_json,
+    "csv": _read_csv,
+    "parquet": _read_parquet,
+    "hf": _read_hf,
+}

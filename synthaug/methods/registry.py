@@ -18,6 +18,7 @@ from ..errors import RecipeError
 # Modules that register methods; imported on first use so the core stays light.
 METHOD_MODULES = (
     "synthaug.methods.builtin",
+    "synthaug.methods.curation",
     "synthaug.methods.instruct.self_instruct",
 )
 

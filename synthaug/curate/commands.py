@@ -1,0 +1,186 @@
+"""The curation commands: ``synthaug dedup`` and ``synthaug decontaminate``."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from ..errors import SynthaugError
+from .decontaminate import BUILTIN, DEFAULT_N, Decontaminator, load_benchmark
+from .duplicates import ExactDuplicates, NearDupConfig, NearDuplicates, preference
+from .files import KEPT, FileCuration, Verdict, render, row_id
+from .text import Normalization, row_text
+
+_BATCH = 4096
+EPILOG = "Writes OUT, OUT's .report.jsonl (one line per input row) and .summary.json. Bad input exits with code 2."
+
+
+def add_commands(commands: Any) -> None:
+    dedup = commands.add_parser(
+        "dedup",
+        help="remove exact or near duplicates (MinHash LSH) from a data file",
+        description="Remove duplicate rows. exact: identical normalised text. near: MinHash "
+        "LSH on word n-grams, candidate pairs confirmed by Jaccard similarity.",
+        epilog=EPILOG,
+    )
+    _common(dedup)
+    dedup.add_argument("--mode", choices=["exact", "near"], default="near")
+    dedup.add_argument(
+        "--keep",
+        choices=["first", "longest", "score"],
+        default="first",
+        help="which duplicate survives",
+    )
+    dedup.add_argument("--score-column", help="column to maximise with --keep score")
+    dedup.add_argument("--threshold", type=float, default=0.8, help="near: Jaccard threshold (0.8)")
+    dedup.add_argument("--ngram", type=int, default=5, help="near: words per shingle (5)")
+    dedup.add_argument("--bands", type=int, default=20, help="near: LSH bands (20)")
+    dedup.add_argument("--rows", type=int, default=6, help="near: rows per band (6)")
+    dedup.add_argument(
+        "--confirm",
+        choices=["auto", "exact", "signature"],
+        default="auto",
+        help="near: confirm pairs by exact Jaccard of shingle sets, by signatures, or exact "
+        "while under 50M shingles held (auto)",
+    )
+    dedup.add_argument("--case-sensitive", action="store_true", help="exact: keep case differences")
+    dedup.add_argument("--strip-punctuation", action="store_true", help="exact: ignore punctuation")
+    dedup.set_defaults(handler=cmd_dedup)
+
+    decon = commands.add_parser(
+        "decontaminate",
+        help="remove rows that overlap benchmark items (13-gram or 8-gram coverage)",
+        description="Remove rows sharing word n-grams with benchmark items. overlap: any "
+        "shared 13-gram (GPT-3 / lm-eval). coverage: at least --threshold of an item's "
+        "8-grams (PaLM). Built-in benchmarks: " + ", ".join(BUILTIN) + "; or give a file.",
+        epilog=EPILOG,
+    )
+    _common(decon)
+    decon.add_argument(
+        "--benchmark",
+        action="append",
+        metavar="NAME|FILE",
+        help="a built-in benchmark or a data file (repeatable; default: all built-in)",
+    )
+    decon.add_argument("--benchmark-fields", help="comma-separated text fields of a benchmark file")
+    decon.add_argument("--benchmark-id", help="id field of a benchmark file (default: row number)")
+    decon.add_argument("--mode", choices=["overlap", "coverage"], default="overlap")
+    decon.add_argument("--n", type=int, help="n-gram length (overlap 13, coverage 8)")
+    decon.add_argument(
+        "--threshold", type=float, default=0.7, help="coverage: share of item n-grams (0.7)"
+    )
+    decon.set_defaults(handler=cmd_decontaminate)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "input", type=Path, help="data file (JSONL, JSON, CSV, Parquet, datasets folder)"
+    )
+    parser.add_argument(
+        "-o", "--out", type=Path, required=True, help="output file (.jsonl or .parquet)"
+    )
+    parser.add_argument("--columns", required=True, help="comma-separated text columns to examine")
+    parser.add_argument("--report", type=Path, help="report file (default: OUT's .report.jsonl)")
+    parser.add_argument("--quiet", action="store_true", help="no progress display")
+
+
+def _columns(text: str) -> list[str]:
+    columns = [c.strip() for c in text.split(",") if c.strip()]
+    if not columns:
+        raise SynthaugError("--columns: give at least one column name")
+    return columns
+
+
+def _finish(job: FileCuration, summary: dict[str, Any], settings: dict[str, Any]) -> int:
+    summary["settings"] = settings
+    job.save(summary)
+    print(render(summary))
+    return 0
+
+
+def cmd_dedup(args: argparse.Namespace) -> int:
+    columns = _columns(args.columns)
+    if args.keep == "score" and not args.score_column:
+        raise SynthaugError("--keep score: needs --score-column")
+    required = [*columns, args.score_column] if args.score_column else columns
+    job = FileCuration(
+        f"dedup-{args.mode}", args.input, args.out, required, args.report, args.quiet
+    )
+    if args.mode == "exact":
+        detector: ExactDuplicates | NearDuplicates = ExactDuplicates(
+            Normalization(
+                lowercase=not args.case_sensitive, strip_punctuation=args.strip_punctuation
+            )
+        )
+        settings: dict[str, Any] = {"normalisation": detector.normalization}
+    else:
+        if not 0 < args.threshold <= 1:
+            raise SynthaugError("--threshold: must be in (0, 1]")
+        config = NearDupConfig(
+            args.threshold, args.ngram, args.bands, args.rows, confirm=args.confirm
+        )
+        detector = NearDuplicates(config)
+        settings = {
+            "shingles": f"word {config.ngram}-grams",
+            "lsh": f"{config.bands} bands x {config.rows} rows ({config.num_perm} permutations)",
+            "catch probability at threshold": f"{config.catch_at_threshold:.4f} at Jaccard {config.threshold}",
+        }
+    ids: list[str | None] = []
+    texts: list[str] = []
+    preferences: list[float] = []
+    for _, record in job.rows("pass 1/2"):
+        text = row_text(record, columns)
+        texts.append(text)
+        preferences.append(preference(record, text, args.keep, args.score_column))
+        ids.append(row_id(record))
+        if len(texts) == _BATCH:
+            detector.add(texts, preferences)
+            texts, preferences = [], []
+    detector.add(texts, preferences)
+    duplicates = detector.resolve()
+    if isinstance(detector, NearDuplicates):
+        settings["confirmation"] = detector.confirmation
+    reason = "exact_duplicate" if args.mode == "exact" else "near_duplicate"
+
+    def verdict(index: int) -> Verdict:
+        duplicate = duplicates.get(index)
+        if duplicate is None:
+            return KEPT
+        detail = {"partner_row": duplicate.partner + 1, "partner_id": ids[duplicate.partner]}
+        if args.mode == "near":
+            detail["similarity"] = round(duplicate.similarity, 4)
+        return Verdict(False, reason, detail)
+
+    def decide(batch: list[tuple[int, dict[str, Any]]]) -> list[Verdict]:
+        return [verdict(index) for index, _ in batch]
+
+    return _finish(job, job.write(decide, "pass 2/2"), settings)
+
+
+def cmd_decontaminate(args: argparse.Namespace) -> int:
+    columns = _columns(args.columns)
+    fields = _columns(args.benchmark_fields) if args.benchmark_fields else None
+    specs = args.benchmark or list(BUILTIN)
+    loaded = {spec: load_benchmark(spec, fields, args.benchmark_id) for spec in specs}
+    items = [item for spec_items in loaded.values() for item in spec_items]
+    index = Decontaminator(items, args.mode, args.n, args.threshold)
+    job = FileCuration("decontaminate", args.input, args.out, columns, args.report, args.quiet)
+
+    def decide(batch: list[tuple[int, dict[str, Any]]]) -> list[Verdict]:
+        found = index.check([row_text(record, columns) for _, record in batch])
+        return [
+            Verdict(False, "contaminated", {"matches": [asdict(h) for h in hits]}) if hits else KEPT
+            for hits in found
+        ]
+
+    settings = {
+        "benchmarks": ", ".join(
+            f"{s} ({sum(i.benchmark == s or s.endswith(i.benchmark) for i in items)})"
+            for s in specs
+        ),
+        "mode": f"{args.mode}, {args.n or DEFAULT_N[args.mode]}-grams"
+        + (f", coverage >= {args.threshold}" if args.mode == "coverage" else ""),
+    }
+    return _finish(job, job.write(decide), settings)

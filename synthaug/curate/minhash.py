@@ -1,0 +1,99 @@
+"""MinHash signatures and LSH banding, vectorised with numpy.
+
+Broder (1997) MinHash with multiply-shift permutations ``(a·x + b) >> 32`` of
+64-bit shingle hashes; LSH with ``bands × rows`` (Indyk & Motwani 1998;
+Leskovec et al., *Mining of Massive Datasets*, ch. 3). A pair with Jaccard
+similarity ``s`` becomes a candidate with probability ``1 - (1 - s^rows)^bands``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+EMPTY = np.uint32(0xFFFFFFFF)  # signature value of a document with no shingles
+_SHINGLES_PER_BLOCK = 1 << 15  # bounds the (shingles × permutations) scratch matrix
+_MAX_BUCKET_PAIRS = 200  # members of a bucket paired all-to-all; larger buckets use a window
+
+
+def catch_probability(similarity: float, bands: int, rows: int) -> float:
+    """Probability that a pair with this Jaccard similarity becomes a candidate."""
+    return 1.0 - (1.0 - similarity**rows) ** bands
+
+
+class MinHasher:
+    """``num_perm`` MinHash values per document from its shingle hashes."""
+
+    def __init__(self, num_perm: int, seed: int = 1):
+        rng = np.random.default_rng(seed)
+        self.num_perm = num_perm
+        self.a = rng.integers(1, 2**63, size=num_perm, dtype=np.uint64) * 2 + 1
+        self.b = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64)
+
+    def signatures(self, shingle_sets: list[np.ndarray]) -> np.ndarray:
+        """A ``(documents, num_perm)`` uint32 matrix; empty documents get all ``EMPTY``."""
+        out = np.full((len(shingle_sets), self.num_perm), EMPTY, dtype=np.uint32)
+        block: list[int] = []
+        size = 0
+        for doc, shingles in enumerate(shingle_sets):
+            if len(shingles):
+                block.append(doc)
+                size += len(shingles)
+            if size >= _SHINGLES_PER_BLOCK or (doc == len(shingle_sets) - 1 and block):
+                self._fill(out, block, shingle_sets)
+                block, size = [], 0
+        return out
+
+    def _fill(self, out: np.ndarray, docs: list[int], shingle_sets: list[np.ndarray]) -> None:
+        flat = np.concatenate([shingle_sets[d] for d in docs])
+        starts = np.cumsum([0] + [len(shingle_sets[d]) for d in docs[:-1]])
+        permuted = (flat[:, None] * self.a[None, :] + self.b[None, :]) >> np.uint64(32)
+        out[docs] = np.minimum.reduceat(permuted, starts, axis=0).astype(np.uint32)
+
+
+def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """A ``(documents, bands)`` uint64 key per band (a weighted sum of its rows)."""
+    weights = np.random.default_rng(rows).integers(1, 2**63, size=rows, dtype=np.uint64) * 2 + 1
+    used = signatures[:, : bands * rows].astype(np.uint64).reshape(len(signatures), bands, rows)
+    return (used * weights).sum(axis=2, dtype=np.uint64)
+
+
+def candidate_pairs(keys: np.ndarray) -> np.ndarray:
+    """Unique ``(i, j)`` pairs, ``i < j``, sharing a key in any band; shape ``(pairs, 2)``."""
+    found: list[np.ndarray] = []
+    for band in range(keys.shape[1]):
+        column = keys[:, band]
+        order = np.argsort(column, kind="stable")
+        ordered = column[order]
+        boundaries = np.flatnonzero(np.diff(ordered)) + 1
+        starts = np.concatenate(([0], boundaries))
+        ends = np.concatenate((boundaries, [len(ordered)]))
+        for start, end in zip(
+            starts[ends - starts > 1].tolist(), ends[ends - starts > 1].tolist(), strict=True
+        ):
+            found.append(_bucket_pairs(order[start:end]))
+    if not found:
+        return np.zeros((0, 2), dtype=np.int64)
+    pairs = np.concatenate(found)
+    pairs.sort(axis=1)
+    return np.unique(pairs, axis=0)
+
+
+def _bucket_pairs(members: np.ndarray) -> np.ndarray:
+    """All pairs of a bucket, or each member with its next ``_MAX_BUCKET_PAIRS`` in a huge one."""
+    members = np.sort(members)
+    count = len(members)
+    reach = min(count - 1, _MAX_BUCKET_PAIRS)
+    left = np.concatenate([members[: count - k] for k in range(1, reach + 1)])
+    right = np.concatenate([members[k:] for k in range(1, reach + 1)])
+    return np.stack([left, right], axis=1)
+
+
+def signature_similarity(signatures: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """Estimated Jaccard similarity (share of equal MinHash values) of each pair."""
+    out = np.empty(len(pairs), dtype=np.float64)
+    for start in range(0, len(pairs), 65536):
+        chunk = pairs[start : start + 65536]
+        out[start : start + len(chunk)] = (signatures[chunk[:, 0]] == signatures[chunk[:, 1]]).mean(
+            axis=1
+        )
+    return out

@@ -1,0 +1,120 @@
+"""Text normalisation, word tokens, and stable 64-bit hashes of word n-grams."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass
+
+import numpy as np
+
+WORD = re.compile(r"\w+")
+_PUNCTUATION = re.compile(r"[^\w\s]")
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """Which differences a text key ignores."""
+
+    lowercase: bool = True
+    collapse_whitespace: bool = True
+    strip_punctuation: bool = False
+    nfkc: bool = True
+
+    def apply(self, text: str) -> str:
+        if self.nfkc:
+            text = unicodedata.normalize("NFKC", text)
+        if self.lowercase:
+            text = text.lower()
+        if self.strip_punctuation:
+            text = _PUNCTUATION.sub("", text)
+        if self.collapse_whitespace:
+            text = " ".join(text.split())
+        return text
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased NFKC word tokens; punctuation and whitespace are separators."""
+    return WORD.findall(unicodedata.normalize("NFKC", text).lower())
+
+
+def _odd_constants(count: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(1, 2**63, size=count, dtype=np.uint64) * 2 + 1
+
+
+class NGramHasher:
+    """Stable 64-bit hashes of word n-grams, vectorised over whole batches.
+
+    Each distinct word is hashed once (blake2b) and remembered; an n-gram's
+    hash is a position-weighted sum of its words' hashes modulo 2**64, so
+    "a b" and "b a" differ. The same text gives the same hashes in every run.
+    """
+
+    def __init__(self, n: int):
+        self.n = n
+        self.weights = _odd_constants(n, seed=n)
+        self._index: dict[str, int] = {}
+        self._hashes = np.zeros(1024, dtype=np.uint64)
+
+    def word_ids(self, tokens: list[str]) -> np.ndarray:
+        index = self._index
+        before = len(index)
+        ids = [index.setdefault(token, len(index)) for token in tokens]
+        if len(index) > before:
+            new = {i: token for token, i in zip(tokens, ids, strict=True) if i >= before}
+            self._extend(before, [new[i] for i in range(before, len(index))])
+        return np.fromiter(ids, dtype=np.int64, count=len(ids))
+
+    def _extend(self, start: int, new: list[str]) -> None:
+        if start + len(new) > len(self._hashes):
+            grown = np.zeros(max(start + len(new), 2 * len(self._hashes)), dtype=np.uint64)
+            grown[: len(self._hashes)] = self._hashes
+            self._hashes = grown
+        self._hashes[start : start + len(new)] = [
+            int.from_bytes(hashlib.blake2b(w.encode(), digest_size=8).digest(), "little")
+            for w in new
+        ]
+
+    def hashes(self, tokens: list[str]) -> np.ndarray:
+        """The n-gram hashes of one token list; a text shorter than n is one n-gram."""
+        return self.batch([tokens])[0]
+
+    def batch(self, token_lists: list[list[str]]) -> list[np.ndarray]:
+        """N-gram hashes for many token lists at once (one array per list)."""
+        lengths = np.fromiter((len(t) for t in token_lists), dtype=np.int64, count=len(token_lists))
+        ids = self.word_ids([w for tokens in token_lists for w in tokens])
+        flat = self._hashes[ids]
+        n = self.n
+        total = len(flat)
+        grams = np.zeros(max(total - n + 1, 0), dtype=np.uint64)
+        for j in range(n):
+            grams += flat[j : total - n + 1 + j] * self.weights[j]
+        out: list[np.ndarray] = []
+        start = 0
+        for length in lengths.tolist():
+            if length >= n:
+                out.append(grams[start : start + length - n + 1])
+            elif length:
+                out.append(
+                    np.array(
+                        [(flat[start : start + length] * self.weights[:length]).sum()],
+                        dtype=np.uint64,
+                    )
+                )
+            else:
+                out.append(np.zeros(0, dtype=np.uint64))
+            start += length
+        return out
+
+
+def row_text(row: dict, columns: list[str]) -> str:
+    """The text a curation operation looks at: the columns' values, one per line."""
+    parts = []
+    for column in columns:
+        value = row.get(column)
+        if isinstance(value, list):
+            parts.extend(map(str, value))
+        elif value is not None:
+            parts.append(str(value))
+    return "\n".join(parts)

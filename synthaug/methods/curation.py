@@ -1,0 +1,162 @@
+"""Curation as pipeline steps: exact and near-duplicate removal, decontamination.
+
+The algorithms live in :mod:`synthaug.curate`; the standalone commands
+(``synthaug dedup``, ``synthaug decontaminate``) use the same code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import asdict
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ..curate.decontaminate import Decontaminator, load_benchmark
+from ..curate.duplicates import (
+    Duplicate,
+    ExactDuplicates,
+    Keep,
+    NearDupConfig,
+    NearDuplicates,
+    preference,
+)
+from ..curate.text import Normalization, row_text
+from ..engine.step import MapStep, StepContext, WholeStep
+from .registry import register
+
+
+class _DedupParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    columns: list[str] = Field(min_length=1)
+    keep: Keep = "first"
+    score_column: str | None = None
+
+    @model_validator(mode="after")
+    def _score_needs_column(self) -> _DedupParams:
+        if self.keep == "score" and not self.score_column:
+            raise ValueError("keep: score needs score_column")
+        return self
+
+
+class _DedupStep(WholeStep):
+    params: _DedupParams
+
+    def input_columns(self) -> set[str]:
+        columns = set(self.params.columns)
+        return columns | {self.params.score_column} if self.params.score_column else columns
+
+    @abstractmethod
+    def detector(self) -> ExactDuplicates | NearDuplicates:
+        """A fresh detector configured from the params."""
+
+    async def transform(
+        self, rows: AsyncIterator[dict[str, Any]], ctx: StepContext
+    ) -> AsyncIterator[dict[str, Any]]:
+        detector = self.detector()
+        held: list[dict[str, Any]] = []
+        async for row in rows:
+            held.append(row)
+            text = row_text(row, self.params.columns)
+            detector.add(
+                [text], [preference(row, text, self.params.keep, self.params.score_column)]
+            )
+        duplicates: dict[int, Duplicate] = await asyncio.to_thread(detector.resolve)
+        for index, row in enumerate(held):
+            if index not in duplicates:
+                yield row
+
+
+class DedupExactParams(_DedupParams):
+    lowercase: bool = True
+    collapse_whitespace: bool = True
+    strip_punctuation: bool = False
+    nfkc: bool = True
+
+
+@register("dedup_exact", taxonomy="curation / deduplication", stage="any", paper="-")
+class DedupExact(_DedupStep):
+    """Drop rows whose normalised key columns repeat another row's (keep policy: first, longest, score)."""
+
+    Params = DedupExactParams
+
+    def detector(self) -> ExactDuplicates:
+        p = self.params
+        return ExactDuplicates(
+            Normalization(p.lowercase, p.collapse_whitespace, p.strip_punctuation, p.nfkc)
+        )
+
+
+class DedupNearParams(_DedupParams):
+    threshold: float = Field(0.8, gt=0, le=1)
+    ngram: int = Field(5, ge=1)
+    bands: int = Field(20, ge=1)
+    rows: int = Field(6, ge=1)
+    confirm: Literal["auto", "exact", "signature"] = "auto"
+
+
+@register(
+    "dedup_near",
+    taxonomy="curation / deduplication",
+    stage="pre-training, fine-tuning",
+    paper="Broder 1997 (MinHash); Lee et al. 2022, Deduplicating Training Data Makes LMs Better",
+)
+class DedupNear(_DedupStep):
+    """Drop near-duplicates by MinHash LSH on word 5-grams, confirmed by Jaccard ≥ 0.8."""
+
+    Params = DedupNearParams
+
+    def detector(self) -> NearDuplicates:
+        p = self.params
+        return NearDuplicates(
+            NearDupConfig(p.threshold, p.ngram, p.bands, p.rows, confirm=p.confirm)
+        )
+
+
+class DecontaminateParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    columns: list[str] = Field(min_length=1)
+    benchmarks: list[str] = Field(default_factory=lambda: ["humaneval", "mt_bench"], min_length=1)
+    benchmark_fields: list[str] | None = None
+    benchmark_id: str | None = None
+    mode: Literal["overlap", "coverage"] = "overlap"
+    n: int | None = Field(None, ge=1)
+    threshold: float = Field(0.7, gt=0, le=1)
+    action: Literal["drop", "flag"] = "drop"
+
+
+@register(
+    "decontaminate",
+    taxonomy="curation / decontamination",
+    stage="any",
+    paper="Brown et al. 2020 (GPT-3, 13-gram overlap); Chowdhery et al. 2022 (PaLM, 8-gram coverage)",
+)
+class Decontaminate(MapStep):
+    """Drop (or flag in ``contamination``) rows sharing n-grams with benchmark items."""
+
+    Params = DecontaminateParams
+    writes = ("contamination",)
+
+    def __init__(self, name: str | None = None, **params: Any):
+        super().__init__(name, **params)
+        p = self.params
+        items = [
+            item
+            for spec in p.benchmarks
+            for item in load_benchmark(spec, p.benchmark_fields, p.benchmark_id)
+        ]
+        self.index = Decontaminator(items, p.mode, p.n, p.threshold)
+
+    def input_columns(self) -> set[str]:
+        return set(self.params.columns)
+
+    def output_columns(self, input_columns: set[str]) -> set[str]:
+        return input_columns | ({"contamination"} if self.params.action == "flag" else set())
+
+    async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
+        hits = self.index.check([row_text(row, self.params.columns)])[0]
+        if self.params.action == "drop":
+            return [] if hits else [row]
+        return [{**row, "contamination": [asdict(hit) for hit in hits]}]
