@@ -13,10 +13,18 @@ from synthaug.io import AtomicWriter, count_records, read_records, write_records
 from synthaug.io.inspect import describe, render
 
 ROWS = [
-    {"instruction": "Say hi", "output": "hi ✓", "n": 1,
-     "_meta": {"id": "a1", "step": "load", "method": "load", "parents": []}},
-    {"instruction": "Add", "output": "2", "n": 2,
-     "_meta": {"id": "b2", "step": "gen", "method": "self_instruct", "parents": ["a1"]}},
+    {
+        "instruction": "Say hi",
+        "output": "hi ✓",
+        "n": 1,
+        "_meta": {"id": "a1", "step": "load", "method": "load", "parents": []},
+    },
+    {
+        "instruction": "Add",
+        "output": "2",
+        "n": 2,
+        "_meta": {"id": "b2", "step": "gen", "method": "self_instruct", "parents": ["a1"]},
+    },
 ]
 
 
@@ -323,9 +331,18 @@ def test_corrupt_hf_folder(tmp_path: Path) -> None:
 def test_describe_and_render(tmp_path: Path) -> None:
     rows = [
         *ROWS,
-        {"instruction": "x" * 500, "output": None, "n": 2.5,
-         "_meta": {"id": "c3", "step": "gen", "method": "self_instruct", "model": "smol",
-                   "error": {"kind": "timeout", "message": "took too long"}}},
+        {
+            "instruction": "x" * 500,
+            "output": None,
+            "n": 2.5,
+            "_meta": {
+                "id": "c3",
+                "step": "gen",
+                "method": "self_instruct",
+                "model": "smol",
+                "error": {"kind": "timeout", "message": "took too long"},
+            },
+        },
     ]
     path = tmp_path / "d.jsonl"
     write_records(path, rows)

@@ -114,7 +114,7 @@ def cmd_dedup(args: argparse.Namespace) -> int:
                 lowercase=not args.case_sensitive, strip_punctuation=args.strip_punctuation
             )
         )
-        settings: dict[str, Any] = {"normalisation": detector.normalization}
+        settings: dict[str, Any] = {"normalisation": asdict(detector.normalization)}
     else:
         if not 0 < args.threshold <= 1:
             raise SynthaugError("--threshold: must be in (0, 1]")

@@ -20,7 +20,7 @@ from typing import Any
 from ..engine.progress import CountProgress
 from ..errors import SynthaugError
 from ..io import AtomicWriter, count_records, read_records
-from ..io.writers import write_text_atomic
+from ..io.writers import write_format, write_text_atomic
 from ..records import META
 
 Record = dict[str, Any]
@@ -56,6 +56,7 @@ class FileCuration:
             raise SynthaugError(
                 f"{out}: the output would overwrite the input; choose another --out"
             )
+        write_format(out)
         self.operation, self.source, self.out, self.columns = operation, source, out, columns
         stem = out.with_suffix("")
         self.report = report or stem.with_name(stem.name + ".report.jsonl")

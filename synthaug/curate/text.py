@@ -86,10 +86,10 @@ class NGramHasher:
         ids = self.word_ids([w for tokens in token_lists for w in tokens])
         flat = self._hashes[ids]
         n = self.n
-        total = len(flat)
-        grams = np.zeros(max(total - n + 1, 0), dtype=np.uint64)
-        for j in range(n):
-            grams += flat[j : total - n + 1 + j] * self.weights[j]
+        count = max(len(flat) - n + 1, 0)
+        grams = np.zeros(count, dtype=np.uint64)
+        for j in range(n if count else 0):
+            grams += flat[j : j + count] * self.weights[j]
         out: list[np.ndarray] = []
         start = 0
         for length in lengths.tolist():

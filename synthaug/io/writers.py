@@ -34,7 +34,7 @@ class AtomicWriter:
 
     def __init__(self, path: str | os.PathLike[str], fmt: str = "auto"):
         self.path = Path(path)
-        self.fmt = _write_format(self.path, fmt)
+        self.fmt = write_format(self.path, fmt)
         self.temp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
         self.count = 0
         self._handle: TextIO | None = None
@@ -108,7 +108,8 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     os.replace(temp, target)
 
 
-def _write_format(path: Path, fmt: str) -> str:
+def write_format(path: Path, fmt: str = "auto") -> str:
+    """The output format for ``path``; an InputError for one that cannot be written."""
     if fmt in ("jsonl", "parquet"):
         return fmt
     if fmt == "auto" and path.suffix.lower() in WRITE_SUFFIXES:
