@@ -41,7 +41,9 @@ class RecordingBackend(LocalBackend):
         return await super().complete(request)
 
 
-def run_pipeline(instructions: int, parallel: int, workdir: Path) -> tuple[float, list[ChatRequest]]:
+def run_pipeline(
+    instructions: int, parallel: int, workdir: Path
+) -> tuple[float, list[ChatRequest]]:
     recipe = load_recipe(
         "self_instruct",
         [f"steps[0].params.num_instructions={instructions}", f"backend.parallel={parallel}"],
@@ -84,7 +86,9 @@ def replay(requests: list[ChatRequest], parallel: int, workers: int) -> tuple[fl
         results = list(pool.map(one, requests))
     elapsed = time.monotonic() - started
     prompt_ms = sum(r[1] for r in results)
-    return sum(r[0] for r in results) / elapsed, prompt_ms / (prompt_ms + sum(r[2] for r in results))
+    return sum(r[0] for r in results) / elapsed, prompt_ms / (
+        prompt_ms + sum(r[2] for r in results)
+    )
 
 
 def main() -> None:
@@ -96,12 +100,18 @@ def main() -> None:
         pipeline_tps, sent = run_pipeline(args.instructions, args.parallel, Path(tmp))
     direct_tps, _ = replay(sent, args.parallel, workers=args.parallel * 2)
     sequential_tps, prompt_share = replay(sent, 1, workers=1)
-    print(f"date: {time.strftime('%Y-%m-%d')}  machine: {platform.processor() or platform.machine()}")
-    print(f"workload: Self-Instruct, {args.instructions} instructions, {len(sent)} requests, {args.parallel} slots")
+    print(
+        f"date: {time.strftime('%Y-%m-%d')}  machine: {platform.processor() or platform.machine()}"
+    )
+    print(
+        f"workload: Self-Instruct, {args.instructions} instructions, {len(sent)} requests, {args.parallel} slots"
+    )
     print(f"(a) synthaug pipeline     {pipeline_tps:7.1f} generated tok/s")
     print(f"(b) direct loop (replay)  {direct_tps:7.1f} generated tok/s")
-    print(f"(c) one sequential stream {sequential_tps:7.1f} generated tok/s ("
-          f"{prompt_share:.0%} of its time evaluating prompts)")
+    print(
+        f"(c) one sequential stream {sequential_tps:7.1f} generated tok/s ("
+        f"{prompt_share:.0%} of its time evaluating prompts)"
+    )
     print(f"a/b = {pipeline_tps / direct_tps:.2f}  (target ≥ 0.9)")
     print(f"a/c = {pipeline_tps / sequential_tps:.2f}  (target ≥ 1.8)")
 

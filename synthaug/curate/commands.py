@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,8 @@ from ..errors import SynthaugError
 from .decontaminate import BUILTIN, DEFAULT_N, Decontaminator, load_benchmark
 from .duplicates import ExactDuplicates, NearDupConfig, NearDuplicates, preference
 from .files import KEPT, FileCuration, Verdict, render, row_id
+from .heuristics import DEFAULT_RULES, RULES, Language, LengthBounds, QualityFilter
+from .pii import redact_columns
 from .text import Normalization, row_text
 
 _BATCH = 4096
@@ -72,6 +75,44 @@ def add_commands(commands: Any) -> None:
         "--threshold", type=float, default=0.7, help="coverage: share of item n-grams (0.7)"
     )
     decon.set_defaults(handler=cmd_decontaminate)
+
+    quality = commands.add_parser(
+        "filter",
+        help="drop rows failing heuristic quality rules (Gopher, C4, FineWeb, length, language)",
+        description="Apply heuristic quality rules with their published thresholds, in order; "
+        "the first rule a row fails is its reason. Rules: " + ", ".join(RULES) + ". The c4 rule "
+        "also removes C4's bad lines from the text it keeps.",
+        epilog=EPILOG,
+    )
+    _common(quality)
+    quality.add_argument(
+        "--rules",
+        default=",".join(DEFAULT_RULES),
+        help=f"comma-separated rules (default: {','.join(DEFAULT_RULES)})",
+    )
+    quality.add_argument("--min-words", type=int, default=1, help="length rule: minimum words")
+    quality.add_argument(
+        "--max-words", type=int, default=100_000, help="length rule: maximum words"
+    )
+    quality.add_argument("--languages", default="en", help="language rule: allowed ISO codes (en)")
+    quality.add_argument(
+        "--min-language-probability",
+        type=float,
+        default=0.65,
+        help="language rule threshold (0.65)",
+    )
+    quality.set_defaults(handler=cmd_filter)
+
+    redact = commands.add_parser(
+        "redact",
+        help="replace PII and secrets with typed placeholders",
+        description="Replace e-mail addresses, phone numbers, IP addresses, payment cards "
+        "(Luhn-checked), IBANs (mod-97 checked) and API keys/secrets in the given columns "
+        "with <EMAIL>, <PHONE>, <IP_ADDRESS>, <CREDIT_CARD>, <IBAN>, <SECRET>. Every row is kept.",
+        epilog=EPILOG,
+    )
+    _common(redact)
+    redact.set_defaults(handler=cmd_redact)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -184,3 +225,50 @@ def cmd_decontaminate(args: argparse.Namespace) -> int:
         + (f", coverage >= {args.threshold}" if args.mode == "coverage" else ""),
     }
     return _finish(job, job.write(decide), settings)
+
+
+def cmd_redact(args: argparse.Namespace) -> int:
+    columns = _columns(args.columns)
+    job = FileCuration("redact", args.input, args.out, columns, args.report, args.quiet)
+    totals: Counter[str] = Counter()
+
+    def decide(batch: list[tuple[int, dict[str, Any]]]) -> list[Verdict]:
+        verdicts = []
+        for _, record in batch:
+            redacted, counts = redact_columns(record, columns)
+            totals.update(counts)
+            verdicts.append(Verdict(True, detail={"redacted": dict(counts)}, row=redacted))
+        return verdicts
+
+    summary = job.write(decide)
+    return _finish(job, summary, {"redacted": dict(totals) or "nothing found"})
+
+
+def cmd_filter(args: argparse.Namespace) -> int:
+    columns = _columns(args.columns)
+    rules = tuple(_columns(args.rules))
+    unknown = sorted(set(rules) - set(RULES))
+    if unknown:
+        raise SynthaugError(
+            f"--rules: unknown rule(s) {', '.join(unknown)}; known: {', '.join(RULES)}"
+        )
+    check = QualityFilter(
+        rules,
+        LengthBounds(args.min_words, args.max_words),
+        Language(tuple(_columns(args.languages)), args.min_language_probability),
+    )
+    job = FileCuration("filter", args.input, args.out, columns, args.report, args.quiet)
+
+    def decide(batch: list[tuple[int, dict[str, Any]]]) -> list[Verdict]:
+        verdicts = []
+        for _, record in batch:
+            outcome = check(row_text(record, columns))
+            if outcome.reason:
+                verdicts.append(Verdict(False, outcome.reason))
+            elif "c4" in rules and len(columns) == 1:
+                verdicts.append(Verdict(True, row={**record, columns[0]: outcome.text}))
+            else:
+                verdicts.append(KEPT)
+        return verdicts
+
+    return _finish(job, job.write(decide), {"rules": ", ".join(rules)})

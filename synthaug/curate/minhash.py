@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 EMPTY = np.uint32(0xFFFFFFFF)  # signature value of a document with no shingles
-_SHINGLES_PER_BLOCK = 1 << 15  # bounds the (shingles × permutations) scratch matrix
+_SHINGLES_PER_BLOCK = 4096  # the (permutations × shingles) scratch matrix stays in cache
 _MAX_BUCKET_PAIRS = 200  # members of a bucket paired all-to-all; larger buckets use a window
 
 
@@ -46,8 +46,10 @@ class MinHasher:
     def _fill(self, out: np.ndarray, docs: list[int], shingle_sets: list[np.ndarray]) -> None:
         flat = np.concatenate([shingle_sets[d] for d in docs])
         starts = np.cumsum([0] + [len(shingle_sets[d]) for d in docs[:-1]])
-        permuted = (flat[:, None] * self.a[None, :] + self.b[None, :]) >> np.uint64(32)
-        out[docs] = np.minimum.reduceat(permuted, starts, axis=0).astype(np.uint32)
+        work = self.a[:, None] * flat[None, :]
+        work += self.b[:, None]
+        work >>= np.uint64(32)
+        out[docs] = np.minimum.reduceat(work.astype(np.uint32), starts, axis=1).T
 
 
 def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
@@ -59,21 +61,19 @@ def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
 
 def candidate_pairs(keys: np.ndarray) -> np.ndarray:
     """Unique ``(i, j)`` pairs, ``i < j``, sharing a key in any band; shape ``(pairs, 2)``."""
-    found: list[np.ndarray] = []
+    found: list[np.ndarray] = [np.zeros((0, 2), dtype=np.int64)]
     for band in range(keys.shape[1]):
         column = keys[:, band]
         order = np.argsort(column, kind="stable")
         ordered = column[order]
         boundaries = np.flatnonzero(np.diff(ordered)) + 1
         starts = np.concatenate(([0], boundaries))
-        ends = np.concatenate((boundaries, [len(ordered)]))
-        for start, end in zip(
-            starts[ends - starts > 1].tolist(), ends[ends - starts > 1].tolist(), strict=True
-        ):
-            found.append(_bucket_pairs(order[start:end]))
-    if not found:
-        return np.zeros((0, 2), dtype=np.int64)
-    pairs = np.concatenate(found)
+        sizes = np.diff(np.concatenate((starts, [len(ordered)])))
+        twos = starts[sizes == 2]  # most buckets with company hold exactly a pair
+        found.append(np.stack([order[twos], order[twos + 1]], axis=1))
+        for start, size in zip(starts[sizes > 2].tolist(), sizes[sizes > 2].tolist(), strict=True):
+            found.append(_bucket_pairs(order[start : start + size]))
+    pairs = np.concatenate(found).astype(np.int64)
     pairs.sort(axis=1)
     return np.unique(pairs, axis=0)
 

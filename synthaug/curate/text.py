@@ -34,8 +34,15 @@ class Normalization:
         return text
 
 
+_ASCII_SEPARATORS = str.maketrans(
+    {c: " " for c in map(chr, range(128)) if not (c.isalnum() or c == "_")}
+)
+
+
 def words(text: str) -> list[str]:
-    """Lower-cased NFKC word tokens; punctuation and whitespace are separators."""
+    """Lower-cased NFKC ``\\w+`` tokens; punctuation and whitespace are separators."""
+    if text.isascii():  # the same tokens, several times faster than the regex
+        return text.lower().translate(_ASCII_SEPARATORS).split()
     return WORD.findall(unicodedata.normalize("NFKC", text).lower())
 
 
@@ -59,11 +66,17 @@ class NGramHasher:
 
     def word_ids(self, tokens: list[str]) -> np.ndarray:
         index = self._index
-        before = len(index)
-        ids = [index.setdefault(token, len(index)) for token in tokens]
-        if len(index) > before:
-            new = {i: token for token, i in zip(tokens, ids, strict=True) if i >= before}
-            self._extend(before, [new[i] for i in range(before, len(index))])
+        ids = list(map(index.get, tokens))
+        if None in ids:
+            start, new = len(index), []
+            for k in [k for k, i in enumerate(ids) if i is None]:
+                token = tokens[k]
+                found = index.get(token)
+                if found is None:
+                    found = index[token] = len(index)
+                    new.append(token)
+                ids[k] = found
+            self._extend(start, new)
         return np.fromiter(ids, dtype=np.int64, count=len(ids))
 
     def _extend(self, start: int, new: list[str]) -> None:

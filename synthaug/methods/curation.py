@@ -23,6 +23,8 @@ from ..curate.duplicates import (
     NearDuplicates,
     preference,
 )
+from ..curate.heuristics import DEFAULT_RULES, RULES, Language, LengthBounds, QualityFilter
+from ..curate.pii import redact_columns
 from ..curate.text import Normalization, row_text
 from ..engine.step import MapStep, StepContext, WholeStep
 from .registry import register
@@ -160,3 +162,72 @@ class Decontaminate(MapStep):
         if self.params.action == "drop":
             return [] if hits else [row]
         return [{**row, "contamination": [asdict(hit) for hit in hits]}]
+
+
+class RedactParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    columns: list[str] = Field(min_length=1)
+
+
+@register("redact_pii", taxonomy="curation / privacy", stage="any", paper="-")
+class RedactPII(MapStep):
+    """Replace e-mails, phones, IPs, cards (Luhn), IBANs and secrets with typed placeholders."""
+
+    Params = RedactParams
+    writes = ("pii_redacted",)
+
+    def input_columns(self) -> set[str]:
+        return set(self.params.columns)
+
+    async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
+        redacted, counts = redact_columns(row, self.params.columns)
+        return [{**redacted, "pii_redacted": dict(counts)}]
+
+
+class QualityFilterParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    columns: list[str] = Field(min_length=1)
+    rules: list[str] = Field(default_factory=lambda: list(DEFAULT_RULES))
+    min_words: int = Field(1, ge=0)
+    max_words: int = Field(100_000, ge=1)
+    languages: list[str] = Field(default_factory=lambda: ["en"])
+    min_language_probability: float = Field(0.65, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _known_rules(self) -> QualityFilterParams:
+        unknown = sorted(set(self.rules) - set(RULES))
+        if unknown:
+            raise ValueError(f"unknown rule(s) {', '.join(unknown)}; known: {', '.join(RULES)}")
+        return self
+
+
+@register(
+    "quality_filter",
+    taxonomy="curation / quality filtering",
+    stage="pre-training, fine-tuning",
+    paper="Rae et al. 2021 (Gopher); Raffel et al. 2020 (C4); Penedo et al. 2024 (FineWeb)",
+)
+class HeuristicQualityFilter(MapStep):
+    """Drop rows failing Gopher, C4, FineWeb, length or language rules (published thresholds)."""
+
+    Params = QualityFilterParams
+
+    def __init__(self, name: str | None = None, **params: Any):
+        super().__init__(name, **params)
+        p = self.params
+        self.check = QualityFilter(
+            tuple(p.rules),
+            LengthBounds(p.min_words, p.max_words),
+            Language(tuple(p.languages), p.min_language_probability),
+        )
+
+    def input_columns(self) -> set[str]:
+        return set(self.params.columns)
+
+    async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
+        outcome = self.check(row_text(row, self.params.columns))
+        if outcome.reason:
+            return []
+        if "c4" in self.params.rules and len(self.params.columns) == 1:
+            return [{**row, self.params.columns[0]: outcome.text}]
+        return [row]
