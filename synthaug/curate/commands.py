@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import json
 from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from ..errors import SynthaugError
+from ..io import read_records
+from ..io.writers import write_text_atomic
 from .decontaminate import BUILTIN, DEFAULT_N, Decontaminator, load_benchmark
+from .diversity import report as diversity_report
 from .duplicates import ExactDuplicates, NearDupConfig, NearDuplicates, preference
 from .files import KEPT, FileCuration, Verdict, render, row_id
 from .heuristics import DEFAULT_RULES, RULES, Language, LengthBounds, QualityFilter
@@ -102,6 +106,24 @@ def add_commands(commands: Any) -> None:
         help="language rule threshold (0.65)",
     )
     quality.set_defaults(handler=cmd_filter)
+
+    stats = commands.add_parser(
+        "stats",
+        help="diversity and coverage metrics of a data file",
+        description="distinct-n, self-BLEU, embedding mean pairwise distance, Vendi score, "
+        "k-means cluster balance; with --reference also ROUGE-L to the reference set and the "
+        "share of its clusters covered. Pairwise metrics use a seeded sample.",
+        epilog="Prints the metrics and writes them as JSON (--out). Bad input exits with code 2.",
+    )
+    stats.add_argument("input", type=Path, help="data file")
+    stats.add_argument("--columns", required=True, help="comma-separated text columns")
+    stats.add_argument("--reference", type=Path, help="reference/seed data file to compare with")
+    stats.add_argument("--reference-columns", help="its text columns (default: --columns)")
+    stats.add_argument(
+        "--sample", type=int, default=1000, help="sample for pairwise metrics (1000)"
+    )
+    stats.add_argument("--out", type=Path, help="JSON file (default: INPUT-STEM.stats.json here)")
+    stats.set_defaults(handler=cmd_stats)
 
     redact = commands.add_parser(
         "redact",
@@ -272,3 +294,23 @@ def cmd_filter(args: argparse.Namespace) -> int:
         return verdicts
 
     return _finish(job, job.write(decide), {"rules": ", ".join(rules)})
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    columns = _columns(args.columns)
+    texts = [row_text(r, columns) for r in read_records(args.input, required=columns)]
+    if not texts:
+        raise SynthaugError(f"{args.input}: no records")
+    references = None
+    if args.reference:
+        ref_columns = _columns(args.reference_columns) if args.reference_columns else columns
+        references = [
+            row_text(r, ref_columns) for r in read_records(args.reference, required=ref_columns)
+        ]
+    metrics = diversity_report(texts, references, max(args.sample, 2))
+    out = args.out or Path(f"{args.input.stem}.stats.json")
+    write_text_atomic(out, json.dumps(metrics, indent=2) + "\n")
+    width = max(map(len, metrics))
+    print("\n".join(f"{name:<{width}}  {value}" for name, value in metrics.items()))
+    print(f"written: {out}")
+    return 0
