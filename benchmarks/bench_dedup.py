@@ -2,8 +2,9 @@
 
 Corpus: documents recombined from real text shipped in the package (the
 Self-Instruct seed tasks' instructions and instances): each is three to eight
-random real passages; 10 % are lightly edited copies of earlier ones; 1 % carry
-a planted MT-Bench question or HumanEval prompt (for decontamination).
+real sentences with a fifth of their words swapped for other real words; 10 %
+are lightly edited copies of recent ones; 1 % carry a planted MT-Bench question
+or HumanEval prompt (for decontamination).
 
 (a) synthaug ``NearDuplicates`` (word 5-grams, 20 bands × 6 rows, threshold
     0.8), keep-first, with exact-Jaccard and with signature confirmation;
@@ -23,6 +24,7 @@ import argparse
 import json
 import platform
 import random
+import re
 import resource
 import subprocess
 import sys
@@ -61,20 +63,30 @@ def benchmark_passages() -> list[str]:
 
 
 def corpus(count: int, seed: int = 0, short: bool = False) -> Iterator[str]:
+    """Documents of real sentences with 20 % of words swapped for real words (so documents
+    are distinct, as in real data); 10 % near-duplicates; 1 % with a benchmark passage."""
     rng = random.Random(seed)
-    pool, planted = passages(), benchmark_passages()
+    sentences = [
+        s for p in passages() for s in re.split(r"(?<=[.!?])\s+", p) if len(s.split()) >= 3
+    ]
+    vocabulary = [w for s in sentences for w in s.split()]
+    planted = benchmark_passages()
     recent: list[str] = []
     for _ in range(count):
-        if rng.random() < 0.01:
-            text = rng.choice(pool) + "\n" + rng.choice(planted)
-        elif recent and rng.random() < 0.1:
+        draw = rng.random()
+        if recent and draw < 0.1:
             tokens = rng.choice(recent).split()
-            tokens.insert(rng.randrange(len(tokens) + 1), rng.choice(pool).split()[0])
+            tokens.insert(rng.randrange(len(tokens) + 1), rng.choice(vocabulary))
             text = " ".join(tokens)
-        elif short:
-            text = " ".join(rng.choice(pool).split()[:8] + rng.choice(pool).split()[:8])
         else:
-            text = "\n".join(rng.sample(pool, rng.randint(3, 8)))
+            chosen = " ".join(
+                rng.choice(sentences)
+                for _ in range(rng.randint(1, 2) if short else rng.randint(3, 8))
+            )
+            tokens = [rng.choice(vocabulary) if rng.random() < 0.2 else w for w in chosen.split()]
+            text = " ".join(tokens[:16] if short else tokens)
+            if draw > 0.99:
+                text += "\n" + rng.choice(planted)
         recent = [*recent[-999:], text]
         yield text
 

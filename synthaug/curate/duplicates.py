@@ -129,14 +129,21 @@ class NearDuplicates:
         if not self._blocks:
             return {}
         signatures = np.concatenate(self._blocks)
+        self._blocks = [signatures]  # frees the blocks: memory is one signature matrix
         rank = _ranks(np.asarray(self._preferences))
         present = np.flatnonzero(signatures[:, 0] != np.uint32(0xFFFFFFFF))
         if not len(present):
             return {}
         reps, copies = self._group_identical(signatures, present, rank)
-        keys = band_keys(signatures[reps], self.config.bands, self.config.rows)
+        keys = band_keys(signatures, self.config.bands, self.config.rows, reps)
         pairs = reps[candidate_pairs(keys)]
-        duplicates = _keep_by_rank(pairs, rank, self._similarity(signatures, pairs))
+        estimate = signature_similarity(signatures, pairs)
+        # 120 MinHash values estimate J = 0.8 with a standard error of ~0.037: a pair
+        # estimated 0.15 below the threshold is over it with probability < 1e-4.
+        margin = _EXACT_MARGIN if self._shingles is not None else 0.0
+        plausible = estimate >= self.config.threshold - margin
+        pairs, estimate = pairs[plausible], estimate[plausible]
+        duplicates = _keep_by_rank(pairs, rank, self._similarity(pairs, estimate))
         for doc, (rep, sim) in copies.items():
             if rep in duplicates:
                 rep_dup = duplicates[rep]
@@ -149,7 +156,7 @@ class NearDuplicates:
         self, signatures: np.ndarray, present: np.ndarray, rank: np.ndarray
     ) -> tuple[np.ndarray, dict[int, tuple[int, float]]]:
         """One representative (best rank) per identical signature; the others map to it."""
-        whole = band_keys(signatures[present], 1, signatures.shape[1])[:, 0]
+        whole = band_keys(signatures, 1, signatures.shape[1], present)[:, 0]
         order = np.lexsort((rank[present], whole))
         ordered, docs = whole[order], present[order]
         first_of_run = np.concatenate(([True], ordered[1:] != ordered[:-1]))
@@ -178,22 +185,15 @@ class NearDuplicates:
             return float((signatures[a] == signatures[b]).mean())
         return _jaccard(self._shingle_set(a), self._shingle_set(b))
 
-    def _similarity(
-        self, signatures: np.ndarray, pairs: np.ndarray
-    ) -> Callable[[int], float | None]:
-        """Pair k's similarity, or None where it is surely below the threshold."""
-        estimate = signature_similarity(signatures, pairs)
+    def _similarity(self, pairs: np.ndarray, estimate: np.ndarray) -> Callable[[int], float | None]:
+        """Pair k's confirmed similarity, or None when it is below the threshold."""
         threshold = self.config.threshold
         if self._shingles is None:
-            return lambda k: estimate[k] if estimate[k] >= threshold else None
+            return lambda k: float(estimate[k])
+        left, right = pairs[:, 0].tolist(), pairs[:, 1].tolist()
 
         def exact(k: int) -> float | None:
-            # 120 MinHash values estimate J = 0.8 with a standard error of ~0.037: a
-            # pair estimated 0.15 below the threshold is over it with probability < 1e-4.
-            if estimate[k] < threshold - _EXACT_MARGIN:
-                return None
-            a, b = pairs[k].tolist()
-            value = _jaccard(self._shingle_set(a), self._shingle_set(b))
+            value = _jaccard(self._shingle_set(left[k]), self._shingle_set(right[k]))
             return value if value >= threshold else None
 
         return exact

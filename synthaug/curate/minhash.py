@@ -52,11 +52,22 @@ class MinHasher:
         out[docs] = np.minimum.reduceat(work.astype(np.uint32), starts, axis=1).T
 
 
-def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
-    """A ``(documents, bands)`` uint64 key per band (a weighted sum of its rows)."""
+def band_keys(
+    signatures: np.ndarray, bands: int, rows: int, docs: np.ndarray | None = None
+) -> np.ndarray:
+    """A ``(documents, bands)`` uint64 key per band: a weighted sum of its rows.
+
+    Built one signature column at a time, so memory stays at the size of the keys.
+    """
     weights = np.random.default_rng(rows).integers(1, 2**63, size=rows, dtype=np.uint64) * 2 + 1
-    used = signatures[:, : bands * rows].astype(np.uint64).reshape(len(signatures), bands, rows)
-    return (used * weights).sum(axis=2, dtype=np.uint64)
+    count = len(signatures) if docs is None else len(docs)
+    keys = np.zeros((count, bands), dtype=np.uint64)
+    for band in range(bands):
+        for row in range(rows):
+            column = band * rows + row
+            values = signatures[:, column] if docs is None else signatures[docs, column]
+            keys[:, band] += values.astype(np.uint64) * weights[row]
+    return keys
 
 
 def candidate_pairs(keys: np.ndarray) -> np.ndarray:
@@ -75,7 +86,10 @@ def candidate_pairs(keys: np.ndarray) -> np.ndarray:
             found.append(_bucket_pairs(order[start : start + size]))
     pairs = np.concatenate(found).astype(np.int64)
     pairs.sort(axis=1)
-    return np.unique(pairs, axis=0)
+    count = len(keys)
+    codes = np.sort(pairs[:, 0] * count + pairs[:, 1])  # one int64 per pair sorts fast
+    codes = codes[np.concatenate(([True], codes[1:] != codes[:-1]))] if len(codes) else codes
+    return np.stack([codes // count, codes % count], axis=1)
 
 
 def _bucket_pairs(members: np.ndarray) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -66,18 +67,12 @@ class NGramHasher:
 
     def word_ids(self, tokens: list[str]) -> np.ndarray:
         index = self._index
-        ids = list(map(index.get, tokens))
-        if None in ids:
-            start, new = len(index), []
-            for k in [k for k, i in enumerate(ids) if i is None]:
-                token = tokens[k]
-                found = index.get(token)
-                if found is None:
-                    found = index[token] = len(index)
-                    new.append(token)
-                ids[k] = found
+        new = sorted(set(tokens).difference(index))
+        if new:
+            start = len(index)
+            index.update(zip(new, range(start, start + len(new)), strict=True))
             self._extend(start, new)
-        return np.fromiter(ids, dtype=np.int64, count=len(ids))
+        return np.fromiter(map(index.__getitem__, tokens), dtype=np.int64, count=len(tokens))
 
     def _extend(self, start: int, new: list[str]) -> None:
         if start + len(new) > len(self._hashes):
@@ -96,7 +91,7 @@ class NGramHasher:
     def batch(self, token_lists: list[list[str]]) -> list[np.ndarray]:
         """N-gram hashes for many token lists at once (one array per list)."""
         lengths = np.fromiter((len(t) for t in token_lists), dtype=np.int64, count=len(token_lists))
-        ids = self.word_ids([w for tokens in token_lists for w in tokens])
+        ids = self.word_ids(list(itertools.chain.from_iterable(token_lists)))
         flat = self._hashes[ids]
         n = self.n
         count = max(len(flat) - n + 1, 0)
