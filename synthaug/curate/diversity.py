@@ -26,6 +26,7 @@ from collections import Counter
 import numpy as np
 
 from ..quality.rouge import RougePool
+from .cluster import assign, kmeans
 from .text import words
 
 _DIM = 2048
@@ -117,32 +118,11 @@ def vendi_score(vectors: np.ndarray) -> float:
     return float(np.exp(-(eigenvalues * np.log(eigenvalues)).sum()))
 
 
-def kmeans(vectors: np.ndarray, k: int, seed: int = 0, iterations: int = 25) -> np.ndarray:
-    """Cluster centres of spherical k-means (cosine), k-means++ seeding."""
-    rng = np.random.default_rng(seed)
-    centres = [vectors[rng.integers(len(vectors))]]
-    for _ in range(1, k):
-        distance = 1 - np.max(vectors @ np.array(centres).T, axis=1)
-        weights = np.clip(distance, 0, None)
-        if weights.sum() == 0:
-            break
-        centres.append(vectors[rng.choice(len(vectors), p=weights / weights.sum())])
-    centre_matrix = np.array(centres)
-    for _ in range(iterations):
-        labels = np.argmax(vectors @ centre_matrix.T, axis=1)
-        for c in range(len(centre_matrix)):
-            members = vectors[labels == c]
-            if len(members):
-                mean = members.sum(axis=0)
-                centre_matrix[c] = mean / (np.linalg.norm(mean) or 1)
-    return centre_matrix
-
-
 def cluster_balance(vectors: np.ndarray, k: int) -> float:
     """Normalised entropy of the k-means cluster sizes (1 = evenly spread)."""
     if len(vectors) < 2 or k < 2:
         return 0.0
-    labels = np.argmax(vectors @ kmeans(vectors, k).T, axis=1)
+    labels = assign(vectors, kmeans(vectors, k))
     sizes = np.bincount(labels, minlength=k) / len(labels)
     sizes = sizes[sizes > 0]
     return float(-(sizes * np.log(sizes)).sum() / math.log(k))
@@ -151,7 +131,7 @@ def cluster_balance(vectors: np.ndarray, k: int) -> float:
 def cluster_coverage(vectors: np.ndarray, references: np.ndarray, k: int) -> float:
     """Share of the references' k-means clusters that some text falls into."""
     centres = kmeans(references, k)
-    hit = np.unique(np.argmax(vectors @ centres.T, axis=1))
+    hit = np.unique(assign(vectors, centres))
     return len(hit) / len(centres)
 
 

