@@ -16,8 +16,12 @@ import asyncio
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import SynthaugError
+
+if TYPE_CHECKING:
+    from .recipe import Recipe
 
 EPILOG = "Docs: README.md. Errors in input or recipes exit with code 2."
 
@@ -60,16 +64,39 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override a recipe value, e.g. --set steps[0].params.num_instructions=100",
     )
-    run.add_argument("--limit", type=int, metavar="N", help="stop after N source rows")
-    run.add_argument("--backend", choices=["local", "openai"], help="override the backend type")
-    run.add_argument("--model", help="GGUF path (local) or model name (openai)")
-    run.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
-    run.add_argument("--api-key-env", help="environment variable holding the API key")
     run.add_argument("--out", type=Path, help="output file (.jsonl or .parquet)")
-    run.add_argument("--cache", type=Path, help="request cache file (default: ~/.cache/synthaug)")
-    run.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
-    run.add_argument("--quiet", action="store_true", help="no progress display")
+    _run_options(run)
     run.set_defaults(handler=cmd_run)
+
+    score = commands.add_parser(
+        "score",
+        help="score instruction data with a model: AlpaGasus, Deita, IFD",
+        description="Add model-based scores to (instruction, input, output) rows: alpagasus "
+        "(0-5 accuracy rating, keep >= 4.5), deita (complexity and quality, evol score), ifd "
+        "(instruction-following difficulty; needs grammar + log-probabilities: the local backend "
+        "or a llama.cpp server). Runs as a resumable pipeline with the request cache.",
+        epilog=EPILOG,
+    )
+    score.add_argument("input", help="data file with instruction/input/output columns")
+    score.add_argument(
+        "-o", "--out", type=Path, required=True, help="output file (.jsonl or .parquet)"
+    )
+    score.add_argument(
+        "--methods", default="alpagasus,deita,ifd", help="comma-separated (all three)"
+    )
+    score.add_argument("--instruction-column", default="instruction")
+    score.add_argument("--input-column", default="input", help="'' when there is none")
+    score.add_argument("--output-column", default="output")
+    score.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a value of the generated recipe, e.g. --set steps[1].params.threshold=4",
+    )
+    _run_options(score)
+    score.set_defaults(handler=cmd_score)
 
     methods = commands.add_parser(
         "methods",
@@ -97,12 +124,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from .llm.cache import RequestCache, default_cache_path
-    from .llm.client import LLMClient
-    from .recipe import build_backend, build_pipeline, load_recipe
+def _run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--limit", type=int, metavar="N", help="stop after N source rows")
+    parser.add_argument("--backend", choices=["local", "openai"], help="override the backend type")
+    parser.add_argument("--model", help="GGUF path (local) or model name (openai)")
+    parser.add_argument(
+        "--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1"
+    )
+    parser.add_argument("--api-key-env", help="environment variable holding the API key")
+    parser.add_argument(
+        "--cache", type=Path, help="request cache file (default: ~/.cache/synthaug)"
+    )
+    parser.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    parser.add_argument("--quiet", action="store_true", help="no progress display")
 
-    overrides = list(args.overrides)
+
+def _backend_overrides(args: argparse.Namespace) -> list[str]:
+    overrides = []
     for key, value in (
         ("type", args.backend),
         ("model", args.model),
@@ -111,7 +149,44 @@ def cmd_run(args: argparse.Namespace) -> int:
     ):
         if value is not None:
             overrides.append(f"backend.{key}={json.dumps(value)}")
-    recipe = load_recipe(args.recipe, overrides)
+    return overrides
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .recipe import load_recipe
+
+    return run_recipe(load_recipe(args.recipe, args.overrides + _backend_overrides(args)), args)
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from .recipe import recipe_from_dict
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = sorted(set(methods) - {"alpagasus", "deita", "ifd"})
+    if unknown or not methods:
+        raise SynthaugError(
+            f"--methods: unknown {', '.join(unknown) or '(none)'}; use alpagasus, deita, ifd"
+        )
+    columns = {
+        "instruction_column": args.instruction_column,
+        "input_column": args.input_column or None,
+        "output_column": args.output_column,
+    }
+    raw = {
+        "name": "score_" + "_".join(methods),
+        "output": str(args.out),
+        "steps": [{"method": "load", "params": {"path": args.input}}]
+        + [{"method": f"score.{m}", "params": dict(columns)} for m in methods],
+    }
+    return run_recipe(recipe_from_dict(raw, args.overrides + _backend_overrides(args)), args)
+
+
+def run_recipe(recipe: Recipe, args: argparse.Namespace) -> int:
+    """Run ``recipe`` with the run options in ``args``; print the summary."""
+    from .llm.cache import RequestCache, default_cache_path
+    from .llm.client import LLMClient
+    from .recipe import build_backend, build_pipeline
+
     pipeline = build_pipeline(recipe)
     out = args.out or Path(recipe.output or f"runs/{recipe.name}/data.jsonl")
     if out.is_dir():

@@ -91,6 +91,11 @@ def load_recipe(name_or_path: str, overrides: list[str] = ()) -> Recipe:
         raise RecipeError(f"{path}: not valid UTF-8") from exc
     if not isinstance(raw, dict):
         raise RecipeError(f"{path}: a recipe must be a mapping with name and steps")
+    return recipe_from_dict(raw, overrides)
+
+
+def recipe_from_dict(raw: dict[str, Any], overrides: list[str] = ()) -> Recipe:
+    """Override (``key.path=value``) and validate a recipe given as plain data."""
     for override in overrides:
         apply_override(raw, override)
     try:

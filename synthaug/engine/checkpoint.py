@@ -5,6 +5,8 @@ A checkpointed map step groups its results by input position into chunks of
 file and renamed into place, so a shard is either whole or absent. On restart
 the step reuses a stored result when the input row at that position has the
 same id as before; anything else is recomputed (through the request cache).
+A row that failed is recorded too but tried again on restart, so a fixed
+configuration or a recovered endpoint gets its chance.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import json
 import os
 from pathlib import Path
 from typing import Any
+
+from ..records import META
 
 
 class ShardStore:
@@ -30,7 +34,8 @@ class ShardStore:
             with open(shard, encoding="utf-8") as handle:
                 for line in handle:
                     entry = json.loads(line)
-                    done[entry["i"]] = (entry["parent"], entry["rows"])
+                    if not any(row.get(META, {}).get("error") for row in entry["rows"]):
+                        done[entry["i"]] = (entry["parent"], entry["rows"])
         return done
 
     def add(self, index: int, parent_id: str | None, rows: list[dict[str, Any]]) -> None:

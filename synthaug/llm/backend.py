@@ -76,9 +76,9 @@ def wire_body(request: ChatRequest, *, model: str | None, schema_style: str) -> 
     if request.seed is not None:
         body["seed"] = request.seed
     if request.logprobs:
-        if request.is_chat:
+        if request.is_chat:  # llama.cpp returns no chat log-probabilities with top_logprobs 0
             body["logprobs"] = True
-            body["top_logprobs"] = request.top_logprobs
+            body["top_logprobs"] = max(request.top_logprobs, 1)
         else:
             body["logprobs"] = max(request.top_logprobs, 1)
     if request.grammar is not None:

@@ -20,6 +20,8 @@ METHOD_MODULES = (
     "synthaug.methods.builtin",
     "synthaug.methods.curation",
     "synthaug.methods.instruct.self_instruct",
+    "synthaug.methods.selection.scores",
+    "synthaug.methods.selection.choose",
 )
 
 

@@ -1,0 +1,1 @@
+"""Data selection: AlpaGasus ratings, Deita scores and selection, IFD."""
