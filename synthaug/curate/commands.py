@@ -9,6 +9,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..errors import SynthaugError
 from ..io import read_records
 from ..io.writers import write_text_atomic
@@ -16,10 +18,11 @@ from ..llm.cache import RequestCache, default_cache_path
 from .decontaminate import BUILTIN, DEFAULT_N, Decontaminator, load_benchmark
 from .diversity import report as diversity_report
 from .duplicates import ExactDuplicates, NearDupConfig, NearDuplicates, preference
-from .embeddings import Embedder, Endpoint, MiniLM
+from .embeddings import Embedder, Endpoint, MiniLM, embed_cached
 from .files import KEPT, FileCuration, Verdict, render, row_id
 from .heuristics import DEFAULT_RULES, RULES, Language, LengthBounds, QualityFilter
 from .pii import redact_columns
+from .prune import prune
 from .semantic import SemanticDuplicates
 from .text import Normalization, row_text
 
@@ -136,6 +139,21 @@ def add_commands(commands: Any) -> None:
     )
     stats.add_argument("--out", type=Path, help="JSON file (default: INPUT-STEM.stats.json here)")
     stats.set_defaults(handler=cmd_stats)
+
+    pruning = commands.add_parser(
+        "prune",
+        help="keep a share of every embedding cluster (diversity or density pruning)",
+        description="Tsai et al. 2024: embed, optionally PCA, k-means, then keep --fraction of "
+        "each cluster by farthest-point sampling (diversity) or lowest kernel density (density).",
+        epilog=EPILOG,
+    )
+    _common(pruning)
+    pruning.add_argument("--fraction", type=float, default=0.1, help="share kept per cluster (0.1)")
+    pruning.add_argument("--metric", choices=["diversity", "density"], default="diversity")
+    pruning.add_argument("--clusters", type=int, help="k-means clusters (default: sqrt(rows))")
+    pruning.add_argument("--pca", type=int, metavar="DIMS", help="reduce embeddings to DIMS first")
+    _embedder_options(pruning)
+    pruning.set_defaults(handler=cmd_prune)
 
     redact = commands.add_parser(
         "redact",
@@ -364,3 +382,30 @@ def cmd_stats(args: argparse.Namespace) -> int:
     print("\n".join(f"{name:<{width}}  {value}" for name, value in metrics.items()))
     print(f"written: {out}")
     return 0
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    columns = _columns(args.columns)
+    if not 0 < args.fraction <= 1:
+        raise SynthaugError("--fraction: must be in (0, 1]")
+    job = FileCuration("prune", args.input, args.out, columns, args.report, args.quiet)
+    embedder, cache = build_embedder(args)
+    blocks = []
+    texts: list[str] = []
+    for _, record in job.rows("embedding"):
+        texts.append(row_text(record, columns))
+        if len(texts) == _BATCH:
+            blocks.append(embed_cached(embedder, texts, cache))
+            texts = []
+    if texts:
+        blocks.append(embed_cached(embedder, texts, cache))
+    vectors = np.concatenate(blocks) if blocks else np.zeros((0, 1))
+    kept = set(prune(vectors, args.fraction, args.metric, args.clusters, args.pca))
+
+    def decide(batch: list[tuple[int, dict[str, Any]]]) -> list[Verdict]:
+        return [
+            KEPT if index in kept else Verdict(False, f"pruned_{args.metric}") for index, _ in batch
+        ]
+
+    settings = {"embedder": embedder.identity, "fraction": args.fraction, "metric": args.metric}
+    return _finish(job, job.write(decide), settings)

@@ -23,9 +23,10 @@ from ..curate.duplicates import (
     NearDuplicates,
     preference,
 )
-from ..curate.embeddings import Embedder, Endpoint, MiniLM
+from ..curate.embeddings import Embedder, Endpoint, MiniLM, embed_cached
 from ..curate.heuristics import DEFAULT_RULES, RULES, Language, LengthBounds, QualityFilter
 from ..curate.pii import redact_columns
+from ..curate.prune import prune
 from ..curate.semantic import SemanticDuplicates
 from ..curate.text import Normalization, row_text
 from ..engine.step import MapStep, StepContext, WholeStep
@@ -236,11 +237,10 @@ class HeuristicQualityFilter(MapStep):
         return [row]
 
 
-class DedupSemanticParams(BaseModel):
+class EmbedderParams(BaseModel):
+    """Which embedder a step uses (the bundled MiniLM or an OpenAI-compatible endpoint)."""
+
     model_config = ConfigDict(extra="forbid")
-    columns: list[str] = Field(min_length=1)
-    epsilon: float = Field(0.01, gt=0, lt=1)
-    clusters: int | None = Field(None, ge=1)
     embedder: Literal["minilm", "endpoint"] = "minilm"
     base_url: str | None = None
     model: str | None = None
@@ -248,10 +248,26 @@ class DedupSemanticParams(BaseModel):
     cache: bool = True
 
     @model_validator(mode="after")
-    def _endpoint_needs_url(self) -> DedupSemanticParams:
+    def _endpoint_needs_url(self) -> EmbedderParams:
         if self.embedder == "endpoint" and not (self.base_url and self.model):
             raise ValueError("embedder: endpoint needs base_url and model")
         return self
+
+
+def make_embedder(params: EmbedderParams, ctx: StepContext) -> tuple[Embedder, RequestCache | None]:
+    """The embedder and cache a step asked for (the run's request cache when it has one)."""
+    cache = None
+    if params.cache:
+        cache = ctx.llm.cache if ctx.llm and ctx.llm.cache else RequestCache(default_cache_path())
+    if params.embedder == "endpoint":
+        return Endpoint(params.base_url, params.model, params.api_key_env), cache  # type: ignore[arg-type]
+    return MiniLM(cache=cache), cache
+
+
+class DedupSemanticParams(EmbedderParams):
+    columns: list[str] = Field(min_length=1)
+    epsilon: float = Field(0.01, gt=0, lt=1)
+    clusters: int | None = Field(None, ge=1)
 
 
 @register(
@@ -293,3 +309,42 @@ class DedupSemantic(WholeStep):
         detector = SemanticDuplicates(embedder, cache, p.epsilon, p.clusters)
         detector.add(texts)
         return detector.resolve()
+
+
+class PruneParams(EmbedderParams):
+    columns: list[str] = Field(min_length=1)
+    fraction: float = Field(0.1, gt=0, le=1)
+    metric: Literal["diversity", "density"] = "diversity"
+    clusters: int | None = Field(None, ge=1)
+    pca: int | None = Field(None, ge=1)
+
+
+@register(
+    "prune_clusters",
+    taxonomy="curation / pruning of redundant synthetic data",
+    stage="fine-tuning, instruction tuning",
+    paper="Tsai et al. 2024, Code Less, Align More (arXiv 2407.05040)",
+)
+class PruneClusters(WholeStep):
+    """Keep a fraction of each embedding cluster by diversity or low density (Tsai et al. 2024)."""
+
+    Params = PruneParams
+
+    def input_columns(self) -> set[str]:
+        return set(self.params.columns)
+
+    async def transform(
+        self, rows: AsyncIterator[dict[str, Any]], ctx: StepContext
+    ) -> AsyncIterator[dict[str, Any]]:
+        held = [row async for row in rows]
+        kept = await asyncio.to_thread(
+            self._kept, [row_text(r, self.params.columns) for r in held], ctx
+        )
+        for index in kept:
+            yield held[index]
+
+    def _kept(self, texts: list[str], ctx: StepContext) -> list[int]:
+        p = self.params
+        embedder, cache = make_embedder(p, ctx)
+        vectors = embed_cached(embedder, texts, cache)
+        return prune(vectors, p.fraction, p.metric, p.clusters, p.pca)

@@ -13,29 +13,24 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import AsyncIterator
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from ...curate.embeddings import Embedder, Endpoint, MiniLM, embed_cached
+from ...curate.embeddings import embed_cached
 from ...curate.text import row_text
 from ...engine.step import StepContext, WholeStep
-from ...llm.cache import RequestCache, default_cache_path
+from ..curation import EmbedderParams, make_embedder
 from ..registry import register
 from .scores import STAGE, TAXONOMY
 
 
-class DeitaSelectParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class DeitaSelectParams(EmbedderParams):
     budget: int = Field(6000, ge=1)  # the paper's 6K
     threshold: float = Field(0.9, gt=0, le=1)  # τ
     score_column: str = "deita_evol_score"
     columns: list[str] = Field(default_factory=lambda: ["instruction", "input", "output"])
-    embedder: Literal["minilm", "endpoint"] = "minilm"
-    base_url: str | None = None
-    model: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"
 
 
 @register(
@@ -62,12 +57,7 @@ class DeitaSelect(WholeStep):
 
     def _choose(self, rows: list[dict[str, Any]], ctx: StepContext) -> list[int]:
         p = self.params
-        cache = ctx.llm.cache if ctx.llm and ctx.llm.cache else RequestCache(default_cache_path())
-        embedder: Embedder = (
-            Endpoint(p.base_url, p.model, p.api_key_env)  # type: ignore[arg-type]
-            if p.embedder == "endpoint"
-            else MiniLM(cache=cache)
-        )
+        embedder, cache = make_embedder(p, ctx)
         vectors = embed_cached(embedder, [row_text(r, p.columns) for r in rows], cache)
         scores = [_number(r.get(p.score_column)) for r in rows]
         return repr_filter(vectors, scores, p.budget, p.threshold)
