@@ -18,7 +18,9 @@ from ..errors import RecipeError
 # Modules that register methods; imported on first use so the core stays light.
 METHOD_MODULES = (
     "synthaug.methods.builtin",
-    "synthaug.methods.curation",
+    "synthaug.methods.curation.dedup",
+    "synthaug.methods.curation.filters",
+    "synthaug.methods.curation.prune",
     "synthaug.methods.instruct.self_instruct",
     "synthaug.methods.selection.scores",
     "synthaug.methods.selection.choose",

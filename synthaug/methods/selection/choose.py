@@ -10,18 +10,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
-from collections.abc import AsyncIterator
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...curate.embeddings import embed_cached
-from ...curate.text import row_text
-from ...engine.step import StepContext, WholeStep
-from ..curation import EmbedderParams, make_embedder
+from ...engine.step import StepContext
+from ..curation.base import EmbedderParams, KeepRows, make_embedder
 from ..registry import register
 from .scores import STAGE, TAXONOMY
 
@@ -39,7 +36,7 @@ class DeitaSelectParams(EmbedderParams):
     stage=STAGE,
     paper="Liu et al., ICLR 2024, Deita (arXiv 2312.15685)",
 )
-class DeitaSelect(WholeStep):
+class DeitaSelect(KeepRows):
     """Deita selection: best evol score first, skipping rows within cosine 0.9 of those taken."""
 
     Params = DeitaSelectParams
@@ -47,18 +44,10 @@ class DeitaSelect(WholeStep):
     def input_columns(self) -> set[str]:
         return {self.params.score_column}
 
-    async def transform(
-        self, rows: AsyncIterator[dict[str, Any]], ctx: StepContext
-    ) -> AsyncIterator[dict[str, Any]]:
-        held = [row async for row in rows]
-        chosen = await asyncio.to_thread(self._choose, held, ctx)
-        for index in sorted(chosen):
-            yield held[index]
-
-    def _choose(self, rows: list[dict[str, Any]], ctx: StepContext) -> list[int]:
+    def kept(self, rows: list[dict[str, Any]], texts: list[str], ctx: StepContext) -> list[int]:
         p = self.params
         embedder, cache = make_embedder(p, ctx)
-        vectors = embed_cached(embedder, [row_text(r, p.columns) for r in rows], cache)
+        vectors = embed_cached(embedder, texts, cache)
         scores = [_number(r.get(p.score_column)) for r in rows]
         return repr_filter(vectors, scores, p.budget, p.threshold)
 
@@ -90,27 +79,22 @@ class IFDSelectParams(BaseModel):
     stage=STAGE,
     paper="Li et al., NAACL 2024, Cherry LLM / IFD (arXiv 2308.12032)",
 )
-class IFDSelect(WholeStep):
+class IFDSelect(KeepRows):
     """Cherry data: drop IFD > 1, keep the top 10 % of rows by IFD."""
 
     Params = IFDSelectParams
 
+    def text_columns(self) -> list[str]:
+        return []
+
     def input_columns(self) -> set[str]:
         return {self.params.column}
 
-    async def transform(
-        self, rows: AsyncIterator[dict[str, Any]], ctx: StepContext
-    ) -> AsyncIterator[dict[str, Any]]:
-        held = [row async for row in rows]
-        budget = math.ceil(len(held) * self.params.sample_rate)
-        eligible = [
-            (i, _number(r.get(self.params.column)))
-            for i, r in enumerate(held)
-            if _number(r.get(self.params.column)) <= 1
-        ]
-        best = sorted(eligible, key=lambda item: (-item[1], item[0]))[:budget]
-        for index in sorted(i for i, _ in best):
-            yield held[index]
+    def kept(self, rows: list[dict[str, Any]], texts: list[str], ctx: StepContext) -> list[int]:
+        budget = math.ceil(len(rows) * self.params.sample_rate)
+        scores = [(i, _number(r.get(self.params.column))) for i, r in enumerate(rows)]
+        eligible = [(i, score) for i, score in scores if score <= 1]
+        return [i for i, _ in sorted(eligible, key=lambda item: (-item[1], item[0]))[:budget]]
 
 
 def _number(value: Any) -> float:

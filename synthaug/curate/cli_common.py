@@ -1,0 +1,68 @@
+"""Helpers shared by the curation commands: options, embedders, columns, the summary."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from ..errors import SynthaugError
+from ..llm.cache import RequestCache, default_cache_path
+from .embeddings import Embedder, Endpoint, MiniLM
+from .files import FileCuration, render
+
+BATCH = 4096
+EPILOG = "Writes OUT, OUT's .report.jsonl (one line per input row) and .summary.json. Bad input exits with code 2."
+
+
+def embedder_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--embedder",
+        choices=["minilm", "endpoint"],
+        default="minilm",
+        help="minilm: bundled all-MiniLM-L6-v2 (embeddings extra); endpoint: OpenAI-compatible",
+    )
+    parser.add_argument("--base-url", help="endpoint: e.g. http://127.0.0.1:8000/v1")
+    parser.add_argument("--model", help="endpoint: embedding model name")
+    parser.add_argument(
+        "--api-key-env", default="OPENAI_API_KEY", help="endpoint: variable with the key"
+    )
+    parser.add_argument(
+        "--cache", type=Path, help="embedding cache file (default: the request cache)"
+    )
+    parser.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
+
+
+def build_embedder(args: argparse.Namespace) -> tuple[Embedder, RequestCache | None]:
+    cache = None if args.no_cache else RequestCache(args.cache or default_cache_path())
+    if args.embedder == "endpoint":
+        if not args.base_url or not args.model:
+            raise SynthaugError("--embedder endpoint: needs --base-url and --model")
+        return Endpoint(args.base_url, args.model, args.api_key_env), cache
+    return MiniLM(cache=cache), cache
+
+
+def io_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "input", type=Path, help="data file (JSONL, JSON, CSV, Parquet, datasets folder)"
+    )
+    parser.add_argument(
+        "-o", "--out", type=Path, required=True, help="output file (.jsonl or .parquet)"
+    )
+    parser.add_argument("--columns", required=True, help="comma-separated text columns to examine")
+    parser.add_argument("--report", type=Path, help="report file (default: OUT's .report.jsonl)")
+    parser.add_argument("--quiet", action="store_true", help="no progress display")
+
+
+def split_columns(text: str) -> list[str]:
+    columns = [c.strip() for c in text.split(",") if c.strip()]
+    if not columns:
+        raise SynthaugError("--columns: give at least one column name")
+    return columns
+
+
+def finish(job: FileCuration, summary: dict[str, Any], settings: dict[str, Any]) -> int:
+    summary["settings"] = settings
+    job.save(summary)
+    print(render(summary))
+    return 0

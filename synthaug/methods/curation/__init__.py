@@ -1,0 +1,1 @@
+"""Curation as pipeline steps; the algorithms live in :mod:`synthaug.curate`."""
