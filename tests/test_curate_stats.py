@@ -83,3 +83,25 @@ def test_stats_command_prints_and_writes_json(tmp_path):
     assert "vendi_score" in result.stdout
     missing = run_cli("stats", "data.jsonl", "--columns", "text", cwd=tmp_path)
     assert missing.returncode == 2 and "field 'text'" in missing.stderr
+
+
+def test_stats_with_minilm_embeddings(tmp_path):
+    path = tmp_path / "data.jsonl"
+    path.write_text("".join(json.dumps({"q": t}) + "\n" for t in mt_bench_texts()[:40]))
+    result = run_cli(
+        "stats",
+        "data.jsonl",
+        "--columns",
+        "q",
+        "--embedder",
+        "minilm",
+        "--cache",
+        "cache.sqlite3",
+        "--out",
+        "m.json",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert metrics["embedding"].startswith("minilm:")
+    assert 0.5 < metrics["embedding_mean_pairwise_distance"] < 1.0 and metrics["vendi_score"] > 5

@@ -15,12 +15,15 @@ BATCH = 4096
 EPILOG = "Writes OUT, OUT's .report.jsonl (one line per input row) and .summary.json. Bad input exits with code 2."
 
 
-def embedder_options(parser: argparse.ArgumentParser) -> None:
+def embedder_options(parser: argparse.ArgumentParser, hashed: bool = False) -> None:
+    """--embedder and its endpoint/cache options (``hashed``: offer lexical vectors, the default)."""
+    choices = ["hashed", "minilm", "endpoint"] if hashed else ["minilm", "endpoint"]
     parser.add_argument(
         "--embedder",
-        choices=["minilm", "endpoint"],
-        default="minilm",
-        help="minilm: bundled all-MiniLM-L6-v2 (embeddings extra); endpoint: OpenAI-compatible",
+        choices=choices,
+        default=choices[0],
+        help=("hashed: word 1-2-gram vectors; " if hashed else "")
+        + "minilm: bundled all-MiniLM-L6-v2 (embeddings extra); endpoint: OpenAI-compatible",
     )
     parser.add_argument("--base-url", help="endpoint: e.g. http://127.0.0.1:8000/v1")
     parser.add_argument("--model", help="endpoint: embedding model name")

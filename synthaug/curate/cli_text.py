@@ -6,15 +6,18 @@ import argparse
 import json
 from collections import Counter
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from ..errors import SynthaugError
 from ..io import read_records
 from ..io.writers import write_text_atomic
-from .cli_common import EPILOG, finish, io_options, split_columns
+from .cli_common import EPILOG, build_embedder, embedder_options, finish, io_options, split_columns
 from .decontaminate import BUILTIN, DEFAULT_N, Decontaminator, load_benchmark
+from .diversity import embed as embed_hashed
 from .diversity import report as diversity_report
+from .embeddings import embed_cached
 from .files import KEPT, FileCuration, Verdict
 from .heuristics import DEFAULT_RULES, RULES, Language, LengthBounds, QualityFilter
 from .pii import redact_columns
@@ -89,6 +92,7 @@ def add(commands: Any) -> None:
         "--sample", type=int, default=1000, help="sample for pairwise metrics (1000)"
     )
     stats.add_argument("--out", type=Path, help="JSON file (default: INPUT-STEM.stats.json here)")
+    embedder_options(stats, hashed=True)
     stats.set_defaults(handler=cmd_stats)
 
     redact = commands.add_parser(
@@ -188,7 +192,14 @@ def cmd_stats(args: argparse.Namespace) -> int:
         references = [
             row_text(r, ref_columns) for r in read_records(args.reference, required=ref_columns)
         ]
-    metrics = diversity_report(texts, references, max(args.sample, 2))
+    embedding = embed_hashed
+    if args.embedder != "hashed":
+        embedder, cache = build_embedder(args)
+        embedding = partial(embed_cached, embedder, cache=cache)
+    metrics = diversity_report(texts, references, max(args.sample, 2), embedding)
+    metrics["embedding"] = (
+        "hashed word 1-2-grams" if args.embedder == "hashed" else embedder.identity
+    )
     out = args.out or Path(f"{args.input.stem}.stats.json")
     write_text_atomic(out, json.dumps(metrics, indent=2) + "\n")
     width = max(map(len, metrics))

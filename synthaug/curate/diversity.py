@@ -11,8 +11,9 @@
   references, cluster coverage: the share of the references' k-means
   clusters that receive at least one text.
 
-Embeddings here are hashed, L2-normalised bags of word 1- and 2-grams
-(2,048 dimensions): lexical, dependency-free and deterministic.
+Embeddings default to hashed, L2-normalised bags of word 1- and 2-grams
+(2,048 dimensions): lexical, dependency-free and deterministic; a sentence
+model (MiniLM, an endpoint) can be passed instead.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import itertools
 import math
 import random
 from collections import Counter
+from collections.abc import Callable
 
 import numpy as np
 
@@ -139,10 +141,19 @@ def sample(texts: list[str], size: int, seed: int = 0) -> list[str]:
     return texts if len(texts) <= size else random.Random(seed).sample(texts, size)
 
 
-def report(texts: list[str], references: list[str] | None = None, sample_size: int = 1000) -> dict:
-    """Every metric for ``texts`` (pairwise ones on a seeded sample of ``sample_size``)."""
+def report(
+    texts: list[str],
+    references: list[str] | None = None,
+    sample_size: int = 1000,
+    embedding: Callable[[list[str]], np.ndarray] = embed,
+) -> dict:
+    """Every metric for ``texts`` (pairwise ones on a seeded sample of ``sample_size``).
+
+    ``embedding`` maps texts to unit vectors: the hashed n-grams by default, or
+    a sentence model (e.g. ``partial(embed_cached, MiniLM(), cache=...)``).
+    """
     chosen = sample(texts, sample_size)
-    vectors = embed(chosen)
+    vectors = embedding(chosen)
     k = max(2, min(50, int(math.sqrt(len(chosen)))))
     metrics: dict = {
         "texts": len(texts),
@@ -165,7 +176,7 @@ def report(texts: list[str], references: list[str] | None = None, sample_size: i
         metrics["rouge_l_to_reference_above_0.7"] = round(
             sum(s > 0.7 for s in scores) / max(len(scores), 1), 4
         )
-        reference_vectors = embed(sample(references, sample_size))
+        reference_vectors = embedding(sample(references, sample_size))
         metrics["cluster_coverage_of_reference"] = round(
             cluster_coverage(vectors, reference_vectors, min(k, len(reference_vectors))), 4
         )
