@@ -50,3 +50,26 @@ def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: f
 def read_jsonl(path: Path) -> list[dict]:
     with open(path, encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]
+
+
+def start_llamacpp_http(api_key: str, embedding: bool = False):
+    """llama.cpp's HTTP server on 127.0.0.1 with the bundled model, locked by ``api_key``.
+
+    Returns the server object (keep a reference) and its ``/v1`` base URL. With
+    ``embedding``, it serves mean-pooled ``/v1/embeddings`` instead of completions.
+    """
+    import xllamacpp
+
+    from synthaug.llm.local import default_model_path
+
+    params = xllamacpp.CommonParams()
+    params.model.path = str(default_model_path())
+    params.n_parallel = 2
+    params.n_ctx = 4096
+    params.verbosity = -1
+    params.api_keys = [api_key]
+    if embedding:
+        params.embedding = True
+        params.pooling_type = xllamacpp.llama_pooling_type.LLAMA_POOLING_TYPE_MEAN
+    server = xllamacpp.Server(params)
+    return server, server.listening_address + "/v1"

@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
-from conftest import read_jsonl, run_cli
+from conftest import read_jsonl, run_cli, start_llamacpp_http
 from curation_corpus import seed_texts
 
 from synthaug.curate.embeddings import Endpoint, MiniLM, embed_cached
@@ -113,20 +113,8 @@ def test_dedup_command_semantic_mode(tmp_path):
 @pytest.fixture(scope="module")
 def llamacpp_embeddings():
     """llama.cpp's HTTP server serving mean-pooled embeddings of the bundled model, with a key."""
-    import xllamacpp
-
-    from synthaug.llm.local import default_model_path
-
-    params = xllamacpp.CommonParams()
-    params.model.path = str(default_model_path())
-    params.n_parallel = 2
-    params.n_ctx = 4096
-    params.verbosity = -1
-    params.embedding = True
-    params.pooling_type = xllamacpp.llama_pooling_type.LLAMA_POOLING_TYPE_MEAN
-    params.api_keys = ["embed-token"]
-    server = xllamacpp.Server(params)
-    yield server.listening_address + "/v1"
+    server, url = start_llamacpp_http("embed-token", embedding=True)
+    yield url
     del server
 
 

@@ -14,7 +14,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from conftest import YES_NO_SCHEMA
+from conftest import YES_NO_SCHEMA, start_llamacpp_http
 
 from synthaug.errors import BackendUnavailable
 from synthaug.llm.cache import RequestCache
@@ -162,18 +162,8 @@ def test_unreachable_endpoint_is_reported_before_any_call(tmp_path):
 @pytest.fixture(scope="module")
 def llamacpp_http():
     """llama.cpp's HTTP server with the bundled model, locked by an API key."""
-    import xllamacpp
-
-    from synthaug.llm.local import default_model_path
-
-    params = xllamacpp.CommonParams()
-    params.model.path = str(default_model_path())
-    params.n_parallel = 2
-    params.n_ctx = 4096
-    params.verbosity = -1
-    params.api_keys = ["test-token"]
-    server = xllamacpp.Server(params)
-    yield server.listening_address + "/v1"
+    server, url = start_llamacpp_http("test-token")
+    yield url
     del server
 
 

@@ -21,6 +21,8 @@ from pydantic import BaseModel, ConfigDict
 
 from ..hashing import derive_seed
 from ..llm.client import LLMClient
+from ..llm.types import ChatRequest
+from ..records import derive
 
 
 class NoParams(BaseModel):
@@ -97,6 +99,26 @@ class MapStep(Step):
     @abstractmethod
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
         """The output rows for ``row`` (raise ``RowError`` for a bad row)."""
+
+    def derived(
+        self,
+        row: dict[str, Any],
+        fields: dict[str, Any],
+        ctx: StepContext,
+        requests: list[ChatRequest],
+        **provenance: Any,
+    ) -> dict[str, Any]:
+        """``row`` plus ``fields``, its ``_meta`` naming this step, the model and the requests."""
+        llm = ctx.require_llm()
+        return derive(
+            row,
+            fields,
+            step=self.name,
+            method=self.method,
+            model=llm.backend.describe(),
+            request=[llm.key(r) for r in requests],
+            **provenance,
+        )
 
     @property
     def checkpointed(self) -> bool:

@@ -327,16 +327,7 @@ class Classify(MapStep):
                 "parse_error", f"classification answer not Yes/No: {completion.text[:80]!r}"
             )
         fields = {"is_classification": answer == "Yes"}
-        return [
-            derive(
-                row,
-                fields,
-                step=self.name,
-                method=self.method,
-                model=llm.backend.describe(),
-                request=[llm.key(request)],
-            )
-        ]
+        return [self.derived(row, fields, ctx, [request])]
 
 
 def instance_schema(classification: bool, max_instances: int) -> dict[str, Any]:
@@ -423,17 +414,7 @@ class Instances(MapStep):
         instances = filter_instances(raw, classification)[: p.max_instances]
         if not instances:
             return []
-        return [
-            derive(
-                row,
-                {"instances": instances},
-                step=self.name,
-                method=self.method,
-                model=llm.backend.describe(),
-                request=[llm.key(request)],
-                seed=request.seed,
-            )
-        ]
+        return [self.derived(row, {"instances": instances}, ctx, [request], seed=request.seed)]
 
 
 def _parse_json(text: str) -> dict[str, Any]:

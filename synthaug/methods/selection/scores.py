@@ -30,7 +30,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ...engine.step import MapStep, RowError, StepContext
 from ...llm.types import ChatRequest, Completion, chat
-from ...records import derive
 from ..registry import register
 from ..templates import render
 
@@ -68,25 +67,6 @@ class _ScoreStep(MapStep):
         p = self.params
         extra = str(row.get(p.input_column) or "") if p.input_column else ""
         return str(row[p.instruction_column]), extra, str(row[p.output_column])
-
-    def emit(
-        self,
-        row: dict[str, Any],
-        fields: dict[str, Any],
-        ctx: StepContext,
-        requests: list[ChatRequest],
-    ) -> list[dict[str, Any]]:
-        llm = ctx.require_llm()
-        return [
-            derive(
-                row,
-                fields,
-                step=self.name,
-                method=self.method,
-                model=llm.backend.describe(),
-                request=[llm.key(r) for r in requests],
-            )
-        ]
 
 
 class AlpaGasusParams(ColumnParams):
@@ -128,7 +108,7 @@ class AlpaGasusRating(_ScoreStep):
             "alpagasus_explanation": explanation,
             "alpagasus_keep": keep,
         }
-        return self.emit(row, fields, ctx, [request])
+        return [self.derived(row, fields, ctx, [request])]
 
 
 def parse_rating(text: str) -> tuple[float, str]:
@@ -177,7 +157,7 @@ class DeitaScores(_ScoreStep):
             "deita_quality": quality,
             "deita_evol_score": round(complexity * quality, 4),
         }
-        return self.emit(row, fields, ctx, requests)
+        return [self.derived(row, fields, ctx, requests)]
 
     def _request(self, prompt: str) -> ChatRequest:
         return chat(
@@ -246,7 +226,7 @@ class InstructionFollowingDifficulty(_ScoreStep):
             "ifd_loss_conditioned": round(loss_q, 4),
             "ifd_loss_answer": round(loss_a, 4),
         }
-        return self.emit(row, fields, ctx, [conditioned, alone])
+        return [self.derived(row, fields, ctx, [conditioned, alone])]
 
 
 def forced_grammar(text: str) -> str:
