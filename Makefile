@@ -35,6 +35,7 @@ bench: setup-full
 	$(BIN)/python benchmarks/bench_throughput.py
 	$(BIN)/python benchmarks/bench_dedup.py
 	$(BIN)/python benchmarks/bench_semantic.py
+	$(BIN)/python benchmarks/bench_evol.py --seeds 48
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
+import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -73,3 +76,40 @@ def start_llamacpp_http(api_key: str, embedding: bool = False):
         params.pooling_type = xllamacpp.llama_pooling_type.LLAMA_POOLING_TYPE_MEAN
     server = xllamacpp.Server(params)
     return server, server.listening_address + "/v1"
+
+
+def summary_of(out: Path) -> dict:
+    """The run summary written beside ``out``."""
+    stem = out.with_suffix("")
+    return json.loads(stem.with_name(stem.name + ".summary.json").read_text())
+
+
+def cached_requests(path: Path) -> int:
+    """How many completions the request cache at ``path`` holds (0 before it exists)."""
+    try:
+        with sqlite3.connect(path, timeout=30) as db:
+            return db.execute("SELECT COUNT(*) FROM completions").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+def kill_mid_run(args: list[str], cwd: Path, cache: Path, after_calls: int) -> int:
+    """Start ``synthaug ARGS``, SIGKILL it once ``after_calls`` answers are cached; returns that count."""
+    victim = subprocess.Popen(
+        [sys.executable, "-m", "synthaug.cli", *args],
+        cwd=cwd,
+        env={**os.environ, "SYNTHAUG_CACHE": str(cache)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 300
+    while (
+        cached_requests(cache) < after_calls
+        and victim.poll() is None
+        and time.monotonic() < deadline
+    ):
+        time.sleep(0.2)
+    assert victim.poll() is None, "the run finished before it could be killed"
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    return cached_requests(cache)

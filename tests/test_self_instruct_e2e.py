@@ -7,22 +7,11 @@ duplicates and no repeated model calls.
 
 from __future__ import annotations
 
-import json
-import signal
-import sqlite3
-import subprocess
-import sys
-import time
-
-from conftest import read_jsonl, run_cli
+from conftest import cached_requests, kill_mid_run, read_jsonl, run_cli, summary_of
 
 # short lists keep the tests quick on 2 cores (the paper's 1024-token budget is the default)
 FAST = ["--set", "steps[0].params.max_tokens=160", "--set", "steps[0].params.requests_in_flight=8"]
 SMALL = ["--set", "steps[0].params.num_instructions=6", *FAST]
-
-
-def summary_of(out):
-    return json.loads(out.with_name("data.summary.json").read_text())
 
 
 def test_self_instruct_records_and_warm_cache_rerun(tmp_path):
@@ -53,14 +42,6 @@ def test_self_instruct_records_and_warm_cache_rerun(tmp_path):
     assert read_jsonl(out) == records
 
 
-def cached_requests(path) -> int:
-    try:
-        with sqlite3.connect(path, timeout=30) as db:
-            return db.execute("SELECT COUNT(*) FROM completions").fetchone()[0]
-    except sqlite3.OperationalError:
-        return 0
-
-
 def test_kill_9_mid_run_then_resume(tmp_path):
     cache = tmp_path / "cache.sqlite3"
     env_args = {"SYNTHAUG_CACHE": str(cache)}
@@ -75,22 +56,7 @@ def test_kill_9_mid_run_then_resume(tmp_path):
         str(out),
         "--quiet",
     ]
-    import os
-
-    victim = subprocess.Popen(
-        [sys.executable, "-m", "synthaug.cli", *args],
-        cwd=tmp_path,
-        env={**os.environ, **env_args},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 300
-    while cached_requests(cache) < 20 and victim.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert victim.poll() is None, "the run finished before it could be killed"
-    victim.send_signal(signal.SIGKILL)
-    victim.wait()
-    paid_before_kill = cached_requests(cache)
+    paid_before_kill = kill_mid_run(args, tmp_path, cache, after_calls=20)
     assert not out.exists(), "a killed run must not leave a (half-written) output"
 
     resumed = run_cli(*args, cwd=tmp_path, env=env_args)

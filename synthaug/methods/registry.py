@@ -22,6 +22,7 @@ METHOD_MODULES = (
     "synthaug.methods.curation.filters",
     "synthaug.methods.curation.prune",
     "synthaug.methods.instruct.self_instruct",
+    "synthaug.methods.instruct.evol_instruct",
     "synthaug.methods.selection.scores",
     "synthaug.methods.selection.choose",
 )

@@ -1,0 +1,109 @@
+"""Evol-Instruct: the eliminator on recorded outputs, and the loop on the embedded model."""
+
+from __future__ import annotations
+
+import random
+
+from conftest import cached_requests, kill_mid_run, read_jsonl, run_cli, summary_of
+
+from synthaug.methods.instruct.evol_instruct import (
+    OPERATIONS,
+    cheap_elimination,
+    evolution_prompt,
+    judged_equal,
+    seed_fields,
+)
+
+# recorded from SmolLM2-135M answering the add_constraints and breadth prompts
+COPIED = (
+    "This challenge requires an additional constraint:\nAdd only one more constraint to "
+    "#Rewritten Prompt#, which is to ensure that the given prompt meets a specific requirement:"
+)
+CREATED = (
+    "What a delightful combination of ideas! I have created a new prompt that combines a birthday "
+    "party and a tribute to the famous entrepreneur named Frederic Levesinter."
+)
+
+
+def test_eliminator_rules():
+    assert cheap_elimination(COPIED, "Here are three ideas for the party.") == "copied_meta_words"
+    assert cheap_elimination(CREATED, "Sorry, I cannot help with that.") == "sorry_short_answer"
+    long_sorry = "Sorry for the wait. " + "Here is a detailed plan with many steps. " * 20
+    assert cheap_elimination(CREATED, long_sorry) is None
+    assert cheap_elimination(CREATED, "... the, and of it!") == "stop_words_only_answer"
+    assert cheap_elimination("", "anything") == "empty_instruction"
+    assert (
+        cheap_elimination(CREATED, "Three ideas: a picnic, a quiz night, a tribute dinner.") is None
+    )
+
+
+def test_equality_judge_parsing():
+    assert judged_equal('{"judgement": "Equal"}')
+    assert not judged_equal('{"judgement": "Not Equal"}')
+    assert not judged_equal('{"judgement": "Eq')  # cut off: the evolution stands
+
+
+def test_prompts_and_operations():
+    assert len(OPERATIONS) == 6
+    depth = evolution_prompt("Sort the list.", "increase_reasoning")
+    assert "multi-step reasoning" in depth and depth.rstrip().endswith("#Rewritten Prompt#:")
+    assert "10 to 20 words" in depth and "Sort the list." in depth
+    breadth = evolution_prompt("Sort the list.", "breadth")
+    assert "rarer" in breadth and breadth.rstrip().endswith("#Created Prompt#:")
+    picks = {random.Random(seed).choice(OPERATIONS) for seed in range(200)}
+    assert picks == set(OPERATIONS)
+
+
+def test_seed_fields_join_instruction_and_input():
+    task = {"instruction": "Translate.", "instances": [{"input": "Hola", "output": "Hello"}]}
+    assert seed_fields(task) == {"instruction": "Translate.\nHola", "output": "Hello"}
+    assert seed_fields({"instruction": "Tell a joke."}) == {
+        "instruction": "Tell a joke.",
+        "output": "",
+    }
+
+
+ARGS = [
+    "run",
+    "evol_instruct",
+    "--limit",
+    "6",
+    "--set",
+    "steps[1].params.rounds=2",
+    "--set",
+    "steps[1].params.operations=[breadth, add_constraints]",
+    "--set",
+    "steps[1].params.max_tokens=80",
+    "--set",
+    "steps[1].params.answer_max_tokens=96",
+    "--out",
+    "data.jsonl",
+    "--quiet",
+]
+
+
+def test_evolution_rounds_resume_after_kill_without_repeating_calls(tmp_path):
+    cache = tmp_path / "cache.sqlite3"
+    paid_before_kill = kill_mid_run(ARGS, tmp_path, cache, after_calls=6)
+    resumed = run_cli(*ARGS, cwd=tmp_path, env={"SYNTHAUG_CACHE": str(cache)})
+    assert resumed.returncode == 0, resumed.stderr
+    out = tmp_path / "data.jsonl"
+    records = read_jsonl(out)
+    summary = summary_of(out)
+    assert summary["llm"]["model_calls"] == cached_requests(cache) - paid_before_kill
+    assert summary["llm"]["cache_hits"] >= paid_before_kill
+    ids = [r["_meta"]["id"] for r in records]
+    assert len(ids) == len(set(ids))
+    seeds = [r for r in records if "evol_round" not in r]
+    assert len(seeds) == 6
+    by_id = {r["_meta"]["id"]: r for r in records}
+    for record in records:
+        if "evol_round" in record:  # lineage: the parent is the previous version
+            assert record["evol_operation"] in ("breadth", "add_constraints")
+            assert record["_meta"]["method"] == "evol_instruct.evolve"
+            parent = by_id.get(record["_meta"]["parents"][0])
+            if parent is not None:  # absent only if dedup dropped an identical parent
+                assert parent["instruction"] == record["evol_parent"]
+    again = run_cli(*ARGS, cwd=tmp_path, env={"SYNTHAUG_CACHE": str(cache)})
+    assert again.returncode == 0, again.stderr
+    assert summary_of(out)["llm"]["model_calls"] == 0 and read_jsonl(out) == records
