@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
+from ..errors import BackendUnavailable
 from .types import ChatRequest, Choice, Completion, TokenLogprob, Usage
 
 RETRYABLE = frozenset({"rate_limit", "server_error", "timeout", "connection", "bad_response"})
@@ -42,6 +43,12 @@ class Backend(ABC):
     @abstractmethod
     async def complete(self, request: ChatRequest) -> Completion:
         """Send one request; raise ``BackendCallError`` on failure."""
+
+    async def apply_template(self, messages: list[dict[str, str]]) -> str:
+        """The model's chat template rendered for ``messages`` (with the assistant header)."""
+        raise BackendUnavailable(
+            f"{self.describe()} cannot render its chat template; give the template explicitly"
+        )
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release the model or connections."""

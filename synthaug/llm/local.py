@@ -18,6 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from ..errors import BackendUnavailable
 from .backend import Backend, BackendCallError, parse_wire_completion, wire_body
 from .types import ChatRequest, Completion
@@ -56,6 +58,7 @@ class LocalBackend(Backend):
         self.flash_attn = flash_attn
         self.max_concurrency = parallel * 2  # a queue of one request per slot hides hand-over gaps
         self._server: Any = None
+        self._key = secrets.token_hex(16)  # locks the engine's incidental HTTP listener
         self._pool: ThreadPoolExecutor | None = None
 
     def identity(self, file_hash: Callable[[str], str]) -> str:
@@ -82,7 +85,7 @@ class LocalBackend(Backend):
         params.cpuparams_batch.n_threads = self.threads
         params.flash_attn_type = 1 if self.flash_attn else 0
         params.verbosity = -1
-        params.api_keys = [secrets.token_hex(16)]
+        params.api_keys = [self._key]
         return xllamacpp.Server(params)
 
     async def start(self) -> None:
@@ -112,6 +115,19 @@ class LocalBackend(Backend):
         if isinstance(result, dict) and "error" in result:
             raise _call_error(result["error"])
         return parse_wire_completion(result, chat=request.is_chat)
+
+    async def apply_template(self, messages: list[dict[str, str]]) -> str:
+        """llama.cpp renders the GGUF's own chat template (its ``/apply-template``)."""
+        await self.start()
+        async with httpx.AsyncClient(timeout=30) as http:
+            response = await http.post(
+                self._server.listening_address + "/apply-template",
+                json={"messages": messages},
+                headers={"Authorization": f"Bearer {self._key}"},
+            )
+        if response.status_code != 200:
+            raise BackendUnavailable(f"{self.model_path}: cannot render the chat template")
+        return response.json()["prompt"]
 
     async def close(self) -> None:
         if self._pool is not None:

@@ -94,6 +94,23 @@ class OpenAIBackend(Backend):
             raise BackendCallError("bad_response", f"response is not JSON: {exc}") from exc
         return parse_wire_completion(data, chat=request.is_chat)
 
+    async def apply_template(self, messages: list[dict[str, str]]) -> str:
+        """A llama.cpp server's ``/apply-template``; other servers need an explicit template."""
+        root = self.base_url.removesuffix("/v1")
+        try:
+            response = await self._client().post(
+                root + "/apply-template", json={"messages": messages}, headers=self._headers()
+            )
+            prompt = response.json()["prompt"] if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError, KeyError):
+            prompt = None
+        if not isinstance(prompt, str):
+            raise BackendUnavailable(
+                f"{self.base_url} does not render chat templates (/apply-template); "
+                "give the pre-query template explicitly"
+            )
+        return prompt
+
     async def close(self) -> None:
         if self._http is not None:
             await self._http.aclose()

@@ -32,13 +32,12 @@ paper's input-first / output-first distinction.
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
 import random
 import re
 import string
-from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from importlib import resources
 from statistics import fmean
 from typing import Any, Literal
@@ -46,6 +45,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...engine.step import MapStep, RowError, SourceStep, StepContext
+from ...engine.window import ordered_completions
 from ...errors import InputError
 from ...io import read_records
 from ...llm.client import LLMError
@@ -169,24 +169,22 @@ class Bootstrap(SourceStep):
         machine: list[str] = []
         in_flight = p.requests_in_flight or llm.backend.max_concurrency
         max_requests = p.max_requests or max(50, 20 * p.num_instructions)
-        pending: deque[tuple[int, ChatRequest, asyncio.Task[Completion]]] = deque()
-        next_request = produced = 0
-        try:
-            while produced < p.num_instructions and (pending or next_request < max_requests):
-                while len(pending) < in_flight and next_request < max_requests:
-                    request = self.request(self._sample(ctx, next_request, seeds, machine), 0)
-                    request = request.model_copy(update={"seed": ctx.seed("request", next_request)})
-                    pending.append(
-                        (next_request, request, asyncio.create_task(llm.complete(request)))
-                    )
-                    next_request += 1
-                index, request, task = pending.popleft()
-                try:
-                    completion = await task
-                except LLMError as exc:
-                    yield self._failed(index, exc)
+        produced = 0
+
+        def requests() -> Iterator[ChatRequest]:
+            for number in range(max_requests):
+                if produced >= p.num_instructions:
+                    return
+                request = self.request(self._sample(ctx, number, seeds, machine), 0)
+                yield request.model_copy(update={"seed": ctx.seed("request", number)})
+
+        results = ordered_completions(llm, requests(), in_flight)
+        async with contextlib.aclosing(results):
+            async for index, request, result in results:
+                if isinstance(result, LLMError):
+                    yield self._failed(index, result)
                     continue
-                for k, instruction in enumerate(self._candidates(completion)):
+                for k, instruction in enumerate(self._candidates(result)):
                     accepted = self._novel(pool, instruction)
                     if accepted is None:
                         continue
@@ -198,12 +196,8 @@ class Bootstrap(SourceStep):
                     )
                     if produced >= p.num_instructions:
                         break
-            # Requests already sent finish and are cached, so that a rerun (or a resumed
-            # run) replays every request from the cache and makes no model call at all.
-            await asyncio.gather(*(task for _, _, task in pending), return_exceptions=True)
-        finally:
-            for _, _, task in pending:
-                task.cancel()
+                if produced >= p.num_instructions:
+                    break
 
     def _sample(
         self, ctx: StepContext, index: int, seeds: list[str], machine: list[str]

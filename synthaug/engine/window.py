@@ -1,0 +1,47 @@
+"""Ordered, windowed model calls for generators whose next request depends on earlier answers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Iterator
+
+from ..llm.client import LLMClient, LLMError
+from ..llm.types import ChatRequest, Completion
+
+
+async def ordered_completions(
+    llm: LLMClient, requests: Iterator[ChatRequest], in_flight: int
+) -> AsyncIterator[tuple[int, ChatRequest, Completion | LLMError]]:
+    """Keep ``in_flight`` requests outstanding; yield ``(index, request, result)`` in order.
+
+    ``requests`` is pulled lazily, so a request built later sees what the
+    consumer has learnt from earlier results. When the consumer stops early,
+    the requests already sent still finish and land in the cache: a rerun (or
+    a resumed run) then replays every one of them without a model call.
+    """
+    pending: deque[tuple[int, ChatRequest, asyncio.Task[Completion]]] = deque()
+    index = 0
+    finished = False
+    try:
+        while True:
+            while len(pending) < in_flight and (request := next(requests, None)) is not None:
+                pending.append((index, request, asyncio.create_task(llm.complete(request))))
+                index += 1
+            if not pending:
+                break
+            number, request, task = pending.popleft()
+            try:
+                result: Completion | LLMError = await task
+            except LLMError as exc:
+                result = exc
+            yield number, request, result
+        finished = True
+    except GeneratorExit:
+        await asyncio.gather(*(task for _, _, task in pending), return_exceptions=True)
+        finished = True
+        raise
+    finally:
+        if not finished:  # cancelled or failed: do not leave calls running
+            for _, _, task in pending:
+                task.cancel()
