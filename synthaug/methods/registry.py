@@ -23,6 +23,7 @@ METHOD_MODULES = (
     "synthaug.methods.curation.prune",
     "synthaug.methods.instruct.self_instruct",
     "synthaug.methods.instruct.evol_instruct",
+    "synthaug.methods.instruct.magpie",
     "synthaug.methods.selection.scores",
     "synthaug.methods.selection.choose",
 )
