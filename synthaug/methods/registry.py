@@ -24,6 +24,7 @@ METHOD_MODULES = (
     "synthaug.methods.instruct.self_instruct",
     "synthaug.methods.instruct.evol_instruct",
     "synthaug.methods.instruct.magpie",
+    "synthaug.methods.instruct.genqa",
     "synthaug.methods.selection.scores",
     "synthaug.methods.selection.choose",
 )
