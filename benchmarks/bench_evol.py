@@ -14,47 +14,18 @@ Target (issue 3): a/b >= 0.9 in generated tokens/s.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import platform
 import tempfile
 import time
 from pathlib import Path
 
-from bench_throughput import RecordingBackend, replay
+from bench_throughput import replay, run_pipeline
 
-from synthaug.llm.client import LLMClient
-from synthaug.recipe import build_pipeline, load_recipe
-
-
-def run_pipeline(seeds: int, parallel: int, workdir: Path) -> tuple[float, list]:
-    recipe = load_recipe(
-        "evol_instruct",
-        [
-            "steps[1].params.rounds=1",
-            "steps[1].params.max_tokens=128",
-            "steps[1].params.answer_max_tokens=192",
-            f"backend.parallel={parallel}",
-        ],
-    )
-    backend = RecordingBackend(parallel=parallel)
-    client = LLMClient(backend, cache=None)
-
-    async def go() -> float:
-        await backend.start()
-        started = time.monotonic()
-        await build_pipeline(recipe).run(
-            out=workdir / "data.jsonl",
-            run_dir=workdir / "run",
-            llm=client,
-            limit=seeds,
-            progress=False,
-        )
-        elapsed = time.monotonic() - started
-        await backend.close()
-        return elapsed
-
-    elapsed = asyncio.run(go())
-    return client.stats.completion_tokens / elapsed, backend.sent
+OVERRIDES = [
+    "steps[1].params.rounds=1",
+    "steps[1].params.max_tokens=128",
+    "steps[1].params.answer_max_tokens=192",
+]
 
 
 def main() -> None:
@@ -63,7 +34,9 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, default=8)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        pipeline_tps, sent = run_pipeline(args.seeds, args.parallel, Path(tmp))
+        pipeline_tps, sent = run_pipeline(
+            "evol_instruct", OVERRIDES, args.parallel, Path(tmp), args.seeds
+        )
     direct_tps, _ = replay(sent, args.parallel, workers=args.parallel * 2)
     print(f"date: {time.strftime('%Y-%m-%d')}  machine: {platform.machine()}")
     print(

@@ -42,12 +42,10 @@ class RecordingBackend(LocalBackend):
 
 
 def run_pipeline(
-    instructions: int, parallel: int, workdir: Path
+    recipe_name: str, overrides: list[str], parallel: int, workdir: Path, limit: int | None = None
 ) -> tuple[float, list[ChatRequest]]:
-    recipe = load_recipe(
-        "self_instruct",
-        [f"steps[0].params.num_instructions={instructions}", f"backend.parallel={parallel}"],
-    )
+    """Generated tokens/s of a built-in recipe on a fresh engine, and every request it sent."""
+    recipe = load_recipe(recipe_name, [*overrides, f"backend.parallel={parallel}"])
     backend = RecordingBackend(parallel=parallel)
     client = LLMClient(backend, cache=None)
 
@@ -55,7 +53,11 @@ def run_pipeline(
         await backend.start()
         started = time.monotonic()
         await build_pipeline(recipe).run(
-            out=workdir / "data.jsonl", run_dir=workdir / "run", llm=client, progress=False
+            out=workdir / "data.jsonl",
+            run_dir=workdir / "run",
+            llm=client,
+            limit=limit,
+            progress=False,
         )
         elapsed = time.monotonic() - started
         await backend.close()
@@ -97,7 +99,8 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, default=8)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        pipeline_tps, sent = run_pipeline(args.instructions, args.parallel, Path(tmp))
+        overrides = [f"steps[0].params.num_instructions={args.instructions}"]
+        pipeline_tps, sent = run_pipeline("self_instruct", overrides, args.parallel, Path(tmp))
     direct_tps, _ = replay(sent, args.parallel, workers=args.parallel * 2)
     sequential_tps, prompt_share = replay(sent, 1, workers=1)
     print(

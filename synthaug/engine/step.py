@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict
 from ..hashing import derive_seed
 from ..llm.client import LLMClient
 from ..llm.types import ChatRequest
-from ..records import derive
+from ..records import META, derive, record_id
 
 
 class NoParams(BaseModel):
@@ -91,6 +91,25 @@ class SourceStep(Step):
     def expected_rows(self) -> int | None:
         """How many rows it will yield, if known (for progress and ETA)."""
         return None
+
+    def generated(
+        self, fields: dict[str, Any], ctx: StepContext, request: ChatRequest, *position: Any
+    ) -> dict[str, Any]:
+        """A new record made by ``request``: ``fields`` and a ``_meta`` whose id is this step
+        and ``position`` (e.g. request number and choice)."""
+        llm = ctx.require_llm()
+        return {
+            **fields,
+            META: {
+                "id": record_id(self.name, *position),
+                "parents": [],
+                "step": self.name,
+                "method": self.method,
+                "model": llm.backend.describe(),
+                "request": [llm.key(request)],
+                "seed": request.seed,
+            },
+        }
 
 
 class MapStep(Step):

@@ -26,7 +26,6 @@ from ...engine.step import SourceStep, StepContext
 from ...engine.window import ordered_completions
 from ...llm.client import LLMError
 from ...llm.types import ChatRequest, chat
-from ...records import META, record_id
 from ..registry import register
 from ..templates import render
 
@@ -149,16 +148,7 @@ class Generate(SourceStep):
                 if fields is None:
                     continue
                 produced += 1
-                fields[META] = {
-                    "id": record_id("genqa", index),
-                    "parents": [],
-                    "step": self.name,
-                    "method": self.method,
-                    "model": llm.backend.describe(),
-                    "request": [llm.key(request)],
-                    "seed": request.seed,
-                }
-                yield fields
+                yield self.generated(fields, ctx, request, index)
                 if produced >= p.num_questions:
                     break
 

@@ -31,7 +31,6 @@ from ...engine.step import MapStep, RowError, SourceStep, StepContext
 from ...engine.window import ordered_completions
 from ...llm.client import LLMClient, LLMError
 from ...llm.types import ChatRequest, chat
-from ...records import META, record_id
 from ..curation.base import KeepRows
 from ..registry import register
 from ..templates import render
@@ -124,19 +123,8 @@ class Queries(SourceStep):
                     if not query or query in seen or choice.finish_reason == "length":
                         continue
                     seen.add(query)
-                    yield {
-                        "instruction": query,
-                        "pre_query_template": template,
-                        META: {
-                            "id": record_id("magpie", index, k),
-                            "parents": [],
-                            "step": self.name,
-                            "method": self.method,
-                            "model": llm.backend.describe(),
-                            "request": [llm.key(request)],
-                            "seed": request.seed,
-                        },
-                    }
+                    fields = {"instruction": query, "pre_query_template": template}
+                    yield self.generated(fields, ctx, request, index, k)
                     if len(seen) >= p.num_queries:
                         break
                 if len(seen) >= p.num_queries:

@@ -191,9 +191,7 @@ class Bootstrap(SourceStep):
                     pool.add(instruction)
                     machine.append(instruction)
                     produced += 1
-                    yield self._record(
-                        ctx, index, k, instruction, accepted, llm.key(request), request
-                    )
+                    yield self._record(ctx, index, k, instruction, accepted, request)
                     if produced >= p.num_instructions:
                         break
                 if produced >= p.num_instructions:
@@ -230,22 +228,14 @@ class Bootstrap(SourceStep):
         top = pool.most_similar(instruction, k=10)
         return {"most_similar": dict(top), "avg_similarity_score": fmean(scores) if scores else 0.0}
 
-    def _record(self, ctx, index, k, instruction, report, key, request) -> dict[str, Any]:
-        return {
+    def _record(self, ctx, index, k, instruction, report, request) -> dict[str, Any]:
+        fields = {
             "instruction": instruction,
             "most_similar": report.get("most_similar", {}),
             "avg_similarity_score": report.get("avg_similarity_score"),
             "request_idx": index,
-            META: {
-                "id": record_id(ctx.step_name, index, k),
-                "parents": [],
-                "step": ctx.step_name,
-                "method": self.method,
-                "model": ctx.require_llm().backend.describe(),
-                "request": [key],
-                "seed": request.seed,
-            },
         }
+        return self.generated(fields, ctx, request, index, k)
 
     def _failed(self, index: int, exc: LLMError) -> dict[str, Any]:
         return {
