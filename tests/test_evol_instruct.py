@@ -11,8 +11,8 @@ from synthaug.methods.instruct.evol_instruct import (
     cheap_elimination,
     evolution_prompt,
     judged_equal,
-    seed_fields,
 )
+from synthaug.methods.instruct.seeds import seed_fields
 
 # recorded from SmolLM2-135M answering the add_constraints and breadth prompts
 COPIED = (

@@ -22,9 +22,11 @@ METHOD_MODULES = (
     "synthaug.methods.curation.filters",
     "synthaug.methods.curation.prune",
     "synthaug.methods.instruct.self_instruct",
+    "synthaug.methods.instruct.seeds",
     "synthaug.methods.instruct.evol_instruct",
     "synthaug.methods.instruct.magpie",
     "synthaug.methods.instruct.genqa",
+    "synthaug.methods.instruct.orca",
     "synthaug.methods.selection.scores",
     "synthaug.methods.selection.choose",
 )

@@ -26,18 +26,15 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import AsyncIterator
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ...curate.text import words
-from ...engine.step import MapStep, SourceStep, StepContext
+from ...engine.step import MapStep, StepContext
 from ...llm.types import chat
-from ...records import source_record
 from ..registry import register
 from ..templates import render
-from .self_instruct import load_seed_tasks
 
 PAPER = "Xu et al., 2023, WizardLM / Evol-Instruct (arXiv 2304.12244)"
 TAXONOMY = "synthesis / general model distillation (instruction evolution)"
@@ -159,36 +156,6 @@ EQUALITY_SCHEMA = {
     "required": ["judgement"],
     "additionalProperties": False,
 }
-
-
-class SeedsParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    path: str | None = None  # default: the 175 Self-Instruct seed tasks
-
-
-@register("evol_instruct.seeds", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
-class Seeds(SourceStep):
-    """Evol-Instruct seed pool: instruction and input joined by a newline, with an output if any."""
-
-    Params = SeedsParams
-    writes = ("instruction", "output")
-
-    def expected_rows(self) -> int | None:
-        return len(load_seed_tasks(self.params.path))
-
-    async def rows(self, ctx: StepContext) -> AsyncIterator[dict[str, Any]]:
-        source = self.params.path or "self_instruct_seed_tasks"
-        for index, task in enumerate(load_seed_tasks(self.params.path)):
-            yield source_record(seed_fields(task), source=source, index=index)
-
-
-def seed_fields(task: dict[str, Any]) -> dict[str, Any]:
-    """Alpaca-style seed: instruction + "\\n" + input; the first instance's output if there is one."""
-    instances = task.get("instances") or [{}]
-    extra = str(task.get("input") or instances[0].get("input") or "").strip()
-    instruction = str(task["instruction"]).strip()
-    output = task.get("output") or instances[0].get("output") or ""
-    return {"instruction": f"{instruction}\n{extra}" if extra else instruction, "output": output}
 
 
 class EvolveParams(BaseModel):

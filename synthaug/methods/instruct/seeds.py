@@ -1,0 +1,48 @@
+"""A seed pool of instructions for methods that start from seeds (Evol-Instruct, Orca, ...)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from ...engine.step import SourceStep, StepContext
+from ...records import source_record
+from ..registry import register
+from .self_instruct import load_seed_tasks
+
+
+class SeedsParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    path: str | None = None  # default: the 175 Self-Instruct seed tasks
+
+
+@register(
+    "seed_tasks",
+    taxonomy="I/O (seed pool)",
+    stage="instruction tuning",
+    paper="Wang et al., 2023, Self-Instruct (arXiv 2212.10560): the 175 seed tasks",
+)
+class Seeds(SourceStep):
+    """Seed instructions (default: the 175 Self-Instruct tasks): instruction + "\\n" + input, and an output."""
+
+    Params = SeedsParams
+    writes = ("instruction", "output")
+
+    def expected_rows(self) -> int | None:
+        return len(load_seed_tasks(self.params.path))
+
+    async def rows(self, ctx: StepContext) -> AsyncIterator[dict[str, Any]]:
+        source = self.params.path or "self_instruct_seed_tasks"
+        for index, task in enumerate(load_seed_tasks(self.params.path)):
+            yield source_record(seed_fields(task), source=source, index=index)
+
+
+def seed_fields(task: dict[str, Any]) -> dict[str, Any]:
+    """Alpaca-style seed: instruction + "\\n" + input; the first instance's output if there is one."""
+    instances = task.get("instances") or [{}]
+    extra = str(task.get("input") or instances[0].get("input") or "").strip()
+    instruction = str(task["instruction"]).strip()
+    output = task.get("output") or instances[0].get("output") or ""
+    return {"instruction": f"{instruction}\n{extra}" if extra else instruction, "output": output}
