@@ -113,3 +113,25 @@ def kill_mid_run(args: list[str], cwd: Path, cache: Path, after_calls: int) -> i
     victim.send_signal(signal.SIGKILL)
     victim.wait()
     return cached_requests(cache)
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def run_recipe_twice(cwd: Path, *args: str) -> list[dict]:
+    """``synthaug run ARGS --out data.jsonl`` on a fresh cache, then again.
+
+    The rerun must make no model call and give the same records; returns them.
+    """
+    env = {"SYNTHAUG_CACHE": str(cwd / "cache.sqlite3")}
+    out = cwd / "data.jsonl"
+    first = run_cli("run", *args, "--out", str(out), "--quiet", cwd=cwd, env=env)
+    assert first.returncode == 0, first.stderr
+    records = read_jsonl(out)
+    again = run_cli("run", *args, "--out", str(out), "--quiet", cwd=cwd, env=env)
+    assert again.returncode == 0, again.stderr
+    assert summary_of(out)["llm"]["model_calls"] == 0
+    assert read_jsonl(out) == records
+    return records

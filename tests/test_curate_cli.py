@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import read_jsonl, run_cli
+from conftest import read_jsonl, run_cli, write_jsonl
 from curation_corpus import mt_bench_texts, near_dup_corpus, seed_texts
 
 
@@ -39,7 +39,7 @@ def test_dedup_near_writes_kept_rows_report_and_summary(corpus, tmp_path):
 
 def test_dedup_exact_keep_score(tmp_path):
     rows = [{"t": "Same  text", "s": 1}, {"t": "same text", "s": 3}, {"t": "other", "s": 0}]
-    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    write_jsonl(tmp_path / "in.jsonl", rows)
     result = run_cli(
         "dedup",
         "in.jsonl",

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from conftest import read_jsonl, run_cli
+from conftest import read_jsonl, run_cli, write_jsonl
 from curation_corpus import seed_texts
 
 from synthaug.curate.heuristics import (
@@ -138,7 +136,7 @@ def test_filter_command_reports_first_failing_rule(tmp_path):
         {"text": "Too short."},
         {"text": "Ceci est une phrase en français, écrite pour le test de langue. " * 8},
     ]
-    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    write_jsonl(tmp_path / "in.jsonl", rows)
     result = run_cli(
         "filter",
         "in.jsonl",

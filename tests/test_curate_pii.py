@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from conftest import read_jsonl, run_cli
+from conftest import read_jsonl, run_cli, write_jsonl
 
 from synthaug.curate.pii import iban_valid, luhn_valid, redact
 
@@ -57,7 +55,7 @@ def test_redact_command_rewrites_columns_and_reports_counts(tmp_path):
         {"text": CASES[0][0], "other": "x@y.com"},
         {"text": ["a", CASES[3][0]], "other": "keep"},
     ]
-    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    write_jsonl(tmp_path / "in.jsonl", rows)
     result = run_cli(
         "redact", "in.jsonl", "-o", "out.jsonl", "--columns", "text", "--quiet", cwd=tmp_path
     )

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
-from conftest import read_jsonl, run_cli
+from conftest import read_jsonl, run_cli, write_jsonl
 from curation_corpus import seed_texts
 
 from synthaug.curate.cluster import assign, kmeans
@@ -43,7 +42,7 @@ def test_pca_keeps_unit_length_and_dimension():
 
 def test_prune_command_with_minilm(tmp_path):
     rows = [{"t": t} for t in seed_texts()[:60]]
-    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    write_jsonl(tmp_path / "in.jsonl", rows)
     result = run_cli(
         "prune",
         "in.jsonl",

@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
-from conftest import read_jsonl, run_cli, start_llamacpp_http
+from conftest import read_jsonl, run_cli, start_llamacpp_http, write_jsonl
 from curation_corpus import seed_texts
 
 from synthaug.curate.embeddings import Endpoint, MiniLM, embed_cached
@@ -87,7 +87,7 @@ def test_embeddings_are_cached(minilm):
 def test_dedup_command_semantic_mode(tmp_path):
     originals = seed_texts()[:40]
     rows = [{"t": t} for t in originals + [_variant(t) for t in originals[:10]]]
-    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    write_jsonl(tmp_path / "in.jsonl", rows)
     result = run_cli(
         "dedup",
         "in.jsonl",

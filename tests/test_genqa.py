@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import read_jsonl, run_cli, summary_of
+from conftest import run_recipe_twice
 
 from synthaug.methods.instruct.genqa import parse_generation, response_schema
 
@@ -66,21 +66,14 @@ def test_unusable_replies_are_skipped():
 
 
 def test_genqa_recipe_on_the_embedded_model_and_warm_rerun(tmp_path):
-    env = {"SYNTHAUG_CACHE": str(tmp_path / "cache.sqlite3")}
-    args = (
-        "run",
+    records = run_recipe_twice(
+        tmp_path,
         "genqa",
         "--set",
         "steps[0].params.num_questions=2",
         "--set",
         "steps[0].params.list_size=4",
-        "--out",
-        "data.jsonl",
-        "--quiet",
     )
-    first = run_cli(*args, cwd=tmp_path, env=env)
-    assert first.returncode == 0, first.stderr
-    records = read_jsonl(tmp_path / "data.jsonl")
     assert len(records) == 2
     for record in records:
         assert (
@@ -89,7 +82,3 @@ def test_genqa_recipe_on_the_embedded_model_and_warm_rerun(tmp_path):
             and record["genqa_variant"] == "generator_nested"
         )
         assert 1 <= record["genqa_index"] <= 4 and record["_meta"]["method"] == "genqa.generate"
-    again = run_cli(*args, cwd=tmp_path, env=env)
-    assert again.returncode == 0, again.stderr
-    assert summary_of(tmp_path / "data.jsonl")["llm"]["model_calls"] == 0
-    assert read_jsonl(tmp_path / "data.jsonl") == records

@@ -6,7 +6,7 @@ import asyncio
 from types import SimpleNamespace
 
 import pytest
-from conftest import read_jsonl, run_cli, summary_of
+from conftest import run_recipe_twice, summary_of
 
 from synthaug.engine.step import RowError
 from synthaug.llm.client import LLMClient
@@ -49,30 +49,18 @@ def test_filter_and_select():
 
 
 def test_magpie_recipe_on_the_embedded_model_and_warm_rerun(tmp_path):
-    env = {"SYNTHAUG_CACHE": str(tmp_path / "cache.sqlite3")}
-    args = (
-        "run",
+    records = run_recipe_twice(
+        tmp_path,
         "magpie",
         "--set",
         "steps[0].params.num_queries=4",
         "--set",
         "steps[3].params.qualities=[very poor, poor, average, good, excellent]",
-        "--out",
-        "data.jsonl",
-        "--quiet",
     )
-    first = run_cli(*args, cwd=tmp_path, env=env)
-    assert first.returncode == 0, first.stderr
-    summary = summary_of(tmp_path / "data.jsonl")
-    assert summary["steps"][0]["rows_out"] == 4
-    records = read_jsonl(tmp_path / "data.jsonl")
+    assert summary_of(tmp_path / "data.jsonl")["steps"][0]["rows_out"] == 4
     for record in records:
         assert record["conversations"][0]["value"] == record["instruction"]
         assert record["pre_query_template"].endswith("<|im_start|>user\n")
         assert record["input_quality"] in ("very poor", "poor", "average", "good", "excellent")
         assert record["_meta"]["method"] == "magpie.tag"
     assert len({r["instruction"] for r in records}) == len(records)
-    again = run_cli(*args, cwd=tmp_path, env=env)
-    assert again.returncode == 0, again.stderr
-    assert summary_of(tmp_path / "data.jsonl")["llm"]["model_calls"] == 0
-    assert read_jsonl(tmp_path / "data.jsonl") == records

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import read_jsonl, run_cli
+from conftest import read_jsonl, run_cli, write_jsonl
 
 from synthaug.engine.step import RowError
 from synthaug.llm.types import Choice, Completion, TokenLogprob, Usage
@@ -83,7 +83,7 @@ ROWS = [
 
 
 def test_score_command_on_the_embedded_model_and_warm_rerun(tmp_path):
-    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    write_jsonl(tmp_path / "in.jsonl", ROWS)
     args = ("score", "in.jsonl", "-o", "scored.jsonl", "--cache", "cache.sqlite3", "--quiet")
     first = run_cli(*args, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
@@ -122,7 +122,7 @@ def test_selection_steps_in_a_recipe(tmp_path):
         {"instruction": "Explain how a bicycle gear works.", "deita_evol_score": 12.0, "ifd": 1.4},
         {"instruction": "List three prime numbers.", "deita_evol_score": 5.0, "ifd": 0.5},
     ]
-    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    write_jsonl(tmp_path / "in.jsonl", rows)
     (tmp_path / "deita.yaml").write_text(
         "name: deita\nsteps:\n  - method: load\n    params: {path: in.jsonl}\n"
         "  - method: select.deita\n    params: {budget: 3, columns: [instruction]}\n"

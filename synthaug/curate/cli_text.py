@@ -10,8 +10,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from ..engine.progress import CountProgress
 from ..errors import SynthaugError
-from ..io import read_records
+from ..io import count_records, read_records
 from ..io.writers import write_text_atomic
 from .cli_common import EPILOG, build_embedder, embedder_options, finish, io_options, split_columns
 from .decontaminate import BUILTIN, DEFAULT_N, Decontaminator, load_benchmark
@@ -92,6 +93,7 @@ def add(commands: Any) -> None:
         "--sample", type=int, default=1000, help="sample for pairwise metrics (1000)"
     )
     stats.add_argument("--out", type=Path, help="JSON file (default: INPUT-STEM.stats.json here)")
+    stats.add_argument("--quiet", action="store_true", help="no progress display")
     embedder_options(stats, hashed=True)
     stats.set_defaults(handler=cmd_stats)
 
@@ -183,7 +185,14 @@ def cmd_filter(args: argparse.Namespace) -> int:
 
 def cmd_stats(args: argparse.Namespace) -> int:
     columns = split_columns(args.columns)
-    texts = [row_text(r, columns) for r in read_records(args.input, required=columns)]
+    progress = None if args.quiet else CountProgress("stats reading", count_records(args.input))
+    texts = []
+    for record in read_records(args.input, required=columns):
+        texts.append(row_text(record, columns))
+        if progress:
+            progress.tick()
+    if progress:
+        progress.draw(final=True)
     if not texts:
         raise SynthaugError(f"{args.input}: no records")
     references = None
