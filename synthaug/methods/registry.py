@@ -9,27 +9,17 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 
 from ..engine.step import Step
 from ..errors import RecipeError
 
-# Modules that register methods; imported on first use so the core stays light.
-METHOD_MODULES = (
-    "synthaug.methods.builtin",
-    "synthaug.methods.curation.dedup",
-    "synthaug.methods.curation.filters",
-    "synthaug.methods.curation.prune",
-    "synthaug.methods.instruct.self_instruct",
-    "synthaug.methods.instruct.seeds",
-    "synthaug.methods.instruct.evol_instruct",
-    "synthaug.methods.instruct.magpie",
-    "synthaug.methods.instruct.genqa",
-    "synthaug.methods.instruct.orca",
-    "synthaug.methods.selection.scores",
-    "synthaug.methods.selection.choose",
-)
+# Modules that register methods: every module under ``synthaug.methods`` except these,
+# imported on first use so the core stays light.
+NOT_METHODS = {"synthaug.methods.registry", "synthaug.methods.templates"}
 
 
 @dataclass(frozen=True)
@@ -61,9 +51,13 @@ def register(
     return add
 
 
+@cache
 def _load() -> None:
-    for module in METHOD_MODULES:
-        importlib.import_module(module)
+    import synthaug.methods as package
+
+    for module in pkgutil.walk_packages(package.__path__, "synthaug.methods."):
+        if not module.ispkg and module.name not in NOT_METHODS:
+            importlib.import_module(module.name)
 
 
 def all_methods() -> list[MethodInfo]:

@@ -1,0 +1,1 @@
+"""Pre-training data: synthetic stories, textbooks, rephrased and rewritten documents."""
