@@ -1,0 +1,159 @@
+"""Persona Hub: parsing on recorded outputs, the prompts, and the pipeline on the embedded model
+(text-to-persona, persona-to-persona hops resumed after a kill, MinHash dedup, synthesis)."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import cached_requests, kill_mid_run, read_jsonl, run_cli, summary_of
+
+from synthaug.engine.step import RowError
+from synthaug.methods.instruct import persona as persona_module
+from synthaug.methods.instruct.persona import (
+    PREFIXES,
+    expansion_problem,
+    parse_persona,
+    parse_tool,
+    strip_prefix,
+    synthesized,
+)
+from synthaug.methods.templates import render
+
+# Recorded from SmolLM2-135M (Q4_1) under the text-to-persona schema, for the seed tasks
+# "Is there anything I can eat for a breakfast ..." and "What is the relation between ...".
+TEXT_PERSONA = '{\n  "relation": "fan",\n  "persona": "johnburnslammagotlacelia"\n}'
+TEXT_PERSONA_RAMBLING = (
+    '{"relation" : "fan", "persona" : "fanslaterrats} The person mentioned in the text is a fan, '
+    'specifically who loves and appreciates the genre of "\n\n}'
+)
+# Recorded from SmolLM2-135M answering the math prompt (max_tokens=128; cut off).
+MATH_QUOTED = (
+    '"Math problem: \nThe fandemonk of the town is a famous fad, and it has become a favorite '
+    "among the fanciful, but it is also a favorite among the practical."
+)
+MATH_NO_PREFIX = "Alicia: \nThe math problem: \nSolve 2 + 2 + 2 + 2 + 1 = 16 for x.\n"
+# Recorded from SmolLM2-135M under the tool schema (max_tokens=96): cut off before "return".
+TOOL_CUT_OFF = (
+    '{\n  "name": "john mason jones jonjohn",\n  "description": "john MASON JONDRONE, JONES, '
+    'JONES JONJON",\n  "function_name": "johnMasonJonesJONSJJ",\n  "input_args": '
+    '"johnMasonJonesJJJJJJJ",\n  "return" :'
+)
+# Recorded from SmolLM2-135M answering the persona-to-persona prompt.
+HOP_ECHO = '{"relation" :"john jones jones jonjohn", "persona" :"john jones jones jonjohn"}'
+
+
+def test_persona_replies_are_parsed_on_recorded_outputs():
+    assert parse_persona(TEXT_PERSONA) == ("fan", "johnburnslammagotlacelia")
+    relation, rambling = parse_persona(TEXT_PERSONA_RAMBLING)
+    assert relation == "fan" and rambling.startswith("fanslaterrats} The person")
+    assert rambling.endswith("the genre of")  # whitespace collapsed and trimmed
+    assert parse_persona('{"relation": "caregiver", "persona": "  A nurse\\n who  cares "}') == (
+        "caregiver",
+        "A nurse who cares",
+    )
+    assert parse_persona('{"relation": "fan", "persona": "A ret') is None  # cut off
+    assert parse_persona('{"relation": "fan", "persona": ""}') is None
+    assert parse_persona('["fan"]') is None
+
+
+def test_expansion_stops_on_unusable_or_repeated_personas():
+    assert expansion_problem(None, "johnny") == "unusable_persona"
+    hop = parse_persona(HOP_ECHO)
+    assert expansion_problem(hop, "john jones jones jonjohn") == "same_persona"
+    assert expansion_problem(("friend", "Johnny"), " johnny ") == "same_persona"
+    assert expansion_problem(("caregiver", "A night-shift nurse"), "A patient") is None
+
+
+def test_prefixes_are_parsed_off_and_recorded_on_recorded_outputs():
+    text, present = strip_prefix(MATH_QUOTED, "Math problem:")
+    assert present is True and text.startswith("The fandemonk of the town")
+    text, present = strip_prefix(MATH_NO_PREFIX, "Math problem:")
+    assert present is False and text == MATH_NO_PREFIX.strip()
+    assert strip_prefix("**Title:** How to prune roses", "Title:") == ("How to prune roses", True)
+    assert synthesized("User prompt: Plan my week.", "instruction") == ("Plan my week.", True)
+    with pytest.raises(RowError, match="nothing after the prefix"):
+        synthesized("Math problem:   ", "math")
+
+
+def test_tool_replies_are_complete_interfaces():
+    reply = (
+        '{"name": "Rose care planner", "description": "Plans pruning dates.", '
+        '"function_name": "plan_pruning", "input_args": "variety, climate", '
+        '"return": "a list of dates", "depend": "none"}'
+    )
+    assert '"function_name": "plan_pruning"' in parse_tool(reply)
+    assert parse_tool(TOOL_CUT_OFF) is None
+    with pytest.raises(RowError, match="function interface"):
+        synthesized('{"name": "x", "function_name": ""}', "tools")
+
+
+def test_every_target_prompt_has_the_persona_slot_and_its_prefix():
+    for target, prefix in PREFIXES.items():
+        prompt = render(persona_module.__file__, f"persona_{target}.j2", persona="A beekeeper")
+        assert "A beekeeper" in prompt
+        assert prefix is None or f'"{prefix}"' in prompt
+    math = render(persona_module.__file__, "persona_math.j2", persona="A beekeeper")
+    assert "at most 2 sub-problems" in math and "not give the solution" in math
+    text = render(persona_module.__file__, "persona_text_to_persona.j2", text="Bees dance.")
+    assert all(word in text for word in ("read", "write", "like", "dislike", "specific"))
+    hop = render(persona_module.__file__, "persona_to_persona.j2", persona="A patient")
+    assert "close relationship" in hop
+
+
+def test_bad_parameters_give_exit_2_with_the_yaml_path(tmp_path):
+    bad = run_cli("run", "persona_hub", "--set", "steps[4].params.target=poetry", cwd=tmp_path)
+    assert bad.returncode == 2 and "steps[4].params.target" in bad.stderr
+    zero = run_cli("run", "persona_hub", "--set", "steps[2].params.iterations=0", cwd=tmp_path)
+    assert zero.returncode == 2 and "steps[2].params.iterations" in zero.stderr
+
+
+ARGS = [
+    "run",
+    "persona_hub",
+    "--limit",
+    "1",
+    "--set",
+    "steps[1].params.max_tokens=40",
+    "--set",
+    "steps[2].params.iterations=2",
+    "--set",
+    "steps[2].params.max_tokens=40",
+    "--set",
+    "steps[4].params.target=instruction",
+    "--set",
+    "steps[4].params.max_tokens=32",
+    "--out",
+    "data.jsonl",
+    "--quiet",
+]
+
+
+def test_persona_hops_resume_after_kill_without_repeating_calls(tmp_path):
+    cache = tmp_path / "cache.sqlite3"
+    paid_before_kill = kill_mid_run(ARGS, tmp_path, cache, after_calls=2)
+    resumed = run_cli(*ARGS, cwd=tmp_path, env={"SYNTHAUG_CACHE": str(cache)})
+    assert resumed.returncode == 0, resumed.stderr
+    out = tmp_path / "data.jsonl"
+    records = read_jsonl(out)
+    summary = summary_of(out)
+    assert summary["llm"]["model_calls"] == cached_requests(cache) - paid_before_kill
+    reused = sum(step["reused_from_checkpoint"] for step in summary["steps"])
+    assert summary["llm"]["cache_hits"] + reused > 0  # the killed run's work was kept
+    assert records and len({r["_meta"]["id"] for r in records}) == len(records)
+    assert sum(1 for r in records if r["persona_hop"] == 0) == 1
+    personas = {r["persona"] for r in records}
+    dedup = next(step for step in summary["steps"] if step["method"] == "dedup_near")
+    for record in records:
+        assert record["persona"] and record["persona_source"] in ("text", "persona")
+        assert record["target"] == "instruction" and record["synthesized_text"]
+        assert isinstance(record["prefix_present"], bool)
+        meta = record["_meta"]
+        assert meta["method"] == "persona_hub.synthesize" and len(meta["request"]) == 1
+        if record["persona_hop"] == 0:
+            assert record["persona_source"] == "text" and record["persona_parent"] is None
+            assert record["persona_relation"] in ("reader", "writer", "fan", "critic")
+        else:
+            assert record["persona_source"] == "persona" and record["persona_parent"]
+            assert record["persona_parent"] in personas or dedup["rows_out"] < dedup["rows_in"]
+    again = run_cli(*ARGS, cwd=tmp_path, env={"SYNTHAUG_CACHE": str(cache)})
+    assert again.returncode == 0, again.stderr
+    assert summary_of(out)["llm"]["model_calls"] == 0 and read_jsonl(out) == records
