@@ -8,6 +8,7 @@ or ``grammar`` (GBNF), never both.
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -85,3 +86,12 @@ class Completion(BaseModel):
     @property
     def text(self) -> str:
         return self.choices[0].text
+
+
+def json_object(text: str) -> dict[str, Any]:
+    """The JSON object a model replied with, or ``{}`` when the reply is not one (e.g. cut off)."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

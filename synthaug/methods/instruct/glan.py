@@ -24,7 +24,6 @@ same homework requests.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 from collections.abc import AsyncIterator
 from importlib import resources
@@ -38,7 +37,7 @@ from ...engine.step import MapStep, RowError, SourceStep, StepContext
 from ...errors import InputError
 from ...io.writers import write_text_atomic
 from ...llm.client import LLMClient, LLMError
-from ...llm.types import ChatRequest, chat
+from ...llm.types import ChatRequest, chat, json_object
 from ...records import META, record_id
 from ..registry import register
 from ..templates import render
@@ -338,23 +337,15 @@ def _clean(values: Any) -> list[str]:
     return list(seen.values())
 
 
-def _json(text: str) -> dict[str, Any]:
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def parse_subjects(text: str) -> list[str]:
     """The subject names of a reply (empty when it is unusable)."""
-    return _clean(_json(text).get("subjects"))
+    return _clean(json_object(text).get("subjects"))
 
 
 def parse_syllabus(text: str) -> list[dict[str, Any]]:
     """The class sessions of a reply, each ``{session, concepts}``; repeats and blanks dropped."""
     sessions, titles = [], set()
-    for item in _json(text).get("sessions") or []:
+    for item in json_object(text).get("sessions") or []:
         if not isinstance(item, dict):
             continue
         title = str(item.get("session", "")).strip()
@@ -365,7 +356,7 @@ def parse_syllabus(text: str) -> list[dict[str, Any]]:
 
 
 def parse_question(text: str) -> str | None:
-    question = str(_json(text).get("question", "")).strip()
+    question = str(json_object(text).get("question", "")).strip()
     return question or None
 
 

@@ -26,7 +26,6 @@ seed, so a resumed run replays them from the request cache.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import re
 from typing import Any
@@ -35,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ...engine.step import MapStep, StepContext
 from ...llm.client import LLMClient
-from ...llm.types import ChatRequest, chat
+from ...llm.types import ChatRequest, chat, json_object
 from ...quality.rouge import rouge_l
 from ..registry import register
 from ..templates import render
@@ -271,24 +270,16 @@ def _documents(examples: list[dict[str, str]]) -> list[str]:
     return list(dict.fromkeys(e["context"] for e in examples))
 
 
-def _json(text: str) -> dict[str, Any]:
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def parse_instruction(text: str, grounded: bool) -> dict[str, str] | None:
     """The new task (``question`` and, when grounded, ``context``), or None if unusable."""
-    data = _json(text)
+    data = json_object(text)
     keys = ("context", "question") if grounded else ("question",)
     task = {key: str(data.get(key, "")).strip() for key in keys}
     return task if all(task.values()) else None
 
 
 def parse_knowledge(text: str) -> tuple[str, str] | None:
-    data = _json(text)
+    data = json_object(text)
     question, answer = str(data.get("question", "")).strip(), str(data.get("answer", "")).strip()
     return (question, answer) if question and answer else None
 
@@ -296,7 +287,7 @@ def parse_knowledge(text: str) -> tuple[str, str] | None:
 def _judged(text: str, key: str) -> Any:
     """The judge's ``key`` value; from a reply cut off after it too (the small model pads the
     constrained JSON with newlines until ``max_tokens`` runs out)."""
-    if key in (data := _json(text)):
+    if key in (data := json_object(text)):
         return data[key]
     found = re.search(rf'"{key}"\s*:\s*("?)(\w+)\1\s*(?:[,}}]|$)', text)
     if found is None:

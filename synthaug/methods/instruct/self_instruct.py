@@ -49,7 +49,7 @@ from ...engine.window import ordered_completions
 from ...errors import InputError
 from ...io import read_records
 from ...llm.client import LLMError
-from ...llm.types import ChatRequest, Completion, chat
+from ...llm.types import ChatRequest, Completion, chat, json_object
 from ...quality.rouge import RougePool
 from ...records import META, derive, record_id
 from ..registry import register
@@ -305,7 +305,7 @@ class Classify(MapStep):
             json_schema=YES_NO_SCHEMA,
         )
         completion = await llm.complete(request)
-        answer = _parse_json(completion.text).get("is_classification")
+        answer = json_object(completion.text).get("is_classification")
         if answer not in ("Yes", "No"):
             raise RowError(
                 "parse_error", f"classification answer not Yes/No: {completion.text[:80]!r}"
@@ -401,17 +401,9 @@ class Instances(MapStep):
         return [self.derived(row, {"instances": instances}, ctx, [request], seed=request.seed)]
 
 
-def _parse_json(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 def parse_examples(text: str, truncated: bool) -> list[dict[str, str]]:
     """Examples from the model's JSON; a truncated answer keeps its complete examples only."""
-    parsed = _parse_json(text).get("examples")
+    parsed = json_object(text).get("examples")
     if isinstance(parsed, list):
         return [e for e in parsed if isinstance(e, dict)]
     if not truncated:
