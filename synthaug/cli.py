@@ -193,24 +193,29 @@ def run_recipe(recipe: Recipe, args: argparse.Namespace) -> int:
         raise SynthaugError(f"{out}: is a directory; give a file name such as {out}/data.jsonl")
     if args.limit is not None and args.limit < 1:
         raise SynthaugError("--limit: must be at least 1")
-    client = None
-    if pipeline.uses_llm:
+    client, named = None, {}
+    if pipeline.uses_llm:  # every client shares the one request cache
         cache = None if args.no_cache else RequestCache(args.cache or default_cache_path())
-        client = LLMClient(
-            build_backend(recipe.backend), cache, max_retries=recipe.backend.max_retries
-        )
+
+        def connect(config, where: str) -> LLMClient:
+            return LLMClient(build_backend(config, where), cache, max_retries=config.max_retries)
+
+        client = connect(recipe.backend, "backend")
+        named = {
+            name: connect(recipe.backends[name], f"backends.{name}")
+            for name in sorted(pipeline.backend_names)
+        }
     run_dir = out.parent / f".{out.stem}.run"
-
-    async def go():
-        try:
-            return await pipeline.run(
-                out=out, run_dir=run_dir, llm=client, limit=args.limit, progress=not args.quiet
-            )
-        finally:
-            if client is not None:
-                await client.close()
-
-    result = asyncio.run(go())
+    result = asyncio.run(
+        pipeline.run(
+            out=out,
+            run_dir=run_dir,
+            llm=client,
+            backends=named,
+            limit=args.limit,
+            progress=not args.quiet,
+        )
+    )
     print(result.render())
     return 0
 

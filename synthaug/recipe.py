@@ -6,11 +6,16 @@ Errors name the YAML path of the offending value, e.g.
     name: self_instruct
     seed: 0
     backend: {type: local, parallel: 8}        # or {type: openai, base_url: ..., model: ...}
+    backends:                                  # optional extra backends, by name
+      user: {type: openai, base_url: ..., model: ...}
     output: runs/self_instruct/data.jsonl
     steps:
       - method: self_instruct.bootstrap
         params: {num_instructions: 60}
       - method: self_instruct.classify
+
+A step selects a named backend through a param (e.g. ``user_backend: user``);
+an unknown name is an error at build time.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .engine.pipeline import Pipeline
+from .engine.step import Step
 from .errors import RecipeError
 from .llm.backend import Backend
 from .methods.registry import get_method
@@ -55,6 +61,7 @@ class Recipe(BaseModel):
     description: str = ""
     seed: int = 0
     backend: BackendConfig = Field(default_factory=BackendConfig)
+    backends: dict[str, BackendConfig] = Field(default_factory=dict)
     output: str | None = None
     steps: list[StepConfig] = Field(min_length=1)
 
@@ -148,13 +155,23 @@ def build_pipeline(recipe: Recipe) -> Pipeline:
             steps.append(info.step(config.name, **config.params))
         except ValidationError as exc:
             raise RecipeError(_first_error(exc, ("steps", i, "params"))) from exc
+        _check_backend_names(steps[-1], i, recipe.backends)
     pipeline = Pipeline(steps, name=recipe.name, seed=recipe.seed)
     pipeline.validate()
     return pipeline
 
 
-def build_backend(config: BackendConfig) -> Backend:
-    """The backend a recipe asks for (nothing is loaded or contacted yet)."""
+def _check_backend_names(step: Step, index: int, backends: dict[str, BackendConfig]) -> None:
+    for param, name in step.backend_names().items():
+        if name not in backends:
+            known = ", ".join(sorted(backends)) or "none"
+            raise RecipeError(
+                f"steps[{index}].params.{param}: no backend {name!r} in backends (known: {known})"
+            )
+
+
+def build_backend(config: BackendConfig, where: str = "backend") -> Backend:
+    """The backend a recipe asks for (nothing is loaded or contacted yet); ``where`` is its YAML path."""
     if config.type == "local":
         from .llm.local import LocalBackend
 
@@ -164,7 +181,7 @@ def build_backend(config: BackendConfig) -> Backend:
     from .llm.openai import OpenAIBackend
 
     if not config.base_url or not config.model:
-        raise RecipeError("backend: type openai needs base_url and model")
+        raise RecipeError(f"{where}: type openai needs base_url and model")
     return OpenAIBackend(
         config.base_url,
         config.model,

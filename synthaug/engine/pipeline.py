@@ -7,6 +7,9 @@ is no barrier per batch or per step. Each model-calling map step keeps up to
 the request cache and the per-step shards, a run that is killed at any
 instant and started again ends with the same records and no repeated calls.
 Rows that fail keep a structured ``_meta.error`` and go to the errors file.
+Besides the default client, steps may use named clients (a recipe's
+``backends:``); the run starts and closes all of them, a step's checkpoint
+fingerprint includes every backend it uses, and the summary adds up their counters.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from ..errors import RecipeError
 from ..hashing import stable_hash
 from ..io import AtomicWriter
 from ..io.writers import write_text_atomic
-from ..llm.client import LLMClient, LLMError
+from ..llm.client import ClientStats, LLMClient, LLMError
 from ..records import META, derive
 from .checkpoint import ShardStore
 from .progress import Progress
@@ -61,6 +64,11 @@ class Pipeline:
     def uses_llm(self) -> bool:
         return any(step.uses_llm for step in self.steps)
 
+    @property
+    def backend_names(self) -> set[str]:
+        """The named backends some step uses."""
+        return {name for step in self.steps for name in step.backend_names().values()}
+
     def validate(self) -> None:
         """Check that every step's input columns are produced upstream."""
         columns = self.steps[0].output_columns(set())
@@ -79,29 +87,51 @@ class Pipeline:
         out: Path,
         run_dir: Path,
         llm: LLMClient | None = None,
+        backends: dict[str, LLMClient] | None = None,
         limit: int | None = None,
         window: int | None = None,
         chunk_size: int = 64,
         progress: bool = True,
     ) -> RunResult:
-        """Run to completion, writing ``out`` (and its errors and summary files) atomically."""
+        """Run to completion, writing ``out`` (and its errors and summary files) atomically.
+
+        Starts ``llm`` and the named ``backends`` first and closes them all at the end.
+        """
         self.validate()
+        backends = backends or {}
         if self.uses_llm and llm is None:
             raise RecipeError("backend: this recipe calls a model but no backend is configured")
-        if llm is not None:
-            await llm.backend.start()
+        if missing := self.backend_names - set(backends):
+            raise RecipeError(f"backends: no client for {', '.join(sorted(missing))}")
+        clients = ([llm] if llm else []) + list(backends.values())
+        llm_stats = TotalStats([client.stats for client in clients]) if clients else None
+        try:
+            for client in clients:
+                await client.backend.start()
+            return await self._run(
+                out, run_dir, llm, backends, llm_stats, limit, window, chunk_size, progress
+            )
+        finally:
+            for client in clients:
+                await client.close()
+
+    async def _run(
+        self, out, run_dir, llm, backends, llm_stats, limit, window, chunk_size, progress
+    ) -> RunResult:
         started = time.monotonic()
         window = window or (llm.backend.max_concurrency * 4 if llm else 64)
         stats = [StepStats(step.name, step.method) for step in self.steps]
         total = limit or self.steps[0].expected_rows()  # type: ignore[attr-defined]
-        display = Progress(stats, llm.stats if llm else None, total) if progress else None
+        display = Progress(stats, llm_stats, total) if progress else None  # type: ignore[arg-type]
         failed: list[dict[str, Any]] = []
         out = Path(out)
         _remove_stale_temps(out)
         with AtomicWriter(out) as writer:
             ticker = asyncio.create_task(display.run()) if display else None
             try:
-                await self._stream(llm, writer, failed, stats, run_dir, limit, window, chunk_size)
+                await self._stream(
+                    llm, backends, writer, failed, stats, run_dir, limit, window, chunk_size
+                )
             except BaseExceptionGroup as group:
                 raise _first_leaf(group) from None
             finally:
@@ -109,9 +139,11 @@ class Pipeline:
                     ticker.cancel()
             if display:
                 display.draw(final=True)
-        return self._finish(out, failed, stats, llm, time.monotonic() - started)
+        return self._finish(out, failed, stats, llm, llm_stats, time.monotonic() - started)
 
-    async def _stream(self, llm, writer, failed, stats, run_dir, limit, window, chunk_size) -> None:
+    async def _stream(
+        self, llm, backends, writer, failed, stats, run_dir, limit, window, chunk_size
+    ) -> None:
         queues: list[asyncio.Queue] = [asyncio.Queue(maxsize=window) for _ in self.steps]
 
         async def sink(row: dict[str, Any] | None) -> None:
@@ -122,7 +154,8 @@ class Pipeline:
         emitters: list[Emit] = [q.put for q in queues[: len(self.steps) - 1]] + [sink]
 
         def context(step: Step) -> StepContext:
-            return StepContext(llm=llm, run_seed=self.seed, step_name=step.name)
+            named = {name: backends[name] for name in step.backend_names().values()}
+            return StepContext(llm=llm, run_seed=self.seed, step_name=step.name, backends=named)
 
         fingerprint = stable_hash([self.seed, self.steps[0].fingerprint_fields()])
         async with asyncio.TaskGroup() as group:
@@ -136,6 +169,7 @@ class Pipeline:
                         fingerprint,
                         step.fingerprint_fields(),
                         llm.identity if step.uses_llm and llm else None,
+                        *(backends[name].identity for name in step.backend_names().values()),
                     ]
                 )
                 if isinstance(step, WholeStep):
@@ -165,7 +199,7 @@ class Pipeline:
                     )
                 )
 
-    def _finish(self, out, failed, stats, llm, wall) -> RunResult:
+    def _finish(self, out, failed, stats, llm, llm_stats, wall) -> RunResult:
         stem = out.with_suffix("")
         errors_path = stem.with_name(stem.name + ".errors.jsonl")
         summary_path = stem.with_name(stem.name + ".summary.json")
@@ -182,7 +216,7 @@ class Pipeline:
             recipe=self.name,
             backend=llm.backend.describe() if llm else None,
             steps=stats,
-            llm=llm.stats if llm else None,
+            llm=llm_stats,  # type: ignore[arg-type]
             wall_s=wall,
             outputs=outputs,
             records=stats[-1].rows_out,
@@ -190,6 +224,17 @@ class Pipeline:
         )
         write_text_atomic(summary_path, json.dumps(summary, indent=2) + "\n")
         return RunResult(summary, out, summary_path, errors_path if failed else None)
+
+
+class TotalStats:
+    """Live sums of several clients' ``ClientStats`` counters (read by progress and summary)."""
+
+    def __init__(self, parts: list[ClientStats]):
+        self.parts = parts
+
+    def __getattr__(self, name: str) -> Any:
+        values = [getattr(part, name) for part in self.parts]
+        return sum(values[1:], values[0])
 
 
 async def _run_source(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -39,20 +39,27 @@ class RowError(Exception):
 
 @dataclass
 class StepContext:
-    """What a running step may use: the LLM client, the run seed and its own name."""
+    """What a running step may use: the LLM clients, the run seed and its own name.
+
+    ``llm`` is the recipe's ``backend:``; ``backends`` holds the clients of the
+    named ``backends:`` the step declared (see ``Step.backend_params``).
+    """
 
     llm: LLMClient | None
     run_seed: int
     step_name: str
+    backends: dict[str, LLMClient] = field(default_factory=dict)
 
     def seed(self, *parts: Any) -> int:
         """A per-row (or per-request) seed, stable across runs."""
         return derive_seed(self.run_seed, self.step_name, *parts)
 
-    def require_llm(self) -> LLMClient:
-        if self.llm is None:
-            raise RuntimeError(f"step {self.step_name} needs a backend")
-        return self.llm
+    def require_llm(self, name: str | None = None) -> LLMClient:
+        """The default client, or the named backend ``name``."""
+        client = self.llm if name is None else self.backends.get(name)
+        if client is None:
+            raise RuntimeError(f"step {self.step_name} needs backend {name or '(default)'}")
+        return client
 
 
 class Step(ABC):
@@ -63,10 +70,17 @@ class Step(ABC):
     reads: ClassVar[tuple[str, ...]] = ()
     writes: ClassVar[tuple[str, ...]] = ()
     uses_llm: ClassVar[bool] = False
+    # params whose value (when set) names one of the recipe's ``backends:``
+    backend_params: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, name: str | None = None, **params: Any):
         self.name = name or self.method
         self.params = self.Params(**params)
+
+    def backend_names(self) -> dict[str, str]:
+        """Param name -> the named backend it selects, for the params that are set."""
+        chosen = {param: getattr(self.params, param) for param in self.backend_params}
+        return {param: name for param, name in chosen.items() if name is not None}
 
     def input_columns(self) -> set[str]:
         """Columns that must be present in every input row."""
