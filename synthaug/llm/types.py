@@ -88,6 +88,16 @@ class Completion(BaseModel):
         return self.choices[0].text
 
 
+def object_schema(properties: dict[str, Any]) -> dict[str, Any]:
+    """A JSON schema for an object with exactly ``properties``, all required, in that order."""
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
+
+
 def json_object(text: str) -> dict[str, Any]:
     """The JSON object a model replied with, or ``{}`` when the reply is not one (e.g. cut off)."""
     try:

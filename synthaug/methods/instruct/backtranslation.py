@@ -30,7 +30,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...engine.step import MapStep, RowError, StepContext
-from ...llm.types import Role, chat
+from ...llm.types import Role, chat, object_schema
 from ...quality.rouge import rouge_l
 from ..registry import register
 from ..selection.scores import parse_rating
@@ -56,15 +56,12 @@ DEMONSTRATIONS = [
         "instruction": "How do I bake a simple cake?",
     },
 ]
-CURATION_SCHEMA = {
-    "type": "object",
-    "properties": {
+CURATION_SCHEMA = object_schema(
+    {
         "explanation": {"type": "string", "maxLength": 200},
         "score": {"type": "integer", "minimum": 1, "maximum": 5},
-    },
-    "required": ["explanation", "score"],
-    "additionalProperties": False,
-}
+    }
+)
 
 
 class Demonstration(BaseModel):

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ...engine.step import MapStep, RowError, SourceStep, StepContext
 from ...engine.window import ordered_completions
 from ...llm.client import LLMClient, LLMError
-from ...llm.types import ChatRequest, chat
+from ...llm.types import ChatRequest, chat, object_schema
 from ..curation.base import KeepRows
 from ..registry import register
 from ..templates import render
@@ -163,27 +163,18 @@ class Respond(MapStep):
         ]
 
 
-def _schema(properties: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "properties": properties,
-        "required": list(properties),
-        "additionalProperties": False,
-    }
-
-
 TAG_SCHEMAS = {
-    "magpie_quality.j2": _schema(
+    "magpie_quality.j2": object_schema(
         {"explanation": {"type": "string", "maxLength": 160}, "input_quality": {"enum": QUALITY}}
     ),
-    "magpie_difficulty.j2": _schema(
+    "magpie_difficulty.j2": object_schema(
         {
             "intent": {"type": "string", "maxLength": 200},
             "knowledge": {"type": "string", "maxLength": 200},
             "difficulty": {"enum": DIFFICULTY},
         }
     ),
-    "magpie_category.j2": _schema(
+    "magpie_category.j2": object_schema(
         {
             "primary_tag": {"enum": CATEGORIES},
             "other_tags": {"type": "array", "items": {"enum": CATEGORIES}, "maxItems": 3},

@@ -43,7 +43,7 @@ from ...engine.step import MapStep, RowError, SourceStep, StepContext
 from ...engine.window import ordered_completions
 from ...io import read_records
 from ...llm.client import LLMClient, LLMError
-from ...llm.types import ChatRequest, Completion, chat
+from ...llm.types import ChatRequest, Completion, chat, object_schema
 from ...records import META, derive, record_id
 from ..registry import register
 from ..templates import render
@@ -138,12 +138,7 @@ def list_schema(size: int) -> dict[str, Any]:
     """``{"items": [size strings]}``, each short (a topic, question or request, not an essay)."""
     item = {"type": "string", "maxLength": ITEM_CHARS}
     items = {"type": "array", "items": item, "minItems": size, "maxItems": size}
-    return {
-        "type": "object",
-        "properties": {"items": items},
-        "required": ["items"],
-        "additionalProperties": False,
-    }
+    return object_schema({"items": items})
 
 
 def parse_list(text: str) -> list[str] | None:

@@ -43,7 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ...curate.text import Normalization, words
 from ...engine.step import MapStep, RowError, SourceStep, StepContext
 from ...llm.client import LLMClient
-from ...llm.types import ChatRequest, chat
+from ...llm.types import ChatRequest, chat, object_schema
 from ...records import META, source_record
 from ..registry import register
 from ..templates import render
@@ -195,12 +195,7 @@ def survival(facts: list[str], text: str, min_overlap: float = 1.0) -> dict[str,
 def facts_schema(max_facts: int) -> dict[str, Any]:
     items = {"type": "string", "minLength": 3, "maxLength": 120}
     facts = {"type": "array", "items": items, "minItems": 1, "maxItems": max_facts}
-    return {
-        "type": "object",
-        "properties": {"facts": facts},
-        "required": ["facts"],
-        "additionalProperties": False,
-    }
+    return object_schema({"facts": facts})
 
 
 def parse_facts(text: str) -> list[str]:

@@ -38,7 +38,7 @@ from ...engine.step import SourceStep, StepContext
 from ...engine.window import ordered_completions
 from ...errors import InputError, SynthaugError
 from ...llm.client import LLMClient, LLMError
-from ...llm.types import ChatRequest, chat
+from ...llm.types import ChatRequest, chat, object_schema
 from ...records import META, record_id
 from ..registry import register
 from ..templates import render
@@ -66,31 +66,23 @@ STYLES = [
     "a question-driven Socratic style",
 ]
 SIGNATURE = re.compile(r"^def [A-Za-z_]\w*\(.*\)( -> .+)?:$")
-EXERCISE_SCHEMA = {
-    "type": "object",
-    "properties": {
+EXERCISE_SCHEMA = object_schema(
+    {
         "signature": {
             "type": "string",
             "pattern": r"^def [a-z_][a-z0-9_]{0,30}\([a-z0-9_, ]{0,60}\):$",
         },
         "docstring": {"type": "string", "minLength": 10, "maxLength": 400},
         "body": {"type": "string", "minLength": 5, "maxLength": 800},
-    },
-    "required": ["signature", "docstring", "body"],
-    "additionalProperties": False,
-}
+    }
+)
 
 
 def topics_schema(count: int) -> dict[str, Any]:
     """A JSON object holding exactly ``count`` short topic strings."""
     items = {"type": "string", "minLength": 3, "maxLength": 80}
     topics = {"type": "array", "items": items, "minItems": count, "maxItems": count}
-    return {
-        "type": "object",
-        "properties": {"topics": topics},
-        "required": ["topics"],
-        "additionalProperties": False,
-    }
+    return object_schema({"topics": topics})
 
 
 class TextbookParams(BaseModel):
