@@ -1,4 +1,4 @@
-"""Content-addressed request (and embedding) cache in SQLite (WAL mode).
+"""Content-addressed request (and embedding, and sandbox result) cache in SQLite (WAL mode).
 
 The key is a SHA-256 over the model identity (weights-file hash for local
 models, endpoint + model name for servers) and the full request: rendered
@@ -21,6 +21,7 @@ from .types import ChatRequest, Completion
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS completions (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS embeddings (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS executions (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS file_hashes (
     path TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, sha256 TEXT NOT NULL,
     PRIMARY KEY (path, size, mtime_ns)
@@ -84,6 +85,19 @@ class RequestCache:
         with self._lock:
             self._db.executemany(
                 "INSERT OR IGNORE INTO embeddings (key, value) VALUES (?, ?)", items
+            )
+            self._db.commit()
+
+    def get_execution(self, key: str) -> str | None:
+        """A stored sandbox result (JSON), see ``synthaug.verify.sandbox``."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM executions WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def put_execution(self, key: str, value: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO executions (key, value) VALUES (?, ?)", (key, value)
             )
             self._db.commit()
 
