@@ -4,6 +4,7 @@
     synthaug methods            every method with its survey taxonomy class and lifecycle stage
     synthaug inspect FILE       rows, columns, a sample and a summary of ``_meta``
     synthaug dedup | decontaminate IN -o OUT --columns ...   curation (see ``synthaug.curate``)
+    synthaug verify FILE        re-check each record's verification from its stored evidence
 
 User errors print one line and exit with code 2; an interrupted run exits
 with 130 and resumes when the same command is run again.
@@ -121,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .curate.commands import add_commands
 
     add_commands(commands)
+    from .verify.command import add_command as add_verify
+
+    add_verify(commands)
     return parser
 
 

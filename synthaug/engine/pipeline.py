@@ -29,6 +29,7 @@ from ..io import AtomicWriter
 from ..io.writers import write_text_atomic
 from ..llm.client import ClientStats, LLMClient, LLMError
 from ..records import META, derive
+from ..verify.sandbox import Sandbox
 from .checkpoint import ShardStore
 from .progress import Progress
 from .step import MapStep, RowError, SourceStep, Step, StepContext, WholeStep
@@ -153,9 +154,11 @@ class Pipeline:
         # step k reads queues[k - 1] and writes queues[k]; the last step writes to the sink
         emitters: list[Emit] = [q.put for q in queues[: len(self.steps) - 1]] + [sink]
 
+        sandbox = Sandbox(cache=llm.cache if llm else None)
+
         def context(step: Step) -> StepContext:
             named = {name: backends[name] for name in step.backend_names().values()}
-            return StepContext(llm=llm, run_seed=self.seed, step_name=step.name, backends=named)
+            return StepContext(llm, self.seed, step.name, named, sandbox)
 
         fingerprint = stable_hash([self.seed, self.steps[0].fingerprint_fields()])
         async with asyncio.TaskGroup() as group:

@@ -23,6 +23,7 @@ from ..hashing import derive_seed
 from ..llm.client import LLMClient
 from ..llm.types import ChatRequest
 from ..records import META, derive, record_id
+from ..verify.sandbox import Sandbox
 
 
 class NoParams(BaseModel):
@@ -39,16 +40,18 @@ class RowError(Exception):
 
 @dataclass
 class StepContext:
-    """What a running step may use: the LLM clients, the run seed and its own name.
+    """What a running step may use: the LLM clients, the sandbox, the run seed and its own name.
 
     ``llm`` is the recipe's ``backend:``; ``backends`` holds the clients of the
-    named ``backends:`` the step declared (see ``Step.backend_params``).
+    named ``backends:`` the step declared (see ``Step.backend_params``);
+    ``sandbox`` runs generated code (shared by the run, results in its cache).
     """
 
     llm: LLMClient | None
     run_seed: int
     step_name: str
     backends: dict[str, LLMClient] = field(default_factory=dict)
+    sandbox: Sandbox = field(default_factory=Sandbox)
 
     def seed(self, *parts: Any) -> int:
         """A per-row (or per-request) seed, stable across runs."""

@@ -151,8 +151,11 @@ def preload() -> None:
 def classify(error: BaseException) -> str:
     if isinstance(error, MemoryError):
         return "memory_limit"
-    if isinstance(error, PermissionError) and str(error).startswith("sandbox:"):
-        return "blocked"
+    cause, seen = error, 0
+    while cause is not None and seen < 10:  # a refusal wrapped by a library (URLError, ...)
+        if "sandbox: " in str(cause):
+            return "blocked"
+        cause, seen = cause.__cause__ or cause.__context__, seen + 1
     if isinstance(error, OSError) and error.errno == 27:  # EFBIG
         return "file_size_limit"
     return "error"

@@ -181,7 +181,7 @@ class Sandbox:
     async def run(self, code: str, stdin: str = "") -> ExecResult:
         """Execute ``code`` (reading ``stdin``); a stored result is returned when there is one."""
         key = self.key(code, stdin)
-        if self.cache and (stored := self.cache.get_execution(key)):
+        if self.cache is not None and (stored := self.cache.get_execution(key)):
             self.cache_hits += 1
             return ExecResult(**json.loads(stored))
         loop = id(asyncio.get_running_loop())
@@ -189,7 +189,7 @@ class Sandbox:
         async with gate:
             result = await execute(code, stdin, self.limits)
         self.executions += 1
-        if self.cache:
+        if self.cache is not None:
             self.cache.put_execution(key, json.dumps(asdict(result)))
         return result
 

@@ -1,0 +1,114 @@
+"""The ``verification`` field of a record, and re-checking it from its stored evidence.
+
+A verified record carries ``verification = {"kind", "verified", **evidence}``;
+the evidence is enough to re-run the check without the model (``reverify``):
+
+- ``answer``: ``text``, ``gold``, ``extracted``, ``match`` — re-extract and compare.
+- ``program``: ``code``, ``gold``, ``extracted``, ``match``, ``execution`` — re-run in
+  the sandbox, read the answer from stdout, compare.
+- ``tests``: ``code``, ``tests``, ``passed``, ``execution`` — re-run solution + tests.
+- ``cases``: ``code``, ``func_name``, ``inputs``, ``outputs`` — re-call, same outputs.
+- ``generator``: ``generator``, ``seed``, ``params``, ``answer`` — re-generate.
+- ``step_labels``: ``gold``, ``rule``, ``steps[{label, rollouts[{text, extracted, match}]}]``
+  — re-check every rollout, recompute every label.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .code import call_function, run_tests
+from .math_answer import answers_match, check_answer, program_answer
+from .sandbox import ExecResult, Sandbox
+
+
+def verdict(kind: str, verified: bool, **evidence: Any) -> dict[str, Any]:
+    """The ``verification`` field."""
+    return {"kind": kind, "verified": bool(verified), **evidence}
+
+
+def answer_verdict(text: str, gold: str) -> dict[str, Any]:
+    """A rationale checked against a gold answer."""
+    check = check_answer(text, gold)
+    return verdict("answer", check["match"], text=text, **check)
+
+
+def program_verdict(code: str, gold: str, result: ExecResult) -> dict[str, Any]:
+    """A program whose printed answer is checked against ``gold``."""
+    extracted = program_answer(result.stdout) if result.ok else None
+    match = answers_match(extracted, gold)
+    return verdict(
+        "program", match, code=code, gold=str(gold), extracted=extracted, match=match,
+        execution=result.evidence(),
+    )  # fmt: skip
+
+
+def tests_verdict(code: str, tests: str, result: ExecResult) -> dict[str, Any]:
+    """A solution run with its tests."""
+    return verdict(
+        "tests", result.ok, code=code, tests=tests, passed=result.ok, execution=result.evidence()
+    )
+
+
+def step_label(matches: list[bool], rule: str) -> float | int:
+    """Math-Shepherd: hard = 1 if any rollout reaches the gold answer else 0; soft = the share."""
+    if rule == "hard":
+        return int(any(matches))
+    return round(sum(matches) / len(matches), 4) if matches else 0.0
+
+
+async def reverify(verification: dict[str, Any], sandbox: Sandbox) -> bool:
+    """Whether re-running the check from the stored evidence gives the stored verdict."""
+    kind = verification.get("kind")
+    check = _CHECKS.get(kind)  # type: ignore[arg-type]
+    if check is None:
+        raise ValueError(f"unknown verification kind {kind!r}")
+    return await check(verification, sandbox)
+
+
+async def _answer(v: dict[str, Any], _: Sandbox) -> bool:
+    return check_answer(v["text"], v["gold"])["match"] == v["match"] == v["verified"]
+
+
+async def _program(v: dict[str, Any], sandbox: Sandbox) -> bool:
+    result = await sandbox.run(v["code"])
+    extracted = program_answer(result.stdout) if result.ok else None
+    match = answers_match(extracted, v["gold"])
+    return match == v["match"] == v["verified"]
+
+
+async def _tests(v: dict[str, Any], sandbox: Sandbox) -> bool:
+    result = await run_tests(sandbox, v["code"], v["tests"])
+    return result.ok == v["passed"] == v["verified"]
+
+
+async def _cases(v: dict[str, Any], sandbox: Sandbox) -> bool:
+    _, outputs = await call_function(sandbox, v["code"], v["func_name"], v["inputs"])
+    return outputs == v["outputs"]
+
+
+async def _generator(v: dict[str, Any], _: Sandbox) -> bool:
+    from ..mathgen import regenerate
+
+    item = regenerate(v["generator"], v["seed"], v["params"])
+    return str(item["answer"]) == str(v["answer"])
+
+
+async def _step_labels(v: dict[str, Any], _: Sandbox) -> bool:
+    for step in v["steps"]:
+        matches = [check_answer(r["text"], v["gold"])["match"] for r in step["rollouts"]]
+        if matches != [r["match"] for r in step["rollouts"]]:
+            return False
+        if step_label(matches, v["rule"]) != step["label"]:
+            return False
+    return True
+
+
+_CHECKS = {
+    "answer": _answer,
+    "program": _program,
+    "tests": _tests,
+    "cases": _cases,
+    "generator": _generator,
+    "step_labels": _step_labels,
+}
