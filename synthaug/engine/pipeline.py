@@ -125,14 +125,16 @@ class Pipeline:
         total = limit or self.steps[0].expected_rows()  # type: ignore[attr-defined]
         display = Progress(stats, llm_stats, total) if progress else None  # type: ignore[arg-type]
         failed: list[dict[str, Any]] = []
+        sandbox = Sandbox(cache=llm.cache if llm else None)
         out = Path(out)
         _remove_stale_temps(out)
         with AtomicWriter(out) as writer:
             ticker = asyncio.create_task(display.run()) if display else None
             try:
                 await self._stream(
-                    llm, backends, writer, failed, stats, run_dir, limit, window, chunk_size
-                )
+                    llm, backends, sandbox, writer, failed, stats, run_dir, limit, window,
+                    chunk_size,
+                )  # fmt: skip
             except BaseExceptionGroup as group:
                 raise _first_leaf(group) from None
             finally:
@@ -140,10 +142,11 @@ class Pipeline:
                     ticker.cancel()
             if display:
                 display.draw(final=True)
-        return self._finish(out, failed, stats, llm, llm_stats, time.monotonic() - started)
+        wall = time.monotonic() - started
+        return self._finish(out, failed, stats, llm, llm_stats, sandbox, wall)
 
     async def _stream(
-        self, llm, backends, writer, failed, stats, run_dir, limit, window, chunk_size
+        self, llm, backends, sandbox, writer, failed, stats, run_dir, limit, window, chunk_size
     ) -> None:
         queues: list[asyncio.Queue] = [asyncio.Queue(maxsize=window) for _ in self.steps]
 
@@ -153,8 +156,6 @@ class Pipeline:
 
         # step k reads queues[k - 1] and writes queues[k]; the last step writes to the sink
         emitters: list[Emit] = [q.put for q in queues[: len(self.steps) - 1]] + [sink]
-
-        sandbox = Sandbox(cache=llm.cache if llm else None)
 
         def context(step: Step) -> StepContext:
             named = {name: backends[name] for name in step.backend_names().values()}
@@ -202,7 +203,7 @@ class Pipeline:
                     )
                 )
 
-    def _finish(self, out, failed, stats, llm, llm_stats, wall) -> RunResult:
+    def _finish(self, out, failed, stats, llm, llm_stats, sandbox, wall) -> RunResult:
         stem = out.with_suffix("")
         errors_path = stem.with_name(stem.name + ".errors.jsonl")
         summary_path = stem.with_name(stem.name + ".summary.json")
@@ -224,6 +225,7 @@ class Pipeline:
             outputs=outputs,
             records=stats[-1].rows_out,
             error_records=len(failed),
+            sandbox={"executions": sandbox.executions, "cache_hits": sandbox.cache_hits},
         )
         write_text_atomic(summary_path, json.dumps(summary, indent=2) + "\n")
         return RunResult(summary, out, summary_path, errors_path if failed else None)

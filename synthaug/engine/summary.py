@@ -29,6 +29,7 @@ def build_summary(
     outputs: dict[str, str],
     records: int,
     error_records: int,
+    sandbox: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """A JSON-able summary of one run."""
     llm = llm or ClientStats()
@@ -61,6 +62,7 @@ def build_summary(
             "cached_completion_tokens": llm.cached_completion_tokens,
             "tokens_per_s": round(generated / wall_s, 1) if wall_s > 0 else 0.0,
         },
+        "sandbox": sandbox or {"executions": 0, "cache_hits": 0},
     }
 
 
@@ -80,6 +82,10 @@ def render_summary(summary: dict[str, Any]) -> str:
         f"retries {llm['retries']}, tokens {llm['prompt_tokens']} in / "
         f"{llm['completion_tokens']} out, {llm['tokens_per_s']} tok/s"
     )
+    if (sandbox := summary["sandbox"])["executions"] or sandbox["cache_hits"]:
+        lines.append(
+            f"  sandbox runs {sandbox['executions']}, replayed from cache {sandbox['cache_hits']}"
+        )
     lines.append(
         f"  {summary['records']} records, {summary['error_records']} failed rows, "
         f"{summary['wall_s']:.1f}s"
