@@ -27,9 +27,10 @@ async def _recheck_all(
 ) -> tuple[Counter, Counter, list[str]]:
     checked, agreed, disagreements = Counter(), Counter(), []
     started, done = time.monotonic(), 0
+    shown = 0.0
 
     async def one(index: int, record: dict[str, Any]) -> None:
-        nonlocal done
+        nonlocal done, shown
         verification = record[FIELD]
         kind = verification.get("kind", "?")
         try:
@@ -43,8 +44,10 @@ async def _recheck_all(
         else:
             disagreements.append(record.get("_meta", {}).get("id") or f"record {index + 1}")
         done += 1
-        if progress:
-            rate = done / max(time.monotonic() - started, 1e-9)
+        now = time.monotonic()
+        if progress and (now - shown >= 0.5 or done == len(records)):
+            shown = now
+            rate = done / max(now - started, 1e-9)
             eta = (len(records) - done) / rate if rate else 0
             print(f"\rverified {done}/{len(records)}  {rate:.1f}/s  ETA {eta:.0f}s",
                   end="", file=sys.stderr, flush=True)  # fmt: skip
@@ -74,7 +77,7 @@ def verify_file(path: str, progress: bool = True) -> dict[str, Any]:
 
 
 def cmd_verify(args: Any) -> int:
-    report = verify_file(args.file, progress=not args.quiet)
+    report = verify_file(args.file, progress=not args.quiet and sys.stderr.isatty())
     if args.json:
         print(json.dumps(report, indent=2))
     else:
