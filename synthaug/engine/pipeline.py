@@ -178,7 +178,9 @@ class Pipeline:
                 )
                 if isinstance(step, WholeStep):
                     group.create_task(
-                        _run_whole(step, context(step), queues[k - 1], emitters[k], stats[k])
+                        _run_whole(
+                            step, context(step), queues[k - 1], emitters[k], stats[k], failed
+                        )
                     )
                     continue
                 assert isinstance(step, MapStep)
@@ -264,8 +266,16 @@ async def _run_source(
 
 
 async def _run_whole(
-    step: WholeStep, ctx: StepContext, inbox: asyncio.Queue, emit: Emit, stats: StepStats
+    step: WholeStep,
+    ctx: StepContext,
+    inbox: asyncio.Queue,
+    emit: Emit,
+    stats: StepStats,
+    failed: list[dict[str, Any]],
 ) -> None:
+    """Feed every input row to ``step``; rows it yields with ``_meta.error`` are counted as
+    failed (like a map step's), the others go on."""
+
     async def incoming() -> AsyncIterator[dict[str, Any]]:
         while (row := await inbox.get()) is not END:
             stats.rows_in += 1
@@ -273,8 +283,12 @@ async def _run_whole(
 
     async with contextlib.aclosing(step.transform(incoming(), ctx)) as rows:  # type: ignore[type-var]
         async for row in rows:
-            stats.rows_out += 1
-            await emit(row)
+            if error := row[META].get("error"):
+                stats.errors[error["kind"]] += 1
+                failed.append(row)
+            else:
+                stats.rows_out += 1
+                await emit(row)
     await emit(END)  # type: ignore[arg-type]
 
 

@@ -180,7 +180,12 @@ def main() -> None:
     set_limits(float(cpu_s), int(memory_mb), int(file_size_mb), int(processes), int(files))
     with open(path, encoding="utf-8") as handle:
         source = handle.read()
-    code = compile(source, "main.py", "exec")
+    try:
+        code = compile(source, "main.py", "exec")
+    except (SyntaxError, ValueError) as error:  # ValueError: a NUL byte in the source
+        detail = f"{type(error).__name__}: {error}"
+        print(detail, file=sys.stderr)
+        finish("error", 1, detail)
     preload()
     sys.addaudithook(make_guard(os.getcwd()))
     sys.argv = ["main.py"]

@@ -52,7 +52,7 @@ Status = Literal[
     "killed",
 ]
 EVIDENCE_CHARS = 2000
-RESULT_VERSION = 1
+RESULT_VERSION = 2
 
 
 class Limits(BaseModel):
