@@ -8,8 +8,8 @@ import json
 
 from conftest import run_cli, write_jsonl
 
-from synthaug.verify.code import run_tests
 from synthaug.verify import evidence
+from synthaug.verify.code import run_tests
 from synthaug.verify.evidence import answer_verdict, program_verdict
 from synthaug.verify.sandbox import Sandbox
 
