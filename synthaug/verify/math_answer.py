@@ -218,4 +218,6 @@ def program_answer(stdout: str) -> str | None:
     if not lines:
         return None
     last = lines[-1]
+    if last == "None":  # a function that returned nothing
+        return None
     return last if re.fullmatch(rf"\s*(?:{NUMBER})\s*", last) else extract_answer(last) or last
