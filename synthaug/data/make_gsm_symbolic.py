@@ -35,8 +35,12 @@ def main(root: Path, out: Path) -> None:
     folder = root / "arithmetic" / "gsm_symbolic"
     modules = [_load(f.stem, f) for f in sorted(folder.glob("generators_*.py"))]
     generators = sorted(
-        ((int(n.split("_")[1]), getattr(m, n)) for m in modules for n in dir(m)
-         if n.startswith("generate_")),
+        (
+            (int(n.split("_")[1]), getattr(m, n))
+            for m in modules
+            for n in dir(m)
+            if n.startswith("generate_")
+        ),
         key=lambda pair: pair[0],
     )
     with out.open("w") as handle:

@@ -52,6 +52,7 @@ Status = Literal[
     "killed",
 ]
 EVIDENCE_CHARS = 2000
+UNSHARE_LOST_SIGKILL = "unshare: sigprocmask unblock failed: Invalid argument\n"
 RESULT_VERSION = 2
 
 
@@ -299,6 +300,8 @@ def _verdict(
             report = {"status": fields[0], "code": int(fields[1]), "detail": fields[2]}
         stdout = stdout[:marker]
     stdout = stdout[: limits.output_bytes]
+    if stderr.endswith(UNSHARE_LOST_SIGKILL):  # unshare cannot re-raise its child's SIGKILL
+        stderr, returncode = stderr[: -len(UNSHARE_LOST_SIGKILL)], -signal.SIGKILL
     if reason == "timeout":
         return ExecResult(
             "timeout", None, stdout, stderr, wall, f"wall time over {limits.wall_s} s"
