@@ -62,3 +62,11 @@ def test_warm_cache_makes_zero_model_calls(local_backend, tmp_path):
     assert local_backend.calls == before, "the backend was called despite a warm cache"
     assert warm.stats.cache_hits == 3 and [c.text for c in first] == [c.text for c in second]
     assert all(c.cached for c in second)
+
+
+def test_more_samples_than_slots_are_served_in_parts(local_backend):
+    request = chat(("user", "Say a word."), max_tokens=4, n=local_backend.parallel + 2, seed=9)
+    first, again = run(local_backend.complete(request)), run(local_backend.complete(request))
+    assert len(first.choices) == local_backend.parallel + 2
+    assert [c.text for c in first.choices] == [c.text for c in again.choices]
+    assert first.usage.completion_tokens > 0

@@ -265,6 +265,18 @@ async def _run_source(
     await emit(END)  # type: ignore[arg-type]
 
 
+async def _route(
+    row: dict[str, Any], emit: Emit, stats: StepStats, failed: list[dict[str, Any]]
+) -> None:
+    """A failed row (``_meta.error``) is counted and set aside; a good one goes on."""
+    if error := row[META].get("error"):
+        stats.errors[error["kind"]] += 1
+        failed.append(row)
+    else:
+        stats.rows_out += 1
+        await emit(row)
+
+
 async def _run_whole(
     step: WholeStep,
     ctx: StepContext,
@@ -283,12 +295,7 @@ async def _run_whole(
 
     async with contextlib.aclosing(step.transform(incoming(), ctx)) as rows:  # type: ignore[type-var]
         async for row in rows:
-            if error := row[META].get("error"):
-                stats.errors[error["kind"]] += 1
-                failed.append(row)
-            else:
-                stats.rows_out += 1
-                await emit(row)
+            await _route(row, emit, stats, failed)
     await emit(END)  # type: ignore[arg-type]
 
 
@@ -338,12 +345,7 @@ async def _run_map(
             if store is not None:
                 store.add(index, parent, rows)
             for row in rows:
-                if error := row[META].get("error"):
-                    stats.errors[error["kind"]] += 1
-                    failed.append(row)
-                else:
-                    stats.rows_out += 1
-                    await emit(row)
+                await _route(row, emit, stats, failed)
         if store is not None:
             store.flush()
         await emit(END)  # type: ignore[arg-type]

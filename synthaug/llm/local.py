@@ -22,7 +22,7 @@ import httpx
 
 from ..errors import BackendUnavailable
 from .backend import Backend, BackendCallError, parse_wire_completion, wire_body
-from .types import ChatRequest, Completion
+from .types import ChatRequest, Completion, Usage
 
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -99,6 +99,8 @@ class LocalBackend(Backend):
             raise BackendUnavailable(f"{self.model_path}: cannot load model ({exc})") from exc
 
     async def complete(self, request: ChatRequest) -> Completion:
+        if request.n > self.parallel:  # llama.cpp serves at most one sample per slot
+            return await self._complete_in_parts(request)
         if self._server is None or self._pool is None:
             await self.start()
         body = wire_body(request, model=None, schema_style="llamacpp")
@@ -115,6 +117,27 @@ class LocalBackend(Backend):
         if isinstance(result, dict) and "error" in result:
             raise _call_error(result["error"])
         return parse_wire_completion(result, chat=request.is_chat)
+
+    async def _complete_in_parts(self, request: ChatRequest) -> Completion:
+        """``n`` samples as several requests of at most ``parallel`` each (seeds seed, seed+1...)."""
+        sizes = [
+            min(self.parallel, request.n - start) for start in range(0, request.n, self.parallel)
+        ]
+        parts = [
+            request.model_copy(
+                update={"n": size, "seed": None if request.seed is None else request.seed + part}
+            )
+            for part, size in enumerate(sizes)
+        ]
+        answers = await asyncio.gather(*(self.complete(part) for part in parts))
+        return Completion(
+            choices=[choice for answer in answers for choice in answer.choices],
+            usage=Usage(
+                prompt_tokens=sum(a.usage.prompt_tokens for a in answers),
+                completion_tokens=sum(a.usage.completion_tokens for a in answers),
+            ),
+            model=answers[0].model,
+        )
 
     async def apply_template(self, messages: list[dict[str, str]]) -> str:
         """llama.cpp renders the GGUF's own chat template (its ``/apply-template``)."""

@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
-import math
 import os
 import re
 import sys
@@ -47,11 +46,12 @@ from ...engine.step import StepContext, WholeStep
 from ...io import AtomicWriter
 from ...io.writers import write_text_atomic
 from ...llm.client import LLMClient, LLMError
-from ...llm.types import ChatRequest, chat
+from ...llm.types import ChatRequest
 from ...records import META, derive
 from ...verify.evidence import answer_verdict
 from ..registry import register
 from ..templates import render
+from .rft import sample_requests
 
 PAPER = "Singh et al., 2023, Beyond Human Data: Scaling Self-Training (ReST-EM, arXiv 2312.06585)"
 TAXONOMY = "synthesis / reasoning (self-training with binary reward, iterated)"
@@ -133,18 +133,8 @@ class Iterate(WholeStep):
         p = self.params
         few_shot = p.few_shot == "all" or (p.few_shot == "first" and number == 0)
         prompt = render(__file__, "rest_em_solve.j2", question=row["question"], few_shot=few_shot)
-        calls = math.ceil(p.k / p.samples_per_call)
-        return [
-            chat(
-                ("user", prompt),
-                n=min(p.samples_per_call, p.k - call * p.samples_per_call),
-                temperature=p.temperature,
-                max_tokens=p.max_tokens,
-                stop=("\nProblem:",),  # a chat model may go on with a next exemplar
-                seed=ctx.seed(row[META]["id"], number, call),
-            )
-            for call in range(calls)
-        ]
+        seeds = [ctx.seed(row[META]["id"], number, call) for call in range(p.k)]
+        return sample_requests(prompt, p, stop="\nProblem:", seeds=seeds)
 
     async def transform(
         self, rows: AsyncIterator[dict[str, Any]], ctx: StepContext

@@ -46,6 +46,25 @@ STAGE = "reasoning (SFT data)"
 TOLERANCE = 1e-3  # |lhs - rhs| < 1e-3, as the authors' check_equation
 MAX_EXPONENT = 100
 
+
+def sample_requests(prompt: str, p: Any, stop: str, seeds: list[int]) -> list[ChatRequest]:
+    """``p.k`` samples of ``prompt``, ``p.samples_per_call`` per request (request i: seeds[i]).
+
+    ``stop`` ends a reply where a chat model would go on with a next exemplar."""
+    calls = math.ceil(p.k / p.samples_per_call)
+    return [
+        chat(
+            ("user", prompt),
+            n=min(p.samples_per_call, p.k - call * p.samples_per_call),
+            temperature=p.temperature,
+            max_tokens=p.max_tokens,
+            stop=(stop,),
+            seed=seeds[call],
+        )
+        for call in range(calls)
+    ]
+
+
 # --- equations --------------------------------------------------------------------------
 
 ANNOTATION = re.compile(r"<<([^>]*)>>")  # the authors' pattern
@@ -286,18 +305,8 @@ class RFTSample(MapStep):
     def requests(self, row: dict[str, Any], ctx: StepContext) -> list[ChatRequest]:
         p = self.params
         prompt = render(__file__, "rft_sample.j2", question=row["question"], few_shot=p.few_shot)
-        calls = math.ceil(p.k / p.samples_per_call)
-        return [
-            chat(
-                ("user", prompt),
-                n=min(p.samples_per_call, p.k - call * p.samples_per_call),
-                temperature=p.temperature,
-                max_tokens=p.max_tokens,
-                stop=("\nQuestion:",),  # a chat model may go on with a next exemplar
-                seed=ctx.seed(row["_meta"]["id"], call),
-            )
-            for call in range(calls)
-        ]
+        seeds = [ctx.seed(row["_meta"]["id"], call) for call in range(p.k)]
+        return sample_requests(prompt, p, stop="\nQuestion:", seeds=seeds)
 
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
         llm = ctx.require_llm()
