@@ -185,3 +185,10 @@ def test_many_runs_in_parallel_leave_no_temp_dirs():
     assert [r.stdout.strip() for r in results.values()] == [str(i * i) for i in range(24)]
     after = {p for p in os.listdir("/tmp") if p.startswith("synthaug-sandbox-")}
     assert after <= before
+
+
+def test_output_floods_never_leave_the_run_waiting_on_a_pipe():
+    flood = "import sys\nwhile True:\n    sys.stdout.write('x' * 65536)\n    sys.stderr.write('y' * 65536)"
+    results = _run_all(Sandbox(LIMITS), {str(i): flood for i in range(8)})
+    assert {r.status for r in results.values()} == {"output_limit"}
+    assert all(r.wall_s < LIMITS.wall_s for r in results.values())

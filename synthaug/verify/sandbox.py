@@ -139,12 +139,14 @@ class _Capture:
         self.cap, self.data, self.over = cap, bytearray(), asyncio.Event()
 
     async def drain(self, stream: asyncio.StreamReader) -> None:
+        """Keep reading to EOF (past the cap, discarding): before Python 3.12 a process's
+        ``wait()`` does not return while one of its pipes is left unread."""
         while chunk := await stream.read(65536):
             room = self.cap - len(self.data)
-            self.data += chunk[: max(room, 0)]
+            if room > 0:
+                self.data += chunk[:room]
             if len(chunk) > room:
                 self.over.set()
-                return
 
     def text(self) -> str:
         return self.data.decode("utf-8", "replace")
@@ -251,10 +253,12 @@ async def _supervise(workdir: str, stdin: str, limits: Limits) -> ExecResult:
     finally:
         if reason or process.returncode is None:
             _kill_session(process.pid)
-        await process.wait()
         overflow.cancel()
         feeding.cancel()
-        await asyncio.wait_for(readers, timeout=5) if not reason else readers.cancel()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(readers, timeout=5)
+        with contextlib.suppress(TimeoutError):  # a pipe held open by an escaped process
+            await asyncio.wait_for(process.wait(), timeout=5)
     wall = round(time.monotonic() - started, 3)
     return _verdict(out.text(), err.text(), process.returncode, nonce, reason, wall, limits)
 
