@@ -25,6 +25,8 @@ from ..llm.types import ChatRequest
 from ..records import META, derive, record_id
 from ..verify.sandbox import Sandbox
 
+DEFAULT_BACKEND = "default"  # in a backend param: the recipe's ``backend:``
+
 
 class NoParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -58,8 +60,8 @@ class StepContext:
         return derive_seed(self.run_seed, self.step_name, *parts)
 
     def require_llm(self, name: str | None = None) -> LLMClient:
-        """The default client, or the named backend ``name``."""
-        client = self.llm if name is None else self.backends.get(name)
+        """The default client (``name`` None or ``"default"``), or the named backend ``name``."""
+        client = self.llm if name in (None, DEFAULT_BACKEND) else self.backends.get(name)
         if client is None:
             raise RuntimeError(f"step {self.step_name} needs backend {name or '(default)'}")
         return client
@@ -73,7 +75,8 @@ class Step(ABC):
     reads: ClassVar[tuple[str, ...]] = ()
     writes: ClassVar[tuple[str, ...]] = ()
     uses_llm: ClassVar[bool] = False
-    # params whose value (when set) names one of the recipe's ``backends:``
+    # params whose value (a name, or a list of names) selects among the recipe's ``backends:``;
+    # None and "default" select the recipe's ``backend:``
     backend_params: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, name: str | None = None, **params: Any):
@@ -81,9 +84,15 @@ class Step(ABC):
         self.params = self.Params(**params)
 
     def backend_names(self) -> dict[str, str]:
-        """Param name -> the named backend it selects, for the params that are set."""
-        chosen = {param: getattr(self.params, param) for param in self.backend_params}
-        return {param: name for param, name in chosen.items() if name is not None}
+        """Param name (``param[i]`` for a list) -> the named backend it selects."""
+        named: dict[str, str] = {}
+        for param in self.backend_params:
+            value = getattr(self.params, param)
+            if isinstance(value, list | tuple):
+                named.update({f"{param}[{i}]": name for i, name in enumerate(value)})
+            else:
+                named[param] = value
+        return {k: v for k, v in named.items() if v not in (None, DEFAULT_BACKEND)}
 
     def input_columns(self) -> set[str]:
         """Columns that must be present in every input row."""

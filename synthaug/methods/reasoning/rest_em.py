@@ -42,6 +42,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ...engine.step import DEFAULT_BACKEND as DEFAULT
 from ...engine.step import StepContext, WholeStep
 from ...io import AtomicWriter
 from ...io.writers import write_text_atomic
@@ -57,7 +58,6 @@ PAPER = "Singh et al., 2023, Beyond Human Data: Scaling Self-Training (ReST-EM, 
 TAXONOMY = "synthesis / reasoning (self-training with binary reward, iterated)"
 STAGE = "reasoning (SFT data, iterative)"
 HOOK = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-DEFAULT = "default"
 
 
 class IterateParams(BaseModel):
@@ -118,10 +118,7 @@ class Iterate(WholeStep):
     reads = ("question", "answer")
     writes = ("response", "round", "rest_em_backend", "rest_em_counts", "verification")
     uses_llm = True
-
-    def backend_names(self) -> dict[str, str]:
-        named = enumerate(self.params.next_backend)
-        return {f"next_backend[{i}]": name for i, name in named if name is not None}
+    backend_params = ("next_backend",)
 
     def round_backend(self, number: int) -> str:
         """The backend name that samples round ``number`` (``default``: the recipe's)."""
@@ -144,7 +141,7 @@ class Iterate(WholeStep):
         hook = load_hook(p.improve) if p.improve else None
         for number in range(p.rounds):
             name = self.round_backend(number)
-            client = ctx.require_llm(None if name == DEFAULT else name)
+            client = ctx.require_llm(name)
             slots = asyncio.Semaphore(p.questions_in_flight or client.backend.max_concurrency)
 
             async def one(row, number=number, client=client, name=name, slots=slots):
