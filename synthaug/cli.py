@@ -5,6 +5,7 @@
     synthaug inspect FILE       rows, columns, a sample and a summary of ``_meta``
     synthaug dedup | decontaminate IN -o OUT --columns ...   curation (see ``synthaug.curate``)
     synthaug verify FILE        re-check each record's verification from its stored evidence
+    synthaug export FILE --format sft|dpo|orpo|kto|rm -o OUT   trainer-ready files
 
 User errors print one line and exit with code 2; an interrupted run exits
 with 130 and resumes when the same command is run again.
@@ -125,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .verify.command import add_command as add_verify
 
     add_verify(commands)
+    from .export.command import add_command as add_export
+
+    add_export(commands)
     return parser
 
 

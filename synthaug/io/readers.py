@@ -80,11 +80,18 @@ def read_records(
     a ``datasets`` folder made by ``save_to_disk`` (a DatasetDict yields its ``train`` split,
     or its first). The path and format are checked at once; the rest as records are read.
     """
+    return _with_required(Path(path), read_numbered(path, fmt=fmt), tuple(required))
+
+
+def read_numbered(
+    path: str | os.PathLike[str], *, fmt: str = "auto"
+) -> Iterator[tuple[int, Record]]:
+    """``(line, record)`` for each record of ``path`` (the line its error would name)."""
     path = Path(path)
     fmt = resolve_format(path, fmt)
     if fmt != "hf":
         _check_file(path)
-    return _with_required(path, _READERS[fmt](path), tuple(required))
+    return _READERS[fmt](path)
 
 
 def count_records(path: str | os.PathLike[str], fmt: str = "auto") -> int | None:

@@ -1,0 +1,109 @@
+"""``synthaug export FILE --format F -o OUT``: records to a trainer's dataset file.
+
+Reads any record file (JSONL, JSON, CSV, Parquet, ``datasets`` folder), writes JSONL or
+Parquet atomically (the output appears complete or not at all) and prints the counts. The
+shapes are in :mod:`synthaug.export.formats`; a row that lacks what the format needs stops
+the export with one line naming the file, the line and the column (exit code 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ..io.readers import read_numbered
+from ..io.writers import AtomicWriter
+from .formats import FORMATS, ExportOptions, convert_all
+
+EPILOG = "Bad input exits with code 2 and writes nothing."
+
+
+def export_file(source: Path, out: Path, options: ExportOptions) -> dict[str, Any]:
+    """Export ``source`` to ``out``; returns the counts (rows in, records out, labels, columns)."""
+    rows_in, labels, columns = 0, Counter(), {}
+
+    def counted() -> Iterator[tuple[int, dict[str, Any]]]:
+        nonlocal rows_in
+        for item in read_numbered(source):
+            rows_in += 1
+            yield item
+
+    with AtomicWriter(out) as writer:
+        for record in convert_all(str(source), counted(), options):
+            writer.write(record)
+            columns.update(dict.fromkeys(record))
+            if "label" in record:
+                labels[record["label"]] += 1
+    return {
+        "rows_in": rows_in,
+        "records_out": writer.count,
+        "desirable": labels[True],
+        "undesirable": labels[False],
+        "columns": list(columns),
+    }
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    options = ExportOptions(
+        format=args.format,
+        conversational=args.conversational,
+        prompt_column=args.prompt_column,
+        response_column=args.response_column,
+        system_column=args.system_column,
+        input_column=args.input_column,
+        keep_extra=not args.drop_extra,
+    )
+    counts = export_file(args.file, args.out, options)
+    style = "conversational" if args.conversational or args.format == "sft" else "plain"
+    print(f"export: {counts['rows_in']:,} rows of {args.file} -> {counts['records_out']:,} "
+          f"{args.format} records ({style}) in {args.out}")  # fmt: skip
+    if args.format == "kto":
+        print(f"  desirable: {counts['desirable']:,}  undesirable: {counts['undesirable']:,}")
+    print(f"  columns: {', '.join(counts['columns'])}")
+    return 0
+
+
+def add_command(commands: Any) -> None:
+    parser = commands.add_parser(
+        "export",
+        help="write records as a trainer's dataset: sft, dpo, orpo, kto, rm (TRL formats)",
+        description="Write records in the dataset format a trainer reads (TRL's column names): "
+        "sft {messages}; dpo/orpo {prompt, chosen, rejected}; kto {prompt, completion, label}, "
+        "a pair giving a chosen (true) and a rejected (false) row; rm {chosen, rejected} with "
+        "the prompt inside both. Scalar columns (ratings, models) stay as extra columns and "
+        "_meta becomes source_id.",
+        epilog=EPILOG,
+    )
+    parser.add_argument(
+        "file", type=Path, help="data file (JSONL, JSON, CSV, Parquet, datasets folder)"
+    )
+    parser.add_argument("--format", choices=FORMATS, required=True, help="the trainer's format")
+    parser.add_argument(
+        "-o", "--out", type=Path, required=True, help="output file (.jsonl or .parquet)"
+    )
+    parser.add_argument(
+        "--conversational",
+        action="store_true",
+        help="role/content messages for the chat template (sft always is); default: plain text",
+    )
+    parser.add_argument(
+        "--prompt-column",
+        help="prompt column (default: the first of instruction, prompt, question)",
+    )
+    parser.add_argument(
+        "--response-column",
+        help="response column for sft and labelled kto rows (default: response, output, completion)",
+    )
+    parser.add_argument(
+        "--system-column", default="system", help="system prompt column, used when conversational"
+    )
+    parser.add_argument(
+        "--input-column",
+        default="input",
+        help="text appended to the prompt after a blank line when not empty ('' for none)",
+    )
+    parser.add_argument("--drop-extra", action="store_true", help="write only the format's columns")
+    parser.set_defaults(handler=cmd_export)
