@@ -37,7 +37,7 @@ def main() -> None:
         pipeline_tps, sent = run_pipeline(
             "evol_instruct", OVERRIDES, args.parallel, Path(tmp), args.seeds
         )
-    direct_tps, _ = replay(sent, args.parallel, workers=args.parallel * 2)
+    direct_tps, _, _ = replay(sent, args.parallel, workers=args.parallel * 2)
     print(f"date: {time.strftime('%Y-%m-%d')}  machine: {platform.machine()}")
     print(
         f"workload: Evol-Instruct, 1 round, {args.seeds} seeds, {len(sent)} requests, {args.parallel} slots"

@@ -67,11 +67,11 @@ def run_pipeline(
     return client.stats.completion_tokens / elapsed, backend.sent
 
 
-def replay(requests: list[ChatRequest], parallel: int, workers: int) -> tuple[float, float]:
+def replay(requests: list[ChatRequest], parallel: int, workers: int) -> tuple[float, float, float]:
     """Send ``requests`` straight to a fresh engine from ``workers`` threads.
 
-    Returns generated tokens/s and the share of engine time spent evaluating
-    prompts (llama.cpp's own per-request timings).
+    Returns generated tokens/s, the share of engine time spent evaluating
+    prompts (llama.cpp's own per-request timings) and the seconds it took.
     """
     engine = LocalBackend(parallel=parallel)
     server = engine._load()
@@ -88,9 +88,8 @@ def replay(requests: list[ChatRequest], parallel: int, workers: int) -> tuple[fl
         results = list(pool.map(one, requests))
     elapsed = time.monotonic() - started
     prompt_ms = sum(r[1] for r in results)
-    return sum(r[0] for r in results) / elapsed, prompt_ms / (
-        prompt_ms + sum(r[2] for r in results)
-    )
+    prompt_share = prompt_ms / (prompt_ms + sum(r[2] for r in results))
+    return sum(r[0] for r in results) / elapsed, prompt_share, elapsed
 
 
 def main() -> None:
@@ -101,8 +100,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         overrides = [f"steps[0].params.num_instructions={args.instructions}"]
         pipeline_tps, sent = run_pipeline("self_instruct", overrides, args.parallel, Path(tmp))
-    direct_tps, _ = replay(sent, args.parallel, workers=args.parallel * 2)
-    sequential_tps, prompt_share = replay(sent, 1, workers=1)
+    direct_tps, _, _ = replay(sent, args.parallel, workers=args.parallel * 2)
+    sequential_tps, prompt_share, _ = replay(sent, 1, workers=1)
     print(
         f"date: {time.strftime('%Y-%m-%d')}  machine: {platform.processor() or platform.machine()}"
     )
