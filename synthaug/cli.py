@@ -6,6 +6,7 @@
     synthaug dedup | decontaminate IN -o OUT --columns ...   curation (see ``synthaug.curate``)
     synthaug verify FILE        re-check each record's verification from its stored evidence
     synthaug export FILE --format sft|dpo|orpo|kto|rm -o OUT   trainer-ready files
+    synthaug winrates FILE      win-rate matrix of the models in pairwise-judged records
 
 User errors print one line and exit with code 2; an interrupted run exits
 with 130 and resumes when the same command is run again.
@@ -129,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .export.command import add_command as add_export
 
     add_export(commands)
+    from .methods.preference.winrates import add_command as add_winrates
+
+    add_winrates(commands)
     return parser
 
 

@@ -1,0 +1,251 @@
+"""Pairwise AI feedback, RLAIF style (Bai et al., 2022, "Constitutional AI: Harmlessness from
+AI Feedback", arXiv 2212.08073, RL-CAI), with the summarization rubric of Stiennon et al.,
+2020 ("Learning to summarize from human feedback", arXiv 2009.01325).
+
+RL-CAI shows a feedback model a prompt and two responses as a multiple-choice question,
+"which response is more helpful, honest and harmless?", and takes the normalised
+probabilities of the options (A) and (B) as **soft preference labels**. Stiennon et al.
+collect comparisons of two summaries of one post ("which summary is better?", judged on
+coverage, accuracy, coherence and concision) and train a reward model on them.
+
+``judge.pairwise`` compares completions of a row's ``completions``: every pair (``pairs:
+all``) or neighbours only (``adjacent``). Each pair is judged **in both orders**, so position
+bias cancels out or shows: the reply is decoded under a grammar, ``A``, ``B`` (or ``tie`` with
+``allow_tie``), greedily; with ``logprobs`` (the local backend and llama.cpp servers return
+the model's own first-token distribution, before the grammar) ``p(first)`` =
+p(A) / (p(A) + p(B)), the RL-CAI soft label. Row field ``comparisons``: per pair ``a``, ``b``
+(completion indices, a < b), ``model_a``, ``model_b``, ``judge_model``, ``verdicts`` (order 1
+with ``a`` shown first, order 2 with ``b`` first, both mapped back to a/b: ``"A"`` = a is
+better), ``raw_verdicts`` (the letters as answered), ``winner`` (``a``, ``b`` or ``tie`` when
+both orders agree, else ``inconsistent``), ``p_a`` (mean of p(a) over the two orders; None
+without log-probabilities). Rubrics: ``general`` (helpful, honest, harmless; RL-CAI's
+principle wording, one principle rather than the paper's 16-principle ensemble, no few-shot
+exemplars) and ``summarization`` (Stiennon et al.'s four qualities).
+
+``pairwise.pairs`` (no model call) turns each decided comparison into a preference pair
+(chosen = the winner; ``p_chosen`` its soft label); ties and inconsistent comparisons are
+error rows of kinds ``tie`` and ``inconsistent``, so the summary counts them.
+
+The paper's feedback model is a 52B model (and Stiennon's labels are human). The embedded
+SmolLM2-135M answers the first letter it sees far more often than the other: most pairs come
+out ``inconsistent``, which is what the two-order check exists to catch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from itertools import combinations
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ...engine.step import MapStep, StepContext
+from ...llm.types import ChatRequest, Completion, chat
+from ...records import META, derive
+from ..reasoning.mathinstruct import dropped
+from ..registry import register
+from ..templates import render
+from .ultrafeedback import pair_fields
+
+PAPER = "Bai et al., 2022, Constitutional AI (arXiv 2212.08073): RL-CAI pairwise AI feedback"
+TAXONOMY = "synthesis / AI feedback (pairwise preference labels)"
+STAGE = "preference alignment"
+MAPPED = {"A": "B", "B": "A", "tie": "tie"}  # a verdict of the swapped order, mapped back
+WINNER = {"A": "a", "B": "b", "tie": "tie"}
+
+
+def verdict_grammar(allow_tie: bool) -> str:
+    """GBNF: the letter of the better item, or ``tie``."""
+    return 'root ::= "A" | "B"' + (' | "tie"' if allow_tie else "")
+
+
+def soft_preference(completion: Completion) -> float | None:
+    """RL-CAI's soft label p(A) / (p(A) + p(B)) from the first answer token's top
+    log-probabilities; None when either letter is missing from them."""
+    tokens = completion.choices[0].logprobs if completion.choices else None
+    if not tokens:
+        return None
+    found: dict[str, float] = {}
+    for entry in tokens[0].top_logprobs:
+        letter = entry["token"].strip()
+        if letter in ("A", "B") and letter not in found:
+            found[letter] = entry["logprob"]
+    if len(found) < 2:
+        return None
+    return 1 / (1 + math.exp(found["B"] - found["A"]))
+
+
+def parse_verdict(text: str) -> str | None:
+    """``A``, ``B`` or ``tie`` from a (grammar-constrained) reply; None otherwise."""
+    reply = text.strip().strip("().").strip()
+    if reply in ("A", "B"):
+        return reply
+    return "tie" if reply.lower() == "tie" else None
+
+
+def comparison(
+    verdicts: tuple[str, str], soft: tuple[float | None, float | None]
+) -> dict[str, Any]:
+    """Both orders' raw verdicts (order 1: a first) and soft labels, mapped back to a/b."""
+    mapped = [verdicts[0], MAPPED[verdicts[1]]]
+    winner = WINNER[mapped[0]] if mapped[0] == mapped[1] else "inconsistent"
+    first, second = soft
+    p_a = None if first is None or second is None else round((first + 1 - second) / 2, 4)
+    return {"verdicts": mapped, "raw_verdicts": list(verdicts), "winner": winner, "p_a": p_a}
+
+
+def pair_indices(n: int, how: str) -> list[tuple[int, int]]:
+    """Every pair of ``n`` items (``all``) or the neighbours (``adjacent``), a < b."""
+    if how == "adjacent":
+        return [(i, i + 1) for i in range(n - 1)]
+    return list(combinations(range(n), 2))
+
+
+class PairwiseParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    prompt_column: str = "instruction"
+    pairs: Literal["all", "adjacent"] = "all"
+    rubric: Literal["general", "summarization"] = "general"
+    allow_tie: bool = True
+    logprobs: bool = True  # ask for the soft label; false for backends that return none
+    top_logprobs: int = Field(20, ge=2, le=20)
+    judge: str = "default"  # a name in the recipe's backends
+
+
+@register("judge.pairwise", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
+class Pairwise(MapStep):
+    """RLAIF pairwise judge: each pair of completions in both orders, A/B/tie and soft p(A)."""
+
+    Params = PairwiseParams
+    reads = ("completions",)
+    writes = ("comparisons",)
+    uses_llm = True
+    backend_params = ("judge",)
+
+    def input_columns(self) -> set[str]:
+        return {self.params.prompt_column, "completions"}
+
+    def request(self, prompt: str, first: str, second: str, seed: int) -> ChatRequest:
+        p = self.params
+        text = render(
+            __file__,
+            f"pairwise_{p.rubric}.j2",
+            prompt=prompt,
+            first=first,
+            second=second,
+            allow_tie=p.allow_tie,
+        )
+        return chat(
+            ("user", text),
+            temperature=0,
+            max_tokens=3,
+            grammar=verdict_grammar(p.allow_tie),
+            logprobs=p.logprobs,
+            top_logprobs=p.top_logprobs if p.logprobs else 0,
+            seed=seed,
+        )
+
+    async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
+        p, row_id, completions = self.params, row[META]["id"], row["completions"]
+        indices = pair_indices(len(completions), p.pairs)
+        if not indices:
+            message = f"{len(completions)} completion(s): nothing to compare"
+            return [dropped(self, row, "too_few_completions", message, "none")]
+        judge = ctx.require_llm(p.judge)
+        prompt = str(row[p.prompt_column])
+        requests = [
+            self.request(
+                prompt,
+                str(completions[x]["response"]),
+                str(completions[y]["response"]),
+                ctx.seed(row_id, "compare", a, b, order),
+            )
+            for a, b in indices
+            for order, (x, y) in enumerate([(a, b), (b, a)])
+        ]
+        replies = await asyncio.gather(*(judge.complete(r) for r in requests))
+        comparisons = []
+        for k, (a, b) in enumerate(indices):
+            first, second = replies[2 * k], replies[2 * k + 1]
+            verdicts = (parse_verdict(first.text), parse_verdict(second.text))
+            if None in verdicts:
+                fields = {"judge_replies": [first.text, second.text]}
+                message = f"a verdict on completions {a} and {b} is not A, B or tie"
+                return [dropped(self, row, "unparseable_verdict", message, f"{a}-{b}", fields)]
+            comparisons.append(
+                {
+                    "a": a,
+                    "b": b,
+                    "model_a": completions[a].get("model"),
+                    "model_b": completions[b].get("model"),
+                    "judge_model": judge.backend.describe(),
+                    **comparison(verdicts, (soft_preference(first), soft_preference(second))),
+                }
+            )
+        record = derive(
+            row,
+            {"comparisons": comparisons},
+            step=self.name,
+            method=self.method,
+            model=judge.backend.describe(),
+            request=[judge.key(r) for r in requests],
+        )
+        return [record]
+
+
+class PairsParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    prompt_column: str = "instruction"
+
+
+@register("pairwise.pairs", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
+class Pairs(MapStep):
+    """Pairwise comparisons to preference pairs: the winner chosen; ties, inconsistent skipped."""
+
+    Params = PairsParams
+    reads = ("completions", "comparisons")
+    writes = (
+        "instruction",
+        "chosen",
+        "rejected",
+        "chosen_score",
+        "rejected_score",
+        "chosen_model",
+        "rejected_model",
+        "pair_method",
+        "chosen_index",
+        "rejected_index",
+        "p_chosen",
+        "comparison",
+    )
+
+    def input_columns(self) -> set[str]:
+        return {self.params.prompt_column, "completions", "comparisons"}
+
+    def output_columns(self, input_columns: set[str]) -> set[str]:
+        return (input_columns - {"completions", "comparisons"}) | set(self.writes)
+
+    async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
+        completions = row["completions"]
+        parent = {k: v for k, v in row.items() if k not in ("completions", "comparisons")}
+        records = []
+        for k, compared in enumerate(row["comparisons"]):
+            winner, a, b = compared["winner"], compared["a"], compared["b"]
+            if winner in ("tie", "inconsistent"):
+                message = f"completions {a} and {b}: verdicts {compared['verdicts']}"
+                records.append(dropped(self, row, winner, message, k, {"comparison": compared}))
+                continue
+            chosen, rejected = (a, b) if winner == "a" else (b, a)
+            p_a = compared.get("p_a")
+            fields = {
+                "instruction": row[self.params.prompt_column],
+                **pair_fields(completions[chosen], completions[rejected], "score"),
+                "pair_method": self.method,
+                "chosen_index": chosen,
+                "rejected_index": rejected,
+                "p_chosen": None if p_a is None else (p_a if winner == "a" else round(1 - p_a, 4)),
+                "comparison": compared,
+            }
+            records.append(derive(parent, fields, step=self.name, method=self.method, index=k))
+        return records
