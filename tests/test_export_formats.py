@@ -242,6 +242,20 @@ def test_command_writes_jsonl_and_prints_counts(tmp_path, capsys):
     assert "columns: prompt, completion, label, source_id, chosen_score" in printed
 
 
+def test_pair_formats_skip_rows_that_made_no_pair(tmp_path, capsys):
+    # a Self-Refine loop that stopped at its first output: chosen and rejected are null
+    unpaired = {**PAIR, "chosen": None, "rejected": None, "response": "It is blue."}
+    source, out = tmp_path / "refined.jsonl", tmp_path / "dpo.jsonl"
+    write_records(source, [unpaired, {**PAIR, "_meta": {"id": "p2"}}])
+    assert run(str(source), "--format", "dpo", "-o", str(out)) == 0
+    assert [r["source_id"] for r in read_records(out)] == ["p2"]
+    assert "skipped: 1 rows that made no pair (chosen and rejected null)" in capsys.readouterr().out
+    assert convert(unpaired, opts("kto")) == []
+    assert convert(unpaired, opts("sft"))[0]["messages"][-1]["content"] == "It is blue."
+    with pytest.raises(ColumnError, match="field 'chosen': expected a string"):
+        convert({**PAIR, "chosen": None}, opts("dpo"))  # half a pair is an error
+
+
 def test_command_writes_parquet(tmp_path):
     source, out = tmp_path / "sft.jsonl", tmp_path / "sft.parquet"
     record = {"instruction": "Hi?", "response": "Hello.", "score": 4.0, "_meta": {"id": "s1"}}

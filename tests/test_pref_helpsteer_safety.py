@@ -9,14 +9,13 @@ import json
 from conftest import read_jsonl, run_recipe_twice
 
 from synthaug.engine.step import StepContext
+from synthaug.methods.preference.common import labelled, response_texts
 from synthaug.methods.preference.helpsteer import (
     ATTRIBUTES,
     Condition,
     attribute_schema,
     attribute_string,
-    labelled,
     parse_attributes,
-    response_texts,
 )
 from synthaug.methods.preference.safety import (
     CATEGORIES,

@@ -169,7 +169,7 @@ def test_pointwise_two_judges_on_the_embedded_model(tmp_path, second_judge, monk
         assert all(len(j) <= 60 for j in judged["justifications"])
     assert [c["model"] for c in records[0]["completions"]] == ["writer-a"]
     assert len(records[0]["_meta"]["request"]) == 2  # one request (n=2) per completion and judge
-    assert sorted(records[0]["_meta"]["judge_models"]) == sorted(models)
+    assert sorted(records[0]["_meta"]["models"]) == sorted(models)
 
 
 def test_self_rewarding_recipe_on_the_embedded_model(tmp_path):

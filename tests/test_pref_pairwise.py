@@ -178,6 +178,28 @@ def test_winrates_command(tmp_path, capsys):
     assert "no record has 'comparisons'" in capsys.readouterr().out
 
 
+def test_winrates_from_the_pairs_file_and_its_errors_file(tmp_path, capsys):
+    row = _row()
+    for compared in row["comparisons"]:  # as judge.pairwise names every grouping of both sides
+        compared["temperature_a"] = 0.7 if compared["model_a"] == "x" else 1.0
+        compared["temperature_b"] = 0.7 if compared["model_b"] == "x" else 1.0
+    ctx = StepContext(llm=None, run_seed=0, step_name="pairs")
+    out = asyncio.run(Pairs().process(row, ctx))
+    pairs = write_jsonl(tmp_path / "data.jsonl", [r for r in out if "error" not in r["_meta"]])
+    errors = write_jsonl(tmp_path / "data.errors.jsonl", [r for r in out if "error" in r["_meta"]])
+    assert (
+        win_rate_matrix(
+            [r for r in out if "error" not in r["_meta"]]
+            + [r for r in out if "error" in r["_meta"]]
+        )["pairs"]
+        == win_rate_matrix([_row()])["pairs"]
+    )  # the same counts as the judged rows
+    assert winrates(str(pairs), str(errors), "--by", "temperature") == 0
+    table = capsys.readouterr().out
+    assert "4 records, 4 comparisons, by temperature" in table
+    assert "0.7 vs 1.0: 1/1/0, 1 inconsistent" in table and "1.0 vs 1.0: 0/0/1" in table
+
+
 def test_builtin_documents():
     documents = load_documents(None)
     assert len(documents) == 12

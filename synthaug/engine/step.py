@@ -151,10 +151,12 @@ class MapStep(Step):
         fields: dict[str, Any],
         ctx: StepContext,
         requests: list[ChatRequest],
+        llm: LLMClient | None = None,
         **provenance: Any,
     ) -> dict[str, Any]:
-        """``row`` plus ``fields``, its ``_meta`` naming this step, the model and the requests."""
-        llm = ctx.require_llm()
+        """``row`` plus ``fields``, its ``_meta`` naming this step, the model (``llm``, by
+        default the recipe's) and the requests."""
+        llm = llm or ctx.require_llm()
         return derive(
             row,
             fields,

@@ -22,8 +22,9 @@ EPILOG = "Bad input exits with code 2 and writes nothing."
 
 
 def export_file(source: Path, out: Path, options: ExportOptions) -> dict[str, Any]:
-    """Export ``source`` to ``out``; returns the counts (rows in, records out, labels, columns)."""
-    rows_in, labels, columns = 0, Counter(), {}
+    """Export ``source`` to ``out``; returns the counts (rows in, records out, rows skipped
+    for making no pair, labels, columns)."""
+    rows_in, skipped, labels, columns = 0, 0, Counter(), {}
 
     def counted() -> Iterator[tuple[int, dict[str, Any]]]:
         nonlocal rows_in
@@ -32,14 +33,17 @@ def export_file(source: Path, out: Path, options: ExportOptions) -> dict[str, An
             yield item
 
     with AtomicWriter(out) as writer:
-        for record in convert_all(str(source), counted(), options):
-            writer.write(record)
-            columns.update(dict.fromkeys(record))
-            if "label" in record:
-                labels[record["label"]] += 1
+        for records in convert_all(str(source), counted(), options):
+            skipped += not records
+            for record in records:
+                writer.write(record)
+                columns.update(dict.fromkeys(record))
+                if "label" in record:
+                    labels[record["label"]] += 1
     return {
         "rows_in": rows_in,
         "records_out": writer.count,
+        "unpaired": skipped,
         "desirable": labels[True],
         "undesirable": labels[False],
         "columns": list(columns),
@@ -60,6 +64,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     style = "conversational" if args.conversational or args.format == "sft" else "plain"
     print(f"export: {counts['rows_in']:,} rows of {args.file} -> {counts['records_out']:,} "
           f"{args.format} records ({style}) in {args.out}")  # fmt: skip
+    if counts["unpaired"]:
+        print(
+            f"  skipped: {counts['unpaired']:,} rows that made no pair (chosen and rejected null)"
+        )
     if args.format == "kto":
         print(f"  desirable: {counts['desirable']:,}  undesirable: {counts['undesirable']:,}")
     print(f"  columns: {', '.join(counts['columns'])}")

@@ -28,7 +28,9 @@ Input columns:
 - Response (``sft``, labelled ``kto`` rows): ``response_column``, or the first of
   :data:`RESPONSE_COLUMNS`. An ``sft`` row with a ``messages`` list is used as it is, unless
   a prompt or response column is named.
-- Pairs: ``chosen`` and ``rejected`` strings (the pair records of the preference steps).
+- Pairs: ``chosen`` and ``rejected`` strings (the pair records of the preference steps). A
+  row whose ``chosen`` and ``rejected`` are both null made no pair (a Self-Refine loop that
+  stopped at its first output): the pair formats skip it (:func:`is_unpaired`).
 - System: a non-empty string in ``system_column`` becomes the system message of
   conversational output (in plain output it stays an extra column).
 
@@ -82,8 +84,16 @@ class ExportOptions:
     keep_extra: bool = True
 
 
+def is_unpaired(record: Record) -> bool:
+    """A preference step's row that made no pair: ``chosen`` and ``rejected`` both null."""
+    return "chosen" in record and record["chosen"] is None and record.get("rejected") is None
+
+
 def convert(record: Record, options: ExportOptions) -> list[Record]:
-    """The output rows of one record (two for a ``kto`` pair, else one)."""
+    """The output rows of one record (two for a ``kto`` pair, none for an unpaired row of a
+    pair format, else one)."""
+    if options.format != "sft" and is_unpaired(record) and "label" not in record:
+        return []
     if options.format == "sft":
         rows = [to_sft(record, options)]
     elif options.format in ("dpo", "orpo"):
@@ -102,11 +112,11 @@ def convert(record: Record, options: ExportOptions) -> list[Record]:
 
 def convert_all(
     path: str, rows: Iterable[tuple[int, Record]], options: ExportOptions
-) -> Iterator[Record]:
-    """The output rows of ``(line, record)`` pairs; a bad row raises an InputError there."""
+) -> Iterator[list[Record]]:
+    """The output rows of each ``(line, record)``; a bad row raises an InputError there."""
     for line, record in rows:
         try:
-            yield from convert(record, options)
+            yield convert(record, options)
         except ColumnError as error:
             raise InputError(path, error.problem, line=line, field=error.field) from None
 

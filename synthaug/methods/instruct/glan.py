@@ -26,8 +26,6 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -36,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ...engine.step import MapStep, RowError, SourceStep, StepContext
 from ...errors import InputError
 from ...io.writers import write_text_atomic
+from ...io.yaml_file import read_yaml
 from ...llm.client import LLMClient, LLMError
 from ...llm.types import ChatRequest, chat, json_object
 from ...records import META, record_id
@@ -362,19 +361,7 @@ def parse_question(text: str) -> str | None:
 
 def load_taxonomy(path: str | None) -> list[dict[str, Any]]:
     """The taxonomy's disciplines, normalised; ``None`` marks a level still to expand."""
-    if path is None:
-        text = (resources.files("synthaug") / "data" / DEFAULT_TAXONOMY).read_text("utf-8")
-        where = DEFAULT_TAXONOMY
-    else:
-        where = path
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InputError(path, f"cannot read the taxonomy ({exc.strerror})") from exc
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InputError(where, f"invalid YAML ({getattr(exc, 'problem', exc)})") from exc
+    where, raw = read_yaml(path, DEFAULT_TAXONOMY, "taxonomy")
     disciplines = raw.get("disciplines") if isinstance(raw, dict) else None
     if not isinstance(disciplines, list) or not disciplines:
         raise InputError(where, "a GLAN taxonomy needs a non-empty 'disciplines' list")

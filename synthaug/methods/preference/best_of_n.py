@@ -29,7 +29,7 @@ from ...engine.step import MapStep, StepContext
 from ...records import derive
 from ..reasoning.mathinstruct import dropped
 from ..registry import register
-from .ultrafeedback import scored
+from .common import scored
 from .verified import task_kind, verify
 
 PAPER = "Cobbe et al., 2021, Training Verifiers to Solve Math Word Problems (arXiv 2110.14168): best-of-N"

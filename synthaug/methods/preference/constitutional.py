@@ -37,21 +37,20 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...engine.step import MapStep, RowError, StepContext
 from ...errors import InputError
 from ...hashing import stable_hash
+from ...io.yaml_file import read_yaml
 from ...llm.types import ChatRequest, Role, chat
 from ...records import META
 from ..reasoning.mathinstruct import dropped
 from ..registry import register
 from ..templates import render
+from .common import PAIR_COLUMNS, prompt_text
 
 PAPER = "Bai et al., 2022, Constitutional AI: Harmlessness from AI Feedback (arXiv 2212.08073)"
 TAXONOMY = "synthesis / self-improvement (critique and revision under principles)"
@@ -80,19 +79,7 @@ class Constitution:
 def load_constitution(path: str | None = None) -> Constitution:
     """The constitution in ``path`` (default: the shipped one), checked; an ``InputError``
     names the file and the first problem."""
-    if path is None:
-        where = DEFAULT_CONSTITUTION
-        text = (resources.files("synthaug") / "data" / DEFAULT_CONSTITUTION).read_text("utf-8")
-    else:
-        where = path
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InputError(path, f"cannot read the constitution ({exc.strerror})") from exc
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InputError(where, f"invalid YAML ({getattr(exc, 'problem', exc)})") from exc
+    where, raw = read_yaml(path, DEFAULT_CONSTITUTION, "constitution")
     if not isinstance(raw, dict) or not isinstance(raw.get("principles"), list):
         raise InputError(where, "a constitution needs a 'principles' list")
     if not raw["principles"]:
@@ -215,13 +202,7 @@ class CritiqueRevise(MapStep):
         "revisions",
         "final_revision",
         "response",
-        "chosen",
-        "rejected",
-        "chosen_score",
-        "rejected_score",
-        "chosen_model",
-        "rejected_model",
-        "pair_method",
+        *PAIR_COLUMNS,
     )
     uses_llm = True
 
@@ -237,9 +218,7 @@ class CritiqueRevise(MapStep):
 
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
         p, row_id = self.params, row[META]["id"]
-        prompt = row[p.prompt_column]
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise RowError("empty_prompt", f"column {p.prompt_column!r} is empty")
+        prompt = prompt_text(row, p.prompt_column)
         llm = ctx.require_llm()
         requests: list[ChatRequest] = []
         given = row.get(p.response_column)

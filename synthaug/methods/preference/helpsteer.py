@@ -28,18 +28,17 @@ training on.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...engine.step import MapStep, StepContext
 from ...llm.types import ChatRequest, chat, json_object, object_schema
-from ...records import META, derive
+from ...records import derive
 from ..reasoning.mathinstruct import dropped
 from ..registry import register
 from ..templates import render
-from .ultrafeedback import judged
+from .common import label_responses
 
 PAPER = (
     "Wang et al., 2023, HelpSteer (arXiv 2311.09528); Dong et al., 2023, SteerLM (arXiv 2310.05344)"
@@ -48,24 +47,6 @@ TAXONOMY = "synthesis / preference alignment (attribute labels, attribute-condit
 STAGE = "preference alignment (SteerLM SFT)"
 Attribute = Literal["helpfulness", "correctness", "coherence", "complexity", "verbosity"]
 ATTRIBUTES: tuple[str, ...] = Attribute.__args__
-
-
-def response_texts(row: dict[str, Any], response_column: str) -> list[str]:
-    """What a labelling step rates: each completion's response, or the row's own response."""
-    completions = row.get("completions")
-    if completions:
-        return [str(c["response"]) for c in completions]
-    response = row.get(response_column)
-    return [str(response)] if isinstance(response, str) and response.strip() else []
-
-
-def labelled(row: dict[str, Any], key: str, labels: list[Any]) -> dict[str, Any]:
-    """The fields that store ``labels`` under ``key``: inside each completion (the list's
-    order kept), or as a row column when the row has no completions."""
-    completions = row.get("completions")
-    if completions:
-        return {"completions": [{**c, key: x} for c, x in zip(completions, labels, strict=True)]}
-    return {key: labels[0]}
 
 
 def attribute_schema() -> dict[str, Any]:
@@ -113,26 +94,9 @@ class Attributes(MapStep):
         return input_columns | (set() if "completions" in input_columns else {"attributes"})
 
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
-        p = self.params
-        responses = response_texts(row, p.response_column)
-        if not responses:
-            message = f"the row has no completions and no {p.response_column!r}"
-            return [dropped(self, row, "no_response", message, "none")]
-        judge = ctx.require_llm(p.judge)
-        requests = [
-            self.request(str(row[p.prompt_column]), response, ctx.seed(row[META]["id"], "rate", i))
-            for i, response in enumerate(responses)
-        ]
-        replies = await asyncio.gather(*(judge.complete(r) for r in requests))
-        labels = []
-        for i, reply in enumerate(replies):
-            attributes = parse_attributes(reply.text)
-            if attributes is None:
-                message = f"the attributes reply for response {i} is not complete"
-                fields = {"attributes_reply": reply.text}
-                return [dropped(self, row, "unparseable_attributes", message, i, fields)]
-            labels.append(attributes)
-        return [judged(self, row, labelled(row, "attributes", labels), judge, requests)]
+        return await label_responses(
+            self, row, ctx, "attributes", self.request, parse_attributes, "rate"
+        )
 
     def request(self, prompt: str, response: str, seed: int) -> ChatRequest:
         return chat(

@@ -45,7 +45,7 @@ from ...records import META, derive
 from ..reasoning.mathinstruct import dropped
 from ..registry import register
 from ..templates import render
-from .ultrafeedback import pair_fields, scored
+from .common import INDEX_COLUMNS, PAIR_COLUMNS, completion_pairs, scored
 
 PAPER = "Yuan et al., 2024, Self-Rewarding Language Models (arXiv 2401.10020)"
 TAXONOMY = "synthesis / self-improvement (LLM-as-a-judge rewards)"
@@ -151,7 +151,7 @@ class Pointwise(MapStep):
             fields,
             step=self.name,
             method=self.method,
-            judge_models=sorted(set(models)),
+            models=sorted(set(models)),
             request=[client.key(r) for client, r in jobs],
         )
         return [record]
@@ -194,18 +194,7 @@ class Pairs(MapStep):
 
     Params = PairsParams
     reads = ("completions",)
-    writes = (
-        "instruction",
-        "chosen",
-        "rejected",
-        "chosen_score",
-        "rejected_score",
-        "chosen_model",
-        "rejected_model",
-        "pair_method",
-        "chosen_index",
-        "rejected_index",
-    )
+    writes = ("instruction", *PAIR_COLUMNS, *INDEX_COLUMNS)
 
     def input_columns(self) -> set[str]:
         return {self.params.prompt_column, "completions"}
@@ -224,12 +213,5 @@ class Pairs(MapStep):
         if best[1] == worst[1]:
             message = f"every scored completion has the same score ({best[1]})"
             return [dropped(self, row, "tied", message, "none")]
-        parent = {k: v for k, v in row.items() if k != "completions"}
-        fields = {
-            "instruction": row[self.params.prompt_column],
-            **pair_fields(completions[best[0]], completions[worst[0]], "score"),
-            "pair_method": self.method,
-            "chosen_index": best[0],
-            "rejected_index": worst[0],
-        }
-        return [derive(parent, fields, step=self.name, method=self.method)]
+        instruction = {"instruction": row[self.params.prompt_column]}
+        return completion_pairs(self, row, [(best[0], worst[0])], "score", lambda a, b: instruction)

@@ -46,7 +46,8 @@ from ...records import META, derive
 from ..reasoning.mathinstruct import dropped
 from ..registry import register
 from ..templates import render
-from .ultrafeedback import pair_fields
+from .common import INDEX_COLUMNS, PAIR_COLUMNS, pair_fields, without
+from .winrates import GROUPINGS
 
 PAPER = "Bai et al., 2022, Constitutional AI (arXiv 2212.08073): RL-CAI pairwise AI feedback"
 TAXONOMY = "synthesis / AI feedback (pairwise preference labels)"
@@ -177,21 +178,16 @@ class Pairwise(MapStep):
                 {
                     "a": a,
                     "b": b,
-                    "model_a": completions[a].get("model"),
-                    "model_b": completions[b].get("model"),
+                    **{
+                        f"{by}_{side}": completions[x].get(by)
+                        for by in GROUPINGS
+                        for side, x in (("a", a), ("b", b))
+                    },
                     "judge_model": judge.backend.describe(),
                     **comparison(verdicts, (soft_preference(first), soft_preference(second))),
                 }
             )
-        record = derive(
-            row,
-            {"comparisons": comparisons},
-            step=self.name,
-            method=self.method,
-            model=judge.backend.describe(),
-            request=[judge.key(r) for r in requests],
-        )
-        return [record]
+        return [self.derived(row, {"comparisons": comparisons}, ctx, requests, llm=judge)]
 
 
 class PairsParams(BaseModel):
@@ -205,20 +201,7 @@ class Pairs(MapStep):
 
     Params = PairsParams
     reads = ("completions", "comparisons")
-    writes = (
-        "instruction",
-        "chosen",
-        "rejected",
-        "chosen_score",
-        "rejected_score",
-        "chosen_model",
-        "rejected_model",
-        "pair_method",
-        "chosen_index",
-        "rejected_index",
-        "p_chosen",
-        "comparison",
-    )
+    writes = ("instruction", *PAIR_COLUMNS, *INDEX_COLUMNS, "p_chosen", "comparison")
 
     def input_columns(self) -> set[str]:
         return {self.params.prompt_column, "completions", "comparisons"}
@@ -228,13 +211,13 @@ class Pairs(MapStep):
 
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
         completions = row["completions"]
-        parent = {k: v for k, v in row.items() if k not in ("completions", "comparisons")}
+        parent = without(row, "completions", "comparisons")
         records = []
         for k, compared in enumerate(row["comparisons"]):
             winner, a, b = compared["winner"], compared["a"], compared["b"]
             if winner in ("tie", "inconsistent"):
                 message = f"completions {a} and {b}: verdicts {compared['verdicts']}"
-                records.append(dropped(self, row, winner, message, k, {"comparison": compared}))
+                records.append(dropped(self, parent, winner, message, k, {"comparison": compared}))
                 continue
             chosen, rejected = (a, b) if winner == "a" else (b, a)
             p_a = compared.get("p_a")

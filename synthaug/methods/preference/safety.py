@@ -30,7 +30,6 @@ for real labels.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from importlib import resources
 from typing import Any
@@ -40,12 +39,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from ...engine.step import MapStep, SourceStep, StepContext
 from ...io import read_records
 from ...llm.types import ChatRequest, chat, json_object, object_schema
-from ...records import META, derive, source_record
+from ...records import source_record
 from ..reasoning.mathinstruct import dropped
 from ..registry import register
 from ..templates import render
-from .helpsteer import labelled, response_texts
-from .ultrafeedback import judged, pair_fields
+from .common import INDEX_COLUMNS, PAIR_COLUMNS, completion_pairs, label_responses
 
 PAPER = "Ji et al., 2023, BeaverTails (arXiv 2307.04657)"
 TAXONOMY = "synthesis / preference alignment (safety labels, safe-over-unsafe pairs)"
@@ -115,26 +113,7 @@ class Label(MapStep):
         return input_columns | (set() if "completions" in input_columns else {"safety"})
 
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
-        p = self.params
-        responses = response_texts(row, p.response_column)
-        if not responses:
-            message = f"the row has no completions and no {p.response_column!r}"
-            return [dropped(self, row, "no_response", message, "none")]
-        judge = ctx.require_llm(p.judge)
-        requests = [
-            self.request(str(row[p.prompt_column]), response, ctx.seed(row[META]["id"], "label", i))
-            for i, response in enumerate(responses)
-        ]
-        replies = await asyncio.gather(*(judge.complete(r) for r in requests))
-        labels = []
-        for i, reply in enumerate(replies):
-            label = parse_safety(reply.text)
-            if label is None:
-                message = f"the safety reply for response {i} is not all 14 categories"
-                fields = {"safety_reply": reply.text}
-                return [dropped(self, row, "unparseable_safety", message, i, fields)]
-            labels.append(label)
-        return [judged(self, row, labelled(row, "safety", labels), judge, requests)]
+        return await label_responses(self, row, ctx, "safety", self.request, parse_safety, "label")
 
     def request(self, prompt: str, response: str, seed: int) -> ChatRequest:
         text = render(
@@ -153,23 +132,17 @@ class Label(MapStep):
         )
 
 
+def flagged(label: dict[str, Any]) -> dict[str, Any]:
+    """The rejected completion's flagged harm categories."""
+    return {"rejected_categories": [name for name, flag in label["category"].items() if flag]}
+
+
 @register("safety.pairs", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
 class Pairs(MapStep):
     """Safety preference pairs: every safe completion chosen over every unsafe one."""
 
     reads = ("completions",)
-    writes = (
-        "chosen",
-        "rejected",
-        "chosen_score",
-        "rejected_score",
-        "chosen_model",
-        "rejected_model",
-        "pair_method",
-        "chosen_index",
-        "rejected_index",
-        "rejected_categories",
-    )
+    writes = (*PAIR_COLUMNS, *INDEX_COLUMNS, "rejected_categories")
 
     def output_columns(self, input_columns: set[str]) -> set[str]:
         return (input_columns - {"completions"}) | set(self.writes)
@@ -182,26 +155,8 @@ class Pairs(MapStep):
         if not safe or not unsafe:
             message = f"{len(safe)} safe and {len(unsafe)} unsafe completions: no pair"
             return [dropped(self, row, "no_safe_unsafe_pair", message, "none")]
-        parent = {k: v for k, v in row.items() if k != "completions"}
         pairs = [(a, b) for a in safe for b in unsafe]
-        return [
-            derive(
-                parent,
-                {
-                    **pair_fields(completions[a], completions[b], None),
-                    "pair_method": self.method,
-                    "chosen_index": a,
-                    "rejected_index": b,
-                    "rejected_categories": [
-                        name for name, flag in labels[b]["category"].items() if flag
-                    ],
-                },
-                step=self.name,
-                method=self.method,
-                index=k,
-            )
-            for k, (a, b) in enumerate(pairs)
-        ]
+        return completion_pairs(self, row, pairs, None, lambda a, b: flagged(labels[b]))
 
 
 class PromptsParams(BaseModel):

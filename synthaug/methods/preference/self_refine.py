@@ -36,6 +36,7 @@ from ...records import META
 from ..reasoning.mathinstruct import dropped
 from ..registry import register
 from ..templates import render
+from .common import PAIR_COLUMNS, prompt_text
 
 PAPER = (
     "Madaan et al., 2023, Self-Refine: Iterative Refinement with Self-Feedback (arXiv 2303.17651)"
@@ -119,13 +120,7 @@ class Loop(MapStep):
         "iterations",
         "response",
         "stopped_by",
-        "chosen",
-        "rejected",
-        "chosen_score",
-        "rejected_score",
-        "chosen_model",
-        "rejected_model",
-        "pair_method",
+        *PAIR_COLUMNS,
     )
     uses_llm = True
 
@@ -134,9 +129,7 @@ class Loop(MapStep):
 
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
         p, row_id = self.params, row[META]["id"]
-        task = row[p.prompt_column]
-        if not isinstance(task, str) or not task.strip():
-            raise RowError("empty_prompt", f"column {p.prompt_column!r} is empty")
+        task = prompt_text(row, p.prompt_column)
         llm = ctx.require_llm()
         requests: list[ChatRequest] = []
         history: list[dict[str, Any]] = []

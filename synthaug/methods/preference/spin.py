@@ -38,11 +38,12 @@ from ...io import read_records
 from ...llm.types import chat
 from ...records import META, derive, source_record
 from ..registry import register
+from .common import PAIR_COLUMNS, prompt_text
 
 PAPER = "Chen et al., 2024, Self-Play Fine-Tuning Converts Weak Language Models to Strong (SPIN, arXiv 2401.01335)"
 TAXONOMY = "synthesis / self-improvement (self-play: real over generated)"
 STAGE = "preference alignment (pairs from SFT data)"
-PAIR_COLUMNS = ("real", "generated", "iteration")
+SPIN_COLUMNS = ("real", "generated", "iteration")
 
 
 def real_response(row: dict[str, Any], column: str) -> str:
@@ -80,13 +81,7 @@ class Pairs(MapStep):
         "real",
         "generated",
         "iteration",
-        "chosen",
-        "rejected",
-        "chosen_score",
-        "rejected_score",
-        "chosen_model",
-        "rejected_model",
-        "pair_method",
+        *PAIR_COLUMNS,
     )
     uses_llm = True
     backend_params = ("model_backend",)
@@ -96,9 +91,7 @@ class Pairs(MapStep):
 
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
         p = self.params
-        prompt = row[p.prompt_column]
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise RowError("empty_prompt", f"column {p.prompt_column!r} is empty")
+        prompt = prompt_text(row, p.prompt_column)
         real = real_response(row, p.response_column)
         if not real:
             message = f"no ground-truth response in {p.response_column!r} or instances[0].output"
@@ -152,7 +145,7 @@ def load_previous(path: str) -> list[dict[str, Any]]:
     ``_meta`` (a file without one gets ids from its path and line)."""
     rows = [
         row if META in row else source_record(row, source=path, index=i)
-        for i, row in enumerate(read_records(path, required=PAIR_COLUMNS))
+        for i, row in enumerate(read_records(path, required=SPIN_COLUMNS))
     ]
     if not rows:
         raise InputError(path, "no SPIN pairs in the previous iteration's file")
@@ -165,7 +158,7 @@ class Mix(WholeStep):
     """SPIN: mix the previous iteration's pairs into this iteration's (iter t-1 + iter t)."""
 
     Params = MixParams
-    reads = PAIR_COLUMNS
+    reads = SPIN_COLUMNS
 
     def __init__(self, name: str | None = None, **params: Any):
         super().__init__(name, **params)

@@ -60,12 +60,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...engine.step import MapStep, StepContext
-from ...llm.client import LLMClient
 from ...llm.types import ChatRequest, chat, json_object, object_schema
-from ...records import META, derive
+from ...records import META
 from ..reasoning.mathinstruct import dropped
 from ..registry import register
 from ..templates import render
+from .common import INDEX_COLUMNS, PAIR_COLUMNS, completion_pairs, scored
 
 PAPER = "Cui et al., 2023, UltraFeedback (arXiv 2310.01377)"
 TAXONOMY = "synthesis / preference alignment (fine-grained AI feedback)"
@@ -191,26 +191,6 @@ def world_knowledge(row: dict[str, Any], columns: list[str]) -> str:
     return "\n".join(lines) or NO_KNOWLEDGE
 
 
-def judged(
-    step: MapStep,
-    row: dict[str, Any],
-    fields: dict[str, Any],
-    judge: LLMClient,
-    requests: list[ChatRequest],
-    **provenance: Any,
-) -> dict[str, Any]:
-    """``row`` plus ``fields``, its ``_meta`` naming ``step``, the judge model and the requests."""
-    return derive(
-        row,
-        fields,
-        step=step.name,
-        method=step.method,
-        model=judge.backend.describe(),
-        request=[judge.key(r) for r in requests],
-        **provenance,
-    )
-
-
 @register("ultrafeedback.rate", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
 class Rate(MapStep):
     """UltraFeedback: 4 aspect ratings of all completions at once, a critique and overall score."""
@@ -273,7 +253,7 @@ class Rate(MapStep):
                 }
             )
         fields, requests = {"completions": annotated}, [*ratings, *critiques]
-        return [judged(self, row, fields, judge, requests, shown_order=order)]
+        return [self.derived(row, fields, ctx, requests, llm=judge, shown_order=order)]
 
     def rating_request(
         self,
@@ -328,15 +308,6 @@ class BinarizeParams(BaseModel):
     score: Literal["overall_score", "fine_grained_score"] = "overall_score"
 
 
-def scored(completions: list[dict[str, Any]], key: str) -> list[tuple[int, float]]:
-    """(index, score) of the completions that have a numeric ``key``."""
-    return [
-        (i, c[key])
-        for i, c in enumerate(completions)
-        if isinstance(c.get(key), int | float) and not isinstance(c.get(key), bool)
-    ]
-
-
 def binarized_pair(items: list[tuple[int, float]], rng: random.Random) -> tuple[int, int] | None:
     """(chosen, rejected): the first top-scored item and a random one scored lower."""
     if not items:
@@ -353,37 +324,13 @@ def all_pairs(items: list[tuple[int, float]]) -> list[tuple[int, int]]:
     ]
 
 
-def pair_fields(
-    chosen: dict[str, Any], rejected: dict[str, Any], score: str | None
-) -> dict[str, Any]:
-    """The preference-pair columns shared by the pair-making steps."""
-    return {
-        "chosen": chosen["response"],
-        "rejected": rejected["response"],
-        "chosen_score": chosen.get(score) if score else None,
-        "rejected_score": rejected.get(score) if score else None,
-        "chosen_model": chosen.get("model"),
-        "rejected_model": rejected.get("model"),
-    }
-
-
 @register("ultrafeedback.binarize", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
 class Binarize(MapStep):
     """UltraFeedback pairs: best vs a random lower-scored completion, or every unequal pair."""
 
     Params = BinarizeParams
     reads = ("completions",)
-    writes = (
-        "chosen",
-        "rejected",
-        "chosen_score",
-        "rejected_score",
-        "chosen_model",
-        "rejected_model",
-        "pair_method",
-        "chosen_index",
-        "rejected_index",
-    )
+    writes = (*PAIR_COLUMNS, *INDEX_COLUMNS)
 
     def output_columns(self, input_columns: set[str]) -> set[str]:
         return (input_columns - {"completions"}) | set(self.writes)
@@ -399,19 +346,4 @@ class Binarize(MapStep):
         if not pairs:
             message = f"no two completions have different {p.score}s"
             return [dropped(self, row, "all_scores_equal", message, "none")]
-        parent = {k: v for k, v in row.items() if k != "completions"}
-        return [
-            derive(
-                parent,
-                {
-                    **pair_fields(completions[a], completions[b], p.score),
-                    "pair_method": self.method,
-                    "chosen_index": a,
-                    "rejected_index": b,
-                },
-                step=self.name,
-                method=self.method,
-                index=k,
-            )
-            for k, (a, b) in enumerate(pairs)
-        ]
+        return completion_pairs(self, row, pairs, p.score)

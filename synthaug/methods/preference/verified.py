@@ -37,7 +37,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ...engine.step import MapStep, RowError, StepContext
+from ...engine.step import MapStep, StepContext
 from ...llm.types import ChatRequest, chat
 from ...records import META
 from ...verify.code import run_tests
@@ -48,6 +48,7 @@ from ..code.test_driven import without_shadowing
 from ..reasoning.mathinstruct import dropped
 from ..registry import register
 from ..templates import render
+from .common import PAIR_COLUMNS, prompt_text
 
 PAPER = "Yuan et al., 2024, Advancing LLM Reasoning Generalists with Preference Trees (UltraInteract, arXiv 2404.02078)"
 TAXONOMY = "synthesis / self-improvement (verified correct-over-incorrect pairs)"
@@ -95,13 +96,7 @@ class Verified(MapStep):
     Params = VerifiedParams
     writes = (
         "instruction",
-        "chosen",
-        "rejected",
-        "chosen_score",
-        "rejected_score",
-        "chosen_model",
-        "rejected_model",
-        "pair_method",
+        *PAIR_COLUMNS,
         "chosen_verification",
         "rejected_verification",
         "verified_counts",
@@ -131,9 +126,7 @@ class Verified(MapStep):
 
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
         p = self.params
-        question = row[p.prompt_column]
-        if not isinstance(question, str) or not question.strip():
-            raise RowError("empty_prompt", f"column {p.prompt_column!r} is empty")
+        question = prompt_text(row, p.prompt_column)
         kind = task_kind(row, p.task)
         llm = ctx.require_llm()
         request = self.request(row, kind, ctx.seed(row[META]["id"], "solve"))

@@ -3,15 +3,17 @@
 pointwise judge score per model (Self-Rewarding, Yuan et al., 2024).
 
 ``win_rate_matrix(records, by="model")`` reads each record's ``comparisons`` (written by
-``judge.pairwise``) and groups the completions by ``by`` (``model``, ``backend``,
-``temperature`` or ``principle``). Per pair of groups (``first`` < ``second``, by name):
+``judge.pairwise``), or the one ``comparison`` of a ``pairwise.pairs`` record (the pairs
+file holds the decided comparisons, its errors file the ties and inconsistent ones), and
+groups the completions by ``by`` (``model``, ``backend``, ``temperature`` or ``principle``;
+each comparison also names them as ``model_a``, ``model_b``, ...). Per pair of groups (``first`` < ``second``, by name):
 wins, losses and ties of ``first``, ``inconsistent`` (the two orders disagreed: excluded from
 the rate but counted) and ``win_rate`` = (wins + ties / 2) / (wins + losses + ties). A group
 compared with itself (one model's completions against each other) counts the first-listed
 completion's results. Completions carrying a numeric ``score`` (``judge.pointwise``) give
 each group's ``mean_score``.
 
-``synthaug winrates FILE [--by model] [--json]`` prints the matrix (row's win rate against
+``synthaug winrates FILE [FILE ...] [--by model] [--json]`` prints the matrix (row's win rate against
 column) and the counts; a missing or unreadable file, or one with neither comparisons nor
 scores, is a one-line error (exit code 2).
 """
@@ -53,7 +55,7 @@ def win_rate_matrix(records: Iterable[dict[str, Any]], by: str = "model") -> dic
             score = completion.get("score")
             if isinstance(score, int | float) and not isinstance(score, bool):
                 scores[group].append(float(score))
-        for compared in record.get("comparisons") or []:
+        for compared in comparisons_of(record):
             n_comparisons += 1
             a, b = compared["a"], compared["b"]
             first = group_of(_at(completions, a), by, compared.get(f"{by}_a"))
@@ -84,6 +86,12 @@ def win_rate_matrix(records: Iterable[dict[str, Any]], by: str = "model") -> dic
         },
         "pairs": pairs,
     }
+
+
+def comparisons_of(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """A judged row's ``comparisons``, or the one ``comparison`` of a pair record."""
+    single = record.get("comparison")
+    return record.get("comparisons") or ([single] if isinstance(single, dict) else [])
 
 
 def _at(completions: list[dict[str, Any]], index: int) -> dict[str, Any] | None:
@@ -130,9 +138,11 @@ def render_table(report: dict[str, Any]) -> str:
 
 
 def cmd_winrates(args: Any) -> int:
-    report = win_rate_matrix(read_records(args.file), by=args.by)
+    records = (record for path in args.files for record in read_records(path))
+    report = win_rate_matrix(records, by=args.by)
     if not report["comparisons"] and not any(g["scored"] for g in report["groups"].values()):
-        raise InputError(args.file, "no record has 'comparisons' or scored 'completions'")
+        where = ", ".join(args.files)
+        raise InputError(where, "no record has 'comparisons' or scored 'completions'")
     print(json.dumps(report, indent=2) if args.json else render_table(report))
     return 0
 
@@ -141,11 +151,19 @@ def add_command(commands: Any) -> None:
     parser = commands.add_parser(
         "winrates",
         help="win-rate matrix of pairwise judgements (and mean judge scores) of a data file",
-        description="Read records with 'comparisons' (judge.pairwise) and/or scored "
-        "'completions' (judge.pointwise); print per pair of models wins, losses, ties, "
-        "inconsistent verdicts and the win rate (ties count half), and each model's mean score.",
+        description="Read records with 'comparisons' (judge.pairwise), a 'comparison' "
+        "(pairwise.pairs: give the pairs file and its .errors.jsonl, which holds the ties and "
+        "inconsistent verdicts) and/or scored 'completions' (judge.pointwise); print per pair "
+        "of models wins, losses, ties, inconsistent verdicts and the win rate (ties count "
+        "half), and each model's mean score.",
     )
-    parser.add_argument("file", help="data file written by judge.pairwise or judge.pointwise")
+    parser.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="data files of judge.pairwise, pairwise.pairs "
+        "(with its errors file) or judge.pointwise",
+    )
     parser.add_argument(
         "--by", choices=GROUPINGS, default="model", help="what to group completions by (model)"
     )
