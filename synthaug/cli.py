@@ -133,6 +133,12 @@ def build_parser() -> argparse.ArgumentParser:
     from .methods.preference.winrates import add_command as add_winrates
 
     add_winrates(commands)
+    from .review.command import add_command as add_review
+
+    add_review(commands)
+    from .methods.labeling.metrics import add_command as add_label_report
+
+    add_label_report(commands)
     return parser
 
 

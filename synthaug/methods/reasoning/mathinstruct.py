@@ -37,9 +37,10 @@ from collections import Counter
 from pathlib import PurePath
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field
 
 from ...engine.step import MapStep, Step, StepContext
+from ...llm.sampling import SelfConsistency
 from ...llm.types import ChatRequest, chat
 from ...records import META, derive
 from ...verify.code import run_program
@@ -143,24 +144,12 @@ def majority(answers: list[str | None]) -> tuple[str | None, int]:
 # --- the steps --------------------------------------------------------------------------
 
 
-class RationaleParams(BaseModel):
+class RationaleParams(SelfConsistency):
     model_config = ConfigDict(extra="forbid")
     samples: int = Field(1, ge=1, le=128)  # CoT self-consistency: n samples, majority answer
     temperature: float | None = Field(None, ge=0, le=2)  # None: 0 (1 sample), 0.7 (several)
     max_tokens: int = Field(1024, ge=16)
     keep_failed: bool = False  # False: drop what does not check (the paper keeps only checked)
-
-    @model_validator(mode="after")
-    def _sampling_needs_temperature(self) -> RationaleParams:
-        if self.samples > 1 and self.temperature == 0:
-            raise ValueError("self-consistency (samples > 1) needs temperature > 0")
-        return self
-
-    @property
-    def sampling_temperature(self) -> float:
-        if self.temperature is not None:
-            return self.temperature
-        return 0.0 if self.samples == 1 else 0.7
 
 
 class Rationale(MapStep):

@@ -1,0 +1,1 @@
+"""Classical and knowledge-based data augmentation methods (EDA, KG triples to text, paraphrase)."""

@@ -1,0 +1,1 @@
+"""``synthaug review``: a local web app where humans review, correct and co-write LLM labels."""
