@@ -12,21 +12,30 @@ and condition, and the paired difference (EDA - real) with its t-interval. Every
 embedded once per run; each original's augmentations are seeded by the text, so a headline
 drawn in several seeds gets the same augmentations.
 
-LLM paraphrase augmentation (``paraphrase.chataug`` on the embedded SmolLM2-135M) is not
-measured here: on a shared 2-core CPU it would take hours for the 1,400 pool texts.
+With ``--paraphrase``, a third condition (c) adds LLM paraphrases: the distinct texts drawn
+for the Ns in ``--paraphrase-n`` (all seeds) are rephrased once by the project's
+``paraphrase.chataug`` step (6 samples per text, kept when ROUGE-L F1 to the source is in
+[0.3, 0.9], as in the ``chataug`` recipe) on the embedded SmolLM2-135M, run as a pipeline
+with the request cache (``--cache``), so a rerun replays instead of sampling again. Each kept
+variant gets its source's label; the paired difference (paraphrase - real) is reported too.
+One text (6 samples) takes the 135M model ~10-30 s on 2 cores, hence only N = 10 by default.
 
     python benchmarks/bench_augment.py [--n 10 50 200] [--seeds 10] [--test 600]
+        [--paraphrase [--paraphrase-n 10] [--cache PATH] [--max-paraphrase-texts K]]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import random
 import subprocess
+import tempfile
 import time
 from datetime import UTC, datetime
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 from scipy import stats
@@ -34,7 +43,14 @@ from sklearn.linear_model import LogisticRegression
 
 from synthaug.curate.embeddings import MiniLM
 from synthaug.hashing import derive_seed
+from synthaug.io import read_records
+from synthaug.llm.cache import RequestCache, default_cache_path
+from synthaug.llm.client import LLMClient
 from synthaug.methods.augment import eda
+from synthaug.recipe import build_backend, build_pipeline, recipe_from_dict
+from synthaug.records import META, record_id
+
+CHATAUG = {"k": 6, "min_similarity": 0.3, "max_similarity": 0.9}  # the chataug recipe's
 
 LABELS = ("sarcastic", "not_sarcastic")
 
@@ -64,6 +80,41 @@ def augmentations(text: str, train_size: int) -> list[str]:
     return [sentence for _, sentence in pairs]
 
 
+def paraphrases(texts: list[str], cache: Path) -> dict[str, list[str]]:
+    """The kept ``paraphrase.chataug`` variants of each text (a pipeline run on the embedded
+    model; each row's id, hence its sampling seed, derives from its text)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        source, out = Path(tmp) / "texts.jsonl", Path(tmp) / "paraphrases.jsonl"
+        rows = [{"text": t, META: {"id": record_id("bench_augment", t)}} for t in texts]
+        source.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        recipe = recipe_from_dict(
+            {
+                "name": "bench_augment_chataug",
+                "backend": {"type": "local"},
+                "steps": [
+                    {"method": "load", "params": {"path": str(source)}},
+                    {"name": "paraphrases", "method": "paraphrase.chataug", "params": CHATAUG},
+                ],
+            }
+        )
+        llm = LLMClient(
+            build_backend(recipe.backend), RequestCache(cache), recipe.backend.max_retries
+        )
+        pipeline = build_pipeline(recipe)
+        asyncio.run(pipeline.run(out=out, run_dir=Path(tmp) / "run", llm=llm, progress=False))
+        kept: dict[str, list[str]] = {t: [] for t in texts}
+        for row in read_records(out):
+            if row["kept"]:
+                kept[row["original_text"]].append(row["text"])
+    return kept
+
+
+def cell(values: list[float], signed: bool = False) -> str:
+    """``mean ± half-width`` in %."""
+    mean, half = interval(values)
+    return f"{100 * mean:{'+' if signed else ''}.1f} ± {100 * half:.1f}"
+
+
 def interval(values: list[float]) -> tuple[float, float]:
     """Mean and the half-width of its 95% t-interval."""
     array = np.asarray(values)
@@ -83,7 +134,18 @@ def main() -> None:
     parser.add_argument("--n", type=int, nargs="+", default=[10, 50, 200])
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--test", type=int, default=600)
+    parser.add_argument("--paraphrase", action="store_true", help="add the + paraphrase arm")
+    parser.add_argument(
+        "--paraphrase-n", type=int, nargs="+", default=[10], help="the Ns that get it"
+    )
+    parser.add_argument(
+        "--cache", type=Path, help="request cache (default: ~/.cache/synthaug/requests.sqlite3)"
+    )
+    parser.add_argument(
+        "--max-paraphrase-texts", type=int, help="debug: paraphrase only the first K texts"
+    )
     args = parser.parse_args()
+    para_ns = [n for n in args.n if n in args.paraphrase_n] if args.paraphrase else []
     started = time.perf_counter()
     pool, held_out = split(load(), args.test)
 
@@ -97,8 +159,14 @@ def main() -> None:
         for (n, _), drawn in draws.items()
         for text, _ in drawn
     }
+    sources = sorted({t for (n, _), d in draws.items() if n in para_ns for t, _ in d})
+    sources = sources[: args.max_paraphrase_texts]
+    para_started = time.perf_counter()
+    paraphrased = paraphrases(sources, args.cache or default_cache_path()) if sources else {}
+    para_seconds = time.perf_counter() - para_started
     texts = {t for t, _ in held_out} | {t for d in draws.values() for t, _ in d}
     texts |= {s for sentences in augmented.values() for s in sentences}
+    texts |= {s for sentences in paraphrased.values() for s in sentences}
     texts = sorted(texts)
     embed_started = time.perf_counter()
     vectors = MiniLM().embed(texts)
@@ -117,34 +185,50 @@ def main() -> None:
         f"Sarcasm headlines, {len(held_out)} held-out test rows, {args.seeds} seeds; "
         f"MiniLM embeddings + logistic regression. Machine: {cpu_model()}; "
         f"{datetime.now(UTC):%Y-%m-%d}.",
-        "",
-        "| N per class | EDA α / n_aug | train rows (real / +EDA) | real only | + EDA "
-        "| EDA - real (paired) |",
-        "|---|---|---|---|---|---|",
     ]
+    header = "| N per class | EDA α / n_aug | train rows (real / +EDA) | real only | + EDA "
+    header += "| EDA - real (paired) |"
+    if para_ns:
+        kept = sum(map(len, paraphrased.values()))
+        lines.append(
+            f"Paraphrase (N = {', '.join(map(str, para_ns))}): paraphrase.chataug on the "
+            f"embedded SmolLM2-135M, k = {CHATAUG['k']}, ROUGE-L in "
+            f"[{CHATAUG['min_similarity']}, {CHATAUG['max_similarity']}]: {kept} of "
+            f"{CHATAUG['k'] * len(sources)} variants kept, {kept / len(sources):.2f} per text "
+            f"({len(sources)} distinct texts)."
+        )
+        header = header.replace("+EDA)", "+EDA / +para)") + " + paraphrase | para - real (paired) |"
+    lines += ["", header, "|---" * header.count(" | ") + "|---|"]
     for n in args.n:
         alpha, n_aug = eda.paper_setting(2 * n)
-        real, boosted, rows_eda = [], [], []
+        real, boosted, para, rows_eda, rows_para = [], [], [], [], []
         for seed in range(args.seeds):
             drawn = draws[n, seed]
             extra = [(s, label) for t, label in drawn for s in augmented[t, 2 * n]]
             real.append(accuracy(drawn))
             boosted.append(accuracy(drawn + extra))
             rows_eda.append(len(drawn) + len(extra))
+            if n in para_ns:
+                extra = [(s, label) for t, label in drawn for s in paraphrased.get(t, [])]
+                para.append(accuracy(drawn + extra))
+                rows_para.append(len(drawn) + len(extra))
         diffs = [b - r for b, r in zip(boosted, real, strict=True)]
-        cells = [interval(v) for v in (real, boosted, diffs)]
-        shown = [f"{100 * m:.1f} ± {100 * h:.1f}" for m, h in cells]
-        shown[2] = f"{100 * cells[2][0]:+.1f} ± {100 * cells[2][1]:.1f}"
-        lines.append(
-            f"| {n} | {alpha} / {n_aug:g} | {2 * n} / {round(np.mean(rows_eda))} | "
-            + " | ".join(shown)
-            + " |"
-        )
+        rows = f"{2 * n} / {round(np.mean(rows_eda))}"
+        shown = [cell(real), cell(boosted), cell(diffs, signed=True)]
+        if para:
+            rows += f" / {round(np.mean(rows_para))}"
+            para_diffs = [p - r for p, r in zip(para, real, strict=True)]
+            shown += [cell(para), cell(para_diffs, signed=True)]
+        elif para_ns:
+            rows += " / —"
+            shown += ["—", "—"]
+        lines.append(f"| {n} | {alpha} / {n_aug:g} | {rows} | " + " | ".join(shown) + " |")
     lines += [
         "",
         "Accuracy in %, mean ± 95% t-interval half-width over seeds. "
         f"{len(texts)} distinct texts embedded in {embed_seconds:.0f} s; "
-        f"wall time {time.perf_counter() - started:.0f} s.",
+        + (f"paraphrase phase {para_seconds:.0f} s; " if para_ns else "")
+        + f"wall time {time.perf_counter() - started:.0f} s.",
     ]
     print("\n".join(lines))
 

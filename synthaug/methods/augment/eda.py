@@ -32,11 +32,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ...engine.step import MapStep, StepContext
+from ...engine.step import StepContext
 from ...records import META, derive
 from ..reasoning.mathinstruct import dropped
 from ..registry import register
 from . import wordnet
+from .labelled import TextStep
 
 PAPER = "Wei & Zou, 2019, EDA: Easy Data Augmentation Techniques (arXiv 1901.11196)"
 TAXONOMY = "augmentation / non-LLM generation (rule-based word edits)"
@@ -180,7 +181,7 @@ class AugmentParams(BaseModel):
 
 
 @register("eda.augment", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
-class Augment(MapStep):
+class Augment(TextStep):
     """EDA: synonym replacement, random insertion, swap and deletion (WordNet, no model)."""
 
     Params = AugmentParams
@@ -189,12 +190,6 @@ class Augment(MapStep):
     def __init__(self, name: str | None = None, **params: Any):
         super().__init__(name, **params)
         wordnet.data_dir()  # fail before the run when the WordNet files are missing
-
-    def input_columns(self) -> set[str]:
-        return {self.params.text_column}
-
-    def output_columns(self, input_columns: set[str]) -> set[str]:
-        return input_columns | set(self.writes) | {self.params.text_column}
 
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
         p = self.params

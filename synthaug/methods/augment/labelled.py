@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ...engine.step import RowError, SourceStep, Step, StepContext
+from ...engine.step import MapStep, RowError, SourceStep, Step, StepContext
 from ...io import count_records, read_records
 from ...llm.types import object_schema
 from ...quality.rouge import rouge_l
@@ -107,6 +107,16 @@ class LabelParams(BaseModel):
         if len(set(self.labels)) != len(self.labels):
             raise ValueError("labels must be distinct")
         return self
+
+
+class TextStep(MapStep):
+    """A map step over one text column (``params.text_column``) whose records rewrite it."""
+
+    def input_columns(self) -> set[str]:
+        return {self.params.text_column}
+
+    def output_columns(self, input_columns: set[str]) -> set[str]:
+        return input_columns | set(self.writes) | {self.params.text_column}
 
 
 def text_of(row: dict[str, Any], column: str) -> str:

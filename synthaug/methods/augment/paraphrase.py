@@ -30,7 +30,7 @@ from typing import Any
 
 from pydantic import ConfigDict, Field
 
-from ...engine.step import MapStep, StepContext
+from ...engine.step import StepContext
 from ...llm.types import chat
 from ...records import META
 from ..registry import register
@@ -39,6 +39,7 @@ from .labelled import (
     STAGE,
     TAXONOMY,
     SimilarityParams,
+    TextStep,
     filtered,
     first_line,
     normalized,
@@ -60,7 +61,7 @@ class ChatAugParams(SimilarityParams):
 
 
 @register("paraphrase.chataug", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
-class ChatAug(MapStep):
+class ChatAug(TextStep):
     """AugGPT: k rephrasings per text, kept when their similarity to it is within bounds."""
 
     Params = ChatAugParams
@@ -74,12 +75,6 @@ class ChatAug(MapStep):
         "rejected_because",
     )
     uses_llm = True
-
-    def input_columns(self) -> set[str]:
-        return {self.params.text_column}
-
-    def output_columns(self, input_columns: set[str]) -> set[str]:
-        return input_columns | set(self.writes) | {self.params.text_column}
 
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
         p = self.params

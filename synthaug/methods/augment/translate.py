@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
-from ...engine.step import MapStep, StepContext
+from ...engine.step import StepContext
 from ...llm.types import ChatRequest
 from ...records import META
 from ..registry import register
@@ -41,6 +41,7 @@ from ..templates import render
 from .labelled import (
     STAGE,
     SimilarityParams,
+    TextStep,
     filtered,
     first_line,
     rejection,
@@ -113,7 +114,7 @@ def translation_request(
 
 
 @register("translate.round_trip", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
-class RoundTrip(MapStep):
+class RoundTrip(TextStep):
     """Self-Translate back-translation: to a pivot language and back, kept within similarity bounds."""
 
     Params = RoundTripParams
@@ -127,12 +128,6 @@ class RoundTrip(MapStep):
         "rejected_because",
     )
     uses_llm = True
-
-    def input_columns(self) -> set[str]:
-        return {self.params.text_column}
-
-    def output_columns(self, input_columns: set[str]) -> set[str]:
-        return input_columns | set(self.writes) | {self.params.text_column}
 
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
         p = self.params
