@@ -163,6 +163,10 @@ def first_line(text: str) -> str:
     return ""
 
 
+# what a similarity-filtered rewrite records (see ``filtered``)
+FILTER_COLUMNS = ("original_text", "similarity", "similarity_metric", "kept", "rejected_because")
+
+
 class SimilarityParams(BaseModel):
     """Bounds on a new text's similarity to its source: close enough, but not a copy."""
 

@@ -36,6 +36,7 @@ from ...records import META
 from ..registry import register
 from ..templates import render
 from .labelled import (
+    FILTER_COLUMNS,
     STAGE,
     TAXONOMY,
     SimilarityParams,
@@ -65,15 +66,7 @@ class ChatAug(TextStep):
     """AugGPT: k rephrasings per text, kept when their similarity to it is within bounds."""
 
     Params = ChatAugParams
-    writes = (
-        "text",
-        "original_text",
-        "similarity",
-        "similarity_metric",
-        "variant_index",
-        "kept",
-        "rejected_because",
-    )
+    writes = ("text", "variant_index", *FILTER_COLUMNS)
     uses_llm = True
 
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:

@@ -39,6 +39,7 @@ from ...records import META
 from ..registry import register
 from ..templates import render
 from .labelled import (
+    FILTER_COLUMNS,
     STAGE,
     SimilarityParams,
     TextStep,
@@ -118,15 +119,7 @@ class RoundTrip(TextStep):
     """Self-Translate back-translation: to a pivot language and back, kept within similarity bounds."""
 
     Params = RoundTripParams
-    writes = (
-        "original_text",
-        "pivot_text",
-        "pivot_language",
-        "similarity",
-        "similarity_metric",
-        "kept",
-        "rejected_because",
-    )
+    writes = ("pivot_text", "pivot_language", *FILTER_COLUMNS)
     uses_llm = True
 
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
