@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SynthaugError
-from ..llm.cache import RequestCache, default_cache_path
-from .embeddings import Embedder, Endpoint, MiniLM
+from ..llm.cache import RequestCache
+from ..llm.embeddings import Embedder, EmbedderSpec
+from ..resources import add_cache_options, resources_from_args
 from .files import FileCuration, render
 
 BATCH = 4096
@@ -30,19 +31,16 @@ def embedder_options(parser: argparse.ArgumentParser, hashed: bool = False) -> N
     parser.add_argument(
         "--api-key-env", default="OPENAI_API_KEY", help="endpoint: variable with the key"
     )
-    parser.add_argument(
-        "--cache", type=Path, help="embedding cache file (default: the request cache)"
-    )
-    parser.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
+    add_cache_options(parser)
 
 
 def build_embedder(args: argparse.Namespace) -> tuple[Embedder, RequestCache | None]:
-    cache = None if args.no_cache else RequestCache(args.cache or default_cache_path())
-    if args.embedder == "endpoint":
-        if not args.base_url or not args.model:
-            raise SynthaugError("--embedder endpoint: needs --base-url and --model")
-        return Endpoint(args.base_url, args.model, args.api_key_env), cache
-    return MiniLM(cache=cache), cache
+    """The embedder the options name, and the run's cache (None with ``--no-cache``)."""
+    if args.embedder == "endpoint" and not (args.base_url and args.model):
+        raise SynthaugError("--embedder endpoint: needs --base-url and --model")
+    resources = resources_from_args(args)
+    spec = EmbedderSpec(args.embedder, args.base_url, args.model, args.api_key_env)
+    return resources.embedder(spec), resources.cache
 
 
 def io_options(parser: argparse.ArgumentParser) -> None:

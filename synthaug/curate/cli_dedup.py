@@ -8,7 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from ..commands import command
 from ..errors import SynthaugError
+from ..llm.embeddings import embed_cached
 from .cli_common import (
     BATCH,
     EPILOG,
@@ -19,14 +21,14 @@ from .cli_common import (
     split_columns,
 )
 from .duplicates import ExactDuplicates, NearDupConfig, NearDuplicates, preference
-from .embeddings import embed_cached
 from .files import KEPT, FileCuration, Verdict, row_id
 from .prune import prune
 from .semantic import SemanticDuplicates
 from .text import Normalization, row_text
 
 
-def add(commands: Any) -> None:
+@command
+def add_commands(commands: Any) -> None:
     dedup = commands.add_parser(
         "dedup",
         help="remove exact, near (MinHash LSH) or semantic (SemDeDup) duplicates",

@@ -12,11 +12,14 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from typing import Literal
 
 import httpx
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import BackendUnavailable
 from .backend import Backend, BackendCallError, parse_wire_completion, wire_body
+from .registry import register_backend
 from .types import ChatRequest, Completion
 
 
@@ -82,10 +85,8 @@ class OpenAIBackend(Backend):
             response = await self._client().post(
                 self.base_url + path, json=body, headers=self._headers()
             )
-        except httpx.TimeoutException as exc:
-            raise BackendCallError("timeout", f"no answer within {self.timeout:g}s") from exc
         except httpx.HTTPError as exc:
-            raise BackendCallError("connection", f"{type(exc).__name__}: {exc}") from exc
+            raise transport_error(exc, self.timeout) from exc
         if response.status_code != 200:
             raise status_error(response)
         try:
@@ -117,6 +118,13 @@ class OpenAIBackend(Backend):
             self._http = None
 
 
+def transport_error(exc: httpx.HTTPError, timeout: float) -> BackendCallError:
+    """A request that got no HTTP answer, as a (retryable) call error."""
+    if isinstance(exc, httpx.TimeoutException):
+        return BackendCallError("timeout", f"no answer within {timeout:g}s")
+    return BackendCallError("connection", f"{type(exc).__name__}: {exc}")
+
+
 def status_error(response: httpx.Response) -> BackendCallError:
     """A non-200 answer as a classified call error (429 and 5xx are retryable)."""
     status = response.status_code
@@ -134,3 +142,23 @@ def _retry_after(response: httpx.Response) -> float | None:
         return max(0.0, float(response.headers.get("retry-after", "")))
     except ValueError:
         return None
+
+
+class OpenAIOptions(BaseModel):
+    """A recipe's ``backend: {type: openai, ...}``."""
+
+    model_config = ConfigDict(extra="forbid")
+    base_url: str
+    model: str
+    api_key_env: str = "OPENAI_API_KEY"
+    max_concurrency: int = Field(32, ge=1, le=1024)
+    timeout: float = Field(120.0, gt=0)
+    schema_style: Literal["openai", "llamacpp"] = "openai"
+
+
+register_backend(
+    "openai",
+    OpenAIOptions,
+    lambda o: OpenAIBackend(**o.model_dump()),
+    "any OpenAI-compatible endpoint (vLLM, SGLang, llama.cpp server, Ollama, hosted APIs)",
+)
