@@ -18,8 +18,8 @@ COMMAND_MODULES = (
     "synthaug.commands.run",  # run, score
     "synthaug.commands.methods",
     "synthaug.commands.inspect",
-    "synthaug.curate.cli_dedup",  # dedup, prune
-    "synthaug.curate.cli_text",  # decontaminate, filter, redact, stats
+    "synthaug.commands.dedup",  # dedup, prune
+    "synthaug.commands.curate_text",  # decontaminate, filter, redact, stats
     "synthaug.verify.command",
     "synthaug.export.command",
     "synthaug.methods.preference.winrates",

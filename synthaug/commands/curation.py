@@ -6,11 +6,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from ..curate.files import FileCuration, render
 from ..errors import SynthaugError
 from ..llm.cache import RequestCache
 from ..llm.embeddings import Embedder, EmbedderSpec
 from ..resources import add_cache_options, resources_from_args
-from .files import FileCuration, render
 
 BATCH = 4096
 EPILOG = "Writes OUT, OUT's .report.jsonl (one line per input row) and .summary.json. Bad input exits with code 2."
@@ -34,12 +34,14 @@ def embedder_options(parser: argparse.ArgumentParser, hashed: bool = False) -> N
     add_cache_options(parser)
 
 
-def build_embedder(args: argparse.Namespace) -> tuple[Embedder, RequestCache | None]:
-    """The embedder the options name, and the run's cache (None with ``--no-cache``)."""
-    if args.embedder == "endpoint" and not (args.base_url and args.model):
+def embedder_of(choice: Any, args: argparse.Namespace) -> tuple[Embedder, RequestCache | None]:
+    """The embedder ``choice`` names (its ``embedder``, ``base_url``, ``model`` and
+    ``api_key_env``: a step's params or the options themselves) and the cache of
+    ``--cache``/``--no-cache``."""
+    if choice.embedder == "endpoint" and not (choice.base_url and choice.model):
         raise SynthaugError("--embedder endpoint: needs --base-url and --model")
     resources = resources_from_args(args)
-    spec = EmbedderSpec(args.embedder, args.base_url, args.model, args.api_key_env)
+    spec = EmbedderSpec(choice.embedder, choice.base_url, choice.model, choice.api_key_env)
     return resources.embedder(spec), resources.cache
 
 
