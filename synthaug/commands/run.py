@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SynthaugError
+from ..io.lock import held_lock
 from ..recipe import Recipe, build_pipeline, load_recipe, recipe_from_dict
 from ..resources import (
     add_backend_options,
@@ -115,14 +116,16 @@ def run_recipe(recipe: Recipe, args: argparse.Namespace) -> int:
         llm=recipe.backend if pipeline.uses_llm else None,
         backends={name: recipe.backends[name] for name in pipeline.backend_names},
     )
-    result = asyncio.run(
-        pipeline.run(
-            out=out,
-            run_dir=out.parent / f".{out.stem}.run",
-            resources=resources,
-            limit=args.limit,
-            progress=not args.quiet,
+    run_dir = out.parent / f".{out.stem}.run"
+    with held_lock(run_dir / "lock", str(out)):
+        result = asyncio.run(
+            pipeline.run(
+                out=out,
+                run_dir=run_dir,
+                resources=resources,
+                limit=args.limit,
+                progress=not args.quiet,
+            )
         )
-    )
     print(result.render())
     return 0
