@@ -22,10 +22,12 @@ import numpy as np
 
 from ..errors import BackendUnavailable
 from ..hashing import stable_hash
-from ..llm.backend import BackendCallError
+from ..llm.backend import BackendCallError, redact
 from ..llm.cache import RequestCache
 from ..llm.concurrency import backoff_delay
 from ..llm.openai import status_error
+
+MAX_RETRY_AFTER = 60.0  # a server asking for a longer wait fails the pass at once
 
 
 class Embedder(ABC):
@@ -99,9 +101,10 @@ class Endpoint(Embedder):
             else:
                 if response.status_code == 200:
                     return _normalised(_vectors(response.json(), len(texts)))
-                error = status_error(response)
-            if not error.retryable or attempt == self.max_retries:
-                raise BackendUnavailable(f"{self.base_url}/embeddings: {error}")
+                error = status_error(response, lambda text: redact(text, [key]))
+            too_long = (error.retry_after or 0) > MAX_RETRY_AFTER
+            if not error.retryable or attempt == self.max_retries or too_long:
+                raise BackendUnavailable(redact(f"{self.base_url}/embeddings: {error}", [key]))
             time.sleep(backoff_delay(attempt, error.retry_after))
         raise AssertionError("unreachable")
 

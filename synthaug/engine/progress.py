@@ -36,6 +36,9 @@ class Progress:
         if self.llm is not None:
             parts.append(f"{self.llm.completion_tokens / elapsed:.0f} tok/s")
             parts.append(f"calls {self.llm.model_calls} cache {self.llm.cache_hits}")
+            waiting, left = self.llm.longest_wait()
+            if waiting:  # the server asked to wait (Retry-After): say so rather than stall silently
+                parts.append(f"server asked to wait {left:.0f}s ({waiting} calls)")
         parts.append(f"errors {sum(sum(s.errors.values()) for s in self.steps)}")
         if (done := self.fraction_done()) > 0:
             parts.append(f"ETA {_clock(elapsed * (1 - done) / done)}")
