@@ -62,7 +62,7 @@ class RequestCache:
             self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
         except (OSError, sqlite3.Error) as exc:
             raise SynthaugError(
-                f"{self.path}: cannot open the request cache ({_reason(exc)}); "
+                f"{self.path}: cannot open the request cache ({_reason(exc, self.path)}); "
                 "give another --cache or --no-cache"
             ) from None
         try:
@@ -165,5 +165,8 @@ class RequestCache:
             self._db.close()
 
 
-def _reason(exc: BaseException) -> str:
+def _reason(exc: BaseException, path: Path | None = None) -> str:
+    for parent in path.parents if path is not None else ():
+        if parent.exists() and not parent.is_dir():
+            return f"{parent} is a file, not a folder"
     return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
