@@ -22,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from conftest import YES_NO_SCHEMA, read_jsonl, run_cli, start_llamacpp_http, summary_of
 
+from synthaug.engine.pipeline import TotalStats
 from synthaug.engine.progress import Progress
 from synthaug.engine.summary import StepStats
 from synthaug.errors import BackendUnavailable
@@ -306,7 +307,9 @@ def test_retry_after_cap_is_configurable_and_the_wait_shows_in_progress(flaky_se
     with pytest.raises(LLMError, match="more than max_retry_after"):
         asyncio.run(capped.complete(chat(("user", "capped"))))
     client = make_client(flaky_server, tmp_path)
-    progress = Progress([StepStats("gen", "m")], client.stats, total=None)
+    other = make_client(flaky_server, tmp_path / "other")  # as a run with a named backend
+    both = TotalStats([other.stats, client.stats])
+    progress = Progress([StepStats("gen", "m")], both, total=None)  # type: ignore[arg-type]
 
     async def go():
         task = asyncio.ensure_future(client.complete(chat(("user", "busy"))))
