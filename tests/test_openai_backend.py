@@ -61,7 +61,10 @@ class FlakyHandler(BaseHTTPRequestHandler):
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         chat_request = "messages" in body
-        prompt = body["messages"][-1]["content"] if chat_request else body["prompt"]
+        if "input" in body:  # /embeddings: keyed by the first text
+            prompt = body["input"][0]
+        else:
+            prompt = body["messages"][-1]["content"] if chat_request else body["prompt"]
         with self.lock:
             step = self.hits.get(prompt, 0)
             self.hits[prompt] = step + 1
@@ -350,6 +353,22 @@ def test_an_echoed_api_key_is_redacted_from_errors_and_records(flaky_server, tmp
         p.read_bytes().decode("utf-8", "replace") for p in tmp_path.rglob("*") if p.is_file()
     ]:
         assert secret[:12] not in text
+
+
+def test_embedding_endpoint_redacts_the_key_and_caps_retry_after(flaky_server, monkeypatch):
+    from synthaug.curate.embeddings import Endpoint
+
+    secret = "sk-embed-0123456789abcdefghijklmnopqrstuvwxyz"
+    monkeypatch.setenv("FLAKY_KEY", secret)
+    FlakyHandler.scripts = {"echo": ["echo400"], "tomorrow": ["huge_wait"]}
+    endpoint = Endpoint(flaky_server, "flaky", api_key_env="FLAKY_KEY", timeout=5)
+    with pytest.raises(BackendUnavailable, match="400") as echoed:
+        endpoint.embed(["echo"])
+    assert secret[:12] not in str(echoed.value) and "bad key ***" in str(echoed.value)
+    started = time.monotonic()
+    with pytest.raises(BackendUnavailable, match="429"):
+        endpoint.embed(["tomorrow"])
+    assert time.monotonic() - started < 5 and FlakyHandler.hits["tomorrow"] == 1
 
 
 @pytest.fixture(scope="module")
