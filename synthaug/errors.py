@@ -28,3 +28,11 @@ class RecipeError(SynthaugError):
 
 class BackendUnavailable(SynthaugError):
     """A backend that cannot be reached or loaded, found before any model call."""
+
+
+class OutputError(SynthaugError):
+    """An output path that cannot be written: names the path and the reason."""
+
+    def __init__(self, path: str, reason: str):
+        self.path, self.reason = str(path), reason
+        super().__init__(f"{self.path}: cannot write the output ({reason})")

@@ -137,7 +137,14 @@ def apply_override(raw: dict[str, Any], override: str) -> None:
         elif not isinstance(target, dict):
             raise RecipeError(f"--set {key}: {'.'.join(parts[:depth])} is not a mapping")
         if last:
-            target[part] = yaml.safe_load(value)
+            try:
+                target[part] = yaml.safe_load(value)
+            except yaml.YAMLError as exc:
+                problem = getattr(exc, "problem", None) or type(exc).__name__
+                raise RecipeError(
+                    f"--set {key}: the value is not valid YAML ({problem}); "
+                    "quote it if it is meant as text"
+                ) from None
         else:
             if isinstance(target, dict) and part not in target:
                 target[part] = {}

@@ -6,6 +6,9 @@ import json
 import re
 import shutil
 import signal
+import socket
+import sqlite3
+import struct
 import subprocess
 import sys
 import threading
@@ -64,8 +67,10 @@ def make_store(
 class Served:
     """A ReviewServer on a free port in a thread; ``http`` is a client with the Bearer token."""
 
-    def __init__(self, app: ReviewApp):
-        self.app, self.server = app, ReviewServer(app, "127.0.0.1", 0)
+    def __init__(self, app: ReviewApp, request_timeout: float | None = None):
+        self.app = app
+        timeout = {} if request_timeout is None else {"request_timeout": request_timeout}
+        self.server = ReviewServer(app, "127.0.0.1", 0, **timeout)
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
         self.base = self.server.origin
@@ -83,9 +88,9 @@ class Served:
 def served(tmp_path):
     started: list[Served] = []
 
-    def start(rows: list[dict], lease: float = 600, writer=None) -> Served:
+    def start(rows: list[dict], lease: float = 600, writer=None, request_timeout=None) -> Served:
         store = make_store(tmp_path, rows, lease, dialogue=writer is not None)
-        started.append(Served(ReviewApp(store, LABELS, "text", writer)))
+        started.append(Served(ReviewApp(store, LABELS, "text", writer), request_timeout))
         return started[-1]
 
     yield start
@@ -333,14 +338,20 @@ def test_browser_keyboard_review_then_export(served, browser, tmp_path):
 # the command -------------------------------------------------------------------------------
 
 
-def start_cli(*args: str, cwd: Path) -> tuple[subprocess.Popen, str]:
-    """``synthaug review ARGS`` as a subprocess; returns it and the URL line's token."""
+def start_cli(*args: str, cwd: Path, ignore_sigint: bool = False) -> tuple[subprocess.Popen, str]:
+    """``synthaug review ARGS`` as a subprocess; returns it and the URL line's token.
+
+    ``ignore_sigint`` starts it the way a shell starts a background job: SIGINT ignored.
+    """
     process = subprocess.Popen(
         [sys.executable, "-m", "synthaug.cli", "review", *args],
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+        if ignore_sigint
+        else None,
     )
     lines = [process.stdout.readline(), process.stdout.readline()]
     match = re.search(r"open (http://127\.0\.0\.1:\d+)/\?token=(\S+)", lines[1])
@@ -449,3 +460,135 @@ def test_dialogue_mode_cowrites_with_the_embedded_model(served, browser, tmp_pat
     ]
     assert all(m["role"] in ("user", "assistant") and m["content"] for m in row["messages"])
     assert json.dumps(row["_meta"]) == '{"id": "d0"}'
+
+
+# hostile clients -----------------------------------------------------------------------------
+
+
+def raw_request(base: str, head: str, body: bytes = b"", half_close: bool = False) -> bytes:
+    """Send ``head`` (request line and headers) and ``body`` on a raw socket; the reply."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(head.replace("\n", "\r\n").encode() + b"\r\n" + body)
+        if half_close:
+            sock.shutdown(socket.SHUT_WR)
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+        return reply
+
+
+def leased_to(store: ReviewStore, who: str) -> int:
+    with sqlite3.connect(store.path) as db:
+        return db.execute("SELECT COUNT(*) FROM items WHERE leased_to=?", (who,)).fetchone()[0]
+
+
+def test_bad_content_length_is_refused_at_once_and_never_acted_on(served):
+    """A negative, non-numeric or doubled Content-Length, or a body shorter than it says, is
+    a 400 straight away (it used to hold a thread until the client hung up, then act)."""
+    s = served(labelled(4))
+    port = s.base.rsplit(":", 1)[1]
+    body = b'{"annotator": "phantom"}'
+
+    def head(length: str) -> str:
+        return (
+            f"POST /api/claim HTTP/1.1\nHost: 127.0.0.1:{port}\n"
+            f"Authorization: Bearer {s.app.token}\nContent-Type: application/json\n"
+            f"{length}\n"
+        )
+
+    for length in ("Content-Length: -1\n", "Content-Length: 1e3\n", "Content-Length: +24\n"):
+        started = time.monotonic()
+        reply = raw_request(s.base, head(length), body)
+        assert reply.startswith(b"HTTP/1.0 400") and b"invalid Content-Length" in reply, reply
+        assert time.monotonic() - started < 3
+    doubled = "Content-Length: 24\nContent-Length: 24\n"
+    assert raw_request(s.base, head(doubled), body).startswith(b"HTTP/1.0 400")
+    cut = raw_request(s.base, head("Content-Length: 200\n"), body, half_close=True)
+    assert cut.startswith(b"HTTP/1.0 400") and b"shorter than its Content-Length" in cut, cut
+    time.sleep(0.3)
+    assert leased_to(s.app.store, "phantom") == 0  # nothing was acted on, then or later
+    assert s.post("/api/claim", {"annotator": "ann"}).json()["item"] is not None
+
+
+def test_a_silent_client_is_disconnected_after_the_request_timeout(served):
+    s = served(labelled(2), request_timeout=0.5)
+    port = s.base.rsplit(":", 1)[1]
+    host = "127.0.0.1"
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(f"POST /api/claim HTTP/1.1\r\nHost: {host}:{port}\r\n".encode())
+        started = time.monotonic()
+        assert sock.recv(1024) == b""  # the server closed the half-sent request
+        assert time.monotonic() - started < 5
+    assert s.post("/api/claim", {"annotator": "ann"}).status_code == 200
+
+
+def test_clients_that_hang_up_are_one_line_not_a_traceback(tmp_path):
+    data = write_jsonl(tmp_path / "data.jsonl", labelled(4))
+    process, base, token, _ = start_cli(str(data), cwd=tmp_path)
+    host, port = base.removeprefix("http://").split(":")
+    request = (
+        f"GET / HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}\r\n\r\n"
+    ).encode()
+    for _ in range(30):  # send, then reset the connection before the answer is read
+        sock = socket.create_connection((host, int(port)), timeout=5)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.sendall(request)
+        sock.close()
+    assert httpx.get(base + "/api/state", headers={"Authorization": f"Bearer {token}"}).is_success
+    output = stop(process)
+    assert "Traceback" not in output and "BrokenPipeError" not in output.replace(
+        "(BrokenPipeError)", ""
+    ), output
+    noise = [line for line in output.splitlines() if "went away" in line]
+    assert noise and all(line.startswith("review: a client went away") for line in noise)
+
+
+def test_per_annotator_tokens_decide_who_is_recorded(tmp_path):
+    """--annotators alice,bob prints one URL each; the token, not the body, names who acts."""
+    data = write_jsonl(tmp_path / "data.jsonl", labelled(2))
+    process, base, alice, lines = start_cli(str(data), "--annotators", "alice,bob", cwd=tmp_path)
+    third = process.stdout.readline()
+    assert lines[1].rstrip().endswith("as alice  (Ctrl+C stops; run again to resume)")
+    bob = re.search(r"token=(\S+) as bob", third).group(1)
+    as_alice, as_bob = (
+        {"Authorization": f"Bearer {alice}"},
+        {"Authorization": f"Bearer {bob}"},
+    )
+    claim = httpx.post(base + "/api/claim", json={"annotator": "bob"}, headers=as_alice)
+    item = claim.json()["item"]
+    body = {"annotator": "bob", "item": item["id"], "lease": item["lease"], "action": "accept"}
+    assert httpx.post(base + "/api/submit", json=body, headers=as_bob).status_code == 409
+    assert httpx.post(base + "/api/submit", json=body, headers=as_alice).status_code == 200
+    other = httpx.post(base + "/api/claim", json={}, headers=as_bob).json()["item"]
+    assert other is not None and other["id"] != item["id"]
+    login = httpx.get(base + f"/?token={bob}", follow_redirects=False)
+    page = httpx.get(base + "/", cookies=login.cookies)
+    assert '<meta name="annotator" content="bob">' in page.text
+    output = stop(process)
+    assert alice not in output and bob not in output
+    done = run_cli("review", str(data), "--export", "out.jsonl", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = read_jsonl(tmp_path / "out.jsonl")
+    assert [r["annotator"] for r in rows if r["label_source"] == "human"] == ["alice"]
+
+
+def test_bad_annotator_names_are_one_line_exit_2(tmp_path):
+    data = write_jsonl(tmp_path / "data.jsonl", labelled(2))
+    for value in ("alice,alice", ",", "al/ice"):
+        result = run_cli("review", str(data), "--annotators", value, cwd=tmp_path)
+        assert result.returncode == 2 and "--annotators" in result.stderr, result.stderr
+        assert result.stderr.count("\n") == 1
+
+
+def test_ctrl_c_stops_a_server_started_with_sigint_ignored(tmp_path):
+    """A background job (``cmd &`` in a script, some nohup setups) starts with SIGINT ignored."""
+    data = write_jsonl(tmp_path / "data.jsonl", labelled(2))
+    process, _, token, _ = start_cli(str(data), cwd=tmp_path, ignore_sigint=True)
+    try:
+        output = stop(process)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert token not in output

@@ -36,6 +36,9 @@ class Progress:
         if self.llm is not None:
             parts.append(f"{self.llm.completion_tokens / elapsed:.0f} tok/s")
             parts.append(f"calls {self.llm.model_calls} cache {self.llm.cache_hits}")
+            waiting, left = _server_waits(self.llm)
+            if waiting:  # the server asked to wait (Retry-After): say so rather than stall silently
+                parts.append(f"server asked to wait {left:.0f}s ({waiting} calls)")
         parts.append(f"errors {sum(sum(s.errors.values()) for s in self.steps)}")
         if (done := self.fraction_done()) > 0:
             parts.append(f"ETA {_clock(elapsed * (1 - done) / done)}")
@@ -69,6 +72,13 @@ class Progress:
         while True:
             await asyncio.sleep(self.interval)
             self.draw()
+
+
+def _server_waits(llm: ClientStats) -> tuple[int, float]:
+    """Calls waiting on a server's Retry-After, and the longest wait left, over every client
+    (``llm`` may be the pipeline's sum of several clients' stats, with ``parts``)."""
+    found = [part.longest_wait() for part in getattr(llm, "parts", None) or [llm]]
+    return sum(n for n, _ in found), max((left for _, left in found), default=0.0)
 
 
 def _clock(seconds: float) -> str:

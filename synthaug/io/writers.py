@@ -1,10 +1,16 @@
-"""Atomic writers: output appears at its path complete, or not at all."""
+"""Atomic writers: output appears at its path complete, or not at all.
+
+An output that cannot be written (its folder is a file, a read-only or missing
+place, a full disk, a directory at the path) is an ``OutputError`` naming the
+path: one line from the CLI, never a traceback.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
@@ -12,7 +18,7 @@ from typing import Any, TextIO
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..errors import InputError
+from ..errors import InputError, OutputError
 from .readers import JSON_COLUMNS_KEY
 
 WRITE_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
@@ -41,15 +47,23 @@ class AtomicWriter:
         self._rows: list[dict[str, Any]] = []
 
     def __enter__(self) -> AtomicWriter:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.fmt == "jsonl":
-            self._handle = open(self.temp, "w", encoding="utf-8", newline="\n")
+        with _writing(self.path):
+            _make_parent(self.path)
+            if self.path.is_dir():
+                raise IsADirectoryError(21, "is a directory; give a file name")
+            if self.fmt == "jsonl":
+                self._handle = open(self.temp, "w", encoding="utf-8", newline="\n")
+            else:  # fail now, not after all the work: the folder must take a file
+                open(self.temp, "wb").close()
         return self
 
     def write(self, record: dict[str, Any]) -> None:
         """Add one record."""
         if self._handle is not None:
-            self._handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            try:
+                self._handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            except OSError as exc:  # e.g. a full disk
+                raise OutputError(self.path, _reason(self.path, exc)) from None
         else:
             self._rows.append(record)
         self.count += 1
@@ -67,7 +81,8 @@ class AtomicWriter:
     ) -> None:
         try:
             if kind is None:
-                self._finish()
+                with _writing(self.path):
+                    self._finish()
         finally:
             if self._handle is not None:
                 self._handle.close()
@@ -99,13 +114,42 @@ def write_records(
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` to ``path`` through a temp file and a rename."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     temp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    with open(temp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temp, target)
+    with _writing(target):
+        _make_parent(target)
+        if target.is_dir():
+            raise IsADirectoryError(21, "is a directory; give a file name")
+        try:
+            with open(temp, "w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp, target)
+        finally:
+            temp.unlink(missing_ok=True)
+
+
+@contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """Turn an ``OSError`` while writing ``path`` into a one-line ``OutputError``."""
+    try:
+        yield
+    except OSError as exc:
+        raise OutputError(path, _reason(path, exc)) from None
+
+
+def _make_parent(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:  # some folder on the way is a file
+        raise NotADirectoryError(20, "not a directory") from None
+
+
+def _reason(path: Path, exc: OSError) -> str:
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            return f"{parent} is a file, not a folder"
+    return exc.strerror or str(exc)
 
 
 def write_format(path: Path, fmt: str = "auto") -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
@@ -10,6 +11,7 @@ from ..errors import BackendUnavailable
 from .types import ChatRequest, Choice, Completion, TokenLogprob, Usage
 
 RETRYABLE = frozenset({"rate_limit", "server_error", "timeout", "connection", "bad_response"})
+BEARER = re.compile(r"(?i)\b(bearer)(\s+|%20|\+)[^\s\"',;}]+")
 
 
 class BackendCallError(Exception):
@@ -29,6 +31,7 @@ class Backend(ABC):
 
     name: str = "backend"
     max_concurrency: int = 8
+    max_retry_after: float = 60.0  # longest server-requested wait (Retry-After) the client honours
 
     def __init__(self) -> None:
         self.calls = 0
@@ -56,6 +59,35 @@ class Backend(ABC):
     def describe(self) -> str:
         """A short human-readable name (never contains secrets)."""
         return self.name
+
+    def secrets(self) -> list[str]:
+        """Credential values that must never appear in an error text, log or record."""
+        return []
+
+    def redact(self, text: str) -> str:
+        """``text`` with every credential value and ``Bearer …`` token replaced by ``***``."""
+        return redact(text, self.secrets())
+
+
+def redact(text: str, secrets: list[str] = ()) -> str:
+    """``text`` without the ``secrets`` values nor any ``Bearer <token>``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return BEARER.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
+
+
+def check_completion(completion: Completion) -> str | None:
+    """Why ``completion`` is unusable (no choice, a choice without text), or None when usable.
+
+    Such a reply is a retryable ``bad_response`` and is never cached; a cached one is ignored.
+    """
+    if not completion.choices:
+        return "the reply has no choices"
+    for i, choice in enumerate(completion.choices):
+        if not isinstance(choice.text, str):
+            return f"choice {i} has no text"
+    return None
 
 
 def wire_body(request: ChatRequest, *, model: str | None, schema_style: str) -> dict[str, Any]:
@@ -105,6 +137,8 @@ def parse_wire_completion(data: Any, *, chat: bool) -> Completion:
     """Parse an OpenAI-style response; raise ``BackendCallError`` (bad_response) if malformed."""
     try:
         choices = [_parse_choice(c, chat=chat) for c in data["choices"]]
+        if not choices:
+            raise BackendCallError("bad_response", "malformed completion: empty choices")
         usage = data.get("usage") or {}
         return Completion(
             choices=choices,
@@ -120,8 +154,8 @@ def parse_wire_completion(data: Any, *, chat: bool) -> Completion:
 
 def _parse_choice(choice: dict[str, Any], *, chat: bool) -> Choice:
     text = choice["message"]["content"] if chat else choice["text"]
-    if not isinstance(text, str):
-        text = "" if text is None else str(text)
+    if not isinstance(text, str):  # null content (e.g. a refusal or a tool call): unusable
+        raise ValueError(f"choice content is {type(text).__name__}, not text")
     return Choice(
         text=text,
         finish_reason=choice.get("finish_reason"),

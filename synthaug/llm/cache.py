@@ -5,7 +5,10 @@ models, endpoint + model name for servers) and the full request: rendered
 messages or prompt, sampling parameters, schema or grammar, and the per-row
 seed. It never depends on batch layout, so a rerun (or a resumed run) reuses
 every answer it already paid for. Each completion is committed as soon as it
-arrives; several processes may write at once (WAL + busy timeout).
+arrives; several processes may write at once (WAL + busy timeout). A
+completion without a usable choice is never stored, and a stored one that is
+not a well-formed, usable completion is dropped when read, so it is requested
+again. A path that is not an SQLite file is a one-line ``SynthaugError``.
 """
 
 from __future__ import annotations
@@ -15,7 +18,11 @@ import sqlite3
 import threading
 from pathlib import Path
 
+from pydantic import ValidationError
+
+from ..errors import SynthaugError
 from ..hashing import file_sha256, stable_hash
+from .backend import check_completion
 from .types import ChatRequest, Completion
 
 SCHEMA = """
@@ -47,20 +54,50 @@ class RequestCache:
 
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
-        self._db.commit()
+        try:
+            if self.path.is_dir():
+                raise IsADirectoryError(21, "is a directory")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
+        except (OSError, sqlite3.Error) as exc:
+            raise SynthaugError(
+                f"{self.path}: cannot open the request cache ({_reason(exc, self.path)}); "
+                "give another --cache or --no-cache"
+            ) from None
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+            self._db.commit()
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise SynthaugError(
+                f"{self.path}: not a usable request cache ({_reason(exc)}); "
+                "give another --cache or --no-cache"
+            ) from None
 
     def get(self, key: str) -> Completion | None:
+        """The stored completion, or None; a malformed or unusable stored entry is dropped."""
         with self._lock:
             row = self._db.execute("SELECT value FROM completions WHERE key=?", (key,)).fetchone()
-        return Completion.model_validate_json(row[0]) if row else None
+        if row is None:
+            return None
+        try:
+            completion = Completion.model_validate_json(row[0])
+        except (ValidationError, ValueError, TypeError):
+            completion = None
+        if completion is None or check_completion(completion) is not None:
+            with self._lock:
+                self._db.execute("DELETE FROM completions WHERE key=? AND value=?", (key, row[0]))
+                self._db.commit()
+            return None
+        return completion
 
     def put(self, key: str, completion: Completion) -> None:
+        """Store ``completion`` under ``key`` (first writer wins); unusable ones are not stored."""
+        if check_completion(completion) is not None:
+            return
         value = completion.model_copy(update={"cached": False}).model_dump_json()
         with self._lock:
             self._db.execute(
@@ -126,3 +163,10 @@ class RequestCache:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _reason(exc: BaseException, path: Path | None = None) -> str:
+    for parent in path.parents if path is not None else ():
+        if parent.exists() and not parent.is_dir():
+            return f"{parent} is a file, not a folder"
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__

@@ -1,18 +1,22 @@
 """The client every step calls: cache first, then the backend under an adaptive limit.
 
 Failed calls are retried with exponential backoff and jitter (honouring
-``Retry-After``) when their kind is retryable; after the last attempt, or for
-a non-retryable failure, ``LLMError`` carries the kind so the step can store
-it in the row's ``_meta.error``. Counters feed the run summary.
+``Retry-After`` up to the backend's ``max_retry_after``; a server asking for a
+longer wait fails the request at once) when their kind is retryable; after the
+last attempt, or for a non-retryable failure, ``LLMError`` carries the kind so
+the step can store it in the row's ``_meta.error``. A reply without a usable
+choice is a retryable ``bad_response`` and is never cached. Error texts are
+redacted of credentials (``Backend.redact``). Counters feed the run summary.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .backend import Backend, BackendCallError
+from .backend import Backend, BackendCallError, check_completion
 from .cache import RequestCache, request_key
 from .concurrency import AdaptiveLimiter, backoff_delay
 from .types import ChatRequest, Completion
@@ -37,6 +41,13 @@ class ClientStats:
     completion_tokens: int = 0
     cached_completion_tokens: int = 0
     failures: Counter[str] = field(default_factory=Counter)
+    waiting: dict[int, float] = field(default_factory=dict)  # waits on Retry-After: id -> until
+
+    def longest_wait(self) -> tuple[int, float]:
+        """How many calls now wait because a server asked (Retry-After), and the longest's seconds left."""
+        now = time.monotonic()
+        left = [until - now for until in self.waiting.values() if until > now]
+        return len(left), max(left, default=0.0)
 
 
 class LLMClient:
@@ -87,6 +98,8 @@ class LLMClient:
                 try:
                     self.stats.model_calls += 1
                     completion = await self.backend.complete(request)
+                    if (problem := check_completion(completion)) is not None:
+                        raise BackendCallError("bad_response", problem)
                 except BackendCallError as exc:
                     error = exc
                 else:
@@ -94,12 +107,33 @@ class LLMClient:
                     return completion
             if error.kind in ("rate_limit", "server_error", "timeout"):
                 self.limiter.on_overload()
+            message = self.backend.redact(str(error))
+            cap = self.backend.max_retry_after
+            if error.retryable and error.retry_after is not None and error.retry_after > cap:
+                self.stats.failures[error.kind] += 1
+                raise LLMError(
+                    error.kind,
+                    f"the server asked to retry after {error.retry_after:g}s, more than "
+                    f"max_retry_after ({cap:g}s): {message}",
+                ) from None
             if not error.retryable or attempt == self.max_retries:
                 self.stats.failures[error.kind] += 1
-                raise LLMError(error.kind, str(error)) from error
+                raise LLMError(error.kind, message) from None
             self.stats.retries += 1
-            await asyncio.sleep(backoff_delay(attempt, error.retry_after, self.backoff_base))
+            await self._wait(backoff_delay(attempt, error.retry_after, self.backoff_base), error)
         raise AssertionError("unreachable")
+
+    async def _wait(self, delay: float, error: BackendCallError) -> None:
+        """Sleep ``delay`` seconds; a wait the server asked for shows in the progress line."""
+        if error.retry_after is None:
+            await asyncio.sleep(delay)
+            return
+        token = id(asyncio.current_task())
+        self.stats.waiting[token] = time.monotonic() + delay
+        try:
+            await asyncio.sleep(delay)
+        finally:
+            self.stats.waiting.pop(token, None)
 
     async def close(self) -> None:
         await self.backend.close()

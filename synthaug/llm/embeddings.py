@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import BackendUnavailable
 from ..hashing import stable_hash
-from .backend import BackendCallError
+from .backend import BackendCallError, redact
 from .cache import RequestCache
 from .concurrency import call_with_retries
 from .openai import status_error, transport_error
@@ -89,18 +89,19 @@ class Endpoint(Embedder):
         try:
             return call_with_retries(lambda: self._post(texts), self.max_retries)
         except BackendCallError as error:
-            raise BackendUnavailable(f"{self.base_url}/embeddings: {error}") from error
+            raise BackendUnavailable(f"{self.base_url}/embeddings: {error}") from None
 
     def _post(self, texts: list[str]) -> np.ndarray:
         key = os.environ.get(self.api_key_env, "")
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         body = {"model": self.model, "input": texts}
+        secret = lambda text: redact(text, [key])  # noqa: E731
         try:
             response = self._http.post(f"{self.base_url}/embeddings", json=body, headers=headers)
         except httpx.HTTPError as exc:
-            raise transport_error(exc, self.timeout) from exc
+            raise transport_error(exc, self.timeout, secret) from None
         if response.status_code != 200:
-            raise status_error(response)
+            raise status_error(response, secret)
         return _normalised(_vectors(response.json(), len(texts)))
 
 

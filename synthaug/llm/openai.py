@@ -2,7 +2,9 @@
 
 The API key is read from an environment variable (``api_key_env``) at call
 time and only ever placed in the Authorization header: it is not part of the
-backend's identity, its description, the cache, logs or outputs. Retries,
+backend's identity, its description, the cache, logs or outputs, and it (like
+any ``Bearer …`` token) is redacted from every error text, even when a server
+echoes the request headers back in an error body. Retries,
 backoff and adaptive concurrency live in ``LLMClient``; this class turns one
 request into one HTTP call and classifies what went wrong.
 """
@@ -18,7 +20,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import BackendUnavailable
-from .backend import Backend, BackendCallError, parse_wire_completion, wire_body
+from .backend import Backend, BackendCallError, parse_wire_completion, redact, wire_body
 from .registry import register_backend
 from .types import ChatRequest, Completion
 
@@ -36,6 +38,7 @@ class OpenAIBackend(Backend):
         max_concurrency: int = 32,
         timeout: float = 120.0,
         schema_style: str = "openai",
+        max_retry_after: float = 60.0,
     ):
         super().__init__()
         self.base_url = base_url.rstrip("/")
@@ -45,6 +48,7 @@ class OpenAIBackend(Backend):
             timeout,
             schema_style,
         )
+        self.max_retry_after = max_retry_after
         self._http: httpx.AsyncClient | None = None
 
     def identity(self, file_hash: Callable[[str], str]) -> str:
@@ -52,6 +56,10 @@ class OpenAIBackend(Backend):
 
     def describe(self) -> str:
         return f"openai:{self.model}@{self.base_url}"
+
+    def secrets(self) -> list[str]:
+        key = os.environ.get(self.api_key_env, "")
+        return [key] if key else []
 
     def _headers(self) -> dict[str, str]:
         key = os.environ.get(self.api_key_env, "")
@@ -86,9 +94,9 @@ class OpenAIBackend(Backend):
                 self.base_url + path, json=body, headers=self._headers()
             )
         except httpx.HTTPError as exc:
-            raise transport_error(exc, self.timeout) from exc
+            raise transport_error(exc, self.timeout, self.redact) from None
         if response.status_code != 200:
-            raise status_error(response)
+            raise status_error(response, self.redact)
         try:
             data = json.loads(response.content)
         except ValueError as exc:
@@ -118,17 +126,25 @@ class OpenAIBackend(Backend):
             self._http = None
 
 
-def transport_error(exc: httpx.HTTPError, timeout: float) -> BackendCallError:
-    """A request that got no HTTP answer, as a (retryable) call error."""
+def transport_error(
+    exc: httpx.HTTPError, timeout: float, redact: Callable[[str], str] = redact
+) -> BackendCallError:
+    """A request that got no HTTP answer, as a (retryable) call error without secrets."""
     if isinstance(exc, httpx.TimeoutException):
         return BackendCallError("timeout", f"no answer within {timeout:g}s")
-    return BackendCallError("connection", f"{type(exc).__name__}: {exc}")
+    return BackendCallError("connection", redact(f"{type(exc).__name__}: {exc}"))
 
 
-def status_error(response: httpx.Response) -> BackendCallError:
-    """A non-200 answer as a classified call error (429 and 5xx are retryable)."""
+def status_error(
+    response: httpx.Response, redact: Callable[[str], str] = redact
+) -> BackendCallError:
+    """A non-200 answer as a classified call error (429 and 5xx are retryable).
+
+    The body is redacted before it is cut to 200 characters, so no prefix of a secret
+    that a server echoed back survives.
+    """
     status = response.status_code
-    detail = response.text[:200].replace("\n", " ")
+    detail = redact(response.text)[:200].replace("\n", " ")
     if status == 429:
         return BackendCallError("rate_limit", f"429 {detail}", _retry_after(response))
     if status >= 500:
@@ -154,6 +170,7 @@ class OpenAIOptions(BaseModel):
     max_concurrency: int = Field(32, ge=1, le=1024)
     timeout: float = Field(120.0, gt=0)
     schema_style: Literal["openai", "llamacpp"] = "openai"
+    max_retry_after: float = Field(60.0, gt=0)  # longer server-requested waits fail the call
 
 
 register_backend(

@@ -2,7 +2,10 @@
 
 The first start imports DATA into the queue database (``--db``, default ``DATA.review.sqlite``);
 later starts resume the same queue (a changed DATA is an error). The server prints one line
-with its URL and token, serves until Ctrl+C, and every action is committed as it happens.
+with its URL and token (with ``--annotators alice,bob``: one line per annotator, each with a
+token of its own that decides who is recorded), serves until Ctrl+C (or SIGTERM, even when
+started with SIGINT ignored, as a background job is), and every action is committed as it
+happens.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from ..errors import SynthaugError
 from ..resources import add_cache_options, resources_from_args
 from .dataset import load_data, parse_labels
 from .export import export_review
-from .server import ReviewApp, ReviewServer
+from .server import ANNOTATOR, ReviewApp, ReviewServer
 from .store import ReviewStore
 
 EPILOG = (
@@ -35,6 +38,7 @@ def cmd_review(args: argparse.Namespace) -> int:
         raise SynthaugError("--port: must be 0-65535")
     if args.turns < 1 or args.max_tokens < 1:
         raise SynthaugError("--turns and --max-tokens: must be at least 1")
+    annotators = _annotators(args.annotators)
     data = load_data(args.data, args.text_column, parse_labels(args.labels), args.dialogue)
     db = args.db or Path(f"{args.data}.review.sqlite")
     store = ReviewStore(db, lease_seconds=args.annotator_lease_seconds)
@@ -47,18 +51,23 @@ def cmd_review(args: argparse.Namespace) -> int:
         print(f"review: {counts['written']:,} rows -> {args.export} ({detail})")
         return 0
     writer = _dialogue_writer(args) if args.dialogue else None
-    app = ReviewApp(store, data.labels, args.text_column, writer)
+    app = ReviewApp(store, data.labels, args.text_column, writer, annotators=annotators)
     try:
         server = ReviewServer(app, args.host, args.port)
     except OSError as exc:
         raise SynthaugError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from exc
+    # Before the URL is printed: whoever reads it may stop the server at once. SIGINT
+    # explicitly, since a process started with it ignored (a background job) inherits that.
+    signal.signal(signal.SIGTERM, _interrupt)  # close the server and model cleanly
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     progress = store.progress()
     print(
         f"review: {'imported' if fresh else 'resumed'} {db}: {progress['done']:,} of "
         f"{progress['total']:,} queued items done; labels: {', '.join(data.labels) or '-'}"
     )
-    print(f"review: open {server.url}  (Ctrl+C stops; run again to resume)", flush=True)
-    signal.signal(signal.SIGTERM, _interrupt)  # close the server and model cleanly
+    for name, url in server.urls():
+        who = f" as {name}" if name else ""
+        print(f"review: open {url}{who}  (Ctrl+C stops; run again to resume)", flush=True)
     try:
         server.serve_forever()
     finally:
@@ -66,6 +75,20 @@ def cmd_review(args: argparse.Namespace) -> int:
         if writer is not None:
             writer.close()
     return 0
+
+
+def _annotators(value: str | None) -> list[str]:
+    """The names of ``--annotators a,b``: unique, each a valid annotator id."""
+    if value is None:
+        return []
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    bad = [name for name in names if not ANNOTATOR.match(name)]
+    if not names or bad or len(set(names)) != len(names):
+        raise SynthaugError(
+            "--annotators: distinct names of 1-64 letters, digits, spaces or . @ + - _, "
+            "separated by commas"
+        )
+    return names
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -104,6 +127,12 @@ def add_command(commands: Any) -> None:
     parser.add_argument("--text-column", default="text", help="the item's text column (text)")
     parser.add_argument(
         "--labels", help="comma-separated labels (default: the label values and label_votes keys)"
+    )
+    parser.add_argument(
+        "--annotators",
+        metavar="NAMES",
+        help="comma-separated annotator names: each gets its own URL and token, and is recorded "
+        "by its token (default: one shared token, annotators name themselves)",
     )
     parser.add_argument(
         "--annotator-lease-seconds",

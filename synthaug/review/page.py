@@ -4,7 +4,7 @@ Keys (label mode): 1-9 pick a label (accept when it is the LLM's), Enter or a ac
 LLM's label, e edit the text (Ctrl+Enter saves, Escape cancels), r reject, s skip.
 Dialogue mode: Ctrl+Enter accepts the proposed turns (as edited) and asks for the next ones,
 Escape leaves the text box, f finishes (the proposal box is kept), r reject, s skip. The annotator id is asked once
-and kept in localStorage.
+and kept in localStorage, unless the session was opened with a per-annotator token.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="csrf-token" content="__CSRF__">
+<meta name="annotator" content="__ANNOTATOR__">
 <title>synthaug review</title>
 <style nonce="__NONCE__">
 body{font:16px/1.5 system-ui,sans-serif;max-width:52rem;margin:1rem auto;padding:0 1rem;color:#222}
@@ -71,7 +72,8 @@ const $ = (id) => document.getElementById(id);
 const csrf = document.querySelector('meta[name="csrf-token"]').content;
 const dialogueMode = document.body.dataset.mode === "dialogue";
 let labels = [], item = null, busy = false, edited = false, proposed = "";
-const annotator = () => localStorage.getItem("synthaug.annotator") || "";
+const bound = document.querySelector('meta[name="annotator"]').content;  // a per-annotator token
+const annotator = () => bound || localStorage.getItem("synthaug.annotator") || "";
 
 async function api(path, body) {
   const response = await fetch(path, {method: "POST", credentials: "same-origin",
@@ -211,16 +213,19 @@ $("login").addEventListener("submit", (event) => {
   next().catch((error) => say(error.message));
 });
 $("change-who").addEventListener("click", login);
+$("change-who").hidden = Boolean(bound);
 if (annotator()) { $("who").textContent = annotator(); next().catch((error) => say(error.message)); }
 else login();
 </script></body></html>
 """
 
 
-def render_page(nonce: str, csrf: str, dialogue: bool) -> str:
-    """The page with this response's CSP ``nonce`` and the session's ``csrf`` token."""
+def render_page(nonce: str, csrf: str, dialogue: bool, annotator: str = "") -> str:
+    """The page with this response's CSP ``nonce``, the session's ``csrf`` token and, for a
+    per-annotator token, the ``annotator`` it belongs to (then the page never asks)."""
     return (
         PAGE.replace("__NONCE__", nonce)
         .replace("__CSRF__", html.escape(csrf))
+        .replace("__ANNOTATOR__", html.escape(annotator))
         .replace("__MODE__", "dialogue" if dialogue else "label")
     )

@@ -3,11 +3,17 @@
 Security (the server holds the data, so every request is authenticated):
 
 * A random token (``secrets.token_urlsafe``) is made at each start and printed once, in the
-  URL. Opening ``/?token=T`` starts a session: an ``HttpOnly; SameSite=Strict`` cookie with a
+  URL. With named annotators (``--annotators alice,bob``) each gets a token of its own (one URL
+  each) and there is no shared token: the annotator recorded is the token's, whatever a request
+  body says, so nobody can act as another annotator. Opening ``/?token=T`` starts a session: an ``HttpOnly; SameSite=Strict`` cookie with a
   random session id, then a redirect to ``/`` so the token leaves the address bar. API
   clients may send ``Authorization: Bearer T`` instead. No credentials: 401; wrong ones: 403;
   neither gets any data. The token is compared in constant time and never logged (the server
   writes no request log).
+* A request must be whole and prompt: a missing, negative or invalid ``Content-Length``, or a
+  body shorter than it says, is refused with 400 and never acted on, and a connection that
+  stays silent for ``request_timeout`` seconds (30) is closed, so no thread is held. A client
+  that hangs up early is one line on stderr, not a traceback.
 * Every state change is a ``POST`` of JSON. A cookie session must send its CSRF token (made
   with the session, embedded in the page) in ``X-CSRF-Token``; a Bearer client needs none,
   since another site cannot make a browser send that header. An ``Origin`` (or, without one,
@@ -26,6 +32,7 @@ import re
 import secrets
 import socket
 import sqlite3
+import sys
 import threading
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -60,23 +67,44 @@ class ReviewApp:
     labels: list[str]
     text_column: str = "text"
     writer: DialogueWriter | None = None
+    annotators: list[str] = field(default_factory=list)  # named: one token each, no shared one
     token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     sessions: dict[str, str] = field(default_factory=dict)  # session id -> CSRF token
+    session_annotators: dict[str, str | None] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.tokens = {name: secrets.token_urlsafe(24) for name in self.annotators}
 
     @property
     def dialogue(self) -> bool:
         return self.writer is not None
 
-    def new_session(self) -> tuple[str, str]:
+    def check_token(self, given: str) -> tuple[bool, str | None]:
+        """(valid, the annotator it belongs to): None for the shared token, used when no
+        annotator is named. Every token is compared in constant time."""
+        valid, who = False, None
+        if not self.tokens:
+            valid = hmac.compare_digest(given.encode(), self.token.encode())
+        for name, token in self.tokens.items():
+            if hmac.compare_digest(given.encode(), token.encode()):
+                valid, who = True, name
+        return valid, who
+
+    def new_session(self, annotator: str | None = None) -> tuple[str, str]:
         session, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         with self.lock:
             self.sessions[session] = csrf
+            self.session_annotators[session] = annotator
         return session, csrf
 
     def csrf_of(self, session: str) -> str | None:
         with self.lock:
             return self.sessions.get(session)
+
+    def annotator_of(self, session: str) -> str | None:
+        with self.lock:
+            return self.session_annotators.get(session)
 
 
 class ReviewServer(ThreadingHTTPServer):
@@ -85,8 +113,10 @@ class ReviewServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, app: ReviewApp, host: str = "127.0.0.1", port: int = 0):
-        self.app = app
+    def __init__(
+        self, app: ReviewApp, host: str = "127.0.0.1", port: int = 0, request_timeout: float = 30.0
+    ):
+        self.app, self.request_timeout = app, request_timeout
         if ":" in host:
             self.address_family = socket.AF_INET6
         super().__init__((host, port), Handler)
@@ -99,8 +129,26 @@ class ReviewServer(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        """The address to open, with the token: the one line that may show it."""
+        """The address to open, with the shared token: the one line that may show it."""
         return f"{self.origin}/?token={self.app.token}"
+
+    def urls(self) -> list[tuple[str | None, str]]:
+        """(annotator, address): one per named annotator, else the shared one (None)."""
+        if not self.app.tokens:
+            return [(None, self.url)]
+        return [(name, f"{self.origin}/?token={t}") for name, t in self.app.tokens.items()]
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up or went silent is one line on stderr; anything else a traceback."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError | TimeoutError):
+            print(
+                f"review: a client went away before its answer was sent ({type(error).__name__})",
+                file=sys.stderr,
+                flush=True,
+            )
+            return
+        super().handle_error(request, client_address)
 
     def host_allowed(self, value: str) -> bool:
         if self.host in WILDCARD:
@@ -114,6 +162,10 @@ class Handler(BaseHTTPRequestHandler):
     server: ReviewServer
     server_version = "synthaug-review"
     sys_version = ""
+
+    def setup(self) -> None:
+        self.timeout = self.server.request_timeout  # a silent client cannot hold the thread
+        super().setup()
 
     def log_message(self, format: str, *args: Any) -> None:
         """No request log: a logged first request line would show the token."""
@@ -147,27 +199,27 @@ class Handler(BaseHTTPRequestHandler):
         morsel = cookie.get(COOKIE)
         return morsel.value if morsel is not None and self.app.csrf_of(morsel.value) else None
 
-    def _authenticate(self) -> tuple[str, str | None]:
-        """("bearer", None) or ("session", its CSRF token); 401/403 for anything else."""
+    def _authenticate(self) -> tuple[str, str | None, str | None]:
+        """("bearer", None, annotator) or ("session", its CSRF token, annotator); 401/403 for
+        anything else. ``annotator`` is the per-annotator token's owner, else None."""
         header = self.headers.get("Authorization", "")
         if header:
-            given = header.removeprefix("Bearer ").strip()
-            if header.startswith("Bearer ") and hmac.compare_digest(
-                given.encode(), self.app.token.encode()
-            ):
-                return "bearer", None
+            valid, who = self.app.check_token(header.removeprefix("Bearer ").strip())
+            if header.startswith("Bearer ") and valid:
+                return "bearer", None, who
             raise HTTPError(403, "wrong token")
         session = self._session()
         if session is not None:
-            return "session", self.app.csrf_of(session)
+            return "session", self.app.csrf_of(session), self.app.annotator_of(session)
         if self.headers.get("Cookie", "").find(COOKIE + "=") >= 0:
             raise HTTPError(403, "unknown session: open the URL printed at start")
         raise HTTPError(401, "missing token: open the URL printed at start")
 
     def _token_login(self, given: str) -> None:
-        if not hmac.compare_digest(given.encode(), self.app.token.encode()):
+        valid, who = self.app.check_token(given)
+        if not valid:
             raise HTTPError(403, "wrong token")
-        session, _ = self.app.new_session()
+        session, _ = self.app.new_session(who)
         self.send_response(HTTPStatus.SEE_OTHER)
         self.send_header("Set-Cookie", f"{COOKIE}={session}; HttpOnly; SameSite=Strict; Path=/")
         self.send_header("Location", "/")
@@ -197,10 +249,12 @@ class Handler(BaseHTTPRequestHandler):
         if parts.path == "/" and "token" in query:
             self._token_login(query["token"][0])
             return
-        _, csrf = self._authenticate()
+        _, csrf, who = self._authenticate()
         if parts.path == "/":
             nonce = secrets.token_urlsafe(16)
-            page = render_page(nonce=nonce, csrf=csrf or "", dialogue=self.app.dialogue)
+            page = render_page(
+                nonce=nonce, csrf=csrf or "", dialogue=self.app.dialogue, annotator=who or ""
+            )
             self._send(200, page.encode(), "text/html; charset=utf-8", nonce)
         elif parts.path == "/api/state":
             self._json(self._state())
@@ -208,7 +262,7 @@ class Handler(BaseHTTPRequestHandler):
             raise HTTPError(404, "not found")
 
     def _post(self) -> None:
-        kind, csrf = self._authenticate()
+        kind, csrf, who = self._authenticate()
         self._check_origin()
         if kind == "session":
             given = self.headers.get("X-CSRF-Token", "")
@@ -217,7 +271,7 @@ class Handler(BaseHTTPRequestHandler):
         if self.headers.get("Content-Type", "").split(";")[0].strip() != "application/json":
             raise HTTPError(415, "send application/json")
         body = self._body()
-        annotator = body.get("annotator")
+        annotator = who or body.get("annotator")  # a per-annotator token decides who acts
         if not isinstance(annotator, str) or not ANNOTATOR.match(annotator):
             raise HTTPError(400, "annotator: 1-64 letters, digits, spaces or . @ + - _")
         routes = {
@@ -232,14 +286,23 @@ class Handler(BaseHTTPRequestHandler):
         self._json(route(annotator, body))
 
     def _body(self) -> dict[str, Any]:
-        try:
-            length = int(self.headers.get("Content-Length", ""))
-        except ValueError:
-            raise HTTPError(411, "Content-Length required") from None
+        """The JSON object of a whole body; 400 (and the connection closed) for anything else."""
+        given = self.headers.get_all("Content-Length") or []
+        if not given:
+            raise HTTPError(411, "Content-Length required")
+        if len(given) != 1 or not given[0].strip().isdigit():  # no sign, no list, no junk
+            self.close_connection = True  # what follows on this connection is not a request
+            raise HTTPError(400, "invalid Content-Length")
+        length = int(given[0])
         if length > MAX_BODY:
+            self.close_connection = True
             raise HTTPError(413, "request too large")
+        data = self.rfile.read(length)  # bounded by the socket timeout
+        if len(data) != length:
+            self.close_connection = True
+            raise HTTPError(400, "the body is shorter than its Content-Length")
         try:
-            body = json.loads(self.rfile.read(length) or b"{}")
+            body = json.loads(data or b"{}")
         except ValueError:
             raise HTTPError(400, "the body is not JSON") from None
         if not isinstance(body, dict):

@@ -64,9 +64,16 @@ class ReviewStore:
 
     def __init__(self, path: str | Path, lease_seconds: float = 600):
         self.path, self.lease_seconds = Path(path), lease_seconds
-        with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA)
+        if self.path.is_dir():
+            raise SynthaugError(f"{self.path}: is a directory; give --db a file name")
+        try:
+            with self._connect() as db:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            raise SynthaugError(
+                f"{self.path}: not a usable review queue database ({exc}); give another --db"
+            ) from None
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
