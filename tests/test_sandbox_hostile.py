@@ -421,6 +421,12 @@ def test_candidate_failure_is_the_verdict():
     assert crash.status == "error" and "ValueError" in crash.detail, crash
     spin = asyncio.run(run_tests(sandbox, "while True:\n    pass", "assert True"))
     assert spin.status in {"cpu_limit", "timeout"}, spin
+    lingering = (  # never exits: the run ends when the tests do
+        "import os, time\nos._exit = lambda code: time.sleep(60)\n"
+        "def add(a, b):\n    return a + b"
+    )
+    passed = asyncio.run(run_tests(sandbox, lingering, TESTS))
+    assert passed.ok and passed.wall_s < LIMITS.wall_s, passed
 
 
 def test_without_the_boundary_runs_are_refused_unless_unsafe(monkeypatch, tmp_path):

@@ -345,9 +345,10 @@ class _Process:
 
 
 async def _supervise(
-    processes: list[_Process], stdin: str, limits: Limits
+    processes: list[_Process], stdin: str, limits: Limits, until: _Process | None = None
 ) -> tuple[str | None, float]:
-    """Wait for every process to end, or kill all at the wall time or an output flood."""
+    """Wait for every process to end (or ``until`` to end), then kill all that remain; or
+    kill all at the wall time or an output flood."""
     started = time.monotonic()
     readers, waits, floods, feeds = [], [], [], []
     try:
@@ -357,12 +358,13 @@ async def _supervise(
             process = one.process
             readers.append(one.out.drain(process.stdout))  # type: ignore[union-attr, arg-type]
             readers.append(one.err.drain(process.stderr))  # type: ignore[union-attr, arg-type]
-            waits.append(process.wait())  # type: ignore[union-attr]
+            waits.append(asyncio.ensure_future(process.wait()))  # type: ignore[union-attr]
             floods += [one.out.over, one.err.over]
             feeds.append(asyncio.ensure_future(_feed(process, stdin)))  # type: ignore[arg-type]
         gathered = asyncio.gather(*readers)
         overflow = asyncio.ensure_future(_first_of(*floods))
-        ended = asyncio.ensure_future(asyncio.gather(*waits))
+        watched = waits if until is None else [waits[processes.index(until)]]
+        ended = asyncio.ensure_future(asyncio.gather(*watched))
         reason = None
         try:
             done, _ = await asyncio.wait(
@@ -380,8 +382,8 @@ async def _supervise(
                 feed.cancel()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(gathered, timeout=5)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(ended, timeout=5)
+            with contextlib.suppress(TimeoutError):  # a pipe held open by an escaped process
+                await asyncio.wait_for(asyncio.gather(*waits), timeout=5)
     except BaseException:
         for one in processes:
             one.kill()
@@ -406,7 +408,7 @@ async def execute_pair(solution: str, tests: str, limits: Limits, level: str) ->
     candidate = _Process("serve", solution, limits, level, (to_candidate, from_candidate))
     checker = _Process("test", tests, limits, level, (to_tests, from_tests))
     try:
-        reason, wall = await _supervise([candidate, checker], "", limits)
+        reason, wall = await _supervise([candidate, checker], "", limits, until=checker)
         result = _verdict(checker, reason, wall, limits, level + "+two-process")
         served = _verdict(candidate, reason, wall, limits, level)
     finally:
