@@ -77,7 +77,8 @@ class Limits(BaseModel):
     memory_mb: int = Field(1024, ge=64)
     file_size_mb: int = Field(16, ge=0)
     disk_mb: int = Field(64, ge=1)  # the private /tmp (a tmpfs) holding the working directory
-    processes: int = Field(64, ge=1)  # RLIMIT_NPROC: per host user (threads; fork is refused)
+    # RLIMIT_NPROC, threads (fork is refused); per host user, so x ``parallel`` in force
+    processes: int = Field(64, ge=1)
     open_files: int = Field(256, ge=16)
     output_bytes: int = Field(1_000_000, ge=1024)  # per stream
 
@@ -197,6 +198,11 @@ class Sandbox:
             )
         return "UNSAFE:no-boundary"
 
+    def _process_limits(self) -> Limits:
+        """``limits`` as the processes get them: RLIMIT_NPROC counts every process and thread
+        of the host user, and the runs at once share that user."""
+        return self.limits.model_copy(update={"processes": self.limits.processes * self.parallel})
+
     def key(self, code: str, stdin: str = "", kind: str = "run", extra: Any = None) -> str:
         limits = self.limits.model_dump()
         payload = {"v": RESULT_VERSION, "code": code, "stdin": stdin, "limits": limits}
@@ -224,7 +230,7 @@ class Sandbox:
         """Execute ``code`` (reading ``stdin``); a stored result is returned when there is one."""
 
         async def job(level: str) -> dict:
-            return asdict(await execute(code, stdin, self.limits, level))
+            return asdict(await execute(code, stdin, self._process_limits(), level))
 
         return ExecResult(**await self._cached(self.key(code, stdin), job))
 
@@ -234,7 +240,7 @@ class Sandbox:
         which the solution cannot reach, finished."""
 
         async def job(level: str) -> dict:
-            return asdict(await execute_pair(solution, tests, self.limits, level))
+            return asdict(await execute_pair(solution, tests, self._process_limits(), level))
 
         key = self.key(solution, kind="tests", extra=tests)
         return ExecResult(**await self._cached(key, job))
@@ -247,7 +253,7 @@ class Sandbox:
 
         async def job(level: str) -> dict:
             result, outcomes = await execute_calls(
-                code, func_name, inputs, timeout, self.limits, level
+                code, func_name, inputs, timeout, self._process_limits(), level
             )
             return {"result": asdict(result), "outcomes": outcomes}
 
