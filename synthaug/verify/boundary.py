@@ -109,11 +109,13 @@ def compile_filter() -> bytes | None:
             os.close(read)
 
 
+@functools.cache
 def python_binary() -> str:
     return os.path.realpath(sys.executable)
 
 
-def read_only_paths() -> list[str]:
+@functools.cache
+def read_only_paths() -> tuple[str, ...]:
     """The host folders bound read-only: the Python installation, its site-packages and the
     shared libraries; nested ones are left out."""
     candidates = [
@@ -124,7 +126,7 @@ def read_only_paths() -> list[str]:
     for path in sorted({os.path.realpath(p) for p in candidates if os.path.isdir(p)}):
         if not any(path == k or path.startswith(k + os.sep) for k in kept):
             kept.append(path)
-    return kept
+    return tuple(kept)
 
 
 def run_as_nobody() -> bool:
