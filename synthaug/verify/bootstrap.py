@@ -29,6 +29,7 @@ import resource
 import sys
 
 MB = 1024 * 1024
+NO_EXEC_AT = "/sandbox/no-exec.bpf"
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 BLOCKED_EVENTS = {
     "os.fork": "process creation",
@@ -150,7 +151,9 @@ def preload() -> None:
     """Before the hook: import ``ctypes`` (libraries such as sympy do; its own start-up loads a
     library), and put a stand-in for ``_posixsubprocess`` (whose ``fork_exec`` is not audited)
     in ``sys.modules``, so ``import subprocess`` still works and creating a process fails."""
-    import ctypes  # noqa: F401
+    import ctypes
+
+    no_exec(ctypes)
 
     def fork_exec(*_args: object) -> None:
         raise PermissionError("sandbox: process creation (_posixsubprocess) is not allowed")
@@ -158,6 +161,25 @@ def preload() -> None:
     stand_in = type(sys)("_posixsubprocess")
     stand_in.fork_exec = fork_exec  # type: ignore[attr-defined]
     sys.modules["_posixsubprocess"] = stand_in
+
+
+def no_exec(ctypes) -> None:
+    """Load the second seccomp filter (``NO_EXEC_AT``, written by the parent), which refuses
+    ``execve``: ``bwrap`` had to exec this interpreter, so its own filter allows it."""
+    try:
+        with open(NO_EXEC_AT, "rb") as handle:
+            program = handle.read()
+    except OSError:
+        return  # not inside the boundary (an unsafe run)
+    filters = ctypes.create_string_buffer(program, len(program))
+
+    class Program(ctypes.Structure):
+        _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.c_void_p))
+
+    fprog = Program(len(program) // 8, ctypes.cast(filters, ctypes.c_void_p))
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(22, 2, ctypes.byref(fprog), 0, 0) != 0:  # PR_SET_SECCOMP, MODE_FILTER
+        raise OSError(ctypes.get_errno(), "sandbox: loading the no-exec filter failed")
 
 
 def classify(error: BaseException) -> str:

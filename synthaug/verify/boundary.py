@@ -13,7 +13,8 @@ at ``/tmp`` holding the working directory. No host ``/proc``, ``/sys``,
 libseccomp's Python bindings: Debian's ``python3-seccomp`` or PyPI's
 ``pyseccomp``) refuses process creation, namespace changes, ``ptrace``,
 mounts, kernel keyrings, BPF, raw and packet sockets, ``io_uring`` and other
-calls no generated program needs.
+calls no generated program needs; a second filter (``compile_no_exec``), which
+the bootstrap loads before the code runs, refuses ``execve``.
 
 ``available()`` probes once whether the boundary can be set up on this
 machine; ``None`` means it can, otherwise the one-line reason.
@@ -34,6 +35,7 @@ from pathlib import Path
 NOBODY = 65534
 WORKDIR = "/tmp/w"
 BOOTSTRAP_AT = "/sandbox/bootstrap.py"
+NO_EXEC_AT = "/sandbox/no-exec.bpf"  # the bootstrap loads it: execve refused from then on
 MAIN_AT = f"{WORKDIR}/main.py"
 # syscalls refused with EPERM: nothing a generated program needs
 DENIED = (
@@ -77,6 +79,29 @@ def _seccomp_module():
         return None
 
 
+def _export(rules) -> bytes:
+    read, write = os.pipe()
+    try:
+        with os.fdopen(write, "wb") as sink:
+            rules.export_bpf(sink)
+        with os.fdopen(read, "rb") as source:
+            read = -1
+            return source.read()
+    finally:
+        if read >= 0:
+            os.close(read)
+
+
+@functools.cache
+def compile_no_exec() -> bytes:
+    """The second filter, loaded by the bootstrap before the code runs: no ``execve``."""
+    seccomp = _seccomp_module()
+    rules = seccomp.SyscallFilter(defaction=seccomp.ALLOW)  # type: ignore[union-attr]
+    for name in ("execve", "execveat"):
+        rules.add_rule(seccomp.ERRNO(errno.EPERM), name)  # type: ignore[union-attr]
+    return _export(rules)
+
+
 @functools.cache
 def compile_filter() -> bytes | None:
     """The seccomp program (raw BPF, as ``bwrap --seccomp`` reads it), or None without
@@ -97,16 +122,7 @@ def compile_filter() -> bytes | None:
     for family in (AF_NETLINK, AF_PACKET):
         rules.add_rule(deny, "socket", seccomp.Arg(0, seccomp.EQ, family))
     rules.add_rule(deny, "socket", seccomp.Arg(1, seccomp.MASKED_EQ, 0xF, SOCK_RAW))
-    read, write = os.pipe()
-    try:
-        with os.fdopen(write, "wb") as sink:
-            rules.export_bpf(sink)
-        with os.fdopen(read, "rb") as source:
-            read = -1
-            return source.read()
-    finally:
-        if read >= 0:
-            os.close(read)
+    return _export(rules)
 
 
 @functools.cache
@@ -148,6 +164,8 @@ def command(fds: dict[str, int], disk_mb: int, env: dict[str, str], seccomp_fd: 
     args += ["--size", str(disk_mb * 1024 * 1024), "--perms", "1777", "--tmpfs", "/tmp"]
     args += ["--perms", "0755", "--dir", WORKDIR, "--chdir", WORKDIR]
     args += ["--ro-bind-data", str(fds["bootstrap"]), BOOTSTRAP_AT]
+    if "no_exec" in fds:
+        args += ["--ro-bind-data", str(fds["no_exec"]), NO_EXEC_AT]
     args += ["--perms", "0644", "--ro-bind-data", str(fds["main"]), MAIN_AT]
     for name, value in env.items():
         args += ["--setenv", name, value]

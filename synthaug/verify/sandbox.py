@@ -293,7 +293,8 @@ class _Process:
         options: dict[str, Any] = {}
         if self.level.startswith("bwrap"):
             fds = {"bootstrap": boundary.data_fd(boundary.bootstrap_source()),
-                   "main": boundary.data_fd(self.code.encode())}  # fmt: skip
+                   "main": boundary.data_fd(self.code.encode()),
+                   "no_exec": boundary.data_fd(boundary.compile_no_exec())}  # fmt: skip
             seccomp = boundary.data_fd(boundary.compile_filter() or b"")
             env = _scrubbed_env(boundary.WORKDIR)
             command = [
