@@ -62,6 +62,7 @@ NAMESPACE_FLAGS = (
     0x00000080,
 )  # fmt: skip  CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET, NEWTIME
 AF_NETLINK, AF_PACKET, SOCK_RAW = 16, 17, 3
+NO_SECCOMP = "libseccomp or its Python bindings are missing (apt-get install libseccomp2; pip install pyseccomp)"
 
 
 def _seccomp_module():
@@ -216,7 +217,7 @@ def mode() -> tuple[str | None, str]:
     if shutil.which("bwrap") is None:
         return "bubblewrap (bwrap) is not installed: apt-get install bubblewrap", ""
     if compile_filter() is None:
-        return "libseccomp's Python bindings are missing: pip install pyseccomp", ""
+        return NO_SECCOMP, ""
     if run_as_nobody() and _probe(True) is None:
         return None, "nobody"
     reason = _probe(False)
