@@ -7,7 +7,12 @@ BIN := $(VENV)/bin
 
 .PHONY: setup setup-full run test bench clean
 
+# bubblewrap: the sandbox's OS boundary for generated code (installed when root, like
+# chromium below; without it, recipes that run generated code refuse with one line)
 setup: $(VENV)/.installed
+	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap; } || \
+		echo "note: bubblewrap is missing; generated code will not run (apt-get install bubblewrap)"
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +29,8 @@ setup-full: $(VENV)/.installed-full
 
 $(VENV)/.installed-full: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[test,embeddings,bench,prefs,augment,browser]'
-	command -v chromium >/dev/null || (apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
+	(command -v chromium >/dev/null && command -v bwrap >/dev/null) || (apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver bubblewrap)
 	touch $@
 
 run: setup

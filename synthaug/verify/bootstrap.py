@@ -1,22 +1,35 @@
-"""Runs inside the sandbox process (as a script, never imported): limits, guard, then the code.
+"""Runs inside the sandbox process (as a script; the parent imports only the codec).
 
-``python -S -P -B bootstrap.py MAIN.py CPU_S MEMORY_MB FILE_SIZE_MB PROCESSES OPEN_FILES
-SITE_DIR...``. It puts the parent's site-packages folders on ``sys.path``
-(``-S`` skips ``site`` and its ``.pth`` files, which cost more than the rest of
-the start-up), lowers its own resource
-limits, installs an audit hook that refuses process creation, network use,
+``python -S -P -B bootstrap.py MODE MAIN.py CPU_S MEMORY_MB FILE_SIZE_MB PROCESSES
+OPEN_FILES REPORT_FD IN_FD OUT_FD CALL_TIMEOUT_S SITE_DIR...``. It puts the parent's
+site-packages folders on ``sys.path`` (``-S`` skips ``site`` and its ``.pth``
+files, which cost more than the rest of the start-up), lowers its own resource
+limits, installs an audit hook (an informative second layer, not the boundary:
+that is ``boundary.py``) that refuses process creation, network use,
 native-code loading, writes outside the working directory and reads of other
 processes' ``/proc`` entries, then executes ``MAIN.py`` as ``__main__``. When
-the code returns (or raises, or calls ``sys.exit``) it prints one marker line,
-``NONCE<tab>status<tab>exit code<tab>detail``, so the parent can tell a finished run from an ``os._exit`` or a kill.
+the code returns (or raises, or calls ``sys.exit``) it writes one line,
+``status<tab>exit code<tab>detail``, to ``REPORT_FD`` (a pipe to the parent), so the
+parent can tell a finished run from an ``os._exit`` or a kill.
+
+MODE ``run`` runs the program. For checks whose verdict matters, the code under
+test and the checking code run in two processes (``serve`` and ``test``) that
+talk over two pipes in JSON lines, values in the tagged encoding of
+``encode``/``decode``: the candidate (``serve``) runs its code, sends the names
+of its functions and answers calls; the tests (``test``) run with a stand-in
+for each of those names that forwards the call. A value the encoding does not
+cover makes the run ``unverifiable``. The candidate cannot reach the tests'
+process, so it cannot change their verdict.
 """
 
 import _signal  # the C module: ``signal`` would import enum, a tenth of the start-up
+import builtins
 import os
 import resource
 import sys
 
 MB = 1024 * 1024
+NO_EXEC_AT = "/sandbox/no-exec.bpf"
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 BLOCKED_EVENTS = {
     "os.fork": "process creation",
@@ -138,7 +151,9 @@ def preload() -> None:
     """Before the hook: import ``ctypes`` (libraries such as sympy do; its own start-up loads a
     library), and put a stand-in for ``_posixsubprocess`` (whose ``fork_exec`` is not audited)
     in ``sys.modules``, so ``import subprocess`` still works and creating a process fails."""
-    import ctypes  # noqa: F401
+    import ctypes
+
+    no_exec(ctypes)
 
     def fork_exec(*_args: object) -> None:
         raise PermissionError("sandbox: process creation (_posixsubprocess) is not allowed")
@@ -146,6 +161,25 @@ def preload() -> None:
     stand_in = type(sys)("_posixsubprocess")
     stand_in.fork_exec = fork_exec  # type: ignore[attr-defined]
     sys.modules["_posixsubprocess"] = stand_in
+
+
+def no_exec(ctypes) -> None:
+    """Load the second seccomp filter (``NO_EXEC_AT``, written by the parent), which refuses
+    ``execve``: ``bwrap`` had to exec this interpreter, so its own filter allows it."""
+    try:
+        with open(NO_EXEC_AT, "rb") as handle:
+            program = handle.read()
+    except OSError:
+        return  # not inside the boundary (an unsafe run)
+    filters = ctypes.create_string_buffer(program, len(program))
+
+    class Program(ctypes.Structure):
+        _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.c_void_p))
+
+    fprog = Program(len(program) // 8, ctypes.cast(filters, ctypes.c_void_p))
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(22, 2, ctypes.byref(fprog), 0, 0) != 0:  # PR_SET_SECCOMP, MODE_FILTER
+        raise OSError(ctypes.get_errno(), "sandbox: loading the no-exec filter failed")
 
 
 def classify(error: BaseException) -> str:
@@ -161,19 +195,176 @@ def classify(error: BaseException) -> str:
     return "error"
 
 
+class Unserialisable(TypeError):
+    """A value outside the encoding (the verdict becomes ``unverifiable``)."""
+
+
+class Unverifiable(BaseException):
+    """Raised in the tests' process: a value could not cross between the processes.
+    A ``BaseException``, so ``except Exception`` in the tests does not swallow it."""
+
+
+class CandidateGone(BaseException):
+    """Raised in the tests' process: the candidate's process ended or broke the protocol."""
+
+
+def encode(value, depth=0):
+    """A JSON-able form of ``value`` that keeps tuples, sets, bytes and dict keys apart."""
+    kind = type(value)
+    if depth > 100:
+        raise Unserialisable("nested too deep")
+    if value is None or kind in (bool, int, float, str):
+        return value
+    if kind is list:
+        return [encode(item, depth + 1) for item in value]
+    if kind is tuple:
+        return {"t": [encode(item, depth + 1) for item in value]}
+    if kind is dict:
+        return {"d": [[encode(k, depth + 1), encode(v, depth + 1)] for k, v in value.items()]}
+    if kind in (set, frozenset):
+        return {"s" if kind is set else "f": [encode(item, depth + 1) for item in value]}
+    if kind is bytes:
+        return {"b": value.hex()}
+    if kind is complex:
+        return {"c": [value.real, value.imag]}
+    raise Unserialisable(f"a {kind.__name__} value cannot be passed between the processes")
+
+
+def decode(data):
+    if isinstance(data, list):
+        return [decode(item) for item in data]
+    if not isinstance(data, dict):
+        return data
+    ((tag, body),) = data.items()
+    if tag == "t":
+        return tuple(decode(item) for item in body)
+    if tag == "d":
+        return {decode(k): decode(v) for k, v in body}
+    if tag in ("s", "f"):
+        items = (decode(item) for item in body)
+        return set(items) if tag == "s" else frozenset(items)
+    if tag == "b":
+        return bytes.fromhex(body)
+    if tag == "c":
+        return complex(*body)
+    raise Unserialisable(f"unknown tag {tag!r}")
+
+
+def exported(namespace: dict) -> list:
+    """The names the candidate's process answers calls for: its functions and classes."""
+    return sorted(
+        name for name, value in namespace.items()
+        if not name.startswith("__") and callable(value) and not hasattr(builtins, name)
+    )  # fmt: skip
+
+
+def serve(namespace: dict, source, sink, timeout: float) -> None:
+    """The candidate's side: answer ``{"call", "args", "kwargs"}`` lines until EOF."""
+    import json
+
+    class _Timeout(Exception):
+        pass
+
+    def alarm(*_):
+        raise _Timeout(f"call took over {timeout} s")
+
+    def send(message) -> None:
+        sink.write((json.dumps(message) + "\n").encode())
+        sink.flush()
+
+    _signal.signal(_signal.SIGALRM, alarm)
+    send({"names": exported(namespace)})
+    while line := source.readline():
+        request = json.loads(line)
+        try:
+            function = namespace[request["call"]]
+            args, kwargs = decode(request["args"]), decode(request["kwargs"])
+            if timeout:
+                _signal.setitimer(_signal.ITIMER_REAL, timeout)
+            try:
+                value = function(*args, **kwargs)
+            finally:
+                _signal.setitimer(_signal.ITIMER_REAL, 0)
+            try:
+                reply = {"return": encode(value)}
+            except (Unserialisable, RecursionError) as error:
+                reply = {"unverifiable": str(error)}
+        except BaseException as error:  # the call's outcome, whatever it is
+            reply = {"raise": [type(error).__name__, str(error)[:300]]}
+        send(reply)
+
+
+def proxies(source, sink, state: dict) -> dict:
+    """The tests' side: a stand-in for each name the candidate sent."""
+    import json
+
+    def receive():
+        line = source.readline()
+        try:
+            return json.loads(line)
+        except ValueError:
+            state["gone"] = "the candidate's process ended or sent garbage"
+            raise CandidateGone(state["gone"]) from None
+
+    def stand_in(name: str):
+        def call(*args, **kwargs):
+            try:
+                request = {"call": name, "args": encode(list(args)), "kwargs": encode(kwargs)}
+            except (Unserialisable, RecursionError) as error:
+                state["unverifiable"] = f"{name}(...): {error}"
+                raise Unverifiable(state["unverifiable"]) from None
+            try:
+                sink.write((json.dumps(request) + "\n").encode())
+                sink.flush()
+            except OSError:
+                state["gone"] = "the candidate's process ended"
+                raise CandidateGone(state["gone"]) from None
+            reply = receive()
+            if "raise" in reply:
+                kind, message = reply["raise"]
+                error = getattr(builtins, str(kind), None)
+                if not (isinstance(error, type) and issubclass(error, Exception)):
+                    error = RuntimeError
+                raise error(f"{kind}: {message}")
+            if "return" in reply:
+                try:
+                    return decode(reply["return"])
+                except (Unserialisable, ValueError, TypeError) as problem:
+                    state["unverifiable"] = f"{name}(...) returned {problem}"
+            else:
+                state["unverifiable"] = f"{name}(...): {reply.get('unverifiable')}"
+            raise Unverifiable(state["unverifiable"])
+
+        call.__name__ = call.__qualname__ = name
+        return call
+
+    hello = receive()
+    if not isinstance(hello, dict) or not isinstance(hello.get("names"), list):
+        state["gone"] = "the candidate's process did not start"
+        raise CandidateGone(state["gone"])
+    return {str(name): stand_in(str(name)) for name in hello["names"] if str(name).isidentifier()}
+
+
 def main() -> None:
-    path, cpu_s, memory_mb, file_size_mb, processes, files = sys.argv[1:7]
-    sys.path.extend(sys.argv[7:])
-    nonce = os.environ.pop("SYNTHAUG_SANDBOX_NONCE", "")
-    out = sys.stdout
+    mode, path, cpu_s, memory_mb, file_size_mb, processes, files = sys.argv[1:8]
+    report_fd, in_fd, out_fd, call_timeout = (int(sys.argv[8]), int(sys.argv[9]),
+                                              int(sys.argv[10]), float(sys.argv[11]))  # fmt: skip
+    sys.path.extend(sys.argv[12:])
+    out, state = sys.stdout, {}
 
     def finish(status: str, code: int, detail: str = "") -> None:
         try:  # noqa: SIM105 - contextlib would cost start-up time
             out.flush()
         except Exception:  # report the outcome even if stdout is broken
             pass
+        if state.get("gone") or state.get("unverifiable"):
+            status, code = ("candidate_gone", 1) if state.get("gone") else ("unverifiable", 1)
+            detail = state.get("gone") or state.get("unverifiable") or ""
         detail = " ".join(detail.split())[:500]
-        os.write(1, f"\n{nonce}\t{status}\t{code}\t{detail}\n".encode())
+        try:  # noqa: SIM105
+            os.write(report_fd, f"{status}\t{code}\t{detail}\n".encode())
+        except OSError:
+            pass
         os._exit(code)
 
     _signal.signal(_signal.SIGXCPU, lambda *_: finish("cpu_limit", 137, "CPU time limit"))
@@ -186,12 +377,20 @@ def main() -> None:
         detail = f"{type(error).__name__}: {error}"
         print(detail, file=sys.stderr)
         finish("error", 1, detail)
+    namespace = {"__name__": "__main__", "__file__": "main.py", "__builtins__": __builtins__}
+    channel = (os.fdopen(in_fd, "rb"), os.fdopen(out_fd, "wb")) if mode != "run" else None
+    if mode == "test":
+        try:
+            namespace.update(proxies(*channel, state))  # type: ignore[misc]
+        except CandidateGone:
+            finish("candidate_gone", 1)
     preload()
     sys.addaudithook(make_guard(os.getcwd()))
     sys.argv = ["main.py"]
-    namespace = {"__name__": "__main__", "__file__": "main.py", "__builtins__": __builtins__}
     try:
         exec(code, namespace)  # this is the sandbox
+        if mode == "serve":
+            serve(namespace, *channel, call_timeout)  # type: ignore[misc]
     except SystemExit as stop:
         value = stop.code
         number = value if isinstance(value, int) else (0 if value is None else 1)

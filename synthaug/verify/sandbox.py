@@ -1,13 +1,20 @@
 """Sandboxed execution of generated Python.
 
-Each run is a separate process started in an empty temporary directory with a
-scrubbed environment (no API keys, no ``PYTHON*`` variables from the host), in
-new network and PID namespaces when the kernel allows it (``unshare``: no
-network at all; the whole process tree dies with the run), under CPU-time,
-address-space, file-size, process-count and open-file limits, with a wall-clock
-timeout that kills the whole session, and stdout/stderr capped. Inside, an
-audit hook (``bootstrap.py``) refuses process creation, sockets, ``ctypes``,
-writes outside the directory and reads of other processes' ``/proc`` files.
+Each run is a fresh interpreter inside an OS-level boundary (``boundary.py``:
+bubblewrap namespaces as an unprivileged user, a read-only root holding only
+the Python installation, a size-limited private ``/tmp``, a fresh ``/proc``, no
+network, and a seccomp filter), with a scrubbed environment, under CPU-time,
+address-space, file-size, process-count and open-file limits, with a
+wall-clock timeout that kills the whole process tree, and stdout/stderr capped.
+Inside, an audit hook (``bootstrap.py``) refuses process creation, sockets,
+``ctypes`` and writes outside the directory: an informative second layer, not
+the boundary. Where the boundary cannot be set up, runs are refused
+(``SandboxUnavailable``, one line) unless the sandbox was made with
+``unsafe=True``, which every verdict then records.
+
+Checks whose verdict matters run the candidate and the checking code in two
+processes that reach each other only through a pipe of JSON values
+(``run_tests``, ``call_function``; see ``bootstrap.py``).
 
 Every outcome is a verdict (``ExecResult.status``), never a hang or an
 exception. What it does not protect against is listed in ``docs/sandbox.md``.
@@ -17,25 +24,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import json
 import os
-import secrets
 import shutil
 import signal
 import site
-import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..errors import SynthaugError
 from ..hashing import stable_hash
 from ..llm.cache import RequestCache
+from . import boundary
+from .bootstrap import Unserialisable, decode, encode
 
 BOOTSTRAP = str(Path(__file__).with_name("bootstrap.py"))
 Status = Literal[
@@ -50,10 +57,15 @@ Status = Literal[
     "file_size_limit",
     "blocked",
     "killed",
+    "unverifiable",
 ]
 EVIDENCE_CHARS = 2000
-UNSHARE_LOST_SIGKILL = "unshare: sigprocmask unblock failed: Invalid argument\n"
-RESULT_VERSION = 2
+RESULT_VERSION = 3
+UNSAFE_FLAG = "--unsafe-sandbox"
+
+
+class SandboxUnavailable(SynthaugError):
+    """The OS boundary cannot be set up here and the sandbox was not made ``unsafe``."""
 
 
 class Limits(BaseModel):
@@ -64,7 +76,9 @@ class Limits(BaseModel):
     cpu_s: float = Field(5.0, gt=0)
     memory_mb: int = Field(1024, ge=64)
     file_size_mb: int = Field(16, ge=0)
-    processes: int = Field(64, ge=1)  # RLIMIT_NPROC: per user, and not enforced for root
+    disk_mb: int = Field(64, ge=1)  # the private /tmp (a tmpfs) holding the working directory
+    # RLIMIT_NPROC, threads (fork is refused); per host user, so x ``parallel`` in force
+    processes: int = Field(64, ge=1)
     open_files: int = Field(256, ge=16)
     output_bytes: int = Field(1_000_000, ge=1024)  # per stream
 
@@ -79,6 +93,7 @@ class ExecResult:
     stderr: str
     wall_s: float
     detail: str = ""
+    isolation: str = ""  # the boundary, and "two-process" when the checks ran apart
 
     @property
     def ok(self) -> bool:
@@ -91,44 +106,33 @@ class ExecResult:
             "exit_code": self.exit_code,
             "wall_s": self.wall_s,
             "detail": self.detail,
+            "isolation": self.isolation,
             "stdout": self.stdout[:EVIDENCE_CHARS],
             "stderr": self.stderr[-EVIDENCE_CHARS:],
         }
 
 
-@functools.cache
-def namespace_prefix() -> tuple[str, ...]:
-    """``unshare`` arguments for new network + PID namespaces, or () where not permitted."""
-    command = ["unshare", "--net", "--pid", "--fork", "--kill-child"]
-    if os.geteuid() != 0:
-        command.append("--map-root-user")
-    if shutil.which("unshare") is None:
-        return ()
-    try:
-        probe = subprocess.run([*command, "true"], capture_output=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return ()
-    return tuple(command) if probe.returncode == 0 else ()
-
-
-def isolation() -> list[str]:
+def isolation(unsafe: bool = False) -> list[str]:
     """The protections in force on this machine."""
-    layers = ["rlimits", "audit_hook", "scrubbed_env", "empty_tmpdir", "session_kill"]
-    return (["netns", "pidns"] if namespace_prefix() else []) + layers
+    reason, how = boundary.mode()
+    layers = ["rlimits", "audit_hook", "scrubbed_env", "private_tmp", "tree_kill"]
+    if reason is None:
+        user = "uid_nobody" if how == "nobody" else "userns_uid_65534"
+        return ["bwrap", user, "netns", "pidns", "mntns", "ipcns", "seccomp", *layers]
+    return ["UNSAFE_no_boundary", *layers] if unsafe else []
 
 
-def _scrubbed_env(workdir: str, nonce: str) -> dict[str, str]:
+def _scrubbed_env(home: str) -> dict[str, str]:
     return {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "HOME": workdir,
-        "TMPDIR": workdir,
+        "HOME": home,
+        "TMPDIR": home,
         "LANG": "C.UTF-8",
         "PYTHONHASHSEED": "0",
         "PYTHONIOENCODING": "utf-8",
         "OMP_NUM_THREADS": "1",
         "OPENBLAS_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
-        "SYNTHAUG_SANDBOX_NONCE": nonce,
     }
 
 
@@ -155,7 +159,9 @@ class _Capture:
 class Sandbox:
     """Runs Python code under ``limits``; results cached by (code, stdin, limits) in ``cache``.
 
-    At most ``parallel`` runs at once (default: the number of CPUs).
+    At most ``parallel`` runs at once (default: the number of CPUs). ``unsafe=True`` runs
+    code without the OS boundary where it cannot be set up (the CLI's ``--unsafe-sandbox``);
+    every verdict then says so in its ``isolation``.
     """
 
     def __init__(
@@ -163,104 +169,318 @@ class Sandbox:
         limits: Limits | None = None,
         cache: RequestCache | None = None,
         parallel: int | None = None,
+        *,
+        unsafe: bool = False,
     ):
         self.limits = limits or Limits()
         self.cache = cache
         self.parallel = parallel or os.cpu_count() or 1
+        self.unsafe = unsafe
         self._gates: dict[int, asyncio.Semaphore] = {}
         self.executions = 0
         self.cache_hits = 0
 
     def with_limits(self, limits: Limits) -> Sandbox:
         """The same sandbox (cache, concurrency gate) with other limits."""
-        other = Sandbox(limits, self.cache, self.parallel)
+        other = Sandbox(limits, self.cache, self.parallel, unsafe=self.unsafe)
         other._gates = self._gates
         return other
 
-    def key(self, code: str, stdin: str = "") -> str:
-        limits = self.limits.model_dump()
-        return stable_hash({"v": RESULT_VERSION, "code": code, "stdin": stdin, "limits": limits})
+    def level(self) -> str:
+        """The isolation recorded in each verdict; raises ``SandboxUnavailable``."""
+        reason, how = boundary.mode()
+        if reason is None:
+            return f"bwrap+seccomp({how})"
+        if not self.unsafe:
+            raise SandboxUnavailable(
+                f"cannot run generated code: {reason} (or accept running it without the "
+                f"boundary: {UNSAFE_FLAG})"
+            )
+        return "UNSAFE:no-boundary"
 
-    async def run(self, code: str, stdin: str = "") -> ExecResult:
-        """Execute ``code`` (reading ``stdin``); a stored result is returned when there is one."""
-        key = self.key(code, stdin)
+    def _process_limits(self) -> Limits:
+        """``limits`` as the processes get them: RLIMIT_NPROC counts every process and thread
+        of the host user, and the runs at once share that user."""
+        return self.limits.model_copy(update={"processes": self.limits.processes * self.parallel})
+
+    def key(self, code: str, stdin: str = "", kind: str = "run", extra: Any = None) -> str:
+        limits = self.limits.model_dump()
+        payload = {"v": RESULT_VERSION, "code": code, "stdin": stdin, "limits": limits}
+        if kind != "run":
+            payload |= {"kind": kind, "extra": extra, "unsafe": self.unsafe}
+        elif self.unsafe:
+            payload["unsafe"] = True
+        return stable_hash(payload)
+
+    async def _cached(self, key: str, job) -> Any:
         if self.cache is not None and (stored := self.cache.get_execution(key)):
             self.cache_hits += 1
-            return ExecResult(**json.loads(stored))
+            return json.loads(stored)
+        level = self.level()
         loop = id(asyncio.get_running_loop())
         gate = self._gates.setdefault(loop, asyncio.Semaphore(self.parallel))
         async with gate:
-            result = await execute(code, stdin, self.limits)
+            value = await job(level)
         self.executions += 1
         if self.cache is not None:
-            self.cache.put_execution(key, json.dumps(asdict(result)))
-        return result
+            self.cache.put_execution(key, json.dumps(value))
+        return value
+
+    async def run(self, code: str, stdin: str = "") -> ExecResult:
+        """Execute ``code`` (reading ``stdin``); a stored result is returned when there is one."""
+
+        async def job(level: str) -> dict:
+            return asdict(await execute(code, stdin, self._process_limits(), level))
+
+        return ExecResult(**await self._cached(self.key(code, stdin), job))
+
+    async def run_tests(self, solution: str, tests: str) -> ExecResult:
+        """``tests`` against ``solution``'s functions, each in its own process (the tests
+        call the solution's functions through a pipe): ``ok`` only when the tests' process,
+        which the solution cannot reach, finished."""
+
+        async def job(level: str) -> dict:
+            return asdict(await execute_pair(solution, tests, self._process_limits(), level))
+
+        key = self.key(solution, kind="tests", extra=tests)
+        return ExecResult(**await self._cached(key, job))
+
+    async def call_function(
+        self, code: str, func_name: str, inputs: list[dict[str, Any]], timeout: float
+    ) -> tuple[ExecResult, list[dict[str, Any]]]:
+        """Call ``func_name(**input)`` for each input in the candidate's process; this
+        process sends the calls and reads the outcomes."""
+
+        async def job(level: str) -> dict:
+            result, outcomes = await execute_calls(
+                code, func_name, inputs, timeout, self._process_limits(), level
+            )
+            return {"result": asdict(result), "outcomes": outcomes}
+
+        key = self.key(code, kind="calls", extra=[func_name, inputs, timeout])
+        stored = await self._cached(key, job)
+        return ExecResult(**stored["result"]), stored["outcomes"]
 
     def run_sync(self, code: str, stdin: str = "") -> ExecResult:
         """``run`` for callers without an event loop."""
         return asyncio.run(self.run(code, stdin))
 
 
-async def execute(code: str, stdin: str, limits: Limits) -> ExecResult:
-    """One uncached run in a fresh temporary directory."""
-    workdir = tempfile.mkdtemp(prefix="synthaug-sandbox-")
-    try:
-        Path(workdir, "main.py").write_text(code, encoding="utf-8")
-        return await _supervise(workdir, stdin, limits)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+class _Process:
+    """One sandboxed interpreter: started, its output captured, its report read."""
+
+    def __init__(
+        self, mode: str, code: str, limits: Limits, level: str, channel=(-1, -1), timeout=0.0
+    ):
+        self.mode, self.code, self.limits, self.level = mode, code, limits, level
+        self.channel, self.timeout = channel, timeout
+        self.out = _Capture(limits.output_bytes)
+        self.err = _Capture(limits.output_bytes)
+        self.process: asyncio.subprocess.Process | None = None
+        self.report_read = -1
+        self.workdir: str | None = None
+
+    async def start(self) -> None:
+        report_read, report_write = os.pipe()
+        self.report_read = report_read
+        os.set_blocking(report_read, False)
+        limits = self.limits
+        numbers = (limits.cpu_s, limits.memory_mb, limits.file_size_mb, limits.processes,
+                   limits.open_files, report_write, *self.channel, self.timeout)  # fmt: skip
+        tail = [str(value) for value in numbers] + site.getsitepackages()
+        keep = [report_write, *(fd for fd in self.channel if fd >= 0)]
+        closing = list(keep)  # this process's ends of its pipes: the parent keeps none
+        options: dict[str, Any] = {}
+        if self.level.startswith("bwrap"):
+            fds = {"bootstrap": boundary.data_fd(boundary.bootstrap_source()),
+                   "main": boundary.data_fd(self.code.encode()),
+                   "no_exec": boundary.data_fd(boundary.compile_no_exec())}  # fmt: skip
+            seccomp = boundary.data_fd(boundary.compile_filter() or b"")
+            env = _scrubbed_env(boundary.WORKDIR)
+            command = [
+                *boundary.command(fds, limits.disk_mb, env, seccomp),
+                boundary.python_binary(), "-S", "-P", "-B", boundary.BOOTSTRAP_AT,
+                self.mode, boundary.MAIN_AT, *tail,
+            ]  # fmt: skip
+            keep += [*fds.values(), seccomp]
+            closing += [*fds.values(), seccomp]
+            options = boundary.start_options(boundary.mode()[1] == "nobody")
+            options |= {"env": {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}}
+        else:
+            self.workdir = tempfile.mkdtemp(prefix="synthaug-sandbox-")
+            main = Path(self.workdir, "main.py")
+            main.write_text(self.code, encoding="utf-8")
+            command = [sys.executable, "-S", "-P", "-B", BOOTSTRAP, self.mode, str(main), *tail]
+            options = {"cwd": self.workdir, "env": _scrubbed_env(self.workdir)}
+        try:
+            self.process = await asyncio.create_subprocess_exec(
+                *command,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+                pass_fds=keep,
+                **options,
+            )
+        finally:
+            for fd in closing:
+                os.close(fd)
+
+    def report(self) -> dict[str, Any] | None:
+        """The bootstrap's last report line, if it wrote one."""
+        data = b""
+        with contextlib.suppress(BlockingIOError, OSError):
+            while chunk := os.read(self.report_read, 65536):
+                data += chunk
+        lines = [line for line in data.decode("utf-8", "replace").split("\n") if line]
+        fields = lines[-1].split("\t", 2) if lines else []
+        if len(fields) == 3 and fields[1].lstrip("-").isdigit():
+            return {"status": fields[0], "code": int(fields[1]), "detail": fields[2]}
+        return None
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+
+    def close(self) -> None:
+        if self.report_read >= 0:
+            os.close(self.report_read)
+            self.report_read = -1
+        if self.workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-async def _supervise(workdir: str, stdin: str, limits: Limits) -> ExecResult:
-    nonce = secrets.token_hex(16)
-    command = [
-        *namespace_prefix(),
-        sys.executable,
-        "-S",
-        "-P",
-        "-B",
-        BOOTSTRAP,
-        str(Path(workdir, "main.py")),
-        *(str(value) for value in (limits.cpu_s, limits.memory_mb, limits.file_size_mb)),
-        *(str(value) for value in (limits.processes, limits.open_files)),
-        *site.getsitepackages(),
-    ]
+async def _supervise(
+    processes: list[_Process], stdin: str, limits: Limits, until: _Process | None = None
+) -> tuple[str | None, float]:
+    """Wait for every process to end (or ``until`` to end), then kill all that remain; or
+    kill all at the wall time or an output flood."""
     started = time.monotonic()
-    process = await asyncio.create_subprocess_exec(
-        *command,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=workdir,
-        env=_scrubbed_env(workdir, nonce),
-        start_new_session=True,
-    )
-    out, err = _Capture(limits.output_bytes + 4096), _Capture(limits.output_bytes)
-    readers = asyncio.gather(out.drain(process.stdout), err.drain(process.stderr))  # type: ignore[arg-type]
-    overflow = asyncio.ensure_future(_first_of(out.over, err.over))
-    feeding = asyncio.ensure_future(_feed(process, stdin))
-    reason = None
+    readers, waits, floods, feeds = [], [], [], []
     try:
-        done, _ = await asyncio.wait(
-            {asyncio.ensure_future(process.wait()), overflow},
-            timeout=limits.wall_s,
-            return_when=asyncio.FIRST_COMPLETED,
-        )
-        if overflow in done:
-            reason = "output_limit"
-        elif not done:
-            reason = "timeout"
+        for one in processes:
+            await one.start()
+        for one in processes:
+            process = one.process
+            readers.append(one.out.drain(process.stdout))  # type: ignore[union-attr, arg-type]
+            readers.append(one.err.drain(process.stderr))  # type: ignore[union-attr, arg-type]
+            waits.append(asyncio.ensure_future(process.wait()))  # type: ignore[union-attr]
+            floods += [one.out.over, one.err.over]
+            feeds.append(asyncio.ensure_future(_feed(process, stdin)))  # type: ignore[arg-type]
+        gathered = asyncio.gather(*readers)
+        overflow = asyncio.ensure_future(_first_of(*floods))
+        watched = waits if until is None else [waits[processes.index(until)]]
+        ended = asyncio.ensure_future(asyncio.gather(*watched))
+        reason = None
+        try:
+            done, _ = await asyncio.wait(
+                {ended, overflow}, timeout=limits.wall_s, return_when=asyncio.FIRST_COMPLETED
+            )
+            if overflow in done:
+                reason = "output_limit"
+            elif not done:
+                reason = "timeout"
+        finally:
+            for one in processes:
+                one.kill()
+            overflow.cancel()
+            for feed in feeds:
+                feed.cancel()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(gathered, timeout=5)
+            with contextlib.suppress(TimeoutError):  # a pipe held open by an escaped process
+                await asyncio.wait_for(asyncio.gather(*waits), timeout=5)
+    except BaseException:
+        for one in processes:
+            one.kill()
+        raise
+    return reason, round(time.monotonic() - started, 3)
+
+
+async def execute(code: str, stdin: str, limits: Limits, level: str = "UNSAFE:no-boundary"):
+    """One uncached run."""
+    one = _Process("run", code, limits, level)
+    try:
+        reason, wall = await _supervise([one], stdin, limits)
+        return _verdict(one, reason, wall, limits, level)
     finally:
-        if reason or process.returncode is None:
-            _kill_session(process.pid)
-        overflow.cancel()
-        feeding.cancel()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(readers, timeout=5)
-        with contextlib.suppress(TimeoutError):  # a pipe held open by an escaped process
-            await asyncio.wait_for(process.wait(), timeout=5)
-    wall = round(time.monotonic() - started, 3)
-    return _verdict(out.text(), err.text(), process.returncode, nonce, reason, wall, limits)
+        one.close()
+
+
+async def execute_pair(solution: str, tests: str, limits: Limits, level: str) -> ExecResult:
+    """The solution (``serve``) and the tests (``test``) in two processes joined by pipes."""
+    to_candidate, from_tests = os.pipe()
+    to_tests, from_candidate = os.pipe()
+    candidate = _Process("serve", solution, limits, level, (to_candidate, from_candidate))
+    checker = _Process("test", tests, limits, level, (to_tests, from_tests))
+    try:
+        reason, wall = await _supervise([candidate, checker], "", limits, until=checker)
+        result = _verdict(checker, reason, wall, limits, level + "+two-process")
+        served = _verdict(candidate, reason, wall, limits, level)
+    finally:
+        candidate.close()
+        checker.close()
+    result.stdout = served.stdout + result.stdout
+    result.stderr = served.stderr + result.stderr
+    if result.status == "candidate_gone":  # the candidate's own outcome says why
+        status = served.status if served.status != "ok" else "exited_early"
+        detail = f"the solution's process: {served.detail or status}"
+        return ExecResult(status, served.exit_code, result.stdout, result.stderr, wall,  # type: ignore[arg-type]
+                          detail, result.isolation)  # fmt: skip
+    return result
+
+
+async def execute_calls(
+    code: str, func_name: str, inputs: list[dict[str, Any]], timeout: float, limits: Limits,
+    level: str,
+) -> tuple[ExecResult, list[dict[str, Any]]]:  # fmt: skip
+    """The candidate serves; this process sends each call and decodes each outcome."""
+    to_candidate, from_parent = os.pipe()
+    to_parent, from_candidate = os.pipe()
+    candidate = _Process("serve", code, limits, level, (to_candidate, from_candidate), timeout)
+    replies: list[Any] = []
+    loop = asyncio.get_running_loop()
+
+    def converse() -> None:
+        with os.fdopen(from_parent, "wb") as sink, os.fdopen(to_parent, "rb") as source:
+            hello = source.readline()
+            if not hello.startswith(b'{"names"'):
+                return
+            for arguments in inputs:
+                request = {"call": func_name, "args": [], "kwargs": encode(arguments)}
+                sink.write((json.dumps(request) + "\n").encode())
+                sink.flush()
+                line = source.readline()
+                if not line:
+                    return
+                replies.append(json.loads(line))
+
+    try:
+        talk = asyncio.ensure_future(loop.run_in_executor(None, converse))
+        reason, wall = await _supervise([candidate], "", limits)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(talk, timeout=5)
+        result = _verdict(candidate, reason, wall, limits, level + "+two-process")
+    finally:
+        candidate.close()
+    if not result.ok or len(replies) != len(inputs):
+        return result, []
+    return result, [_outcome(reply) for reply in replies]
+
+
+def _outcome(reply: Any) -> dict[str, Any]:
+    """A reply as Case2Code stores it: ``{"return": JSON value}`` or ``{"error": text}``."""
+    if isinstance(reply, dict) and "return" in reply:
+        try:
+            return {"return": json.loads(json.dumps(decode(reply["return"]), allow_nan=True))}
+        except (Unserialisable, TypeError, ValueError) as error:
+            return {"error": f"Unverifiable: {error}"[:300]}
+    if isinstance(reply, dict) and isinstance(reply.get("raise"), list) and reply["raise"]:
+        kind, message = [*reply["raise"], ""][:2]
+        return {"error": f"{kind}: {message}"[:300]}
+    problem = reply.get("unverifiable") if isinstance(reply, dict) else "garbled reply"
+    return {"error": f"Unverifiable: {problem}"[:300]}
 
 
 async def _first_of(*events: asyncio.Event) -> None:
@@ -281,45 +501,33 @@ async def _feed(process: asyncio.subprocess.Process, stdin: str) -> None:
         pass
 
 
-def _kill_session(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
-
-
 def _verdict(
-    stdout: str,
-    stderr: str,
-    returncode: int | None,
-    nonce: str,
-    reason: str | None,
-    wall: float,
-    limits: Limits,
+    one: _Process, reason: str | None, wall: float, limits: Limits, level: str
 ) -> ExecResult:
-    """Read the bootstrap's marker line (if any) and name the outcome."""
-    marker = stdout.rfind(f"\n{nonce}\t")
-    report = None
-    if marker >= 0:
-        fields = stdout[marker + len(nonce) + 2 :].split("\n", 1)[0].split("\t", 2)
-        if len(fields) == 3 and fields[1].lstrip("-").isdigit():
-            report = {"status": fields[0], "code": int(fields[1]), "detail": fields[2]}
-        stdout = stdout[:marker]
-    stdout = stdout[: limits.output_bytes]
-    if stderr.endswith(UNSHARE_LOST_SIGKILL):  # unshare cannot re-raise its child's SIGKILL
-        stderr, returncode = stderr[: -len(UNSHARE_LOST_SIGKILL)], -signal.SIGKILL
+    """Name the outcome from the bootstrap's report (if any) and how the process ended."""
+    stdout, stderr = one.out.text(), one.err.text()
+    returncode = one.process.returncode if one.process is not None else None
+    report = one.report()
     if reason == "timeout":
-        return ExecResult(
-            "timeout", None, stdout, stderr, wall, f"wall time over {limits.wall_s} s"
-        )
+        detail = f"wall time over {limits.wall_s} s"
+        return ExecResult("timeout", None, stdout, stderr, wall, detail, level)
     if reason == "output_limit":
         detail = f"output over {limits.output_bytes} bytes"
-        return ExecResult("output_limit", None, stdout, stderr, wall, detail)
+        return ExecResult("output_limit", None, stdout, stderr, wall, detail, level)
     if report:
-        return ExecResult(report["status"], report["code"], stdout, stderr, wall, report["detail"])
+        status, code, detail = report["status"], report["code"], report["detail"]
+        return ExecResult(status, code, stdout, stderr, wall, detail, level)
     if returncode is not None and returncode < 0:
         name = signal.Signals(-returncode).name
         status: Status = (
             "cpu_limit" if -returncode in (signal.SIGXCPU, signal.SIGKILL) else "killed"
         )
-        return ExecResult(status, returncode, stdout, stderr, wall, f"killed by {name}")
+        return ExecResult(status, returncode, stdout, stderr, wall, f"killed by {name}", level)
+    if returncode is not None and returncode > 128 and level.startswith("bwrap"):
+        number = returncode - 128  # bwrap exits 128 + N when its child dies of signal N
+        with contextlib.suppress(ValueError):
+            name = signal.Signals(number).name
+            status = "cpu_limit" if number in (signal.SIGXCPU, signal.SIGKILL) else "killed"
+            return ExecResult(status, -number, stdout, stderr, wall, f"killed by {name}", level)
     detail = "the process ended before the code finished (os._exit or a crash)"
-    return ExecResult("exited_early", returncode, stdout, stderr, wall, detail)
+    return ExecResult("exited_early", returncode, stdout, stderr, wall, detail, level)
