@@ -16,7 +16,7 @@ from .llm.cache import RequestCache, default_cache_path
 from .llm.client import LLMClient
 from .llm.registry import backend_types
 from .recipe import BackendConfig, build_backend
-from .verify.sandbox import Sandbox
+from .verify.sandbox import UNSAFE_FLAG, Sandbox
 
 
 def open_resources(
@@ -25,10 +25,12 @@ def open_resources(
     no_cache: bool = False,
     llm: BackendConfig | None = None,
     backends: dict[str, BackendConfig] | None = None,
+    unsafe_sandbox: bool = False,
 ) -> RunResources:
     """The cache (``cache_path``, default ``~/.cache/synthaug``; none with ``no_cache``), a
     client for ``llm`` and for each named backend (all sharing the cache; nothing is loaded
-    or contacted yet) and a sandbox whose results go to the same cache."""
+    or contacted yet) and a sandbox whose results go to the same cache (``unsafe_sandbox``:
+    without its OS boundary where that cannot be set up, recorded in every verdict)."""
     cache = None if no_cache else RequestCache(cache_path or default_cache_path())
 
     def connect(config: BackendConfig, where: str) -> LLMClient:
@@ -41,7 +43,7 @@ def open_resources(
             name: connect(config, f"backends.{name}")
             for name, config in sorted((backends or {}).items())
         },
-        sandbox=Sandbox(cache=cache),
+        sandbox=Sandbox(cache=cache, unsafe=unsafe_sandbox),
     )
 
 
@@ -50,9 +52,14 @@ def resources_from_args(
     llm: BackendConfig | None = None,
     backends: dict[str, BackendConfig] | None = None,
 ) -> RunResources:
-    """``open_resources`` with the ``--cache``/``--no-cache`` options of ``add_cache_options``."""
+    """``open_resources`` with the ``--cache``/``--no-cache`` options of ``add_cache_options``
+    (and ``--unsafe-sandbox`` where the command has it)."""
     return open_resources(
-        cache_path=args.cache, no_cache=args.no_cache, llm=llm, backends=backends
+        cache_path=args.cache,
+        no_cache=args.no_cache,
+        llm=llm,
+        backends=backends,
+        unsafe_sandbox=getattr(args, "unsafe_sandbox", False),
     )
 
 
@@ -63,6 +70,16 @@ def add_cache_options(parser: argparse.ArgumentParser) -> None:
         help="cache of model answers, embeddings and sandbox results (default: ~/.cache/synthaug)",
     )
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+
+
+def add_sandbox_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        UNSAFE_FLAG,
+        dest="unsafe_sandbox",
+        action="store_true",
+        help="where the sandbox's OS boundary (bubblewrap) cannot be set up, run generated "
+        "code without it instead of refusing (recorded in every verdict)",
+    )
 
 
 def add_backend_options(parser: argparse.ArgumentParser) -> None:

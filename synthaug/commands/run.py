@@ -13,6 +13,7 @@ from ..recipe import Recipe, build_pipeline, load_recipe, recipe_from_dict
 from ..resources import (
     add_backend_options,
     add_cache_options,
+    add_sandbox_option,
     backend_overrides,
     resources_from_args,
 )
@@ -75,6 +76,7 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, metavar="N", help="stop after N source rows")
     add_backend_options(parser)
     add_cache_options(parser)
+    add_sandbox_option(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress display")
 
 

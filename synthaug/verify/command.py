@@ -19,6 +19,7 @@ from typing import Any
 from ..commands import command
 from ..errors import InputError
 from ..io import read_records
+from ..resources import add_sandbox_option
 from .evidence import reverify
 from .sandbox import Sandbox
 
@@ -83,7 +84,7 @@ def verify_file(path: str, progress: bool = True, unsafe: bool = False) -> dict[
 
 def cmd_verify(args: Any) -> int:
     progress = not args.quiet and sys.stderr.isatty()
-    report = verify_file(args.file, progress, unsafe=getattr(args, "unsafe_sandbox", False))
+    report = verify_file(args.file, progress, unsafe=args.unsafe_sandbox)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -111,10 +112,5 @@ def add_command(commands: Any) -> None:
     parser.add_argument("file", help="data file whose records carry a 'verification' field")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
-    parser.add_argument(
-        "--unsafe-sandbox",
-        action="store_true",
-        help="where the sandbox's OS boundary (bubblewrap) cannot be set up, run generated "
-        "code without it instead of refusing (recorded in every verdict)",
-    )
+    add_sandbox_option(parser)
     parser.set_defaults(handler=cmd_verify)
