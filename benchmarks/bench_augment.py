@@ -41,14 +41,14 @@ import numpy as np
 from scipy import stats
 from sklearn.linear_model import LogisticRegression
 
-from synthaug.curate.embeddings import MiniLM
 from synthaug.hashing import derive_seed
 from synthaug.io import read_records
-from synthaug.llm.cache import RequestCache, default_cache_path
-from synthaug.llm.client import LLMClient
+from synthaug.llm.cache import default_cache_path
+from synthaug.llm.embeddings import MiniLM
 from synthaug.methods.augment import eda
-from synthaug.recipe import build_backend, build_pipeline, recipe_from_dict
+from synthaug.recipe import build_pipeline, recipe_from_dict
 from synthaug.records import META, record_id
+from synthaug.resources import open_resources
 
 CHATAUG = {"k": 6, "min_similarity": 0.3, "max_similarity": 0.9}  # the chataug recipe's
 
@@ -97,11 +97,11 @@ def paraphrases(texts: list[str], cache: Path) -> dict[str, list[str]]:
                 ],
             }
         )
-        llm = LLMClient(
-            build_backend(recipe.backend), RequestCache(cache), recipe.backend.max_retries
-        )
+        resources = open_resources(cache_path=cache, llm=recipe.backend)
         pipeline = build_pipeline(recipe)
-        asyncio.run(pipeline.run(out=out, run_dir=Path(tmp) / "run", llm=llm, progress=False))
+        asyncio.run(
+            pipeline.run(out=out, run_dir=Path(tmp) / "run", resources=resources, progress=False)
+        )
         kept: dict[str, list[str]] = {t: [] for t in texts}
         for row in read_records(out):
             if row["kept"]:

@@ -27,6 +27,7 @@ from pathlib import Path
 import yaml
 from bench_throughput import RecordingBackend, replay
 
+from synthaug.engine.resources import RunResources
 from synthaug.llm.client import LLMClient
 from synthaug.llm.local import LocalBackend
 from synthaug.recipe import build_pipeline, load_recipe
@@ -47,7 +48,7 @@ def run(recipe: Path, out: Path, backend: LocalBackend, limit: int | None = None
         await build_pipeline(load_recipe(str(recipe))).run(
             out=out,
             run_dir=out.parent / f"{out.stem}-run",
-            llm=LLMClient(backend, cache=None),
+            resources=RunResources(llm=LLMClient(backend, cache=None)),
             limit=limit,
             progress=False,
         )

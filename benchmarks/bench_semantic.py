@@ -22,9 +22,9 @@ import time
 from importlib import resources
 from pathlib import Path
 
-from synthaug.curate.embeddings import MiniLM
 from synthaug.curate.semantic import SemanticDuplicates
 from synthaug.llm.cache import RequestCache
+from synthaug.llm.embeddings import MiniLM
 
 
 def texts(count: int) -> list[str]:

@@ -22,6 +22,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from synthaug.engine.resources import RunResources
 from synthaug.llm.backend import wire_body
 from synthaug.llm.client import LLMClient
 from synthaug.llm.local import LocalBackend
@@ -55,7 +56,7 @@ def run_pipeline(
         await build_pipeline(recipe).run(
             out=workdir / "data.jsonl",
             run_dir=workdir / "run",
-            llm=client,
+            resources=RunResources(llm=client),
             limit=limit,
             progress=False,
         )

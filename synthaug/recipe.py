@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -30,22 +30,23 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .engine.pipeline import Pipeline
 from .engine.step import Step
 from .errors import RecipeError
+from .llm import registry
 from .llm.backend import Backend
+from .llm.registry import backend_options
 from .methods.registry import get_method
 
 
 class BackendConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    type: Literal["local", "openai"] = "local"
-    model: str | None = None
-    parallel: int = Field(8, ge=1, le=128)
-    ctx_per_slot: int = Field(2048, ge=256)
-    base_url: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"
-    max_concurrency: int = Field(32, ge=1, le=1024)
-    timeout: float = Field(120.0, gt=0)
+    """``type`` names a registered backend (``synthaug.llm.registry``); ``max_retries`` is the
+    client's; every other key is an option of the backend, checked by the registry."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str = "local"
     max_retries: int = Field(5, ge=0, le=20)
-    schema_style: Literal["openai", "llamacpp"] = "openai"
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
 
 
 class StepConfig(BaseModel):
@@ -106,9 +107,18 @@ def recipe_from_dict(raw: dict[str, Any], overrides: list[str] = ()) -> Recipe:
     for override in overrides:
         apply_override(raw, override)
     try:
-        return Recipe.model_validate(raw)
+        recipe = Recipe.model_validate(raw)
     except ValidationError as exc:
         raise RecipeError(_first_error(exc)) from exc
+    for where, config in _backend_configs(recipe):
+        backend_options(config.type, config.options, where)
+    return recipe
+
+
+def _backend_configs(recipe: Recipe) -> list[tuple[str, BackendConfig]]:
+    """Every backend of ``recipe`` with its YAML path."""
+    named = [(f"backends.{name}", config) for name, config in recipe.backends.items()]
+    return [("backend", recipe.backend), *named]
 
 
 def apply_override(raw: dict[str, Any], override: str) -> None:
@@ -179,21 +189,4 @@ def _check_backend_names(step: Step, index: int, backends: dict[str, BackendConf
 
 def build_backend(config: BackendConfig, where: str = "backend") -> Backend:
     """The backend a recipe asks for (nothing is loaded or contacted yet); ``where`` is its YAML path."""
-    if config.type == "local":
-        from .llm.local import LocalBackend
-
-        return LocalBackend(
-            config.model, parallel=config.parallel, ctx_per_slot=config.ctx_per_slot
-        )
-    from .llm.openai import OpenAIBackend
-
-    if not config.base_url or not config.model:
-        raise RecipeError(f"{where}: type openai needs base_url and model")
-    return OpenAIBackend(
-        config.base_url,
-        config.model,
-        api_key_env=config.api_key_env,
-        max_concurrency=config.max_concurrency,
-        timeout=config.timeout,
-        schema_style=config.schema_style,
-    )
+    return registry.build_backend(config.type, config.options, where)

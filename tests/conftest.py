@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -93,8 +94,16 @@ def cached_requests(path: Path) -> int:
         return 0
 
 
-def kill_mid_run(args: list[str], cwd: Path, cache: Path, after_calls: int) -> int:
-    """Start ``synthaug ARGS``, SIGKILL it once ``after_calls`` answers are cached; returns that count."""
+def kill_mid_run(
+    args: list[str],
+    cwd: Path,
+    cache: Path,
+    after_calls: int,
+    while_running: Callable[[int], None] | None = None,
+) -> int:
+    """Start ``synthaug ARGS``, SIGKILL it once ``after_calls`` answers are cached; returns that count.
+
+    ``while_running(pid)`` is called just before the kill."""
     victim = subprocess.Popen(
         [sys.executable, "-m", "synthaug.cli", *args],
         cwd=cwd,
@@ -110,6 +119,8 @@ def kill_mid_run(args: list[str], cwd: Path, cache: Path, after_calls: int) -> i
     ):
         time.sleep(0.2)
     assert victim.poll() is None, "the run finished before it could be killed"
+    if while_running is not None:
+        while_running(victim.pid)
     victim.send_signal(signal.SIGKILL)
     victim.wait()
     return cached_requests(cache)

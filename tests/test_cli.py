@@ -87,6 +87,8 @@ def test_good_input_round_trip_and_inspect(tmp_path):
             "steps[1].method: unknown method 'self_instruct.clasify' (did you mean self_instruct.classify",
         ),
         ("backend.parallel=0", "backend.parallel: Input should be greater than or equal to 1"),
+        ("backend.paralel=2", "backend.paralel: no backend takes this option (local: model,"),
+        ("backend.type=vllm", "backend.type: unknown backend 'vllm' (known: local, openai)"),
         ("steps[9].params.x=1", "--set steps[9].params.x: no item 9 in steps"),
     ],
 )
@@ -123,3 +125,17 @@ def test_unreachable_backend_is_one_clear_error(tmp_path):
         cwd=tmp_path,
     )
     assert result.returncode == 2 and "cannot reach http://127.0.0.1:9/v1" in result.stderr
+
+
+def test_methods_details_come_from_the_step(tmp_path):
+    shown = run_cli("methods", "--details", "self_instruct.bootstrap", "--json", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    info = json.loads(shown.stdout)
+    assert info["kind"] == "SourceStep" and info["calls_a_model"] is True
+    assert "instruction" in info["writes"] and "2212.10560" in info["paper"]
+    assert info["params"]["num_prompt_instructions"] == {"type": "int", "default": 8}
+    assert info["params"]["rouge_threshold"]["default"] == 0.7
+    text = run_cli("methods", "--details", "dedup_near", cwd=tmp_path).stdout
+    assert "columns: list[str], required" in text and "threshold: float, default 0.8" in text
+    unknown = run_cli("methods", "--details", "dedup_nears", cwd=tmp_path)
+    assert unknown.returncode == 2 and "did you mean dedup_near" in unknown.stderr

@@ -11,10 +11,10 @@ import pytest
 from conftest import read_jsonl, run_cli, start_llamacpp_http, write_jsonl
 from curation_corpus import seed_texts
 
-from synthaug.curate.embeddings import Endpoint, MiniLM, embed_cached
 from synthaug.curate.semantic import SemanticDuplicates, semdedup
 from synthaug.errors import BackendUnavailable
 from synthaug.llm.cache import RequestCache
+from synthaug.llm.embeddings import Endpoint, MiniLM, embed_cached
 
 
 class CountingMiniLM(MiniLM):

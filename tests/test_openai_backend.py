@@ -356,7 +356,7 @@ def test_an_echoed_api_key_is_redacted_from_errors_and_records(flaky_server, tmp
 
 
 def test_embedding_endpoint_redacts_the_key_and_caps_retry_after(flaky_server, monkeypatch):
-    from synthaug.curate.embeddings import Endpoint
+    from synthaug.llm.embeddings import Endpoint
 
     secret = "sk-embed-0123456789abcdefghijklmnopqrstuvwxyz"
     monkeypatch.setenv("FLAKY_KEY", secret)

@@ -8,6 +8,7 @@ import random
 import pytest
 from conftest import read_jsonl, run_recipe_twice, summary_of
 
+from synthaug.engine.resources import RunResources
 from synthaug.engine.step import RowError, StepContext
 from synthaug.errors import InputError
 from synthaug.methods.code.oss_instruct import (
@@ -146,7 +147,7 @@ def test_solution_code_runs_in_the_sandbox_as_a_tests_verdict():
     _, solution = parse_problem_solution(BOTH_SECTIONS)
     code = python_code(solution)
     assert code.startswith("def count_vowels(text):") and "print(count_vowels(" in code
-    ctx = StepContext(llm=None, run_seed=0, step_name="generate", sandbox=Sandbox())
+    ctx = StepContext(llm=None, run_seed=0, step_name="generate", resources=RunResources(sandbox=Sandbox()))
     step = Generate(verify="record")
     passed = asyncio.run(step.verification(solution, ctx))
     assert passed["kind"] == "tests" and passed["verified"] and passed["tests"] == ""

@@ -16,9 +16,9 @@ import math
 import numpy as np
 
 from ..llm.cache import RequestCache
+from ..llm.embeddings import Embedder, embed_cached
 from .cluster import assign, kmeans
 from .duplicates import Duplicate
-from .embeddings import Embedder, embed_cached
 
 _BLOCK = 4096  # rows of a cluster's similarity matrix computed at once
 

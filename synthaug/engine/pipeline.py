@@ -27,16 +27,16 @@ from ..errors import RecipeError
 from ..hashing import stable_hash
 from ..io import AtomicWriter
 from ..io.writers import write_text_atomic
-from ..llm.client import ClientStats, LLMClient, LLMError
+from ..llm.client import ClientStats, LLMError
 from ..records import META, derive
-from ..verify.sandbox import Sandbox
 from .checkpoint import ShardStore
 from .progress import Progress
+from .resources import RunResources
 from .step import MapStep, RowError, SourceStep, Step, StepContext, WholeStep
 from .summary import StepStats, build_summary, render_summary
 
 END = None
-Emit = Callable[[dict[str, Any]], Awaitable[None]]
+Emit = Callable[[dict[str, Any] | None], Awaitable[None]]  # END (None) closes the stream
 
 
 @dataclass
@@ -87,8 +87,7 @@ class Pipeline:
         *,
         out: Path,
         run_dir: Path,
-        llm: LLMClient | None = None,
-        backends: dict[str, LLMClient] | None = None,
+        resources: RunResources | None = None,
         limit: int | None = None,
         window: int | None = None,
         chunk_size: int = 64,
@@ -96,45 +95,44 @@ class Pipeline:
     ) -> RunResult:
         """Run to completion, writing ``out`` (and its errors and summary files) atomically.
 
-        Starts ``llm`` and the named ``backends`` first and closes them all at the end.
+        Starts the clients of ``resources`` first and closes them all at the end.
         """
         self.validate()
-        backends = backends or {}
-        if self.uses_llm and llm is None:
+        resources = resources or RunResources()
+        if self.uses_llm and resources.llm is None:
             raise RecipeError("backend: this recipe calls a model but no backend is configured")
-        if missing := self.backend_names - set(backends):
+        if missing := self.backend_names - set(resources.backends):
             raise RecipeError(f"backends: no client for {', '.join(sorted(missing))}")
-        clients = ([llm] if llm else []) + list(backends.values())
-        llm_stats = TotalStats([client.stats for client in clients]) if clients else None
+        llm = resources.llm
+        settings = _Settings(
+            Path(out),
+            run_dir,
+            limit,
+            window or (llm.backend.max_concurrency * 4 if llm else 64),
+            chunk_size,
+            progress,
+        )
         try:
-            for client in clients:
-                await client.backend.start()
-            return await self._run(
-                out, run_dir, llm, backends, llm_stats, limit, window, chunk_size, progress
-            )
+            await resources.start()
+            return await self._run(settings, resources)
         finally:
-            for client in clients:
-                await client.close()
+            await resources.close()
 
-    async def _run(
-        self, out, run_dir, llm, backends, llm_stats, limit, window, chunk_size, progress
-    ) -> RunResult:
+    async def _run(self, settings: _Settings, resources: RunResources) -> RunResult:
         started = time.monotonic()
-        window = window or (llm.backend.max_concurrency * 4 if llm else 64)
+        clients = resources.clients
+        llm_stats = TotalStats([client.stats for client in clients]) if clients else None
         stats = [StepStats(step.name, step.method) for step in self.steps]
-        total = limit or self.steps[0].expected_rows()  # type: ignore[attr-defined]
-        display = Progress(stats, llm_stats, total) if progress else None  # type: ignore[arg-type]
+        source = self.steps[0]
+        assert isinstance(source, SourceStep)
+        total = settings.limit or source.expected_rows()
+        display = Progress(stats, llm_stats, total) if settings.progress else None  # type: ignore[arg-type]
         failed: list[dict[str, Any]] = []
-        sandbox = Sandbox(cache=llm.cache if llm else None)
-        out = Path(out)
-        _remove_stale_temps(out)
-        with AtomicWriter(out) as writer:
+        _remove_stale_temps(settings.out)
+        with AtomicWriter(settings.out) as writer:
             ticker = asyncio.create_task(display.run()) if display else None
             try:
-                await self._stream(
-                    llm, backends, sandbox, writer, failed, stats, run_dir, limit, window,
-                    chunk_size,
-                )  # fmt: skip
+                await self._stream(settings, resources, writer, stats, failed)
             except BaseExceptionGroup as group:
                 raise _first_leaf(group) from None
             finally:
@@ -143,12 +141,17 @@ class Pipeline:
             if display:
                 display.draw(final=True)
         wall = time.monotonic() - started
-        return self._finish(out, failed, stats, llm, llm_stats, sandbox, wall)
+        return self._finish(settings.out, failed, stats, resources, llm_stats, wall)
 
     async def _stream(
-        self, llm, backends, sandbox, writer, failed, stats, run_dir, limit, window, chunk_size
+        self,
+        settings: _Settings,
+        resources: RunResources,
+        writer: AtomicWriter,
+        stats: list[StepStats],
+        failed: list[dict[str, Any]],
     ) -> None:
-        queues: list[asyncio.Queue] = [asyncio.Queue(maxsize=window) for _ in self.steps]
+        queues: list[asyncio.Queue] = [asyncio.Queue(maxsize=settings.window) for _ in self.steps]
 
         async def sink(row: dict[str, Any] | None) -> None:
             if row is not END:
@@ -156,17 +159,18 @@ class Pipeline:
 
         # step k reads queues[k - 1] and writes queues[k]; the last step writes to the sink
         emitters: list[Emit] = [q.put for q in queues[: len(self.steps) - 1]] + [sink]
+        llm, backends = resources.llm, resources.backends
 
-        def context(step: Step) -> StepContext:
+        def stage(k: int) -> _Stage:
+            step = self.steps[k]
             named = {name: backends[name] for name in step.backend_names().values()}
-            return StepContext(llm, self.seed, step.name, named, sandbox)
+            ctx = StepContext(llm, self.seed, step.name, named, resources)
+            inbox = queues[k - 1] if k else None
+            return _Stage(step, ctx, emitters[k], stats[k], failed, inbox)
 
         fingerprint = stable_hash([self.seed, self.steps[0].fingerprint_fields()])
         async with asyncio.TaskGroup() as group:
-            source = self.steps[0]
-            group.create_task(
-                _run_source(source, context(source), emitters[0], stats[0], limit, failed)  # type: ignore[arg-type]
-            )
+            group.create_task(_run_source(stage(0), settings.limit))
             for k, step in enumerate(self.steps[1:], 1):
                 fingerprint = stable_hash(
                     [
@@ -177,35 +181,28 @@ class Pipeline:
                     ]
                 )
                 if isinstance(step, WholeStep):
-                    group.create_task(
-                        _run_whole(
-                            step, context(step), queues[k - 1], emitters[k], stats[k], failed
-                        )
-                    )
+                    group.create_task(_run_whole(stage(k)))
                     continue
                 assert isinstance(step, MapStep)
                 store = (
                     ShardStore(
-                        run_dir / "checkpoints" / f"{k:02d}-{step.name}-{fingerprint[:12]}",
-                        chunk_size,
+                        settings.run_dir / "checkpoints" / f"{k:02d}-{step.name}-{fingerprint[:12]}",
+                        settings.chunk_size,
                     )
                     if step.checkpointed
                     else None
                 )
-                group.create_task(
-                    _run_map(
-                        step,
-                        context(step),
-                        queues[k - 1],
-                        emitters[k],
-                        stats[k],
-                        store,
-                        failed,
-                        window,
-                    )
-                )
+                group.create_task(_run_map(stage(k), store, settings.window))
 
-    def _finish(self, out, failed, stats, llm, llm_stats, sandbox, wall) -> RunResult:
+    def _finish(
+        self,
+        out: Path,
+        failed: list[dict[str, Any]],
+        stats: list[StepStats],
+        resources: RunResources,
+        llm_stats: TotalStats | None,
+        wall: float,
+    ) -> RunResult:
         stem = out.with_suffix("")
         errors_path = stem.with_name(stem.name + ".errors.jsonl")
         summary_path = stem.with_name(stem.name + ".summary.json")
@@ -220,17 +217,56 @@ class Pipeline:
             outputs["errors"] = str(errors_path)
         summary = build_summary(
             recipe=self.name,
-            backend=llm.backend.describe() if llm else None,
+            backend=resources.llm.backend.describe() if resources.llm else None,
             steps=stats,
             llm=llm_stats,  # type: ignore[arg-type]
             wall_s=wall,
             outputs=outputs,
             records=stats[-1].rows_out,
             error_records=len(failed),
-            sandbox={"executions": sandbox.executions, "cache_hits": sandbox.cache_hits},
+            sandbox=resources.sandbox_counts(),
         )
         write_text_atomic(summary_path, json.dumps(summary, indent=2) + "\n")
         return RunResult(summary, out, summary_path, errors_path if failed else None)
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """How one run goes: where it writes, how many rows and how many in flight."""
+
+    out: Path
+    run_dir: Path
+    limit: int | None
+    window: int
+    chunk_size: int
+    progress: bool
+
+
+@dataclass
+class _Stage:
+    """One step at work: its context, where its rows go, its counters; ``inbox`` feeds
+    every step but the source."""
+
+    step: Step
+    ctx: StepContext
+    emit: Emit
+    stats: StepStats
+    failed: list[dict[str, Any]]
+    inbox: asyncio.Queue | None = None
+
+    async def route(self, row: dict[str, Any]) -> None:
+        """A failed row (``_meta.error``) is counted and set aside; a good one goes on."""
+        if error := row[META].get("error"):
+            self.stats.errors[error["kind"]] += 1
+            self.failed.append(row)
+        else:
+            self.stats.rows_out += 1
+            await self.emit(row)
+
+    async def incoming(self) -> AsyncIterator[dict[str, Any]]:
+        assert self.inbox is not None
+        while (row := await self.inbox.get()) is not END:
+            yield row
 
 
 class TotalStats:
@@ -244,85 +280,51 @@ class TotalStats:
         return sum(values[1:], values[0])
 
 
-async def _run_source(
-    source: SourceStep,
-    ctx: StepContext,
-    emit: Emit,
-    stats: StepStats,
-    limit: int | None,
-    failed: list[dict[str, Any]],
-) -> None:
-    async with contextlib.aclosing(source.rows(ctx)) as rows:  # type: ignore[type-var]
+async def _run_source(stage: _Stage, limit: int | None) -> None:
+    source = stage.step
+    assert isinstance(source, SourceStep)
+    async with contextlib.aclosing(source.rows(stage.ctx)) as rows:  # type: ignore[type-var]
         async for row in rows:
-            if limit is not None and stats.rows_out >= limit:
+            if limit is not None and stage.stats.rows_out >= limit:
                 break
-            if error := row[META].get("error"):
-                stats.errors[error["kind"]] += 1
-                failed.append(row)
-                continue
-            stats.rows_out += 1
-            await emit(row)
-    await emit(END)  # type: ignore[arg-type]
+            await stage.route(row)
+    await stage.emit(END)
 
 
-async def _route(
-    row: dict[str, Any], emit: Emit, stats: StepStats, failed: list[dict[str, Any]]
-) -> None:
-    """A failed row (``_meta.error``) is counted and set aside; a good one goes on."""
-    if error := row[META].get("error"):
-        stats.errors[error["kind"]] += 1
-        failed.append(row)
-    else:
-        stats.rows_out += 1
-        await emit(row)
-
-
-async def _run_whole(
-    step: WholeStep,
-    ctx: StepContext,
-    inbox: asyncio.Queue,
-    emit: Emit,
-    stats: StepStats,
-    failed: list[dict[str, Any]],
-) -> None:
-    """Feed every input row to ``step``; rows it yields with ``_meta.error`` are counted as
+async def _run_whole(stage: _Stage) -> None:
+    """Feed every input row to the step; rows it yields with ``_meta.error`` are counted as
     failed (like a map step's), the others go on."""
+    step = stage.step
+    assert isinstance(step, WholeStep)
 
     async def incoming() -> AsyncIterator[dict[str, Any]]:
-        while (row := await inbox.get()) is not END:
-            stats.rows_in += 1
+        async for row in stage.incoming():
+            stage.stats.rows_in += 1
             yield row
 
-    async with contextlib.aclosing(step.transform(incoming(), ctx)) as rows:  # type: ignore[type-var]
+    async with contextlib.aclosing(step.transform(incoming(), stage.ctx)) as rows:  # type: ignore[type-var]
         async for row in rows:
-            await _route(row, emit, stats, failed)
-    await emit(END)  # type: ignore[arg-type]
+            await stage.route(row)
+    await stage.emit(END)
 
 
-async def _run_map(
-    step: MapStep,
-    ctx: StepContext,
-    inbox: asyncio.Queue,
-    emit: Emit,
-    stats: StepStats,
-    store: ShardStore | None,
-    failed: list[dict[str, Any]],
-    window: int,
-) -> None:
+async def _run_map(stage: _Stage, store: ShardStore | None, window: int) -> None:
     """Process rows with up to ``window`` in flight; emit results in input order."""
+    step, stats = stage.step, stage.stats
+    assert isinstance(step, MapStep)
     done = store.load() if store else {}
     slots = asyncio.Semaphore(window if step.uses_llm else 1)
     ordered: asyncio.Queue = asyncio.Queue()
 
     async def attempt(row: dict[str, Any]) -> list[dict[str, Any]]:
         try:
-            return await step.process(row, ctx)
+            return await step.process(row, stage.ctx)
         except (RowError, LLMError) as exc:
             return [_failed(row, step, exc.kind, str(exc))]
 
     async def admit() -> None:
         index = 0
-        while (row := await inbox.get()) is not END:
+        async for row in stage.incoming():
             await slots.acquire()
             parent = row[META]["id"]
             stored = done.get(index)
@@ -345,10 +347,10 @@ async def _run_map(
             if store is not None:
                 store.add(index, parent, rows)
             for row in rows:
-                await _route(row, emit, stats, failed)
+                await stage.route(row)
         if store is not None:
             store.flush()
-        await emit(END)  # type: ignore[arg-type]
+        await stage.emit(END)
 
     async with asyncio.TaskGroup() as group:
         group.create_task(admit())

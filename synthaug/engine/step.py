@@ -20,10 +20,12 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from ..hashing import derive_seed
+from ..llm.cache import RequestCache
 from ..llm.client import LLMClient
+from ..llm.embeddings import Embedder, EmbedderSpec
 from ..llm.types import ChatRequest
 from ..records import META, derive, record_id
-from ..verify.sandbox import Sandbox
+from .resources import RunResources
 
 DEFAULT_BACKEND = "default"  # in a backend param: the recipe's ``backend:``
 
@@ -42,18 +44,31 @@ class RowError(Exception):
 
 @dataclass
 class StepContext:
-    """What a running step may use: the LLM clients, the sandbox, the run seed and its own name.
+    """What a running step may use: the LLM clients, the run's resources, the run seed and its
+    own name.
 
     ``llm`` is the recipe's ``backend:``; ``backends`` holds the clients of the
     named ``backends:`` the step declared (see ``Step.backend_params``);
-    ``sandbox`` runs generated code (shared by the run, results in its cache).
+    ``resources`` holds what the whole run shares (cache, sandbox, embedders).
     """
 
     llm: LLMClient | None
     run_seed: int
     step_name: str
     backends: dict[str, LLMClient] = field(default_factory=dict)
-    sandbox: Sandbox = field(default_factory=Sandbox)
+    resources: RunResources = field(default_factory=RunResources)
+
+    @property
+    def sandbox(self) -> Any:
+        """The run's ``synthaug.verify.Sandbox`` for generated code (results in its cache)."""
+        return self.resources.sandbox
+
+    @property
+    def cache(self) -> RequestCache | None:
+        return self.resources.cache
+
+    def embedder(self, spec: EmbedderSpec) -> Embedder:
+        return self.resources.embedder(spec)
 
     def seed(self, *parts: Any) -> int:
         """A per-row (or per-request) seed, stable across runs."""

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ..commands import command
 from ..io.readers import read_numbered
 from ..io.writers import AtomicWriter
 from .formats import FORMATS, ExportOptions, convert_all
@@ -74,6 +75,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+@command
 def add_command(commands: Any) -> None:
     parser = commands.add_parser(
         "export",

@@ -1,4 +1,4 @@
-"""Adaptive concurrency (AIMD) and retry backoff for model calls.
+"""Adaptive concurrency (AIMD), retry backoff and the blocking retry loop for model calls.
 
 The limiter lets at most ``limit`` calls run at once. It cuts the limit by a
 quarter on overload signals (429, 5xx, timeouts) and climbs back by one slot
@@ -9,6 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from .backend import BackendCallError
+
+T = TypeVar("T")
 
 
 class AdaptiveLimiter:
@@ -44,3 +51,20 @@ def backoff_delay(
     """Exponential backoff with full jitter; never shorter than the server's ``Retry-After``."""
     delay = random.uniform(0, min(cap, base * 2**attempt))
     return max(delay, retry_after) if retry_after is not None else delay
+
+
+def call_with_retries(
+    call: Callable[[], T], max_retries: int, base: float = 0.5, max_retry_after: float = 60.0
+) -> T:
+    """``call()`` in blocking code (embedding requests), retried as ``LLMClient`` retries model
+    calls: a retryable ``BackendCallError`` waits ``backoff_delay``; the last error is raised,
+    at once when the server asks for a wait over ``max_retry_after`` seconds."""
+    for attempt in range(max_retries + 1):
+        try:
+            return call()
+        except BackendCallError as error:
+            too_long = (error.retry_after or 0.0) > max_retry_after
+            if not error.retryable or attempt == max_retries or too_long:
+                raise
+            time.sleep(backoff_delay(attempt, error.retry_after, base))
+    raise AssertionError("unreachable")

@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import BackendUnavailable
 from .backend import Backend, BackendCallError, parse_wire_completion, wire_body
+from .registry import register_backend
 from .types import ChatRequest, Completion, Usage
 
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -163,3 +165,20 @@ def _call_error(error: dict[str, Any]) -> BackendCallError:
     if error.get("type") == "exceed_context_size_error":
         return BackendCallError("context_length", message)
     return BackendCallError("bad_request" if 400 <= code < 500 else "server_error", message)
+
+
+class LocalOptions(BaseModel):
+    """A recipe's ``backend: {type: local, ...}``."""
+
+    model_config = ConfigDict(extra="forbid")
+    model: str | None = None  # a GGUF path; None: the embedded SmolLM2-135M-Instruct
+    parallel: int = Field(8, ge=1, le=128)
+    ctx_per_slot: int = Field(2048, ge=256)
+
+
+register_backend(
+    "local",
+    LocalOptions,
+    lambda o: LocalBackend(o.model, parallel=o.parallel, ctx_per_slot=o.ctx_per_slot),
+    "a GGUF model in-process (llama.cpp); default: the embedded SmolLM2-135M-Instruct",
+)

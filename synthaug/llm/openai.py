@@ -14,11 +14,14 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from typing import Literal
 
 import httpx
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import BackendUnavailable
 from .backend import Backend, BackendCallError, parse_wire_completion, redact, wire_body
+from .registry import register_backend
 from .types import ChatRequest, Completion
 
 
@@ -90,11 +93,8 @@ class OpenAIBackend(Backend):
             response = await self._client().post(
                 self.base_url + path, json=body, headers=self._headers()
             )
-        except httpx.TimeoutException as exc:
-            raise BackendCallError("timeout", f"no answer within {self.timeout:g}s") from exc
         except httpx.HTTPError as exc:
-            detail = self.redact(f"{type(exc).__name__}: {exc}")
-            raise BackendCallError("connection", detail) from None
+            raise transport_error(exc, self.timeout, self.redact) from None
         if response.status_code != 200:
             raise status_error(response, self.redact)
         try:
@@ -126,6 +126,15 @@ class OpenAIBackend(Backend):
             self._http = None
 
 
+def transport_error(
+    exc: httpx.HTTPError, timeout: float, redact: Callable[[str], str] = redact
+) -> BackendCallError:
+    """A request that got no HTTP answer, as a (retryable) call error."""
+    if isinstance(exc, httpx.TimeoutException):
+        return BackendCallError("timeout", f"no answer within {timeout:g}s")
+    return BackendCallError("connection", redact(f"{type(exc).__name__}: {exc}"))
+
+
 def status_error(
     response: httpx.Response, redact: Callable[[str], str] = redact
 ) -> BackendCallError:
@@ -149,3 +158,25 @@ def _retry_after(response: httpx.Response) -> float | None:
         return max(0.0, float(response.headers.get("retry-after", "")))
     except ValueError:
         return None
+
+
+class OpenAIOptions(BaseModel):
+    """A recipe's ``backend: {type: openai, ...}``."""
+
+    model_config = ConfigDict(extra="forbid")
+    base_url: str
+    model: str
+    api_key_env: str = "OPENAI_API_KEY"
+    max_concurrency: int = Field(32, ge=1, le=1024)
+    timeout: float = Field(120.0, gt=0)
+    schema_style: Literal["openai", "llamacpp"] = "openai"
+    # the longest Retry-After honoured; a server asking for more fails the request at once
+    max_retry_after: float = Field(60.0, ge=0)
+
+
+register_backend(
+    "openai",
+    OpenAIOptions,
+    lambda o: OpenAIBackend(**o.model_dump()),
+    "any OpenAI-compatible endpoint (vLLM, SGLang, llama.cpp server, Ollama, hosted APIs)",
+)

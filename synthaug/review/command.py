@@ -16,7 +16,9 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from ..commands import command
 from ..errors import SynthaugError
+from ..resources import add_cache_options, resources_from_args
 from .dataset import load_data, parse_labels
 from .export import export_review
 from .server import ANNOTATOR, ReviewApp, ReviewServer
@@ -95,17 +97,16 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 def _dialogue_writer(args: argparse.Namespace) -> Any:
     """The LLM side of dialogue mode: the embedded model (or --model) behind the cache."""
-    from ..llm.cache import RequestCache, default_cache_path
-    from ..llm.client import LLMClient
-    from ..recipe import BackendConfig, build_backend
+    from ..recipe import BackendConfig
     from .dialogue import DialogueWriter
 
-    backend = build_backend(BackendConfig(model=args.model, parallel=2))
-    asyncio.run(backend.start())  # a missing or broken model fails now, not on first use
-    cache = None if args.no_cache else RequestCache(args.cache or default_cache_path())
-    return DialogueWriter(LLMClient(backend, cache), turns=args.turns, max_tokens=args.max_tokens)
+    client = resources_from_args(args, llm=BackendConfig(model=args.model, parallel=2)).llm
+    assert client is not None
+    asyncio.run(client.backend.start())  # a missing or broken model fails now, not on first use
+    return DialogueWriter(client, turns=args.turns, max_tokens=args.max_tokens)
 
 
+@command
 def add_command(commands: Any) -> None:
     parser = commands.add_parser(
         "review",
@@ -162,10 +163,5 @@ def add_command(commands: Any) -> None:
     )
     dialogue.add_argument("--max-tokens", type=int, default=96, help="tokens per proposal (96)")
     dialogue.add_argument("--model", help="GGUF model (default: the embedded SmolLM2-135M)")
-    dialogue.add_argument(
-        "--cache", type=Path, help="request cache file (default: ~/.cache/synthaug)"
-    )
-    dialogue.add_argument(
-        "--no-cache", action="store_true", help="neither read nor write the cache"
-    )
+    add_cache_options(dialogue)
     parser.set_defaults(handler=cmd_review)

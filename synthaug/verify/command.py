@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from typing import Any
 
+from ..commands import command
 from ..errors import InputError
 from ..io import read_records
 from .evidence import reverify
@@ -93,6 +94,7 @@ def cmd_verify(args: Any) -> int:
     return 0 if not report["disagreements"] else 1
 
 
+@command
 def add_command(commands: Any) -> None:
     parser = commands.add_parser(
         "verify",

@@ -195,7 +195,7 @@ def similarities(source: str, texts: list[str], how: str, ctx: StepContext) -> l
     """Each text's similarity to ``source``: ROUGE-L F1, or MiniLM cosine (``embedding``)."""
     if how == "rouge_l":
         return [round(rouge_l(text, source), 4) for text in texts]
-    from ...curate.embeddings import embed_cached
+    from ...llm.embeddings import embed_cached
     from ..curation.base import EmbedderParams, make_embedder
 
     embedder, cache = make_embedder(EmbedderParams(), ctx)

@@ -9,10 +9,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from ...curate.embeddings import Embedder, Endpoint, MiniLM
 from ...curate.text import row_text
 from ...engine.step import StepContext, WholeStep
 from ...llm.cache import RequestCache, default_cache_path
+from ...llm.embeddings import Embedder, Endpoint, MiniLM
 
 
 class KeepRows(WholeStep):

@@ -7,9 +7,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from ...curate.embeddings import embed_cached
 from ...curate.prune import prune
 from ...engine.step import StepContext
+from ...llm.embeddings import embed_cached
 from ..registry import register
 from .base import EmbedderParams, KeepRows, make_embedder
 

@@ -20,6 +20,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ...commands import command
 from ...errors import InputError
 from ...io import read_records
 
@@ -181,6 +182,7 @@ def cmd_label_report(args: Any) -> int:
     return 0
 
 
+@command
 def add_command(commands: Any) -> None:
     parser = commands.add_parser(
         "label-report",

@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from statistics import mean
 from typing import Any
 
+from ...commands import command
 from ...errors import InputError
 from ...io import read_records
 
@@ -147,6 +148,7 @@ def cmd_winrates(args: Any) -> int:
     return 0
 
 
+@command
 def add_command(commands: Any) -> None:
     parser = commands.add_parser(
         "winrates",

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from ...curate.embeddings import embed_cached
 from ...engine.step import StepContext
+from ...llm.embeddings import embed_cached
 from ..curation.base import EmbedderParams, KeepRows, make_embedder
 from ..registry import register
 from .scores import STAGE, TAXONOMY

@@ -6,10 +6,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from ..curate.files import FileCuration, render
 from ..errors import SynthaugError
-from ..llm.cache import RequestCache, default_cache_path
-from .embeddings import Embedder, Endpoint, MiniLM
-from .files import FileCuration, render
+from ..llm.cache import RequestCache
+from ..llm.embeddings import Embedder, EmbedderSpec
+from ..resources import add_cache_options, resources_from_args
 
 BATCH = 4096
 EPILOG = "Writes OUT, OUT's .report.jsonl (one line per input row) and .summary.json. Bad input exits with code 2."
@@ -30,19 +31,18 @@ def embedder_options(parser: argparse.ArgumentParser, hashed: bool = False) -> N
     parser.add_argument(
         "--api-key-env", default="OPENAI_API_KEY", help="endpoint: variable with the key"
     )
-    parser.add_argument(
-        "--cache", type=Path, help="embedding cache file (default: the request cache)"
-    )
-    parser.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
+    add_cache_options(parser)
 
 
-def build_embedder(args: argparse.Namespace) -> tuple[Embedder, RequestCache | None]:
-    cache = None if args.no_cache else RequestCache(args.cache or default_cache_path())
-    if args.embedder == "endpoint":
-        if not args.base_url or not args.model:
-            raise SynthaugError("--embedder endpoint: needs --base-url and --model")
-        return Endpoint(args.base_url, args.model, args.api_key_env), cache
-    return MiniLM(cache=cache), cache
+def embedder_of(choice: Any, args: argparse.Namespace) -> tuple[Embedder, RequestCache | None]:
+    """The embedder ``choice`` names (its ``embedder``, ``base_url``, ``model`` and
+    ``api_key_env``: a step's params or the options themselves) and the cache of
+    ``--cache``/``--no-cache``."""
+    if choice.embedder == "endpoint" and not (choice.base_url and choice.model):
+        raise SynthaugError("--embedder endpoint: needs --base-url and --model")
+    resources = resources_from_args(args)
+    spec = EmbedderSpec(choice.embedder, choice.base_url, choice.model, choice.api_key_env)
+    return resources.embedder(spec), resources.cache
 
 
 def io_options(parser: argparse.ArgumentParser) -> None:

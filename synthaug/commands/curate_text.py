@@ -10,22 +10,24 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from ..curate.decontaminate import BUILTIN, DEFAULT_N, Decontaminator, load_benchmark
+from ..curate.diversity import embed as embed_hashed
+from ..curate.diversity import report as diversity_report
+from ..curate.files import KEPT, FileCuration, Verdict
+from ..curate.heuristics import DEFAULT_RULES, RULES, Language, LengthBounds, QualityFilter
+from ..curate.pii import redact_columns
+from ..curate.text import row_text
 from ..engine.progress import CountProgress
 from ..errors import SynthaugError
 from ..io import count_records, read_records
 from ..io.writers import write_text_atomic
-from .cli_common import EPILOG, build_embedder, embedder_options, finish, io_options, split_columns
-from .decontaminate import BUILTIN, DEFAULT_N, Decontaminator, load_benchmark
-from .diversity import embed as embed_hashed
-from .diversity import report as diversity_report
-from .embeddings import embed_cached
-from .files import KEPT, FileCuration, Verdict
-from .heuristics import DEFAULT_RULES, RULES, Language, LengthBounds, QualityFilter
-from .pii import redact_columns
-from .text import row_text
+from ..llm.embeddings import embed_cached
+from . import command
+from .curation import EPILOG, embedder_of, embedder_options, finish, io_options, split_columns
 
 
-def add(commands: Any) -> None:
+@command
+def add_commands(commands: Any) -> None:
     decon = commands.add_parser(
         "decontaminate",
         help="remove rows that overlap benchmark items (13-gram or 8-gram coverage)",
@@ -203,7 +205,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         ]
     embedding = embed_hashed
     if args.embedder != "hashed":
-        embedder, cache = build_embedder(args)
+        embedder, cache = embedder_of(args, args)
         embedding = partial(embed_cached, embedder, cache=cache)
     metrics = diversity_report(texts, references, max(args.sample, 2), embedding)
     metrics["embedding"] = (

@@ -13,21 +13,19 @@ Vectors are L2-normalised float32. The cache key is the embedder's identity
 from __future__ import annotations
 
 import os
-import time
 from abc import ABC, abstractmethod
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import httpx
 import numpy as np
 
 from ..errors import BackendUnavailable
 from ..hashing import stable_hash
-from ..llm.backend import BackendCallError, redact
-from ..llm.cache import RequestCache
-from ..llm.concurrency import backoff_delay
-from ..llm.openai import status_error
-
-MAX_RETRY_AFTER = 60.0  # a server asking for a longer wait fails the pass at once
+from .backend import BackendCallError, redact
+from .cache import RequestCache
+from .concurrency import call_with_retries
+from .openai import status_error, transport_error
 
 
 class Embedder(ABC):
@@ -76,7 +74,7 @@ class Endpoint(Embedder):
         timeout: float = 120.0,
     ):
         self.base_url, self.model, self.api_key_env = base_url.rstrip("/"), model, api_key_env
-        self.batch_size, self.max_retries = batch_size, max_retries
+        self.batch_size, self.max_retries, self.timeout = batch_size, max_retries, timeout
         self.identity = f"endpoint:{self.base_url}:{model}"
         self._http = httpx.Client(timeout=timeout)
 
@@ -88,25 +86,26 @@ class Endpoint(Embedder):
         return np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
 
     def _batch(self, texts: list[str]) -> np.ndarray:
+        try:
+            return call_with_retries(lambda: self._post(texts), self.max_retries)
+        except BackendCallError as error:
+            raise BackendUnavailable(f"{self.base_url}/embeddings: {error}") from error
+
+    def _post(self, texts: list[str]) -> np.ndarray:
         key = os.environ.get(self.api_key_env, "")
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         body = {"model": self.model, "input": texts}
-        for attempt in range(self.max_retries + 1):
-            try:
-                response = self._http.post(
-                    f"{self.base_url}/embeddings", json=body, headers=headers
-                )
-            except httpx.HTTPError as exc:
-                error = BackendCallError("connection", f"{type(exc).__name__}: {exc}")
-            else:
-                if response.status_code == 200:
-                    return _normalised(_vectors(response.json(), len(texts)))
-                error = status_error(response, lambda text: redact(text, [key]))
-            too_long = (error.retry_after or 0) > MAX_RETRY_AFTER
-            if not error.retryable or attempt == self.max_retries or too_long:
-                raise BackendUnavailable(redact(f"{self.base_url}/embeddings: {error}", [key]))
-            time.sleep(backoff_delay(attempt, error.retry_after))
-        raise AssertionError("unreachable")
+
+        def hide(text: str) -> str:  # the key, even when a server echoes it back
+            return redact(text, [key])
+
+        try:
+            response = self._http.post(f"{self.base_url}/embeddings", json=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise transport_error(exc, self.timeout, hide) from None
+        if response.status_code != 200:
+            raise status_error(response, hide)
+        return _normalised(_vectors(response.json(), len(texts)))
 
 
 def _vectors(data: Any, count: int) -> np.ndarray:
@@ -137,3 +136,21 @@ def embed_cached(embedder: Embedder, texts: list[str], cache: RequestCache | Non
         cache.put_vectors(items)
         stored.update(items)
     return np.stack([np.frombuffer(stored[k], dtype=np.float32) for k in keys])
+
+
+@dataclass(frozen=True)
+class EmbedderSpec:
+    """Which embedder to open: the bundled MiniLM, or an OpenAI-compatible endpoint."""
+
+    kind: Literal["minilm", "endpoint"] = "minilm"
+    base_url: str | None = None
+    model: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+
+    def open(self, cache: RequestCache | None) -> Embedder:
+        """The embedder (``cache`` only lends the weights-file hash to MiniLM's identity)."""
+        if self.kind == "endpoint":
+            if not self.base_url or not self.model:
+                raise BackendUnavailable("embedder endpoint: needs a base URL and a model name")
+            return Endpoint(self.base_url, self.model, self.api_key_env)
+        return MiniLM(cache=cache)

@@ -1,0 +1,131 @@
+"""``synthaug run RECIPE`` and ``synthaug score IN -o OUT`` (a generated scoring recipe)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from ..errors import SynthaugError
+from ..io.lock import held_lock
+from ..recipe import Recipe, build_pipeline, load_recipe, recipe_from_dict
+from ..resources import (
+    add_backend_options,
+    add_cache_options,
+    backend_overrides,
+    resources_from_args,
+)
+from . import EPILOG, command
+
+SCORERS = ("alpagasus", "deita", "ifd")
+
+
+@command
+def add_commands(commands: Any) -> None:
+    run = commands.add_parser(
+        "run",
+        help="run a recipe (a YAML file or a built-in recipe name)",
+        description="Run a recipe. A killed run resumes from its checkpoints and request "
+        "cache when started again with the same arguments.",
+        epilog=EPILOG,
+    )
+    run.add_argument("recipe", help="recipe file, or a built-in recipe name (e.g. self_instruct)")
+    _override_option(run, "a recipe value, e.g. --set steps[0].params.num_instructions=100")
+    run.add_argument("--out", type=Path, help="output file (.jsonl or .parquet)")
+    _run_options(run)
+    run.set_defaults(handler=cmd_run)
+
+    score = commands.add_parser(
+        "score",
+        help="score instruction data with a model: AlpaGasus, Deita, IFD",
+        description="Add model-based scores to (instruction, input, output) rows: alpagasus "
+        "(0-5 accuracy rating, keep >= 4.5), deita (complexity and quality, evol score), ifd "
+        "(instruction-following difficulty; needs grammar + log-probabilities: the local backend "
+        "or a llama.cpp server). Runs as a resumable pipeline with the request cache.",
+        epilog=EPILOG,
+    )
+    score.add_argument("input", help="data file with instruction/input/output columns")
+    score.add_argument(
+        "-o", "--out", type=Path, required=True, help="output file (.jsonl or .parquet)"
+    )
+    score.add_argument("--methods", default=",".join(SCORERS), help="comma-separated (all three)")
+    score.add_argument("--instruction-column", default="instruction")
+    score.add_argument("--input-column", default="input", help="'' when there is none")
+    score.add_argument("--output-column", default="output")
+    _override_option(
+        score, "a value of the generated recipe, e.g. --set steps[1].params.threshold=4"
+    )
+    _run_options(score)
+    score.set_defaults(handler=cmd_score)
+
+
+def _override_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"override {what}",
+    )
+
+
+def _run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--limit", type=int, metavar="N", help="stop after N source rows")
+    add_backend_options(parser)
+    add_cache_options(parser)
+    parser.add_argument("--quiet", action="store_true", help="no progress display")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    return run_recipe(load_recipe(args.recipe, args.overrides + backend_overrides(args)), args)
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = sorted(set(methods) - set(SCORERS))
+    if unknown or not methods:
+        raise SynthaugError(
+            f"--methods: unknown {', '.join(unknown) or '(none)'}; use {', '.join(SCORERS)}"
+        )
+    columns = {
+        "instruction_column": args.instruction_column,
+        "input_column": args.input_column or None,
+        "output_column": args.output_column,
+    }
+    raw = {
+        "name": "score_" + "_".join(methods),
+        "output": str(args.out),
+        "steps": [{"method": "load", "params": {"path": args.input}}]
+        + [{"method": f"score.{m}", "params": dict(columns)} for m in methods],
+    }
+    return run_recipe(recipe_from_dict(raw, args.overrides + backend_overrides(args)), args)
+
+
+def run_recipe(recipe: Recipe, args: argparse.Namespace) -> int:
+    """Run ``recipe`` with the run options in ``args``; print the summary."""
+    pipeline = build_pipeline(recipe)
+    out = args.out or Path(recipe.output or f"runs/{recipe.name}/data.jsonl")
+    if out.is_dir():
+        raise SynthaugError(f"{out}: is a directory; give a file name such as {out}/data.jsonl")
+    if args.limit is not None and args.limit < 1:
+        raise SynthaugError("--limit: must be at least 1")
+    resources = resources_from_args(
+        args,
+        llm=recipe.backend if pipeline.uses_llm else None,
+        backends={name: recipe.backends[name] for name in pipeline.backend_names},
+    )
+    run_dir = out.parent / f".{out.stem}.run"
+    with held_lock(run_dir / "lock", str(out)):
+        result = asyncio.run(
+            pipeline.run(
+                out=out,
+                run_dir=run_dir,
+                resources=resources,
+                limit=args.limit,
+                progress=not args.quiet,
+            )
+        )
+    print(result.render())
+    return 0
