@@ -24,15 +24,15 @@ CASES = {
     ),
     "run-out-under-file": (
         ["run", "mathgen", "--limit", "1", "--out", "afile/x.jsonl"],
-        "afile/x.jsonl: cannot write",  # the run's lock (io/lock.py) finds it first
+        "afile/x.jsonl: cannot write the output (afile is a file, not a folder)",
     ),
     "run-out-unwritable": (
         ["run", "mathgen", "--limit", "1", "--out", UNWRITABLE],
-        f"{UNWRITABLE}: cannot write",
+        f"{UNWRITABLE}: cannot write the output",
     ),
     "run-out-parquet-unwritable": (
         ["run", "mathgen", "--limit", "1", "--out", "/proc/x.parquet"],
-        "/proc/x.parquet: cannot write",
+        "/proc/x.parquet: cannot write the output",
     ),
     "dedup-out-under-file": (
         ["dedup", "in.jsonl", "-o", "afile/o.jsonl", "--columns", "text"],

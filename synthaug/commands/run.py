@@ -117,7 +117,7 @@ def run_recipe(recipe: Recipe, args: argparse.Namespace) -> int:
         backends={name: recipe.backends[name] for name in pipeline.backend_names},
     )
     run_dir = out.parent / f".{out.stem}.run"
-    with held_lock(run_dir / "lock", str(out)):
+    with held_lock(run_dir / "lock", out):
         result = asyncio.run(
             pipeline.run(
                 out=out,

@@ -14,17 +14,16 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import SynthaugError
+from .writers import output_errors
 
 
 @contextmanager
-def held_lock(path: Path, what: str) -> Iterator[None]:
+def held_lock(path: Path, output: Path) -> Iterator[None]:
     """Hold ``path`` exclusively while the block runs; if another process holds it, a
-    ``SynthaugError`` naming ``what`` and that process."""
-    try:
+    ``SynthaugError`` naming ``output`` and that process."""
+    with output_errors(output):
         path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held until the block ends
-    except OSError as exc:
-        raise SynthaugError(f"{what}: cannot write there ({exc.strerror})") from exc
     with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -32,7 +31,7 @@ def held_lock(path: Path, what: str) -> Iterator[None]:
             handle.seek(0)
             holder = handle.read().strip() or "?"
             raise SynthaugError(
-                f"{what}: another synthaug run (pid {holder}) is writing it; "
+                f"{output}: another synthaug run (pid {holder}) is writing it; "
                 "wait for it to finish or stop it"
             ) from None
         handle.seek(0)

@@ -47,7 +47,7 @@ class AtomicWriter:
         self._rows: list[dict[str, Any]] = []
 
     def __enter__(self) -> AtomicWriter:
-        with _writing(self.path):
+        with output_errors(self.path):
             _make_parent(self.path)
             if self.path.is_dir():
                 raise IsADirectoryError(21, "is a directory; give a file name")
@@ -81,7 +81,7 @@ class AtomicWriter:
     ) -> None:
         try:
             if kind is None:
-                with _writing(self.path):
+                with output_errors(self.path):
                     self._finish()
         finally:
             if self._handle is not None:
@@ -115,7 +115,7 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` to ``path`` through a temp file and a rename."""
     target = Path(path)
     temp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    with _writing(target):
+    with output_errors(target):
         _make_parent(target)
         if target.is_dir():
             raise IsADirectoryError(21, "is a directory; give a file name")
@@ -130,7 +130,7 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
 
 
 @contextmanager
-def _writing(path: Path) -> Iterator[None]:
+def output_errors(path: Path) -> Iterator[None]:
     """Turn an ``OSError`` while writing ``path`` into a one-line ``OutputError``."""
     try:
         yield

@@ -57,13 +57,13 @@ def call_with_retries(
     call: Callable[[], T], max_retries: int, base: float = 0.5, max_retry_after: float = 60.0
 ) -> T:
     """``call()`` in blocking code (embedding requests), retried as ``LLMClient`` retries model
-    calls: a retryable ``BackendCallError`` waits ``backoff_delay``; the last error is raised,
-    at once when the server asks for a wait over ``max_retry_after`` seconds."""
+    calls: a retryable ``BackendCallError`` waits ``backoff_delay``; the last error, or one
+    whose ``Retry-After`` exceeds ``max_retry_after``, is raised."""
     for attempt in range(max_retries + 1):
         try:
             return call()
         except BackendCallError as error:
-            too_long = (error.retry_after or 0.0) > max_retry_after
+            too_long = (error.retry_after or 0) > max_retry_after
             if not error.retryable or attempt == max_retries or too_long:
                 raise
             time.sleep(backoff_delay(attempt, error.retry_after, base))

@@ -89,22 +89,19 @@ class Endpoint(Embedder):
         try:
             return call_with_retries(lambda: self._post(texts), self.max_retries)
         except BackendCallError as error:
-            raise BackendUnavailable(f"{self.base_url}/embeddings: {error}") from error
+            raise BackendUnavailable(f"{self.base_url}/embeddings: {error}") from None
 
     def _post(self, texts: list[str]) -> np.ndarray:
         key = os.environ.get(self.api_key_env, "")
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         body = {"model": self.model, "input": texts}
-
-        def hide(text: str) -> str:  # the key, even when a server echoes it back
-            return redact(text, [key])
-
+        secret = lambda text: redact(text, [key])  # noqa: E731
         try:
             response = self._http.post(f"{self.base_url}/embeddings", json=body, headers=headers)
         except httpx.HTTPError as exc:
-            raise transport_error(exc, self.timeout, hide) from None
+            raise transport_error(exc, self.timeout, secret) from None
         if response.status_code != 200:
-            raise status_error(response, hide)
+            raise status_error(response, secret)
         return _normalised(_vectors(response.json(), len(texts)))
 
 

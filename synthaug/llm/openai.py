@@ -129,7 +129,7 @@ class OpenAIBackend(Backend):
 def transport_error(
     exc: httpx.HTTPError, timeout: float, redact: Callable[[str], str] = redact
 ) -> BackendCallError:
-    """A request that got no HTTP answer, as a (retryable) call error."""
+    """A request that got no HTTP answer, as a (retryable) call error without secrets."""
     if isinstance(exc, httpx.TimeoutException):
         return BackendCallError("timeout", f"no answer within {timeout:g}s")
     return BackendCallError("connection", redact(f"{type(exc).__name__}: {exc}"))
@@ -170,8 +170,7 @@ class OpenAIOptions(BaseModel):
     max_concurrency: int = Field(32, ge=1, le=1024)
     timeout: float = Field(120.0, gt=0)
     schema_style: Literal["openai", "llamacpp"] = "openai"
-    # the longest Retry-After honoured; a server asking for more fails the request at once
-    max_retry_after: float = Field(60.0, ge=0)
+    max_retry_after: float = Field(60.0, gt=0)  # longer server-requested waits fail the call
 
 
 register_backend(
