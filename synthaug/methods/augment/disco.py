@@ -44,6 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ...engine.step import MapStep, StepContext
 from ...llm.client import LLMClient
 from ...llm.types import ChatRequest, chat, json_object
+from ...quality import stopwords
 from ...records import META
 from ..registry import register
 from ..templates import render
@@ -64,79 +65,6 @@ TAXONOMY = "augmentation / data reformation (counterfactuals, teacher-filtered)"
 BLANK = "[blank]"
 # DISCO's forbidden phrases (distiller/filter/core.py), plus its "_" gap check
 FORBIDDEN = ("[blank]", "blank]", "it is true", "it is false", "story:", "answer:", "headline:")
-STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "of",
-        "to",
-        "in",
-        "on",
-        "at",
-        "for",
-        "from",
-        "by",
-        "with",
-        "and",
-        "or",
-        "but",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "been",
-        "being",
-        "as",
-        "it",
-        "its",
-        "this",
-        "that",
-        "these",
-        "those",
-        "his",
-        "her",
-        "their",
-        "our",
-        "your",
-        "my",
-        "who",
-        "whom",
-        "which",
-        "what",
-        "when",
-        "where",
-        "why",
-        "how",
-        "not",
-        "no",
-        "nor",
-        "so",
-        "than",
-        "too",
-        "very",
-        "can",
-        "will",
-        "just",
-        "do",
-        "does",
-        "did",
-        "has",
-        "have",
-        "had",
-        "i",
-        "you",
-        "he",
-        "she",
-        "we",
-        "they",
-        "me",
-        "him",
-        "them",
-        "us",
-    ]
-)
 WORD = re.compile(r"[\w'’-]+|[^\w\s]")
 DEMONSTRATIONS = [
     {
@@ -160,7 +88,7 @@ def spans(text: str, count: int) -> list[tuple[int, int]]:
     first = None
     for i, token in enumerate([*tokens, None]):
         word = token.group() if token else "."
-        content = word[0].isalnum() and word.lower() not in STOPWORDS
+        content = word[0].isalnum() and word.lower() not in stopwords.DISCO
         if content and first is None:
             first = i
         elif not content and first is not None:

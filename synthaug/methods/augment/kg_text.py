@@ -47,7 +47,7 @@ from ...errors import InputError
 from ...io import read_records
 from ...llm.types import chat
 from ...records import META, derive, source_record
-from ..reasoning.mathinstruct import dropped
+from ..common.rows import dropped
 from ..registry import register
 from ..templates import render
 from .labelled import first_line

@@ -33,6 +33,7 @@ from pydantic import ConfigDict, Field
 from ...engine.step import StepContext
 from ...llm.types import chat
 from ...records import META
+from ..common.steps import TextStep
 from ..registry import register
 from ..templates import render
 from .labelled import (
@@ -40,7 +41,6 @@ from .labelled import (
     STAGE,
     TAXONOMY,
     SimilarityParams,
-    TextStep,
     filtered,
     first_line,
     normalized,

@@ -36,13 +36,13 @@ from pydantic import ConfigDict, Field
 from ...engine.step import StepContext
 from ...llm.types import ChatRequest
 from ...records import META
+from ..common.steps import TextStep
 from ..registry import register
 from ..templates import render
 from .labelled import (
     FILTER_COLUMNS,
     STAGE,
     SimilarityParams,
-    TextStep,
     filtered,
     first_line,
     rejection,

@@ -18,8 +18,9 @@ from ...curate.duplicates import (
 from ...curate.semantic import SemanticDuplicates
 from ...curate.text import Normalization
 from ...engine.step import StepContext
+from ..common.embedders import EmbedderParams, make_embedder
+from ..common.steps import KeepRows
 from ..registry import register
-from .base import EmbedderParams, KeepRows, make_embedder
 
 _BATCH = 4096
 

@@ -31,7 +31,7 @@ from ...engine.step import MapStep, RowError, SourceStep, StepContext
 from ...engine.window import ordered_completions
 from ...llm.client import LLMClient, LLMError
 from ...llm.types import ChatRequest, chat, object_schema
-from ..curation.base import KeepRows
+from ..common.steps import KeepRows
 from ..registry import register
 from ..templates import render
 

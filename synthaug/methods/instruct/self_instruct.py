@@ -51,7 +51,8 @@ from ...io import read_records
 from ...llm.client import LLMError
 from ...llm.types import ChatRequest, Completion, chat, json_object
 from ...quality.rouge import RougePool
-from ...records import META, derive, record_id
+from ...records import META, derive
+from ..common.rows import dropped
 from ..registry import register
 from ..templates import render
 
@@ -238,16 +239,7 @@ class Bootstrap(SourceStep):
         return self.generated(fields, ctx, request, index, k)
 
     def _failed(self, index: int, exc: LLMError) -> dict[str, Any]:
-        return {
-            "request_idx": index,
-            META: {
-                "id": record_id(self.name, index, "error"),
-                "parents": [],
-                "step": self.name,
-                "method": self.method,
-                "error": {"kind": exc.kind, "message": str(exc)},
-            },
-        }
+        return dropped(self, None, exc.kind, str(exc), (index, "error"), {"request_idx": index})
 
 
 def _demo_tasks(tasks: list[dict[str, Any]], classification: bool, count: int) -> list[dict]:

@@ -47,7 +47,7 @@ from ...errors import RecipeError
 from ...llm.sampling import SelfConsistency
 from ...llm.types import ChatRequest, chat, json_object, object_schema
 from ...records import META
-from ..reasoning.mathinstruct import dropped
+from ..common.rows import dropped
 from ..registry import register
 from ..templates import render
 from .schema import Example, LabelSchema, load_schema

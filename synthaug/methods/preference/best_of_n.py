@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ...engine.step import MapStep, StepContext
 from ...records import derive
-from ..reasoning.mathinstruct import dropped
+from ..common.rows import dropped
 from ..registry import register
 from .common import scored
 from .verified import task_kind, verify

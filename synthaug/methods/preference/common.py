@@ -9,7 +9,7 @@ from typing import Any
 from ...engine.step import MapStep, RowError, StepContext
 from ...llm.types import ChatRequest
 from ...records import META, derive
-from ..reasoning.mathinstruct import dropped
+from ..common.rows import dropped
 
 PAIR_COLUMNS = (
     "chosen",

@@ -47,7 +47,7 @@ from ...hashing import stable_hash
 from ...io.yaml_file import read_yaml
 from ...llm.types import ChatRequest, Role, chat
 from ...records import META
-from ..reasoning.mathinstruct import dropped
+from ..common.rows import dropped
 from ..registry import register
 from ..templates import render
 from .common import PAIR_COLUMNS, prompt_text

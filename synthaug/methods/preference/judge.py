@@ -42,7 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ...engine.step import MapStep, StepContext
 from ...llm.types import ChatRequest, chat
 from ...records import META, derive
-from ..reasoning.mathinstruct import dropped
+from ..common.rows import dropped
 from ..registry import register
 from ..templates import render
 from .common import INDEX_COLUMNS, PAIR_COLUMNS, completion_pairs, scored

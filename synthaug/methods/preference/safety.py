@@ -40,7 +40,7 @@ from ...engine.step import MapStep, SourceStep, StepContext
 from ...io import read_records
 from ...llm.types import ChatRequest, chat, json_object, object_schema
 from ...records import source_record
-from ..reasoning.mathinstruct import dropped
+from ..common.rows import dropped
 from ..registry import register
 from ..templates import render
 from .common import INDEX_COLUMNS, PAIR_COLUMNS, completion_pairs, label_responses

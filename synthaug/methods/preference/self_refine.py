@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ...engine.step import MapStep, RowError, StepContext
 from ...llm.types import ChatRequest, chat, json_object, object_schema
 from ...records import META
-from ..reasoning.mathinstruct import dropped
+from ..common.rows import dropped
 from ..registry import register
 from ..templates import render
 from .common import PAIR_COLUMNS, prompt_text

@@ -33,7 +33,7 @@ from ...engine.step import MapStep, SourceStep, StepContext
 from ...io import read_records
 from ...llm.types import chat
 from ...records import META, source_record
-from ..reasoning.mathinstruct import dropped
+from ..common.rows import dropped
 from ..registry import register
 from ..templates import render
 

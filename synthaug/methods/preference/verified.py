@@ -43,9 +43,8 @@ from ...records import META
 from ...verify.code import run_tests
 from ...verify.evidence import answer_verdict, tests_verdict
 from ...verify.sandbox import Sandbox
-from ..code.sources import first_python_block
-from ..code.test_driven import without_shadowing
-from ..reasoning.mathinstruct import dropped
+from ..common.code import first_python_block, without_shadowing
+from ..common.rows import dropped
 from ..registry import register
 from ..templates import render
 from .common import PAIR_COLUMNS, prompt_text

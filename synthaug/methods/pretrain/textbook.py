@@ -39,7 +39,8 @@ from ...engine.window import ordered_completions
 from ...errors import InputError, SynthaugError
 from ...llm.client import LLMClient, LLMError
 from ...llm.types import ChatRequest, chat, object_schema
-from ...records import META, record_id
+from ...records import META
+from ..common.rows import dropped
 from ..registry import register
 from ..templates import render
 
@@ -140,7 +141,7 @@ class Textbook(SourceStep):
                 produced += 1
                 record = self.generated(fields, ctx, request, index)
                 if topics_request is not None:
-                    record["_meta"]["request"].insert(0, llm.key(topics_request))
+                    record[META]["request"].insert(0, llm.key(topics_request))
                 yield record
                 if produced >= p.num_texts:
                     break
@@ -159,9 +160,7 @@ class Textbook(SourceStep):
 
     def failed(self, index: int, slots: dict[str, str], kind: str, message: str) -> dict[str, Any]:
         """An unusable reply, kept for the errors file (it does not count towards ``num_texts``)."""
-        meta = {"id": record_id(self.name, index, "error"), "parents": [], "step": self.name}
-        error = {"kind": kind, "message": message}
-        return {**slots, META: {**meta, "method": self.method, "error": error}}
+        return dropped(self, None, kind, message, (index, "error"), slots)
 
     async def _topics(
         self, llm: LLMClient, ctx: StepContext

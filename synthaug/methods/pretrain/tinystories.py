@@ -41,6 +41,7 @@ from ...engine.step import MapStep, RowError, SourceStep, StepContext
 from ...engine.window import ordered_completions
 from ...llm.client import LLMError
 from ...llm.types import ChatRequest, chat
+from ...records import META
 from ..registry import register
 from ..templates import render
 
@@ -208,7 +209,7 @@ class Instruct(MapStep):
     uses_llm = True
 
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
-        seed = ctx.seed(row["_meta"]["id"])
+        seed = ctx.seed(row[META]["id"])
         rng = random.Random(seed)
         sentence = pick_sentence(row["story"], rng, self.params.min_sentence_words)
         kinds = self.choose_kinds(

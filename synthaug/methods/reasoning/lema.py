@@ -35,9 +35,9 @@ from ...engine.step import MapStep, StepContext
 from ...llm.types import ChatRequest, chat, json_object, object_schema
 from ...records import META, derive
 from ...verify.evidence import answer_verdict
+from ..common.rows import dropped
 from ..registry import register
 from ..templates import render
-from .mathinstruct import dropped
 
 PAPER = "An et al., 2023, Learning From Mistakes Makes LLM Better Reasoner (LEMA, arXiv 2310.20689)"
 TAXONOMY = "synthesis / reasoning (mistake-correction data, answer-checked)"

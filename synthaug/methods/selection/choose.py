@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ...curate.embeddings import embed_cached
 from ...engine.step import StepContext
-from ..curation.base import EmbedderParams, KeepRows, make_embedder
+from ..common.embedders import EmbedderParams, make_embedder
+from ..common.steps import KeepRows
 from ..registry import register
 from .scores import STAGE, TAXONOMY
 

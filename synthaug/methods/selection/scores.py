@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ...engine.step import MapStep, RowError, StepContext
 from ...llm.types import ChatRequest, Completion, chat
+from ..common.parsing import parse_rating
 from ..registry import register
 from ..templates import render
 
@@ -109,20 +110,6 @@ class AlpaGasusRating(_ScoreStep):
             "alpagasus_keep": keep,
         }
         return [self.derived(row, fields, ctx, [request])]
-
-
-def parse_rating(text: str) -> tuple[float, str]:
-    """Score and explanation from the rating JSON (an explanation cut off by max_tokens is kept)."""
-    try:
-        data = json.loads(text)
-        return float(data["score"]), str(data["explanation"])
-    except (ValueError, KeyError, TypeError):
-        head = text.split('"explanation"')[0]
-        try:
-            score = float(head.split(":", 1)[1].strip().rstrip(",").strip())
-        except (IndexError, ValueError):
-            raise RowError("parse_error", f"no score in rating: {text[:80]!r}") from None
-        return score, ""
 
 
 class DeitaParams(ColumnParams):

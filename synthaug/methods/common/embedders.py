@@ -1,45 +1,14 @@
-"""What the whole-input curation steps share: keeping a subset of rows, embedders."""
+"""Which embedder a step uses, and making it."""
 
 from __future__ import annotations
 
-import asyncio
-from abc import abstractmethod
-from collections.abc import AsyncIterator, Iterable
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from ...curate.embeddings import Embedder, Endpoint, MiniLM
-from ...curate.text import row_text
-from ...engine.step import StepContext, WholeStep
+from ...engine.step import StepContext
 from ...llm.cache import RequestCache, default_cache_path
-
-
-class KeepRows(WholeStep):
-    """A whole-input step that keeps some of its rows, in input order.
-
-    Subclasses choose from all the rows and their texts (the ``columns``
-    param, one value per line); the choice runs in a worker thread.
-    """
-
-    def text_columns(self) -> list[str]:
-        return list(self.params.columns)  # type: ignore[attr-defined]
-
-    def input_columns(self) -> set[str]:
-        return set(self.text_columns())
-
-    @abstractmethod
-    def kept(self, rows: list[dict[str, Any]], texts: list[str], ctx: StepContext) -> Iterable[int]:
-        """Indices of the rows to keep."""
-
-    async def transform(
-        self, rows: AsyncIterator[dict[str, Any]], ctx: StepContext
-    ) -> AsyncIterator[dict[str, Any]]:
-        held = [row async for row in rows]
-        texts = [row_text(row, self.text_columns()) for row in held]
-        keep = await asyncio.to_thread(self.kept, held, texts, ctx)
-        for index in sorted(set(keep)):
-            yield held[index]
 
 
 class EmbedderParams(BaseModel):

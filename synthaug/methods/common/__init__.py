@@ -1,0 +1,1 @@
+"""Step code the method families share (registers no step): a family never imports another."""
