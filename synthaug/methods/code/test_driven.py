@@ -31,14 +31,13 @@ import asyncio
 import contextlib
 import random
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...engine.step import MapStep, RowError, SourceStep, StepContext
-from ...engine.window import ordered_completions
 from ...errors import InputError
 from ...io import read_records
 from ...llm.client import LLMError
@@ -47,6 +46,7 @@ from ...records import META, source_record
 from ...verify.code import run_tests
 from ...verify.evidence import tests_verdict
 from ..common.code import code_or_text, first_python_block, without_shadowing
+from ..common.tasks import generate_until
 from ..registry import register
 from ..templates import render
 
@@ -144,20 +144,20 @@ class Questions(SourceStep):
             for index, fields in enumerate(rows):
                 yield source_record(fields, source=p.path, index=index)
             return
-        llm = ctx.require_llm()
         topics: dict[int, str | None] = {}
         seen: set[str] = set()
         produced = 0
 
-        def requests() -> Iterator[ChatRequest]:
-            for number in range(p.count * 3):
-                if produced >= p.count:
-                    return
-                request, topics[number] = self.request(number, ctx)
-                yield request
+        def make_request(number: int) -> ChatRequest:
+            request, topics[number] = self.request(number, ctx)
+            return request
 
-        results = ordered_completions(
-            llm, requests(), p.requests_in_flight or llm.backend.max_concurrency
+        results = generate_until(
+            ctx.require_llm(),
+            make_request,
+            lambda: produced >= p.count,
+            p.count * 3,
+            p.requests_in_flight,
         )
         async with contextlib.aclosing(results):
             async for index, request, result in results:
@@ -171,8 +171,6 @@ class Questions(SourceStep):
                 seen.add(key)
                 produced += 1
                 yield self.generated({"question": question, "topic": topic}, ctx, request, index)
-                if produced >= p.count:
-                    break
 
 
 def parse_tests(text: str) -> str:
