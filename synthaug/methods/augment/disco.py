@@ -25,12 +25,6 @@ counterfactual), ``label`` (the target), ``original_text``, ``original_label``, 
 their reason (``empty``, ``identical``, ``duplicate``, ``forbidden_phrase``,
 ``context_changed``, ``teacher_disagrees``, ``original_already_target``,
 ``unparseable_teacher``) unless ``keep_rejected``.
-
-The embedded SmolLM2-135M rarely follows the fill instruction (it comments on the
-headline instead), and as a teacher it gives nearly every headline the same label, so
-the teacher or the original-already-target check rejects most: in a recorded run (4
-headlines, 2 spans, 3 fills) 2 of 24 candidates were kept (9 teacher_disagrees, 7
-context_changed, 3 original_already_target, 3 forbidden_phrase), and use a strong generator and teacher for real DISCO data.
 """
 
 from __future__ import annotations

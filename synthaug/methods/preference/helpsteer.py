@@ -18,12 +18,6 @@ order of ``attributes``) in ``attributes_prompt`` and in a system prompt, and th
 as the target (``instruction``, ``response``, ``messages``). At inference the same system
 prompt with the wanted values steers the tuned model. Completions without attributes are
 error rows, ``no_attributes``.
-
-What the embedded SmolLM2-135M gives: five integers per response that parse and mean
-nothing. It was not trained to predict attributes (SteerLM's predictor is a fine-tuned 43B
-model); in the recorded runs it gave all five attributes 0 for five of six responses, a
-correct answer included. Use a strong ``judge``, or HelpSteer's human labels, for data worth
-training on.
 """
 
 from __future__ import annotations

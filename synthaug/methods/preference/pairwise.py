@@ -26,9 +26,7 @@ exemplars) and ``summarization`` (Stiennon et al.'s four qualities).
 (chosen = the winner; ``p_chosen`` its soft label); ties and inconsistent comparisons are
 error rows of kinds ``tie`` and ``inconsistent``, so the summary counts them.
 
-The paper's feedback model is a 52B model (and Stiennon's labels are human). The embedded
-SmolLM2-135M answers the first letter it sees far more often than the other: most pairs come
-out ``inconsistent``, which is what the two-order check exists to catch.
+The paper's feedback model is a 52B model (and Stiennon's labels are human).
 """
 
 from __future__ import annotations

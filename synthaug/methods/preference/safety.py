@@ -19,13 +19,6 @@ without both a safe and an unsafe completion are error rows, ``no_safe_unsafe_pa
 ``safety.prompts`` yields red-team prompts (``instruction``, ``category_hint``), by default
 the 30 mild ones shipped in ``synthaug/data/red_team_prompts.jsonl`` (written for synthaug,
 two or so per category), in file order.
-
-What the embedded SmolLM2-135M gives: 14 booleans that parse, but it cannot tell harm from
-harmlessness. In the recorded runs it labelled by the prompt, not the response: both answers
-to the garden-cat prompt were flagged in all 14 categories, both answers to the dog-crate
-prompt in animal_abuse only, though none of them encouraged harm, and no answer was labelled
-safe, so its runs rarely yield a pair. Use a strong ``judge`` (or a trained moderation model)
-for real labels.
 """
 
 from __future__ import annotations

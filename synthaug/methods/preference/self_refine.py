@@ -20,8 +20,7 @@ refined. Sampling at temperature 0.7, the paper's. Dropped, counted by kind:
 feedback is not the JSON object, e.g. cut off by ``feedback_max_tokens``).
 
 The paper's prompts are task-specific few-shot prompts for GPT-3.5/4; these are generic
-zero-shot ones. The embedded 135M model's feedback is vague and its scores barely track
-quality (it rarely asks to stop), so its records show the loop, not improvement.
+zero-shot ones.
 """
 
 from __future__ import annotations

@@ -24,9 +24,7 @@ Each pair carries both verdicts (``chosen_verification``, ``rejected_verificatio
 ``verified_counts``. Dropped, counted by kind: ``empty_prompt``, ``no_correct_solution`` and
 ``no_incorrect_solution`` (a task the model always or never solves gives no pair).
 
-The paper's actors are strong models (GPT-3.5/4, Mixtral) with multi-turn critique; the
-embedded 135M model solves few GSM-style problems, so most math tasks are dropped as
-``no_correct_solution``; very easy code tasks give pairs.
+The paper's actors are strong models (GPT-3.5/4, Mixtral) with multi-turn critique.
 """
 
 from __future__ import annotations
