@@ -4,7 +4,9 @@ windowed loop for sources that generate until they have enough accepted items.
 ``ModelStep`` follows distilabel's task (``format_input`` / ``format_output``) and Curator's
 ``prompt`` / ``parse``: a subclass writes ``requests`` (row -> requests) and ``parse``
 (replies -> fields, raising ``RowError`` when they do not parse); the base makes the calls
-and derives the record, and a ``RowError`` makes the row an error row.
+and derives the record, and a ``RowError`` makes the row an error row. With several
+requests, ``parse_reply`` may check each reply as it arrives, so a bad one stops the row
+before the next call.
 """
 
 from __future__ import annotations
@@ -30,14 +32,19 @@ class ModelStep(MapStep):
     def requests(self, row: dict[str, Any], ctx: StepContext) -> list[ChatRequest]:
         """The requests for ``row`` (raise ``RowError`` for a row that cannot be asked about)."""
 
+    def parse_reply(self, row: dict[str, Any], reply: Completion) -> Any:
+        """One reply, read as soon as it arrives (raise ``RowError`` to stop the row); by
+        default the completion itself."""
+        return reply
+
     @abstractmethod
-    def parse(self, row: dict[str, Any], replies: list[Completion]) -> dict[str, Any] | None:
-        """The fields the replies give (raise ``RowError`` when they do not parse; None when
-        the row is filtered out and yields nothing)."""
+    def parse(self, row: dict[str, Any], replies: list[Any]) -> dict[str, Any] | None:
+        """The fields the replies (as ``parse_reply`` read them) give (raise ``RowError`` when
+        they do not parse; None when the row is filtered out and yields nothing)."""
 
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
         requests, llm = self.requests(row, ctx), ctx.require_llm()
-        replies = [await llm.complete(request) for request in requests]
+        replies = [self.parse_reply(row, await llm.complete(request)) for request in requests]
         fields = self.parse(row, replies)
         if fields is None:
             return []

@@ -91,12 +91,7 @@ class Evolve(MapStep):
     Params = EvolveParams
     reads = ("instruction",)
     writes = (
-        "instruction",
-        "output",
-        "evol_operation",
-        "evol_round",
-        "evol_parent",
-        "evol_eliminated",
+        "instruction", "output", "evol_operation", "evol_round", "evol_parent", "evol_eliminated",
         "evol_eliminated_after",
     )
     uses_llm = True

@@ -187,13 +187,8 @@ class Tag(ModelStep):
     Params = TagParams
     reads = ("instruction",)
     writes = (
-        "input_quality",
-        "quality_explanation",
-        "intent",
-        "knowledge",
-        "difficulty",
-        "task_category",
-        "other_task_category",
+        "input_quality", "quality_explanation", "intent", "knowledge", "difficulty",
+        "task_category", "other_task_category",
     )
 
     def requests(self, row: dict[str, Any], ctx: StepContext) -> list[ChatRequest]:
@@ -207,8 +202,11 @@ class Tag(ModelStep):
             for name, schema in TAG_SCHEMAS.items()
         ]
 
-    def parse(self, row: dict[str, Any], replies: list[Completion]) -> dict[str, Any]:
-        quality, difficulty, category = [parse_tags(reply) for reply in replies]
+    def parse_reply(self, row: dict[str, Any], reply: Completion) -> dict[str, Any]:
+        return parse_tags(reply)
+
+    def parse(self, row: dict[str, Any], replies: list[dict[str, Any]]) -> dict[str, Any]:
+        quality, difficulty, category = replies
         return {
             "input_quality": quality.get("input_quality"),
             "quality_explanation": quality.get("explanation"),

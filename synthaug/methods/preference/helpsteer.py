@@ -32,7 +32,7 @@ from ...records import derive
 from ..common.rows import dropped
 from ..registry import register
 from ..templates import render
-from .common import label_responses
+from .common import ResponseLabeler
 
 PAPER = (
     "Wang et al., 2023, HelpSteer (arXiv 2311.09528); Dong et al., 2023, SteerLM (arXiv 2310.05344)"
@@ -74,23 +74,15 @@ class AttributesParams(BaseModel):
 
 
 @register("helpsteer.attributes", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
-class Attributes(MapStep):
+class Attributes(ResponseLabeler):
     """HelpSteer: rate each response 0-4 on helpfulness, correctness, coherence, complexity, verbosity."""
 
     Params = AttributesParams
-    uses_llm = True
-    backend_params = ("judge",)
+    label_key = "attributes"
+    seed_tag = "rate"
 
-    def input_columns(self) -> set[str]:
-        return {self.params.prompt_column}
-
-    def output_columns(self, input_columns: set[str]) -> set[str]:
-        return input_columns | (set() if "completions" in input_columns else {"attributes"})
-
-    async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
-        return await label_responses(
-            self, row, ctx, "attributes", self.request, parse_attributes, "rate"
-        )
+    def parse_label(self, text: str) -> dict[str, int] | None:
+        return parse_attributes(text)
 
     def request(self, prompt: str, response: str, seed: int) -> ChatRequest:
         return chat(
@@ -115,11 +107,7 @@ class Condition(MapStep):
 
     Params = ConditionParams
     writes = (
-        "response",
-        "response_model",
-        "attributes",
-        "attributes_prompt",
-        "system_prompt",
+        "response", "response_model", "attributes", "attributes_prompt", "system_prompt",
         "messages",
     )
 

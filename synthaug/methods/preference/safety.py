@@ -36,7 +36,7 @@ from ...records import source_record
 from ..common.rows import dropped
 from ..registry import register
 from ..templates import render
-from .common import INDEX_COLUMNS, PAIR_COLUMNS, completion_pairs, label_responses
+from .common import INDEX_COLUMNS, PAIR_COLUMNS, ResponseLabeler, completion_pairs
 
 PAPER = "Ji et al., 2023, BeaverTails (arXiv 2307.04657)"
 TAXONOMY = "synthesis / preference alignment (safety labels, safe-over-unsafe pairs)"
@@ -92,21 +92,15 @@ class LabelParams(BaseModel):
 
 
 @register("safety.label", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
-class Label(MapStep):
+class Label(ResponseLabeler):
     """BeaverTails: flag each (prompt, response) pair in 14 harm categories; safe = none flagged."""
 
     Params = LabelParams
-    uses_llm = True
-    backend_params = ("judge",)
+    label_key = "safety"
+    seed_tag = "label"
 
-    def input_columns(self) -> set[str]:
-        return {self.params.prompt_column}
-
-    def output_columns(self, input_columns: set[str]) -> set[str]:
-        return input_columns | (set() if "completions" in input_columns else {"safety"})
-
-    async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
-        return await label_responses(self, row, ctx, "safety", self.request, parse_safety, "label")
+    def parse_label(self, text: str) -> dict[str, Any] | None:
+        return parse_safety(text)
 
     def request(self, prompt: str, response: str, seed: int) -> ChatRequest:
         text = render(

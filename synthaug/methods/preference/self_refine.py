@@ -114,13 +114,7 @@ class Loop(MapStep):
     """Self-Refine: generate, then feedback and refine with the same model until it stops."""
 
     Params = LoopParams
-    writes = (
-        "instruction",
-        "iterations",
-        "response",
-        "stopped_by",
-        *PAIR_COLUMNS,
-    )
+    writes = ("instruction", "iterations", "response", "stopped_by", *PAIR_COLUMNS)
     uses_llm = True
 
     def input_columns(self) -> set[str]:

@@ -77,16 +77,8 @@ class Compose(MapStep):
     Params = ComposeParams
     reads = ("question", "answer")
     writes = (
-        "question",
-        "solution",
-        "answer",
-        "program",
-        "program_answer",
-        "cot_answer",
-        "seed_question",
-        "original_question",
-        "iteration",
-        "verification",
+        "question", "solution", "answer", "program", "program_answer", "cot_answer",
+        "seed_question", "original_question", "iteration", "verification",
     )
     uses_llm = True
 

@@ -103,12 +103,7 @@ class Variants(MapStep):
     Params = VariantsParams
     reads = ("question",)
     writes = (
-        "question",
-        "solution",
-        "program",
-        "answer",
-        "answer_source",
-        "seed_question",
+        "question", "solution", "program", "answer", "answer_source", "seed_question",
         "verification",
     )
     uses_llm = True

@@ -133,8 +133,11 @@ class DeitaScores(_ScoreStep):
             ),
         ]
 
-    def parse(self, row: dict[str, Any], replies: list[Completion]) -> dict[str, Any]:
-        complexity, quality = [expected_digit_score(reply) for reply in replies]
+    def parse_reply(self, row: dict[str, Any], reply: Completion) -> float:
+        return expected_digit_score(reply)
+
+    def parse(self, row: dict[str, Any], replies: list[float]) -> dict[str, Any]:
+        complexity, quality = replies
         return {
             "deita_complexity": complexity,
             "deita_quality": quality,
@@ -195,8 +198,11 @@ class InstructionFollowingDifficulty(_ScoreStep):
         }
         return [chat(("user", question), **options), ChatRequest(prompt=" ", **options)]
 
-    def parse(self, row: dict[str, Any], replies: list[Completion]) -> dict[str, Any]:
-        loss_q, loss_a = [answer_loss(reply) for reply in replies]
+    def parse_reply(self, row: dict[str, Any], reply: Completion) -> float:
+        return answer_loss(reply)
+
+    def parse(self, row: dict[str, Any], replies: list[float]) -> dict[str, Any]:
+        loss_q, loss_a = replies
         return {
             "ifd": round(loss_q / loss_a, 4) if loss_a > 0 else None,
             "ifd_loss_conditioned": round(loss_q, 4),
