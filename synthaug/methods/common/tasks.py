@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any, ClassVar
+from typing import Any
 
 from ...engine.step import MapStep, StepContext
 from ...engine.window import ordered_completions
@@ -26,7 +26,6 @@ class ModelStep(MapStep):
     """A map step that completes ``requests(row)`` in order and derives ``parse(row, replies)``."""
 
     uses_llm = True
-    seed_in_meta: ClassVar[bool] = False  # record the first request's seed in ``_meta.seed``
 
     @abstractmethod
     def requests(self, row: dict[str, Any], ctx: StepContext) -> list[ChatRequest]:
@@ -48,8 +47,7 @@ class ModelStep(MapStep):
         fields = self.parse(row, replies)
         if fields is None:
             return []
-        seed = requests[0].seed if self.seed_in_meta else None
-        return [self.derived(row, fields, ctx, requests, seed=seed)]
+        return [self.derived(row, fields, ctx, requests)]
 
 
 async def generate_until(
