@@ -63,6 +63,39 @@ def source_record(fields: dict[str, Any], *, source: str, index: int) -> dict[st
     return record
 
 
+def failed(
+    parent: dict[str, Any] | None,
+    fields: dict[str, Any] | None = None,
+    *,
+    step: str,
+    method: str,
+    kind: str,
+    message: str,
+    index: Any = 0,
+) -> dict[str, Any]:
+    """An error row (``_meta.error`` = ``{kind, message}``): the pipeline writes it to the errors
+    file and counts it by ``kind``. ``fields`` (e.g. the failed text) stay in it for inspection.
+
+    With a ``parent``, a child of it as ``derive`` makes (its fields kept, id from the parent's,
+    ``step`` and ``index``). Without one (a source step's failed request), ``fields`` alone, and
+    ``index`` is the position: a tuple of parts, the id ``record_id(step, *index)``.
+    """
+    error = {"kind": kind, "message": message}
+    if parent is not None:
+        return derive(parent, fields or {}, step=step, method=method, index=index, error=error)
+    position = index if isinstance(index, tuple) else (index,)
+    return {
+        **(fields or {}),
+        META: {
+            "id": record_id(step, *position),
+            "parents": [],
+            "step": step,
+            "method": method,
+            "error": error,
+        },
+    }
+
+
 def error_of(record: dict[str, Any]) -> dict[str, Any] | None:
     """The record's structured error, or None for a good record."""
     return record.get(META, {}).get("error")

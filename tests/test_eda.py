@@ -12,6 +12,7 @@ from conftest import read_jsonl, run_cli, summary_of
 from synthaug.engine.step import StepContext
 from synthaug.errors import SynthaugError
 from synthaug.methods.augment import eda, wordnet
+from synthaug.quality import stopwords
 from synthaug.records import source_record
 
 ALPHAS = {"sr": 0.1, "ri": 0.1, "rs": 0.1, "rd": 0.1}
@@ -48,7 +49,7 @@ def test_clean_as_reference():
 
 
 def test_stop_words_list():
-    assert len(eda.STOP_WORDS) == 128 and "the" in eda.STOP_WORDS and "" in eda.STOP_WORDS
+    assert len(stopwords.EDA) == 128 and "the" in stopwords.EDA and "" in stopwords.EDA
 
 
 def fake_synonyms(word: str) -> tuple[str, ...]:

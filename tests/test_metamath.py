@@ -9,6 +9,7 @@ import pytest
 from conftest import run_recipe_twice
 
 from synthaug.llm.types import chat
+from synthaug.methods.common.sampling import split_samples
 from synthaug.methods.reasoning import metamath
 from synthaug.methods.reasoning.metamath import (
     EXEMPLARS,
@@ -21,7 +22,6 @@ from synthaug.methods.reasoning.metamath import (
     parse_rephrasing,
     parse_statement,
     split_ask,
-    split_samples,
     sv_suffix,
     trim_reply,
 )

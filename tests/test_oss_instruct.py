@@ -19,7 +19,8 @@ from synthaug.methods.code.oss_instruct import (
     parse_problem_solution,
     parse_reply,
 )
-from synthaug.methods.code.sources import python_code, read_code_documents
+from synthaug.methods.code.sources import read_code_documents
+from synthaug.methods.common.code import python_code
 from synthaug.verify.sandbox import Sandbox
 
 # Real replies of the embedded SmolLM2-135M (temperature 0) to OSS-Instruct prompts.

@@ -10,13 +10,9 @@ from conftest import read_jsonl, run_cli, write_jsonl
 
 from synthaug.engine.step import RowError
 from synthaug.llm.types import Choice, Completion, TokenLogprob, Usage
+from synthaug.methods.common.parsing import parse_rating
 from synthaug.methods.selection.choose import repr_filter
-from synthaug.methods.selection.scores import (
-    answer_loss,
-    expected_digit_score,
-    forced_grammar,
-    parse_rating,
-)
+from synthaug.methods.selection.scores import answer_loss, expected_digit_score, forced_grammar
 
 # recorded from SmolLM2-135M under the rating schema (the second was cut by max_tokens)
 RATING_FULL = '{"score": 4.5, "explanation": "The response answers the question accurately."}'

@@ -9,13 +9,8 @@ from conftest import read_jsonl, run_cli, run_recipe_twice, summary_of, write_js
 
 from synthaug.engine.step import RowError
 from synthaug.errors import InputError
-from synthaug.methods.code.sources import code_blocks, first_python_block
-from synthaug.methods.code.test_driven import (
-    Questions,
-    load_question_rows,
-    parse_tests,
-    without_shadowing,
-)
+from synthaug.methods.code.test_driven import Questions, load_question_rows, parse_tests
+from synthaug.methods.common.code import code_blocks, first_python_block, without_shadowing
 from synthaug.verify.code import run_tests
 from synthaug.verify.sandbox import Sandbox
 

@@ -19,7 +19,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-STOP_WORDS = {"the", "be", "to", "of", "and", "that", "have", "with"}
+from ..quality import stopwords
+
 TERMINAL = (".", "!", "?", '"', "'", "”", "’")
 _PUNCT_TOKEN = re.compile(r"^\W+$")
 _SENTENCE_END = re.compile(r"[.!?]+(?:\s|$)")
@@ -66,7 +67,7 @@ def gopher_quality(text: str) -> str | None:
         return "ellipsis_lines"
     if sum(any(c.isalpha() for c in t) for t in tokens) / n < 0.8:
         return "alphabetic_words"
-    if len(STOP_WORDS & {t.lower() for t in tokens}) < 2:
+    if len(stopwords.GOPHER & {t.lower() for t in tokens}) < 2:
         return "stop_words"
     return None
 

@@ -28,7 +28,7 @@ from ..hashing import stable_hash
 from ..io import AtomicWriter
 from ..io.writers import write_text_atomic
 from ..llm.client import ClientStats, LLMError
-from ..records import META, derive
+from ..records import META, failed
 from .checkpoint import ShardStore
 from .progress import Progress
 from .resources import RunResources
@@ -320,7 +320,8 @@ async def _run_map(stage: _Stage, store: ShardStore | None, window: int) -> None
         try:
             return await step.process(row, stage.ctx)
         except (RowError, LLMError) as exc:
-            return [_failed(row, step, exc.kind, str(exc))]
+            error = {"kind": exc.kind, "message": str(exc)}
+            return [failed(row, step=step.name, method=step.method, index=-1, **error)]
 
     async def admit() -> None:
         index = 0
@@ -355,17 +356,6 @@ async def _run_map(stage: _Stage, store: ShardStore | None, window: int) -> None
     async with asyncio.TaskGroup() as group:
         group.create_task(admit())
         group.create_task(release())
-
-
-def _failed(row: dict[str, Any], step: Step, kind: str, message: str) -> dict[str, Any]:
-    return derive(
-        row,
-        {},
-        step=step.name,
-        method=step.method,
-        index=-1,
-        error={"kind": kind, "message": message},
-    )
 
 
 def _first_leaf(group: BaseExceptionGroup) -> BaseException:

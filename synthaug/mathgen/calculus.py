@@ -80,22 +80,34 @@ def _in_order(parts: list[Term], total: sympy.Expr) -> list[Term]:
     return sorted(parts, key=lambda part: order.index(str(part[0])))
 
 
+def _termwise(
+    rng: random.Random,
+    terms: int,
+    kinds: list[str] | None,
+    known: tuple[str, ...],
+    max_coef: int,
+    make_term: Callable[[random.Random, str, int], Term],
+) -> tuple[sympy.Expr, list[Term], dict[str, Any]]:
+    """A checked sum of ``terms`` terms of ``kinds`` (default: all ``known``), its terms in
+    printed order, and the item's params."""
+    need_int("terms", terms, 1, 5)
+    need_int("max_coef", max_coef, 1, 20)
+    chosen = need_subset("kinds", list(kinds or known), known)
+    parts = _sum(rng, terms, chosen, lambda kind: make_term(rng, kind, max_coef))
+    f = sympy.Add(*(t for t, _ in parts))
+    return f, _in_order(parts, f), {"terms": terms, "kinds": chosen, "max_coef": max_coef}
+
+
 def derivative(
     rng: random.Random, terms: int = 2, kinds: list[str] | None = None, max_coef: int = 5
 ) -> dict[str, Any]:
     """Differentiate a sum of ``terms`` (1-5) terms of ``kinds`` (power, trig, exp, log, product,
     chain) with coefficients up to ``max_coef`` (1-20)."""
-    need_int("terms", terms, 1, 5)
-    need_int("max_coef", max_coef, 1, 20)
-    chosen = need_subset("kinds", list(kinds or DERIVATIVE_KINDS), DERIVATIVE_KINDS)
-    parts = _sum(rng, terms, chosen, lambda kind: derivative_term(rng, kind, max_coef))
-    f = sympy.Add(*(t for t, _ in parts))
+    f, parts, params = _termwise(rng, terms, kinds, DERIVATIVE_KINDS, max_coef, derivative_term)
     steps = ["Differentiate term by term (the derivative of a sum is the sum of the derivatives)."]
-    for term, rule in _in_order(parts, f):
-        steps.append(f"d/dx [{term}] = {sympy.diff(term, X)}   ({rule}).")
+    steps += [f"d/dx [{term}] = {sympy.diff(term, X)}   ({rule})." for term, rule in parts]
     answer = sympy.diff(f, X)
     steps.append(f"Adding them: f'(x) = {answer}.")
-    params = {"terms": terms, "kinds": chosen, "max_coef": max_coef}
     question = f"Find the derivative of f(x) = {f} with respect to x."
     return item(question, exact(answer), steps, params)
 
@@ -118,17 +130,11 @@ def integral(
 ) -> dict[str, Any]:
     """An antiderivative of a sum of ``terms`` (1-5) terms of ``kinds`` (power, trig, exp,
     reciprocal) with coefficients up to ``max_coef`` (1-20); the answer omits the constant."""
-    need_int("terms", terms, 1, 5)
-    need_int("max_coef", max_coef, 1, 20)
-    chosen = need_subset("kinds", list(kinds or INTEGRAL_KINDS), INTEGRAL_KINDS)
-    parts = _sum(rng, terms, chosen, lambda kind: integral_term(rng, kind, max_coef))
-    f = sympy.Add(*(t for t, _ in parts))
+    f, parts, params = _termwise(rng, terms, kinds, INTEGRAL_KINDS, max_coef, integral_term)
     steps = ["Integrate term by term."]
-    for term, rule in _in_order(parts, f):
-        steps.append(f"The integral of {term} is {sympy.integrate(term, X)}   ({rule}).")
+    steps += [f"The integral of {t} is {sympy.integrate(t, X)}   ({rule})." for t, rule in parts]
     answer = sympy.integrate(f, X)
     steps.append(f"So F(x) = {answer} + C; differentiating F gives back {f}.")
-    params = {"terms": terms, "kinds": chosen, "max_coef": max_coef}
     question = f"Find an antiderivative F(x) of f(x) = {f} (leave out the constant of integration)."
     return item(question, exact(answer), steps, params)
 

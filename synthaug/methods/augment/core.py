@@ -25,9 +25,7 @@ Records: ``text`` (the counterfactual), ``label`` (the target), ``original_text`
 ``identical``) unless ``keep_rejected``. CORE itself filters nothing.
 
 BM25 matches words, not the flipped meaning the paper's retriever learns, so excerpts are
-topically close at best. In a recorded run on 6 headlines the embedded SmolLM2-135M gave 5 non-identical
-edits and 1 copy, but the edits are mostly rewordings or comments ("this is not a
-sarcastic headline"), not label flips; use a strong model for real counterfactuals.
+topically close at best.
 """
 
 from __future__ import annotations

@@ -25,12 +25,6 @@ counterfactual), ``label`` (the target), ``original_text``, ``original_label``, 
 their reason (``empty``, ``identical``, ``duplicate``, ``forbidden_phrase``,
 ``context_changed``, ``teacher_disagrees``, ``original_already_target``,
 ``unparseable_teacher``) unless ``keep_rejected``.
-
-The embedded SmolLM2-135M rarely follows the fill instruction (it comments on the
-headline instead), and as a teacher it gives nearly every headline the same label, so
-the teacher or the original-already-target check rejects most: in a recorded run (4
-headlines, 2 spans, 3 fills) 2 of 24 candidates were kept (9 teacher_disagrees, 7
-context_changed, 3 original_already_target, 3 forbidden_phrase), and use a strong generator and teacher for real DISCO data.
 """
 
 from __future__ import annotations
@@ -44,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ...engine.step import MapStep, StepContext
 from ...llm.client import LLMClient
 from ...llm.types import ChatRequest, chat, json_object
+from ...quality import stopwords
 from ...records import META
 from ..registry import register
 from ..templates import render
@@ -64,79 +59,6 @@ TAXONOMY = "augmentation / data reformation (counterfactuals, teacher-filtered)"
 BLANK = "[blank]"
 # DISCO's forbidden phrases (distiller/filter/core.py), plus its "_" gap check
 FORBIDDEN = ("[blank]", "blank]", "it is true", "it is false", "story:", "answer:", "headline:")
-STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "of",
-        "to",
-        "in",
-        "on",
-        "at",
-        "for",
-        "from",
-        "by",
-        "with",
-        "and",
-        "or",
-        "but",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "been",
-        "being",
-        "as",
-        "it",
-        "its",
-        "this",
-        "that",
-        "these",
-        "those",
-        "his",
-        "her",
-        "their",
-        "our",
-        "your",
-        "my",
-        "who",
-        "whom",
-        "which",
-        "what",
-        "when",
-        "where",
-        "why",
-        "how",
-        "not",
-        "no",
-        "nor",
-        "so",
-        "than",
-        "too",
-        "very",
-        "can",
-        "will",
-        "just",
-        "do",
-        "does",
-        "did",
-        "has",
-        "have",
-        "had",
-        "i",
-        "you",
-        "he",
-        "she",
-        "we",
-        "they",
-        "me",
-        "him",
-        "them",
-        "us",
-    ]
-)
 WORD = re.compile(r"[\w'’-]+|[^\w\s]")
 DEMONSTRATIONS = [
     {
@@ -160,7 +82,7 @@ def spans(text: str, count: int) -> list[tuple[int, int]]:
     first = None
     for i, token in enumerate([*tokens, None]):
         word = token.group() if token else "."
-        content = word[0].isalnum() and word.lower() not in STOPWORDS
+        content = word[0].isalnum() and word.lower() not in stopwords.DISCO
         if content and first is None:
             first = i
         elif not content and first is not None:
@@ -235,16 +157,8 @@ class Counterfactuals(MapStep):
 
     Params = DiscoParams
     writes = (
-        "original_text",
-        "original_label",
-        "span",
-        "masked_text",
-        "fill",
-        "target_label",
-        "teacher_label",
-        "teacher_original_label",
-        "kept",
-        "rejected_because",
+        "original_text", "original_label", "span", "masked_text", "fill", "target_label",
+        "teacher_label", "teacher_original_label", "kept", "rejected_because",
     )
     uses_llm = True
     backend_params = ("teacher",)

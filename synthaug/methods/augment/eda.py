@@ -33,27 +33,17 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...engine.step import StepContext
+from ...quality import stopwords
 from ...records import META, derive
-from ..reasoning.mathinstruct import dropped
+from ..common.rows import dropped
+from ..common.steps import TextStep
 from ..registry import register
 from . import wordnet
-from .labelled import TextStep
 
 PAPER = "Wei & Zou, 2019, EDA: Easy Data Augmentation Techniques (arXiv 1901.11196)"
 TAXONOMY = "augmentation / non-LLM generation (rule-based word edits)"
 STAGE = "task-specific fine-tuning (text classification)"
 OPERATIONS = ("sr", "ri", "rs", "rd")
-# the reference code's stop-word list (NLTK's English list, shortened), '' included
-STOP_WORDS = frozenset(
-    """i me my myself we our ours ourselves you your yours yourself yourselves he him his
-    himself she her hers herself it its itself they them their theirs themselves what which
-    who whom this that these those am is are was were be been being have has had having do
-    does did doing a an the and but if or because as until while of at by for with about
-    against between into through during before after above below to from up down in out on
-    off over under again further then once here there when where why how all any both each
-    few more most other some such no nor not only own same so than too very s t can will just
-    don should now""".split()  # noqa: SIM905
-) | {""}
 # the paper's recommended (α, n_aug) per training-set size: (at most this many rows, α, n_aug)
 PAPER_TABLE = ((500, 0.05, 16.0), (2000, 0.05, 8.0), (5000, 0.1, 4.0))
 REFERENCE_DEFAULTS = (0.1, 9.0)  # eda.py: alpha_sr = alpha_ri = alpha_rs = p_rd = 0.1, num_aug 9
@@ -79,7 +69,7 @@ def clean(text: str) -> str:
 
 def synonym_replacement(words: list[str], n: int, rng: random.Random, syn: Synonyms) -> list[str]:
     """SR: up to ``n`` distinct non-stop-words, each replaced (everywhere) by a synonym."""
-    candidates = sorted({w for w in words if w not in STOP_WORDS})
+    candidates = sorted({w for w in words if w not in stopwords.EDA})
     rng.shuffle(candidates)
     new, replaced = list(words), 0
     for word in candidates:

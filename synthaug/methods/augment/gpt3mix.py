@@ -24,10 +24,7 @@ vote share over ``samples`` label samples at temperature 1. Records: ``text``, `
 (``logprobs`` | ``votes``), ``examples`` (the mixed examples' ids, texts and labels);
 an empty text or a copy of an example is an error row (``empty``, ``copied_example``).
 
-The paper uses GPT-3 (davinci, 175B). The embedded SmolLM2-135M continues the list with
-fluent headline-like lines loosely on the examples' topics (in a recorded run 3 of 4 kept,
-1 copied an example); its soft labels mostly favour ``sarcastic`` (0.6-0.98) whatever the
-text, so treat them as a demonstration of the mechanics, not as labels.
+The paper uses GPT-3 (davinci, 175B).
 """
 
 from __future__ import annotations

@@ -19,9 +19,7 @@ keeping both entity names (temperature 0); the reply's first line is ``kg_rewrit
 whitespace-normalised substring) and recorded as ``kg_entities_kept`` with any
 ``kg_missing_entities``; a rewrite that lost one falls back to the template sentence
 (``on_lost: template``), is kept anyway (``keep``) or dropped (``drop``, error kind
-``entities_lost``). The embedded SmolLM2-135M mostly returns the sentence unchanged; in
-recorded runs it also misspelt a name ("Magle de Cervantes"), upper-cased a title and
-added facts of its own ("...a classic novel written by the British author Jane Austen").
+``entities_lost``).
 
 ``kg.triples`` reads triples from JSONL, JSON, CSV or TSV (columns ``subject``,
 ``relation``, ``object``), by default 40 public facts written for this project
@@ -47,7 +45,7 @@ from ...errors import InputError
 from ...io import read_records
 from ...llm.types import chat
 from ...records import META, derive, source_record
-from ..reasoning.mathinstruct import dropped
+from ..common.rows import dropped
 from ..registry import register
 from ..templates import render
 from .labelled import first_line

@@ -17,12 +17,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ...engine.step import MapStep, RowError, SourceStep, Step, StepContext
+from ...engine.step import RowError, SourceStep, Step, StepContext
 from ...io import count_records, read_records
 from ...llm.types import object_schema
 from ...quality.rouge import rouge_l
 from ...records import derive, source_record
-from ..reasoning.mathinstruct import dropped
+from ..common.rows import dropped
 from ..registry import register
 
 BUILTIN = "sarcasm_headlines"
@@ -109,16 +109,6 @@ class LabelParams(BaseModel):
         return self
 
 
-class TextStep(MapStep):
-    """A map step over one text column (``params.text_column``) whose records rewrite it."""
-
-    def input_columns(self) -> set[str]:
-        return {self.params.text_column}
-
-    def output_columns(self, input_columns: set[str]) -> set[str]:
-        return input_columns | set(self.writes) | {self.params.text_column}
-
-
 def text_of(row: dict[str, Any], column: str) -> str:
     """The row's text; an ``empty_text`` row error when it is missing or blank."""
     text = row.get(column)
@@ -196,7 +186,7 @@ def similarities(source: str, texts: list[str], how: str, ctx: StepContext) -> l
     if how == "rouge_l":
         return [round(rouge_l(text, source), 4) for text in texts]
     from ...llm.embeddings import embed_cached
-    from ..curation.base import EmbedderParams, make_embedder
+    from ..common.embedders import EmbedderParams, make_embedder
 
     embedder, cache = make_embedder(EmbedderParams(), ctx)
     vectors = embed_cached(embedder, [source, *texts], cache)

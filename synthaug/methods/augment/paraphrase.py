@@ -17,11 +17,6 @@ similarity but filters nothing. Each variant becomes a record with ``text`` = th
 ``rejected_because``; a rejected one (``empty``, ``identical``, ``duplicate``,
 ``too_similar``, ``too_dissimilar``) is an error row of that kind, so the summary counts
 the reasons, or stays in the output with ``kept: false`` under ``keep_rejected``.
-
-The embedded SmolLM2-135M is no ChatGPT: in a recorded run (4 headlines, k = 6) 16 of 24
-samples were kept, 8 dropped (5 too dissimilar, 2 duplicates, 1 too similar); kept ones
-are loose rewordings, some echoing the prompt ("This news headline is: ...") or losing
-the sarcasm, and nothing checks that the label still holds.
 """
 
 from __future__ import annotations
@@ -33,6 +28,7 @@ from pydantic import ConfigDict, Field
 from ...engine.step import StepContext
 from ...llm.types import chat
 from ...records import META
+from ..common.steps import TextStep
 from ..registry import register
 from ..templates import render
 from .labelled import (
@@ -40,7 +36,6 @@ from .labelled import (
     STAGE,
     TAXONOMY,
     SimilarityParams,
-    TextStep,
     filtered,
     first_line,
     normalized,

@@ -19,12 +19,6 @@ translation. Records: ``text`` = the round trip (or the translation in ``forward
 ``original_text``, ``pivot_text``, ``pivot_language``, ``similarity``,
 ``similarity_metric``, ``kept``, ``rejected_because``; rejected ones are error rows of
 that kind unless ``keep_rejected``.
-
-The embedded SmolLM2-135M translates badly: its French is mostly invented words and
-English left in place, so round trips either come back nearly unchanged (too similar) or
-unrelated (too dissimilar): in a recorded run none of 4 round trips was kept (ROUGE-L
-0 to 0.18). Use a multilingual model of a few
-billion parameters for real back-translation.
 """
 
 from __future__ import annotations
@@ -36,13 +30,13 @@ from pydantic import ConfigDict, Field
 from ...engine.step import StepContext
 from ...llm.types import ChatRequest
 from ...records import META
+from ..common.steps import TextStep
 from ..registry import register
 from ..templates import render
 from .labelled import (
     FILTER_COLUMNS,
     STAGE,
     SimilarityParams,
-    TextStep,
     filtered,
     first_line,
     rejection,

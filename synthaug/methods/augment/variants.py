@@ -13,10 +13,7 @@ error row (``identical``, ``duplicate``) unless ``keep_rejected``, and a reply t
 not parse (cut off by ``max_tokens``) makes the row an ``unparseable_variants`` error.
 
 Constraints are only asked for, not checked: add a filter or judge step for the ones that
-matter. The embedded SmolLM2-135M fills the schema but often returns the record itself or
-near-copies, and ignores most constraints: in a recorded run (3 headlines, n = 3) 4 of 9
-variants were kept (3 identical, 2 duplicates), and the kept ones were mostly the label
-word ("Sarcastic,") rather than a headline.
+matter.
 """
 
 from __future__ import annotations
@@ -29,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ...engine.step import MapStep, StepContext
 from ...llm.types import chat, json_object, object_schema
 from ...records import META
-from ..reasoning.mathinstruct import dropped
+from ..common.rows import dropped
 from ..registry import register
 from ..templates import render
 from .labelled import STAGE, filtered, normalized

@@ -40,7 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ...engine.step import MapStep, RowError, SourceStep, StepContext
 from ...io import read_records
 from ...llm.types import chat, json_object, object_schema
-from ...records import derive, source_record
+from ...records import META, derive, source_record
 from ...verify.code import call_function
 from ...verify.evidence import verdict
 from ...verify.sandbox import Sandbox
@@ -313,7 +313,7 @@ class Inputs(MapStep):
         )
 
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
-        seed = ctx.seed(row["_meta"]["id"])
+        seed = ctx.seed(row[META]["id"])
         request = self.request(row, seed)
         reply = (await ctx.require_llm().complete(request)).text
         inputs = parse_inputs(reply, row["func_args"])
@@ -441,7 +441,7 @@ class Prompt(MapStep):
 
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
         p = self.params
-        seed = ctx.seed(row["_meta"]["id"])
+        seed = ctx.seed(row[META]["id"])
         rng = random.Random(seed)
         if not row["example_inputs"]:
             raise RowError("no_cases", "no examples to build a prompt from")

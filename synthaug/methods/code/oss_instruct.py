@@ -33,12 +33,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ...engine.step import MapStep, RowError, SourceStep, StepContext, WholeStep
 from ...llm.types import chat
-from ...records import source_record
+from ...records import META, source_record
 from ...verify.code import run_tests
 from ...verify.evidence import tests_verdict
+from ..common.code import python_code
 from ..registry import register
 from ..templates import render
-from .sources import BUILTIN_SEEDS, python_code, read_code_documents
+from .sources import BUILTIN_SEEDS, read_code_documents
 
 PAPER = "Wei et al., 2023, Magicoder: Source Code Is All You Need (arXiv 2312.02120)"
 TAXONOMY = "synthesis / domain model distillation (code: OSS-Instruct)"
@@ -182,7 +183,7 @@ class Generate(MapStep):
 
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
         p = self.params
-        seed = ctx.seed(row["_meta"]["id"])
+        seed = ctx.seed(row[META]["id"])
         request = self.request(row["seed"], seed)
         choice = (await ctx.require_llm().complete(request)).choices[0]
         problem, solution = parse_reply(choice.text, choice.finish_reason)

@@ -1,9 +1,8 @@
-"""What the code methods share: reading code folders, finding functions, code blocks in replies."""
+"""What the code methods share: reading code folders, finding functions."""
 
 from __future__ import annotations
 
 import ast
-import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -12,8 +11,6 @@ from typing import Any
 from ...errors import InputError
 
 BUILTIN_SEEDS = "code_seeds"  # 40 functions and classes from boltons (BSD-3-Clause)
-_FENCE = re.compile(r"^```[ \t]*([\w+.#-]*)[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
-_PYTHON_TAGS = {"python", "py", "python3", "py3"}
 
 
 def builtin_seed_dir() -> Path:
@@ -36,44 +33,6 @@ def read_code_documents(path: str | None) -> list[tuple[str, str]]:
     if not documents:
         raise InputError(root, "no Python (*.py) files found")
     return documents
-
-
-def code_blocks(text: str) -> list[tuple[str, str]]:
-    """``(language tag, body)`` of each closed Markdown code fence in ``text``."""
-    return [(m.group(1).lower(), m.group(2)) for m in _FENCE.finditer(text)]
-
-
-def _parses(code: str) -> bool:
-    try:
-        ast.parse(code)
-    except (SyntaxError, ValueError):
-        return False
-    return True
-
-
-def python_code(text: str) -> str | None:
-    """The Python in a reply: its ``python`` code blocks (and untagged blocks that parse as
-    Python) joined in order, or None when there is none."""
-    blocks = [
-        body.rstrip()
-        for tag, body in code_blocks(text)
-        if tag in _PYTHON_TAGS or (not tag and body.strip() and _parses(body))
-    ]
-    blocks = [block for block in blocks if block.strip()]
-    return "\n\n\n".join(blocks) + "\n" if blocks else None
-
-
-def first_python_block(text: str) -> str | None:
-    """The first Python code block of a reply (later blocks are often alternatives)."""
-    for tag, body in code_blocks(text):
-        if (tag in _PYTHON_TAGS or (not tag and _parses(body))) and body.strip():
-            return body.rstrip() + "\n"
-    return None
-
-
-def code_or_text(text: str) -> str:
-    """The Python code blocks of a reply, or the whole reply when it has none."""
-    return python_code(text) or text.strip() + "\n"
 
 
 @dataclass

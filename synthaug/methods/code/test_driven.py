@@ -31,24 +31,24 @@ import asyncio
 import contextlib
 import random
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...engine.step import MapStep, RowError, SourceStep, StepContext
-from ...engine.window import ordered_completions
 from ...errors import InputError
 from ...io import read_records
 from ...llm.client import LLMError
 from ...llm.types import ChatRequest, chat
-from ...records import source_record
+from ...records import META, source_record
 from ...verify.code import run_tests
 from ...verify.evidence import tests_verdict
+from ..common.code import code_or_text, first_python_block, without_shadowing
+from ..common.tasks import generate_until
 from ..registry import register
 from ..templates import render
-from .sources import code_or_text, first_python_block
 
 PAPER = "Rozière et al., 2023, Code Llama: Open Foundation Models for Code (arXiv 2308.12950)"
 TAXONOMY = "synthesis / domain model distillation (code: execution feedback)"
@@ -144,20 +144,20 @@ class Questions(SourceStep):
             for index, fields in enumerate(rows):
                 yield source_record(fields, source=p.path, index=index)
             return
-        llm = ctx.require_llm()
         topics: dict[int, str | None] = {}
         seen: set[str] = set()
         produced = 0
 
-        def requests() -> Iterator[ChatRequest]:
-            for number in range(p.count * 3):
-                if produced >= p.count:
-                    return
-                request, topics[number] = self.request(number, ctx)
-                yield request
+        def make_request(number: int) -> ChatRequest:
+            request, topics[number] = self.request(number, ctx)
+            return request
 
-        results = ordered_completions(
-            llm, requests(), p.requests_in_flight or llm.backend.max_concurrency
+        results = generate_until(
+            ctx.require_llm(),
+            make_request,
+            lambda: produced >= p.count,
+            p.count * 3,
+            p.requests_in_flight,
         )
         async with contextlib.aclosing(results):
             async for index, request, result in results:
@@ -171,8 +171,6 @@ class Questions(SourceStep):
                 seen.add(key)
                 produced += 1
                 yield self.generated({"question": question, "topic": topic}, ctx, request, index)
-                if produced >= p.count:
-                    break
 
 
 def parse_tests(text: str) -> str:
@@ -207,42 +205,6 @@ def parse_tests(text: str) -> str:
     )
 
 
-def _defined(tree: ast.Module) -> set[str]:
-    names = set()
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            names.add(node.name)
-        elif isinstance(node, ast.Assign):
-            names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
-    return names
-
-
-def without_shadowing(tests: str, solution: str) -> str:
-    """``tests`` minus the top-level definitions of names the solution defines: run after the
-    solution, they would replace it (tests that bring their own ``add`` pass any solution)."""
-    try:
-        tree, defined = ast.parse(tests), _defined(ast.parse(solution))
-    except (SyntaxError, ValueError):
-        return tests
-    shadowing = [
-        node
-        for node in tree.body
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
-        and node.name in defined
-    ]
-    if not shadowing:
-        return tests
-    lines = tests.splitlines(keepends=True)
-    drop = {
-        line
-        for node in shadowing
-        for line in range(
-            min([node.lineno, *(d.lineno for d in node.decorator_list)]), node.end_lineno + 1
-        )
-    }
-    return "".join(line for number, line in enumerate(lines, 1) if number not in drop)
-
-
 class TestsParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     temperature: float = Field(0.2, ge=0, le=2)
@@ -260,7 +222,7 @@ class Tests(MapStep):
 
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
         p = self.params
-        seed = ctx.seed(row["_meta"]["id"])
+        seed = ctx.seed(row[META]["id"])
         request = chat(
             ("user", render(__file__, "test_driven_tests.j2", question=row["question"])),
             temperature=p.temperature,
@@ -303,7 +265,7 @@ class Solve(MapStep):
 
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
         p, llm = self.params, ctx.require_llm()
-        seeds = [ctx.seed(row["_meta"]["id"], k) for k in range(p.num_solutions)]
+        seeds = [ctx.seed(row[META]["id"], k) for k in range(p.num_solutions)]
         requests = [self.request(row, seed) for seed in seeds]
         if p.lazy:
             replies: list[asyncio.Future | None] = [None] * len(requests)

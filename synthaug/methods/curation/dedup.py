@@ -18,10 +18,13 @@ from ...curate.duplicates import (
 from ...curate.semantic import SemanticDuplicates
 from ...curate.text import Normalization
 from ...engine.step import StepContext
+from ..common.embedders import EmbedderParams, make_embedder
+from ..common.steps import KeepRows
 from ..registry import register
-from .base import EmbedderParams, KeepRows, make_embedder
 
 _BATCH = 4096
+TAXONOMY = "curation / deduplication"
+SEMDEDUP = "Abbas et al. 2023, SemDeDup (arXiv 2303.09540)"
 
 
 class _DedupParams(BaseModel):
@@ -69,7 +72,7 @@ class DedupExactParams(_DedupParams):
     nfkc: bool = True
 
 
-@register("dedup_exact", taxonomy="curation / deduplication", stage="any", paper="-")
+@register("dedup_exact", taxonomy=TAXONOMY, stage="any", paper="-")
 class DedupExact(_DedupStep):
     """Drop rows whose normalised key columns repeat another row's (keep policy: first, longest, score)."""
 
@@ -92,7 +95,7 @@ class DedupNearParams(_DedupParams):
 
 @register(
     "dedup_near",
-    taxonomy="curation / deduplication",
+    taxonomy=TAXONOMY,
     stage="pre-training, fine-tuning",
     paper="Broder 1997 (MinHash); Lee et al. 2022, Deduplicating Training Data Makes LMs Better",
 )
@@ -114,12 +117,7 @@ class DedupSemanticParams(EmbedderParams):
     clusters: int | None = Field(None, ge=1)
 
 
-@register(
-    "dedup_semantic",
-    taxonomy="curation / deduplication",
-    stage="pre-training, fine-tuning",
-    paper="Abbas et al. 2023, SemDeDup (arXiv 2303.09540)",
-)
+@register("dedup_semantic", taxonomy=TAXONOMY, stage="pre-training, fine-tuning", paper=SEMDEDUP)
 class DedupSemantic(KeepRows):
     """SemDeDup: drop rows whose embedding is within epsilon (cosine) of another in its k-means cluster."""
 

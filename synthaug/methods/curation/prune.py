@@ -10,8 +10,9 @@ from pydantic import Field
 from ...curate.prune import prune
 from ...engine.step import StepContext
 from ...llm.embeddings import embed_cached
+from ..common.embedders import EmbedderParams, make_embedder
+from ..common.steps import KeepRows
 from ..registry import register
-from .base import EmbedderParams, KeepRows, make_embedder
 
 
 class PruneParams(EmbedderParams):

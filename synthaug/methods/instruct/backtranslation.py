@@ -32,8 +32,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from ...engine.step import MapStep, RowError, StepContext
 from ...llm.types import Role, chat, object_schema
 from ...quality.rouge import rouge_l
+from ...records import META
+from ..common.parsing import parse_rating
 from ..registry import register
-from ..selection.scores import parse_rating
 from ..templates import render
 
 PAPER = "Li et al., 2023, Self-Alignment with Instruction Backtranslation (arXiv 2308.06259)"
@@ -104,7 +105,7 @@ class Augment(MapStep):
         text = str(row.get(p.text_column) or "").strip()
         if not text:
             raise RowError("empty_text", f"no text in column {p.text_column!r}")
-        seed = ctx.seed(row["_meta"]["id"])
+        seed = ctx.seed(row[META]["id"])
         request = chat(
             *backward_turns(p.demonstrations, text),
             temperature=p.temperature,

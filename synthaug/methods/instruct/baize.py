@@ -40,7 +40,8 @@ from ...engine.step import SourceStep, StepContext
 from ...io import read_records
 from ...llm.client import LLMClient, LLMError
 from ...llm.types import ChatRequest, Completion, chat
-from ...records import META, record_id
+from ...records import META
+from ..common.rows import dropped
 from ..registry import register
 from ..templates import render
 from .self_instruct import load_seed_tasks
@@ -163,16 +164,7 @@ class SelfChat(SourceStep):
         return record
 
     def _failed(self, index: int, topic: str, kind: str, message: str) -> dict[str, Any]:
-        return {
-            "topic": topic,
-            META: {
-                "id": record_id(self.name, index, "error"),
-                "parents": [],
-                "step": self.name,
-                "method": self.method,
-                "error": {"kind": kind, "message": message},
-            },
-        }
+        return dropped(self, None, kind, message, (index, "error"), {"topic": topic})
 
     async def _chat(self, llm: LLMClient, topic: str, seed: int) -> Transcript:
         p = self.params

@@ -33,6 +33,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ...curate.text import words
 from ...engine.step import MapStep, StepContext
 from ...llm.types import chat
+from ...quality import stopwords
+from ...records import META
 from ..registry import register
 from ..templates import render
 
@@ -52,104 +54,6 @@ DEPTH_METHODS = {
 }
 OPERATIONS = (*DEPTH_METHODS, "breadth")
 META_WORDS = ("given prompt", "rewritten prompt", "created prompt", "#rewritten prompt#")
-STOP_WORDS = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "and",
-        "or",
-        "but",
-        "if",
-        "then",
-        "else",
-        "of",
-        "to",
-        "in",
-        "on",
-        "at",
-        "by",
-        "for",
-        "with",
-        "from",
-        "as",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "been",
-        "being",
-        "am",
-        "do",
-        "does",
-        "did",
-        "have",
-        "has",
-        "had",
-        "i",
-        "you",
-        "he",
-        "she",
-        "it",
-        "we",
-        "they",
-        "me",
-        "him",
-        "her",
-        "us",
-        "them",
-        "my",
-        "your",
-        "his",
-        "its",
-        "our",
-        "their",
-        "this",
-        "that",
-        "these",
-        "those",
-        "there",
-        "here",
-        "what",
-        "which",
-        "who",
-        "whom",
-        "whose",
-        "when",
-        "where",
-        "why",
-        "how",
-        "all",
-        "any",
-        "both",
-        "each",
-        "few",
-        "more",
-        "most",
-        "other",
-        "some",
-        "such",
-        "no",
-        "nor",
-        "not",
-        "only",
-        "own",
-        "same",
-        "so",
-        "than",
-        "too",
-        "very",
-        "can",
-        "will",
-        "just",
-        "should",
-        "now",
-        "ok",
-        "okay",
-        "yes",
-    ]
-)
 EQUALITY_SCHEMA = {
     "type": "object",
     "properties": {"judgement": {"type": "string", "enum": ["Equal", "Not Equal"]}},
@@ -187,12 +91,7 @@ class Evolve(MapStep):
     Params = EvolveParams
     reads = ("instruction",)
     writes = (
-        "instruction",
-        "output",
-        "evol_operation",
-        "evol_round",
-        "evol_parent",
-        "evol_eliminated",
+        "instruction", "output", "evol_operation", "evol_round", "evol_parent", "evol_eliminated",
         "evol_eliminated_after",
     )
     uses_llm = True
@@ -200,7 +99,7 @@ class Evolve(MapStep):
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
         p = self.params
         llm = ctx.require_llm()
-        row_id = row["_meta"]["id"]
+        row_id = row[META]["id"]
         records = [row] if p.include_seeds and row.get("output") else []
         current, eliminated = row, []
         for round_ in range(1, p.rounds + 1):
@@ -275,7 +174,7 @@ def cheap_elimination(evolved: str, answer: str, sorry_words: int = 80) -> str |
     tokens = words(answer)
     if "sorry" in answer.lower() and len(answer.split()) < sorry_words:
         return "sorry_short_answer"
-    if all(token in STOP_WORDS for token in tokens):
+    if all(token in stopwords.EVOL_INSTRUCT for token in tokens):
         return "stop_words_only_answer"
     return None
 

@@ -17,15 +17,15 @@ from __future__ import annotations
 import contextlib
 import json
 import random
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...engine.step import SourceStep, StepContext
-from ...engine.window import ordered_completions
 from ...llm.client import LLMError
 from ...llm.types import ChatRequest, chat
+from ..common.tasks import generate_until
 from ..registry import register
 from ..templates import render
 
@@ -91,12 +91,7 @@ class Generate(SourceStep):
 
     Params = GenerateParams
     writes = (
-        "question",
-        "answer",
-        "messages",
-        "genqa_variant",
-        "genqa_pick",
-        "genqa_index",
+        "question", "answer", "messages", "genqa_variant", "genqa_pick", "genqa_index",
         "genqa_index_kept",
     )
     uses_llm = True
@@ -126,19 +121,20 @@ class Generate(SourceStep):
         return request, slots
 
     async def rows(self, ctx: StepContext) -> AsyncIterator[dict[str, Any]]:
-        p, llm = self.params, ctx.require_llm()
+        p = self.params
         slots_of: dict[int, dict[str, Any]] = {}
         produced = 0
 
-        def requests() -> Iterator[ChatRequest]:
-            for number in range(p.num_questions * 3):
-                if produced >= p.num_questions:
-                    return
-                request, slots_of[number] = self.request(number, ctx)
-                yield request
+        def make_request(number: int) -> ChatRequest:
+            request, slots_of[number] = self.request(number, ctx)
+            return request
 
-        results = ordered_completions(
-            llm, requests(), p.requests_in_flight or llm.backend.max_concurrency
+        results = generate_until(
+            ctx.require_llm(),
+            make_request,
+            lambda: produced >= p.num_questions,
+            p.num_questions * 3,
+            p.requests_in_flight,
         )
         async with contextlib.aclosing(results):
             async for index, request, result in results:
@@ -149,8 +145,6 @@ class Generate(SourceStep):
                     continue
                 produced += 1
                 yield self.generated(fields, ctx, request, index)
-                if produced >= p.num_questions:
-                    break
 
 
 def parse_generation(text: str, variant: str, slots: dict[str, Any]) -> dict[str, Any] | None:

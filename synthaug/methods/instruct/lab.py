@@ -36,6 +36,7 @@ from ...engine.step import MapStep, StepContext
 from ...llm.client import LLMClient
 from ...llm.types import ChatRequest, chat, json_object
 from ...quality.rouge import rouge_l
+from ...records import META
 from ..registry import register
 from ..templates import render
 
@@ -118,7 +119,7 @@ class Generate(MapStep):
                         requests,
                         index=number,
                         keep_parent_fields=False,
-                        seed=ctx.seed(row["_meta"]["id"], number),
+                        seed=ctx.seed(row[META]["id"], number),
                     )
                 )
         return records
@@ -126,7 +127,7 @@ class Generate(MapStep):
     async def _candidate(
         self, row: dict[str, Any], number: int, ctx: StepContext
     ) -> tuple[dict[str, Any], list[ChatRequest]]:
-        seed = ctx.seed(row["_meta"]["id"], number)
+        seed = ctx.seed(row[META]["id"], number)
         rng = random.Random(seed)
         examples = row["lab_seed_examples"]
         shots = rng.sample(examples, min(self.params.examples_in_prompt, len(examples)))

@@ -22,16 +22,16 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ...engine.step import MapStep, RowError, SourceStep, StepContext
-from ...engine.window import ordered_completions
+from ...engine.step import RowError, SourceStep, StepContext
 from ...llm.client import LLMClient, LLMError
-from ...llm.types import ChatRequest, chat, object_schema
-from ..curation.base import KeepRows
+from ...llm.types import ChatRequest, Completion, chat, object_schema
+from ..common.steps import KeepRows
+from ..common.tasks import ModelStep, generate_until
 from ..registry import register
 from ..templates import render
 
@@ -97,23 +97,21 @@ class Queries(SourceStep):
         seen: set[str] = set()
         max_requests = p.max_requests or max(20, 10 * p.num_queries // p.samples_per_call + 10)
 
-        def requests() -> Iterator[ChatRequest]:
-            for number in range(max_requests):
-                if len(seen) >= p.num_queries:
-                    return
-                yield ChatRequest(
-                    prompt=template,
-                    n=p.samples_per_call,
-                    temperature=p.temperature,
-                    top_p=p.top_p,
-                    max_tokens=p.max_tokens,
-                    stop=tuple(stops),
-                    seed=ctx.seed("queries", number),
-                )
+        def make_request(number: int) -> ChatRequest:
+            return ChatRequest(
+                prompt=template,
+                n=p.samples_per_call,
+                temperature=p.temperature,
+                top_p=p.top_p,
+                max_tokens=p.max_tokens,
+                stop=tuple(stops),
+                seed=ctx.seed("queries", number),
+            )
 
-        results = ordered_completions(
-            llm, requests(), p.requests_in_flight or llm.backend.max_concurrency
-        )
+        def done() -> bool:
+            return len(seen) >= p.num_queries
+
+        results = generate_until(llm, make_request, done, max_requests, p.requests_in_flight)
         async with contextlib.aclosing(results):
             async for index, request, result in results:
                 if isinstance(result, LLMError):
@@ -125,10 +123,8 @@ class Queries(SourceStep):
                     seen.add(query)
                     fields = {"instruction": query, "pre_query_template": template}
                     yield self.generated(fields, ctx, request, index, k)
-                    if len(seen) >= p.num_queries:
+                    if done():
                         break
-                if len(seen) >= p.num_queries:
-                    break
 
 
 class RespondParams(BaseModel):
@@ -137,30 +133,26 @@ class RespondParams(BaseModel):
 
 
 @register("magpie.respond", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
-class Respond(MapStep):
+class Respond(ModelStep):
     """Magpie step 2: answer each query through the chat template, greedy."""
 
     Params = RespondParams
     reads = ("instruction",)
     writes = ("response", "conversations")
-    uses_llm = True
 
-    async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
-        request = chat(
-            ("user", row["instruction"]), temperature=0, top_p=1, max_tokens=self.params.max_tokens
-        )
-        response = (await ctx.require_llm().complete(request)).text.strip()
+    def requests(self, row: dict[str, Any], ctx: StepContext) -> list[ChatRequest]:
+        p = self.params
+        return [chat(("user", row["instruction"]), temperature=0, top_p=1, max_tokens=p.max_tokens)]
+
+    def parse(self, row: dict[str, Any], replies: list[Completion]) -> dict[str, Any]:
+        response = replies[0].text.strip()
         if not response:
             raise RowError("empty_response", "the model gave an empty answer")
         conversations = [
             {"from": "human", "value": row["instruction"]},
             {"from": "gpt", "value": response},
         ]
-        return [
-            self.derived(
-                row, {"response": response, "conversations": conversations}, ctx, [request]
-            )
-        ]
+        return {"response": response, "conversations": conversations}
 
 
 TAG_SCHEMAS = {
@@ -189,25 +181,18 @@ class TagParams(BaseModel):
 
 
 @register("magpie.tag", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
-class Tag(MapStep):
+class Tag(ModelStep):
     """Magpie step 3: input quality, intent/knowledge/difficulty and task category tags (JSON)."""
 
     Params = TagParams
     reads = ("instruction",)
     writes = (
-        "input_quality",
-        "quality_explanation",
-        "intent",
-        "knowledge",
-        "difficulty",
-        "task_category",
-        "other_task_category",
+        "input_quality", "quality_explanation", "intent", "knowledge", "difficulty",
+        "task_category", "other_task_category",
     )
-    uses_llm = True
 
-    async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
-        llm = ctx.require_llm()
-        requests = [
+    def requests(self, row: dict[str, Any], ctx: StepContext) -> list[ChatRequest]:
+        return [
             chat(
                 ("user", render(__file__, name, query=row["instruction"])),
                 temperature=0,
@@ -216,8 +201,13 @@ class Tag(MapStep):
             )
             for name, schema in TAG_SCHEMAS.items()
         ]
-        quality, difficulty, category = [parse_tags(await llm.complete(r)) for r in requests]
-        fields = {
+
+    def parse_reply(self, row: dict[str, Any], reply: Completion) -> dict[str, Any]:
+        return parse_tags(reply)
+
+    def parse(self, row: dict[str, Any], replies: list[dict[str, Any]]) -> dict[str, Any]:
+        quality, difficulty, category = replies
+        return {
             "input_quality": quality.get("input_quality"),
             "quality_explanation": quality.get("explanation"),
             "intent": difficulty.get("intent"),
@@ -226,10 +216,9 @@ class Tag(MapStep):
             "task_category": category.get("primary_tag"),
             "other_task_category": category.get("other_tags", []),
         }
-        return [self.derived(row, fields, ctx, requests)]
 
 
-def parse_tags(completion: Any) -> dict[str, Any]:
+def parse_tags(completion: Completion) -> dict[str, Any]:
     """A tag object; a reply cut off by max_tokens counts as missing tags."""
     try:
         data = json.loads(completion.text)

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ...engine.step import MapStep, RowError, StepContext
 from ...llm.types import chat
+from ...records import META
 from ..registry import register
 
 PAPER = (
@@ -81,7 +82,7 @@ class Explain(MapStep):
 
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
         p = self.params
-        seed = ctx.seed(row["_meta"]["id"])
+        seed = ctx.seed(row[META]["id"])
         strategy = random.Random(seed).choice(p.strategies)
         system = self.prompts[strategy]
         request = chat(

@@ -46,6 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ...curate.text import row_text
 from ...engine.step import MapStep, RowError, StepContext
 from ...llm.types import ChatRequest, chat
+from ...records import META
 from ..registry import register
 from ..templates import render
 
@@ -172,7 +173,7 @@ class TextToPersona(MapStep):
         text = row_text(row, self.params.columns).strip()
         if not text:
             raise RowError("empty_text", f"no text in {', '.join(self.params.columns)}")
-        seed = ctx.seed(row["_meta"]["id"])
+        seed = ctx.seed(row[META]["id"])
         prompt = render(__file__, "persona_text_to_persona.j2", text=text)
         request = self.params.request(prompt, seed, json_schema=TEXT_PERSONA_SCHEMA)
         parsed = parse_persona((await ctx.require_llm().complete(request)).text)
@@ -197,7 +198,7 @@ class Expand(MapStep):
         records = [row] if p.include_input else []
         current, start = row, int(row.get("persona_hop") or 0)
         for hop in range(start + 1, start + p.iterations + 1):
-            seed = ctx.seed(row["_meta"]["id"], hop)
+            seed = ctx.seed(row[META]["id"], hop)
             prompt = render(__file__, "persona_to_persona.j2", persona=current["persona"])
             request = p.request(prompt, seed, json_schema=RELATED_PERSONA_SCHEMA)
             parsed = parse_persona((await llm.complete(request)).text)
@@ -245,7 +246,7 @@ class Synthesize(MapStep):
 
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
         p = self.params
-        seed = ctx.seed(row["_meta"]["id"], p.target)
+        seed = ctx.seed(row[META]["id"], p.target)
         prompt = render(__file__, f"persona_{p.target}.j2", persona=row["persona"])
         options = {"json_schema": TOOL_SCHEMA} if p.target == "tools" else {}
         request = p.request(prompt, seed, **options)

@@ -37,7 +37,7 @@ import json
 import random
 import re
 import string
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from importlib import resources
 from statistics import fmean
 from typing import Any, Literal
@@ -45,13 +45,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...engine.step import MapStep, RowError, SourceStep, StepContext
-from ...engine.window import ordered_completions
 from ...errors import InputError
 from ...io import read_records
 from ...llm.client import LLMError
 from ...llm.types import ChatRequest, Completion, chat, json_object
 from ...quality.rouge import RougePool
-from ...records import META, derive, record_id
+from ...records import META, derive
+from ..common.rows import dropped
+from ..common.tasks import generate_until
 from ..registry import register
 from ..templates import render
 
@@ -171,14 +172,14 @@ class Bootstrap(SourceStep):
         max_requests = p.max_requests or max(50, 20 * p.num_instructions)
         produced = 0
 
-        def requests() -> Iterator[ChatRequest]:
-            for number in range(max_requests):
-                if produced >= p.num_instructions:
-                    return
-                request = self.request(self._sample(ctx, number, seeds, machine), 0)
-                yield request.model_copy(update={"seed": ctx.seed("request", number)})
+        def make_request(number: int) -> ChatRequest:
+            request = self.request(self._sample(ctx, number, seeds, machine), 0)
+            return request.model_copy(update={"seed": ctx.seed("request", number)})
 
-        results = ordered_completions(llm, requests(), in_flight)
+        def done() -> bool:
+            return produced >= p.num_instructions
+
+        results = generate_until(llm, make_request, done, max_requests, in_flight)
         async with contextlib.aclosing(results):
             async for index, request, result in results:
                 if isinstance(result, LLMError):
@@ -192,10 +193,8 @@ class Bootstrap(SourceStep):
                     machine.append(instruction)
                     produced += 1
                     yield self._record(ctx, index, k, instruction, accepted, request)
-                    if produced >= p.num_instructions:
+                    if done():
                         break
-                if produced >= p.num_instructions:
-                    break
 
     def _sample(
         self, ctx: StepContext, index: int, seeds: list[str], machine: list[str]
@@ -238,16 +237,7 @@ class Bootstrap(SourceStep):
         return self.generated(fields, ctx, request, index, k)
 
     def _failed(self, index: int, exc: LLMError) -> dict[str, Any]:
-        return {
-            "request_idx": index,
-            META: {
-                "id": record_id(self.name, index, "error"),
-                "parents": [],
-                "step": self.name,
-                "method": self.method,
-                "error": {"kind": exc.kind, "message": str(exc)},
-            },
-        }
+        return dropped(self, None, exc.kind, str(exc), (index, "error"), {"request_idx": index})
 
 
 def _demo_tasks(tasks: list[dict[str, Any]], classification: bool, count: int) -> list[dict]:

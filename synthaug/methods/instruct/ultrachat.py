@@ -44,7 +44,8 @@ from ...engine.window import ordered_completions
 from ...io import read_records
 from ...llm.client import LLMClient, LLMError
 from ...llm.types import ChatRequest, Completion, chat, object_schema
-from ...records import META, derive, record_id
+from ...records import META, derive
+from ..common.rows import dropped
 from ..registry import register
 from ..templates import render
 
@@ -229,16 +230,10 @@ class Openers(SourceStep):
 
     def _failed(self, sector: str, problem: Problem) -> dict[str, Any]:
         """An error row (counted in the summary, written to the errors file)."""
-        return {
-            "ultrachat_sector": sector,
-            META: {
-                "id": record_id(self.name, sector, "error", *problem.at),
-                "parents": [],
-                "step": self.name,
-                "method": self.method,
-                "error": {"kind": problem.kind, "message": problem.message},
-            },
-        }
+        position = (sector, "error", *problem.at)
+        return dropped(
+            self, None, problem.kind, problem.message, position, {"ultrachat_sector": sector}
+        )
 
     def _record(self, ctx, sector, fields, requests, number) -> dict[str, Any]:
         llm = ctx.require_llm()

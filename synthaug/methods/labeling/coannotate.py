@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ...engine.step import StepContext, WholeStep
 from ...records import META, derive
-from ..reasoning.mathinstruct import dropped
+from ..common.rows import dropped
 from ..registry import register
 
 PAPER = "Li et al., 2023, CoAnnotating (arXiv 2310.15638)"

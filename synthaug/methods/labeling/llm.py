@@ -23,12 +23,6 @@ agree with the majority; null without ``ask_confidence``) and ``label_explanatio
 first agreeing answer; null without ``explain``). A reply cut off by ``max_tokens`` is parsed
 for its label where that much survived; a row whose replies all fail to parse is an error
 row, ``unparseable_label``; an empty text is ``empty_text``.
-
-What the embedded SmolLM2-135M gives: valid labels (the enum forces them) that carry little
-signal. On 8 built-in sarcasm headlines (4 of each; the label_llm recipe) it labelled all 8
-not_sarcastic (47 of its 48 answers; accuracy 0.5, ECE 0.48 of the vote shares) and its
-stated confidences ran from 0 to 100 with no relation to being right. Use a strong model
-for real labels.
 """
 
 from __future__ import annotations
@@ -47,7 +41,7 @@ from ...errors import RecipeError
 from ...llm.sampling import SelfConsistency
 from ...llm.types import ChatRequest, chat, json_object, object_schema
 from ...records import META
-from ..reasoning.mathinstruct import dropped
+from ..common.rows import dropped
 from ..registry import register
 from ..templates import render
 from .schema import Example, LabelSchema, load_schema

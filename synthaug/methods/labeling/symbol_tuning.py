@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ...engine.step import StepContext, WholeStep
 from ...records import META, derive
-from ..reasoning.mathinstruct import dropped
+from ..common.rows import dropped
 from ..registry import register
 
 PAPER = "Wei et al., 2023, Symbol tuning improves in-context learning (arXiv 2305.08298)"

@@ -13,9 +13,6 @@ judge ``score`` wins when there is one, else the first. Record: ``response`` (th
 ``best_index``, ``n`` and, by verifier, ``verification`` (the best one's verdict, which
 ``synthaug verify`` re-checks) and ``verified_count``. Dropped, counted by kind:
 ``no_completions``, ``no_score`` (by judge: nothing scored) and ``none_verified``.
-
-The embedded SmolLM2-135M rarely solves a GSM-style problem, so by verifier most math rows
-are dropped as ``none_verified``; its judge scores barely track quality (see ``judge.py``).
 """
 
 from __future__ import annotations
@@ -27,7 +24,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ...engine.step import MapStep, StepContext
 from ...records import derive
-from ..reasoning.mathinstruct import dropped
+from ..common.rows import dropped
 from ..registry import register
 from .common import scored
 from .verified import task_kind, verify

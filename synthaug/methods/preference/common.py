@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from abc import abstractmethod
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 from ...engine.step import MapStep, RowError, StepContext
 from ...llm.types import ChatRequest
 from ...records import META, derive
-from ..reasoning.mathinstruct import dropped
+from ..common.rows import dropped
 
 PAIR_COLUMNS = (
     "chosen",
@@ -104,36 +105,49 @@ def labelled(row: dict[str, Any], key: str, labels: list[Any]) -> dict[str, Any]
     return {key: labels[0]}
 
 
-async def label_responses(
-    step: MapStep,
-    row: dict[str, Any],
-    ctx: StepContext,
-    key: str,
-    request: Callable[[str, str, int], ChatRequest],
-    parse: Callable[[str], Any | None],
-    seed_tag: str,
-) -> list[dict[str, Any]]:
-    """Label each response of ``row`` with one judge call: ``request(prompt, response, seed)``,
-    ``parse(reply)`` (None: unparseable) stored under ``key``. The step's params name
-    ``prompt_column``, ``response_column`` and ``judge``."""
-    p = step.params
-    responses = response_texts(row, p.response_column)
-    if not responses:
-        message = f"the row has no completions and no {p.response_column!r}"
-        return [dropped(step, row, "no_response", message, "none")]
-    judge = ctx.require_llm(p.judge)
-    prompt = str(row[p.prompt_column])
-    requests = [
-        request(prompt, response, ctx.seed(row[META]["id"], seed_tag, i))
-        for i, response in enumerate(responses)
-    ]
-    replies = await asyncio.gather(*(judge.complete(r) for r in requests))
-    labels = []
-    for i, reply in enumerate(replies):
-        label = parse(reply.text)
-        if label is None:
-            message = f"the {key} reply for response {i} is not a complete label"
-            fields = {f"{key}_reply": reply.text}
-            return [dropped(step, row, f"unparseable_{key}", message, i, fields)]
-        labels.append(label)
-    return [step.derived(row, labelled(row, key, labels), ctx, requests, llm=judge)]
+class ResponseLabeler(MapStep):
+    """A judge step that labels each response of a row with one call: ``request(prompt,
+    response, seed)``, ``parse_label(reply)`` (None: unparseable) stored under ``label_key``.
+    Its params name ``prompt_column``, ``response_column`` and ``judge``."""
+
+    uses_llm = True
+    backend_params = ("judge",)
+    label_key: ClassVar[str]
+    seed_tag: ClassVar[str]
+
+    @abstractmethod
+    def request(self, prompt: str, response: str, seed: int) -> ChatRequest:
+        """The judge request for one response."""
+
+    @abstractmethod
+    def parse_label(self, text: str) -> Any | None:
+        """The label in a judge reply, or None when it is not a complete label."""
+
+    def input_columns(self) -> set[str]:
+        return {self.params.prompt_column}
+
+    def output_columns(self, input_columns: set[str]) -> set[str]:
+        return input_columns | (set() if "completions" in input_columns else {self.label_key})
+
+    async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
+        p, key = self.params, self.label_key
+        responses = response_texts(row, p.response_column)
+        if not responses:
+            message = f"the row has no completions and no {p.response_column!r}"
+            return [dropped(self, row, "no_response", message, "none")]
+        judge = ctx.require_llm(p.judge)
+        prompt = str(row[p.prompt_column])
+        requests = [
+            self.request(prompt, response, ctx.seed(row[META]["id"], self.seed_tag, i))
+            for i, response in enumerate(responses)
+        ]
+        replies = await asyncio.gather(*(judge.complete(r) for r in requests))
+        labels = []
+        for i, reply in enumerate(replies):
+            label = self.parse_label(reply.text)
+            if label is None:
+                message = f"the {key} reply for response {i} is not a complete label"
+                fields = {f"{key}_reply": reply.text}
+                return [dropped(self, row, f"unparseable_{key}", message, i, fields)]
+            labels.append(label)
+        return [self.derived(row, labelled(row, key, labels), ctx, requests, llm=judge)]

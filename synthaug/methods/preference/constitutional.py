@@ -27,9 +27,7 @@ Dropped, counted by kind: ``empty_prompt``, ``empty_response`` (no initial respo
 (2,048 tokens per slot for the embedded model).
 
 Critiques and revisions are sampled at ``critique_temperature`` (1.0: the paper states only
-the initial response's temperature). The embedded 135M model cannot critique: its critiques
-restate its response or copy a demonstration's critique, and its revisions rephrase (or repeat
-the critique) rather than fix, so its records show the data flow, not harmlessness.
+the initial response's temperature).
 """
 
 from __future__ import annotations
@@ -47,7 +45,7 @@ from ...hashing import stable_hash
 from ...io.yaml_file import read_yaml
 from ...llm.types import ChatRequest, Role, chat
 from ...records import META
-from ..reasoning.mathinstruct import dropped
+from ..common.rows import dropped
 from ..registry import register
 from ..templates import render
 from .common import PAIR_COLUMNS, prompt_text
@@ -195,14 +193,8 @@ class CritiqueRevise(MapStep):
 
     Params = CritiqueReviseParams
     writes = (
-        "instruction",
-        "initial_response",
-        "principles",
-        "critiques",
-        "revisions",
-        "final_revision",
-        "response",
-        *PAIR_COLUMNS,
+        "instruction", "initial_response", "principles", "critiques", "revisions", "final_revision",
+        "response", *PAIR_COLUMNS,
     )
     uses_llm = True
 

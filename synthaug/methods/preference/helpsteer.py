@@ -18,12 +18,6 @@ order of ``attributes``) in ``attributes_prompt`` and in a system prompt, and th
 as the target (``instruction``, ``response``, ``messages``). At inference the same system
 prompt with the wanted values steers the tuned model. Completions without attributes are
 error rows, ``no_attributes``.
-
-What the embedded SmolLM2-135M gives: five integers per response that parse and mean
-nothing. It was not trained to predict attributes (SteerLM's predictor is a fine-tuned 43B
-model); in the recorded runs it gave all five attributes 0 for five of six responses, a
-correct answer included. Use a strong ``judge``, or HelpSteer's human labels, for data worth
-training on.
 """
 
 from __future__ import annotations
@@ -35,10 +29,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from ...engine.step import MapStep, StepContext
 from ...llm.types import ChatRequest, chat, json_object, object_schema
 from ...records import derive
-from ..reasoning.mathinstruct import dropped
+from ..common.rows import dropped
 from ..registry import register
 from ..templates import render
-from .common import label_responses
+from .common import ResponseLabeler
 
 PAPER = (
     "Wang et al., 2023, HelpSteer (arXiv 2311.09528); Dong et al., 2023, SteerLM (arXiv 2310.05344)"
@@ -80,23 +74,15 @@ class AttributesParams(BaseModel):
 
 
 @register("helpsteer.attributes", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
-class Attributes(MapStep):
+class Attributes(ResponseLabeler):
     """HelpSteer: rate each response 0-4 on helpfulness, correctness, coherence, complexity, verbosity."""
 
     Params = AttributesParams
-    uses_llm = True
-    backend_params = ("judge",)
+    label_key = "attributes"
+    seed_tag = "rate"
 
-    def input_columns(self) -> set[str]:
-        return {self.params.prompt_column}
-
-    def output_columns(self, input_columns: set[str]) -> set[str]:
-        return input_columns | (set() if "completions" in input_columns else {"attributes"})
-
-    async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
-        return await label_responses(
-            self, row, ctx, "attributes", self.request, parse_attributes, "rate"
-        )
+    def parse_label(self, text: str) -> dict[str, int] | None:
+        return parse_attributes(text)
 
     def request(self, prompt: str, response: str, seed: int) -> ChatRequest:
         return chat(
@@ -121,11 +107,7 @@ class Condition(MapStep):
 
     Params = ConditionParams
     writes = (
-        "response",
-        "response_model",
-        "attributes",
-        "attributes_prompt",
-        "system_prompt",
+        "response", "response_model", "attributes", "attributes_prompt", "system_prompt",
         "messages",
     )
 

@@ -25,9 +25,7 @@ where no completion got a score is dropped as ``no_score``).
 the first highest-scored completion, rejected = the first lowest-scored; dropped as ``tied``
 when they are equal, ``too_few_scored`` when fewer than two completions have a score.
 
-The paper's judge is Llama-2-70B fine-tuned on judge data (EFT). The embedded SmolLM2-135M
-follows the format only because the grammar forces it: its points barely depend on the
-response (it often scores nonsense as high as a right answer), so its pairs are noise.
+The paper's judge is Llama-2-70B fine-tuned on judge data (EFT).
 """
 
 from __future__ import annotations
@@ -42,7 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ...engine.step import MapStep, StepContext
 from ...llm.types import ChatRequest, chat
 from ...records import META, derive
-from ..reasoning.mathinstruct import dropped
+from ..common.rows import dropped
 from ..registry import register
 from ..templates import render
 from .common import INDEX_COLUMNS, PAIR_COLUMNS, completion_pairs, scored

@@ -26,9 +26,7 @@ exemplars) and ``summarization`` (Stiennon et al.'s four qualities).
 (chosen = the winner; ``p_chosen`` its soft label); ties and inconsistent comparisons are
 error rows of kinds ``tie`` and ``inconsistent``, so the summary counts them.
 
-The paper's feedback model is a 52B model (and Stiennon's labels are human). The embedded
-SmolLM2-135M answers the first letter it sees far more often than the other: most pairs come
-out ``inconsistent``, which is what the two-order check exists to catch.
+The paper's feedback model is a 52B model (and Stiennon's labels are human).
 """
 
 from __future__ import annotations
@@ -43,7 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ...engine.step import MapStep, StepContext
 from ...llm.types import ChatRequest, Completion, chat
 from ...records import META, derive
-from ..reasoning.mathinstruct import dropped
+from ..common.rows import dropped
 from ..registry import register
 from ..templates import render
 from .common import INDEX_COLUMNS, PAIR_COLUMNS, pair_fields, without

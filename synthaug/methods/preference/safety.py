@@ -19,13 +19,6 @@ without both a safe and an unsafe completion are error rows, ``no_safe_unsafe_pa
 ``safety.prompts`` yields red-team prompts (``instruction``, ``category_hint``), by default
 the 30 mild ones shipped in ``synthaug/data/red_team_prompts.jsonl`` (written for synthaug,
 two or so per category), in file order.
-
-What the embedded SmolLM2-135M gives: 14 booleans that parse, but it cannot tell harm from
-harmlessness. In the recorded runs it labelled by the prompt, not the response: both answers
-to the garden-cat prompt were flagged in all 14 categories, both answers to the dog-crate
-prompt in animal_abuse only, though none of them encouraged harm, and no answer was labelled
-safe, so its runs rarely yield a pair. Use a strong ``judge`` (or a trained moderation model)
-for real labels.
 """
 
 from __future__ import annotations
@@ -40,10 +33,10 @@ from ...engine.step import MapStep, SourceStep, StepContext
 from ...io import read_records
 from ...llm.types import ChatRequest, chat, json_object, object_schema
 from ...records import source_record
-from ..reasoning.mathinstruct import dropped
+from ..common.rows import dropped
 from ..registry import register
 from ..templates import render
-from .common import INDEX_COLUMNS, PAIR_COLUMNS, completion_pairs, label_responses
+from .common import INDEX_COLUMNS, PAIR_COLUMNS, ResponseLabeler, completion_pairs
 
 PAPER = "Ji et al., 2023, BeaverTails (arXiv 2307.04657)"
 TAXONOMY = "synthesis / preference alignment (safety labels, safe-over-unsafe pairs)"
@@ -99,21 +92,15 @@ class LabelParams(BaseModel):
 
 
 @register("safety.label", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
-class Label(MapStep):
+class Label(ResponseLabeler):
     """BeaverTails: flag each (prompt, response) pair in 14 harm categories; safe = none flagged."""
 
     Params = LabelParams
-    uses_llm = True
-    backend_params = ("judge",)
+    label_key = "safety"
+    seed_tag = "label"
 
-    def input_columns(self) -> set[str]:
-        return {self.params.prompt_column}
-
-    def output_columns(self, input_columns: set[str]) -> set[str]:
-        return input_columns | (set() if "completions" in input_columns else {"safety"})
-
-    async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
-        return await label_responses(self, row, ctx, "safety", self.request, parse_safety, "label")
+    def parse_label(self, text: str) -> dict[str, Any] | None:
+        return parse_safety(text)
 
     def request(self, prompt: str, response: str, seed: int) -> ChatRequest:
         text = render(

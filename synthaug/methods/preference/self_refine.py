@@ -20,8 +20,7 @@ refined. Sampling at temperature 0.7, the paper's. Dropped, counted by kind:
 feedback is not the JSON object, e.g. cut off by ``feedback_max_tokens``).
 
 The paper's prompts are task-specific few-shot prompts for GPT-3.5/4; these are generic
-zero-shot ones. The embedded 135M model's feedback is vague and its scores barely track
-quality (it rarely asks to stop), so its records show the loop, not improvement.
+zero-shot ones.
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ...engine.step import MapStep, RowError, StepContext
 from ...llm.types import ChatRequest, chat, json_object, object_schema
 from ...records import META
-from ..reasoning.mathinstruct import dropped
+from ..common.rows import dropped
 from ..registry import register
 from ..templates import render
 from .common import PAIR_COLUMNS, prompt_text
@@ -115,13 +114,7 @@ class Loop(MapStep):
     """Self-Refine: generate, then feedback and refine with the same model until it stops."""
 
     Params = LoopParams
-    writes = (
-        "instruction",
-        "iterations",
-        "response",
-        "stopped_by",
-        *PAIR_COLUMNS,
-    )
+    writes = ("instruction", "iterations", "response", "stopped_by", *PAIR_COLUMNS)
     uses_llm = True
 
     def input_columns(self) -> set[str]:

@@ -21,8 +21,7 @@ and ``generated`` as ``[{role: user}, {role: assistant}]`` message lists) and th
 iteration t mixes t-1 and t as SPIN does, not every earlier one). Without ``previous`` (t = 0)
 it passes the rows through.
 
-Training is out of scope. With the embedded 135M model as generator, ``generated`` is a weak
-answer, so the pairs are easy ones; SPIN's gains come from iterating a fine-tuned model.
+Training is out of scope.
 """
 
 from __future__ import annotations

@@ -16,8 +16,7 @@ sent as ``instruction`` (the prompt of a preference pair). Summaries are asked f
 ``max_words`` words (48 tokens was the paper's bound) and cut at ``max_tokens``; dropped:
 ``empty_document``.
 
-The paper's policies are 1.3B-6.7B GPT-style models fine-tuned on TL;DR; the embedded
-SmolLM2-135M often copies the first sentences or drifts off the document.
+The paper's policies are 1.3B-6.7B GPT-style models fine-tuned on TL;DR.
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ from ...engine.step import MapStep, SourceStep, StepContext
 from ...io import read_records
 from ...llm.types import chat
 from ...records import META, source_record
-from ..reasoning.mathinstruct import dropped
+from ..common.rows import dropped
 from ..registry import register
 from ..templates import render
 

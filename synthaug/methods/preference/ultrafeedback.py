@@ -39,15 +39,7 @@ fine_grained_score`` binarizes on the mean aspect rating instead (Argilla's clea
 
 Defaults are the paper's (temperature 0, 4 aspects, 1 shuffle, critique 1-10); the string
 bounds are this project's, sized for a strong judge. The paper's
-annotator is GPT-4; name a strong ``judge`` backend for real use. What the embedded
-SmolLM2-135M gives: well-formed annotations (the schema sees to that) whose numbers say
-nothing about the texts. In the recorded runs it rated the texts by their position in the
-list, the k-th text shown getting k, in every aspect; the shuffle turns this position bias
-into noise rather than a preference for one completion. Its rationales echo the completions
-or the prompt, its type lists are empty or all three types, and every critique it wrote
-scored 10, so the fix decides: the texts shown first and second (mean <= 2) flip to 1 and
-the rest are flagged for re-annotation. Its pairs exercise the pipeline; they are not fit
-for training.
+annotator is GPT-4; name a strong ``judge`` backend for real use.
 """
 
 from __future__ import annotations
@@ -62,7 +54,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ...engine.step import MapStep, StepContext
 from ...llm.types import ChatRequest, chat, json_object, object_schema
 from ...records import META
-from ..reasoning.mathinstruct import dropped
+from ..common.rows import dropped
 from ..registry import register
 from ..templates import render
 from .common import INDEX_COLUMNS, PAIR_COLUMNS, completion_pairs, scored

@@ -24,9 +24,7 @@ Each pair carries both verdicts (``chosen_verification``, ``rejected_verificatio
 ``verified_counts``. Dropped, counted by kind: ``empty_prompt``, ``no_correct_solution`` and
 ``no_incorrect_solution`` (a task the model always or never solves gives no pair).
 
-The paper's actors are strong models (GPT-3.5/4, Mixtral) with multi-turn critique; the
-embedded 135M model solves few GSM-style problems, so most math tasks are dropped as
-``no_correct_solution``; very easy code tasks give pairs.
+The paper's actors are strong models (GPT-3.5/4, Mixtral) with multi-turn critique.
 """
 
 from __future__ import annotations
@@ -43,9 +41,8 @@ from ...records import META
 from ...verify.code import run_tests
 from ...verify.evidence import answer_verdict, tests_verdict
 from ...verify.sandbox import Sandbox
-from ..code.sources import first_python_block
-from ..code.test_driven import without_shadowing
-from ..reasoning.mathinstruct import dropped
+from ..common.code import first_python_block, without_shadowing
+from ..common.rows import dropped
 from ..registry import register
 from ..templates import render
 from .common import PAIR_COLUMNS, prompt_text
@@ -95,10 +92,7 @@ class Verified(MapStep):
 
     Params = VerifiedParams
     writes = (
-        "instruction",
-        *PAIR_COLUMNS,
-        "chosen_verification",
-        "rejected_verification",
+        "instruction", *PAIR_COLUMNS, "chosen_verification", "rejected_verification",
         "verified_counts",
     )
     uses_llm = True

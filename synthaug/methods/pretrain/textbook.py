@@ -27,7 +27,7 @@ import contextlib
 import json
 import random
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -35,11 +35,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...engine.step import SourceStep, StepContext
-from ...engine.window import ordered_completions
 from ...errors import InputError, SynthaugError
 from ...llm.client import LLMClient, LLMError
 from ...llm.types import ChatRequest, chat, object_schema
-from ...records import META, record_id
+from ...records import META
+from ..common.rows import dropped
+from ..common.tasks import generate_until
 from ..registry import register
 from ..templates import render
 
@@ -117,15 +118,16 @@ class Textbook(SourceStep):
         slots_of: dict[int, dict[str, str]] = {}
         produced = 0
 
-        def requests() -> Iterator[ChatRequest]:
-            for number in range(p.num_texts * 3):
-                if produced >= p.num_texts:
-                    return
-                slots_of[number] = draw_slots(random.Random(ctx.seed("slots", number)), topics, p)
-                yield self.request(slots_of[number], ctx.seed("request", number))
+        def make_request(number: int) -> ChatRequest:
+            slots_of[number] = draw_slots(random.Random(ctx.seed("slots", number)), topics, p)
+            return self.request(slots_of[number], ctx.seed("request", number))
 
-        results = ordered_completions(
-            llm, requests(), p.requests_in_flight or llm.backend.max_concurrency
+        results = generate_until(
+            llm,
+            make_request,
+            lambda: produced >= p.num_texts,
+            p.num_texts * 3,
+            p.requests_in_flight,
         )
         async with contextlib.aclosing(results):
             async for index, request, result in results:
@@ -140,10 +142,8 @@ class Textbook(SourceStep):
                 produced += 1
                 record = self.generated(fields, ctx, request, index)
                 if topics_request is not None:
-                    record["_meta"]["request"].insert(0, llm.key(topics_request))
+                    record[META]["request"].insert(0, llm.key(topics_request))
                 yield record
-                if produced >= p.num_texts:
-                    break
 
     def request(self, slots: dict[str, str], seed: int) -> ChatRequest:
         p = self.params
@@ -159,9 +159,7 @@ class Textbook(SourceStep):
 
     def failed(self, index: int, slots: dict[str, str], kind: str, message: str) -> dict[str, Any]:
         """An unusable reply, kept for the errors file (it does not count towards ``num_texts``)."""
-        meta = {"id": record_id(self.name, index, "error"), "parents": [], "step": self.name}
-        error = {"kind": kind, "message": message}
-        return {**slots, META: {**meta, "method": self.method, "error": error}}
+        return dropped(self, None, kind, message, (index, "error"), slots)
 
     async def _topics(
         self, llm: LLMClient, ctx: StepContext

@@ -29,7 +29,7 @@ import contextlib
 import json
 import random
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -38,9 +38,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ...curate.text import words
 from ...engine.step import MapStep, RowError, SourceStep, StepContext
-from ...engine.window import ordered_completions
 from ...llm.client import LLMError
 from ...llm.types import ChatRequest, chat
+from ...records import META
+from ..common.tasks import generate_until
 from ..registry import register
 from ..templates import render
 
@@ -156,15 +157,14 @@ class Generate(SourceStep):
         draws: dict[int, dict[str, Any]] = {}
         produced = 0
 
-        def requests() -> Iterator[ChatRequest]:
-            for number in range(p.num_stories * 3):
-                if produced >= p.num_stories:
-                    return
-                draws[number] = self.draw(number, ctx)
-                yield self.request(number, draws[number], ctx)
+        def make_request(number: int) -> ChatRequest:
+            draws[number] = self.draw(number, ctx)
+            return self.request(number, draws[number], ctx)
 
         in_flight = min(p.requests_in_flight or llm.backend.max_concurrency, p.num_stories)
-        results = ordered_completions(llm, requests(), in_flight)
+        results = generate_until(
+            llm, make_request, lambda: produced >= p.num_stories, p.num_stories * 3, in_flight
+        )
         async with contextlib.aclosing(results):
             async for index, request, result in results:
                 draw = draws.pop(index)
@@ -172,8 +172,6 @@ class Generate(SourceStep):
                     continue
                 produced += 1
                 yield self.generated(story_fields(result.text, draw), ctx, request, index)
-                if produced >= p.num_stories:
-                    break
 
 
 def story_fields(reply: str, draw: dict[str, Any]) -> dict[str, Any]:
@@ -208,7 +206,7 @@ class Instruct(MapStep):
     uses_llm = True
 
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
-        seed = ctx.seed(row["_meta"]["id"])
+        seed = ctx.seed(row[META]["id"])
         rng = random.Random(seed)
         sentence = pick_sentence(row["story"], rng, self.params.min_sentence_words)
         kinds = self.choose_kinds(

@@ -35,9 +35,9 @@ from ...engine.step import MapStep, StepContext
 from ...llm.types import ChatRequest, chat, json_object, object_schema
 from ...records import META, derive
 from ...verify.evidence import answer_verdict
+from ..common.rows import dropped
 from ..registry import register
 from ..templates import render
-from .mathinstruct import dropped
 
 PAPER = "An et al., 2023, Learning From Mistakes Makes LLM Better Reasoner (LEMA, arXiv 2310.20689)"
 TAXONOMY = "synthesis / reasoning (mistake-correction data, answer-checked)"
@@ -110,12 +110,8 @@ class Correct(MapStep):
     Params = CorrectParams
     reads = ("question", "answer")
     writes = (
-        "wrong_solution",
-        "mistake_step",
-        "mistake_step_number",
-        "explanation",
-        "corrected_solution",
-        "verification",
+        "wrong_solution", "mistake_step", "mistake_step_number", "explanation",
+        "corrected_solution", "verification",
     )
     uses_llm = True
     backend_params = ("corrector_backend",)

@@ -24,9 +24,6 @@ that does not check is dropped by default, as the paper keeps only checked ones:
 to the errors file with kind ``no_answer``, ``wrong_answer``, ``no_program`` or
 ``program_error``, so the run summary counts each; ``keep_failed: true`` keeps it as a
 record with ``verification.verified`` false and ``failure`` naming the kind.
-
-``dropped`` (an error row for a dropped output) is shared by the other answer-checked
-reasoning methods (RFT, STaR, ReST-EM, LEMA).
 """
 
 from __future__ import annotations
@@ -39,13 +36,14 @@ from typing import Any
 
 from pydantic import ConfigDict, Field
 
-from ...engine.step import MapStep, Step, StepContext
+from ...engine.step import MapStep, StepContext
 from ...llm.sampling import SelfConsistency
 from ...llm.types import ChatRequest, chat
-from ...records import META, derive
+from ...records import META
 from ...verify.code import run_program
 from ...verify.evidence import answer_verdict, program_verdict, verdict
 from ...verify.math_answer import answers_match, extract_answer
+from ..common.rows import dropped
 from ..registry import register
 from ..templates import render
 
@@ -63,28 +61,6 @@ CODE_BLOCK = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)(?:```|\Z)", re.
 
 
 # --- shared by the answer-checked reasoning methods -------------------------------------
-
-
-def dropped(
-    step: Step,
-    row: dict[str, Any],
-    kind: str,
-    message: str,
-    index: Any,
-    fields: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """An error row (``_meta.error`` = ``{kind, message}``) for an output that was dropped;
-    ``fields`` (e.g. the failed text and its verification) stay in it for inspection.
-
-    The pipeline sends it to the errors file and counts it by ``kind`` in the summary."""
-    return derive(
-        row,
-        fields or {},
-        step=step.name,
-        method=step.method,
-        index=index,
-        error={"kind": kind, "message": message},
-    )
 
 
 def failure_kind(verification: dict[str, Any]) -> str:

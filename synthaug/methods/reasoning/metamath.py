@@ -45,10 +45,10 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...engine.step import MapStep, StepContext
-from ...hashing import derive_seed
-from ...llm.client import LLMClient
-from ...llm.types import ChatRequest, Choice, chat
+from ...llm.types import ChatRequest, chat
+from ...records import META
 from ...verify.evidence import answer_verdict
+from ..common.sampling import sample
 from ..registry import register
 from ..templates import render
 
@@ -175,31 +175,6 @@ EXEMPLARS = (
 
 
 # ---- pure helpers (unit-tested) ----------------------------------------------------------
-
-MAX_N = 8  # samples per request; more are split over several requests (the embedded
-# backend accepts at most one sample per decoding slot)
-
-
-def split_samples(request: ChatRequest, max_n: int = MAX_N) -> list[ChatRequest]:
-    """``request`` (asking for ``n`` samples) as requests of at most ``max_n`` samples each;
-    the first keeps the request's seed, the others derive theirs from it."""
-    if request.n <= max_n:
-        return [request]
-    sizes = [max_n] * (request.n // max_n) + ([request.n % max_n] if request.n % max_n else [])
-    return [
-        request.model_copy(
-            update={"n": size, "seed": request.seed if j == 0 else derive_seed(request.seed, j)}
-        )
-        for j, size in enumerate(sizes)
-    ]
-
-
-async def sample(llm: LLMClient, request: ChatRequest) -> tuple[list[Choice], list[ChatRequest]]:
-    """All ``request.n`` choices, and the requests actually sent (see ``split_samples``)."""
-    parts = split_samples(request)
-    completions = await asyncio.gather(*(llm.complete(part) for part in parts))
-    return [choice for c in completions for choice in c.choices], parts
-
 
 def fobar_suffix(answer: str, var: str = "x") -> str:
     """The sentence FOBAR appends to a masked question."""
@@ -411,7 +386,7 @@ class AnsAug(_MetaMath):
         p, llm = self.params, ctx.require_llm()
         request = self.request(
             self.forward_prompt(row["question"]),
-            ctx.seed(row["_meta"]["id"], "ansaug"),
+            ctx.seed(row[META]["id"], "ansaug"),
             p.samples,
             p.max_tokens,
         )
@@ -438,7 +413,7 @@ class Rephrase(_MetaMath):
         shots = exemplar_slots(p.shots)
         prompt = render(__file__, "metamath_rephrase.j2", exemplars=shots, question=row["question"])
         ask = self.request(
-            prompt, ctx.seed(row["_meta"]["id"], "rephrase"), p.rephrasings, p.rephrase_max_tokens
+            prompt, ctx.seed(row[META]["id"], "rephrase"), p.rephrasings, p.rephrase_max_tokens
         )
         rephrased, asked = await sample(llm, ask)
 
@@ -447,7 +422,7 @@ class Rephrase(_MetaMath):
                 return []
             request = self.request(
                 self.forward_prompt(question),
-                ctx.seed(row["_meta"]["id"], "rephrase", r),
+                ctx.seed(row[META]["id"], "rephrase", r),
                 p.samples,
                 p.max_tokens,
             )
@@ -494,7 +469,7 @@ class _Backward(_MetaMath):
         kind = self.kind.lower()
         request = self.request(
             self.backward_prompt(query, kind),
-            ctx.seed(row["_meta"]["id"], kind, m),
+            ctx.seed(row[META]["id"], kind, m),
             p.samples,
             p.max_tokens,
         )
@@ -555,7 +530,7 @@ class SV(_Backward):
                 __file__, "metamath_sv_rewrite.j2", exemplars=shots, ask=ask, answer=row["answer"]
             )
             rewrite = self.request(
-                prompt, ctx.seed(row["_meta"]["id"], "sv_rewrite", m), 1, p.rewrite_max_tokens
+                prompt, ctx.seed(row[META]["id"], "sv_rewrite", m), 1, p.rewrite_max_tokens
             )
             statement = parse_statement((await llm.complete(rewrite)).text)
             if statement is None:

@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ...engine.step import MapStep, StepContext
 from ...llm.types import ChatRequest, chat
+from ...records import META
 from ...verify.code import run_program
 from ...verify.evidence import program_verdict, verdict
 from ...verify.math_answer import extract_answer
@@ -76,16 +77,8 @@ class Compose(MapStep):
     Params = ComposeParams
     reads = ("question", "answer")
     writes = (
-        "question",
-        "solution",
-        "answer",
-        "program",
-        "program_answer",
-        "cot_answer",
-        "seed_question",
-        "original_question",
-        "iteration",
-        "verification",
+        "question", "solution", "answer", "program", "program_answer", "cot_answer",
+        "seed_question", "original_question", "iteration", "verification",
     )
     uses_llm = True
 
@@ -94,7 +87,7 @@ class Compose(MapStep):
 
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
         p, llm = self.params, ctx.require_llm()
-        row_id = row["_meta"]["id"]
+        row_id = row[META]["id"]
         seed_question = row["question"]
         seed_solution = row.get("solution") or f"The answer is {row['answer']}."
         out = []

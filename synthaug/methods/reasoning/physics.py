@@ -21,9 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from ...engine.step import MapStep, RowError, StepContext
 from ...llm.types import chat
 from ...mathgen import GENERATORS, PHYSICS
+from ...records import META
+from ..common.generators import GeneratorSource, check_generators
 from ..registry import register
 from ..templates import render
-from .mathgen import GeneratorSource, check_generators
 
 PAPER = "Liu et al., 2022, Mind's Eye (arXiv 2210.05359)"
 TAXONOMY = "synthesis / simulation-grounded generation"
@@ -137,7 +138,7 @@ class Phrase(MapStep):
         p = self.params
         templated = row.get("templated_question") or row["question"]
         problem, instruction = split_instruction(templated)
-        seed = ctx.seed(row["_meta"]["id"])
+        seed = ctx.seed(row[META]["id"])
         request = chat(
             ("system", SYSTEM),
             ("user", render(__file__, "physics_phrase.j2", problem=problem)),

@@ -39,11 +39,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ...engine.step import MapStep, RowError, StepContext
 from ...llm.types import ChatRequest, chat, json_object, object_schema
+from ...records import META
 from ...verify.evidence import step_label, verdict
 from ...verify.math_answer import check_answer
+from ..common.sampling import sample
 from ..registry import register
 from ..templates import render
-from .metamath import sample
 
 PAPER = "Wang et al., 2023, Math-Shepherd (arXiv 2312.08935); PRM800K label scale"
 TAXONOMY = "augmentation / data labeling (process supervision)"
@@ -114,7 +115,7 @@ class Label(MapStep):
 
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
         p = self.params
-        row_id = row["_meta"]["id"]
+        row_id = row[META]["id"]
         candidates: list[tuple[str, str, list[ChatRequest]]] = []
         if p.solutions in ("gold", "both") and row.get("solution"):
             candidates.append(("gold", str(row["solution"]), []))
@@ -187,7 +188,7 @@ class Label(MapStep):
             ("user", render(__file__, "prm_complete.j2", question=row["question"], prefix=prefix)),
             temperature=p.temperature,
             max_tokens=p.max_tokens,
-            seed=ctx.seed(row["_meta"]["id"], "rollout", number, k),
+            seed=ctx.seed(row[META]["id"], "rollout", number, k),
             n=p.completions,
         )
         choices, sent = await sample(ctx.require_llm(), request)
@@ -220,7 +221,7 @@ class Label(MapStep):
                 temperature=p.judge_temperature,
                 max_tokens=p.judge_max_tokens,
                 json_schema=JUDGE_SCHEMA,
-                seed=ctx.seed(row["_meta"]["id"], "judge", number, k),
+                seed=ctx.seed(row[META]["id"], "judge", number, k),
             )
             for k in range(len(steps))
         ]

@@ -35,10 +35,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ...engine.step import MapStep, StepContext
 from ...llm.types import ChatRequest, chat
+from ...records import META
 from ...verify.evidence import answer_verdict
+from ..common.rows import dropped
 from ..registry import register
 from ..templates import render
-from .mathinstruct import dropped
 
 PAPER = "Yuan et al., 2023, Scaling Relationship on Learning Mathematical Reasoning (RFT, arXiv 2308.01825)"
 TAXONOMY = "augmentation / reasoning paths (rejection sampling with answer check)"
@@ -305,7 +306,7 @@ class RFTSample(MapStep):
     def requests(self, row: dict[str, Any], ctx: StepContext) -> list[ChatRequest]:
         p = self.params
         prompt = render(__file__, "rft_sample.j2", question=row["question"], few_shot=p.few_shot)
-        seeds = [ctx.seed(row["_meta"]["id"], call) for call in range(p.k)]
+        seeds = [ctx.seed(row[META]["id"], call) for call in range(p.k)]
         return sample_requests(prompt, p, stop="\nQuestion:", seeds=seeds)
 
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:

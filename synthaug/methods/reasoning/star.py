@@ -29,9 +29,9 @@ from ...engine.step import MapStep, StepContext
 from ...llm.types import ChatRequest
 from ...records import META
 from ...verify.evidence import answer_verdict
+from ..common.rows import dropped
 from ..registry import register
 from ..templates import render
-from .mathinstruct import dropped
 
 PAPER = "Zelikman et al., 2022, STaR: Bootstrapping Reasoning With Reasoning (arXiv 2203.14465)"
 TAXONOMY = "synthesis / reasoning (self-generated rationales, answer-checked, rationalization)"

@@ -32,12 +32,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ...engine.step import MapStep, StepContext
 from ...llm.types import ChatRequest, chat
+from ...records import META
 from ...verify.code import run_program
 from ...verify.evidence import program_verdict, verdict
 from ...verify.math_answer import program_answer
+from ..common.sampling import sample
 from ..registry import register
 from ..templates import render
-from .metamath import sample
 from .mmiqc import extract_program
 
 PAPER = "Liu et al., 2023, TinyGSM (arXiv 2312.09241)"
@@ -102,19 +103,14 @@ class Variants(MapStep):
     Params = VariantsParams
     reads = ("question",)
     writes = (
-        "question",
-        "solution",
-        "program",
-        "answer",
-        "answer_source",
-        "seed_question",
+        "question", "solution", "program", "answer", "answer_source", "seed_question",
         "verification",
     )
     uses_llm = True
 
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
         p, llm = self.params, ctx.require_llm()
-        row_id = row["_meta"]["id"]
+        row_id = row[META]["id"]
         request = chat(
             ("user", render(__file__, "tinygsm_variant.j2", question=row["question"])),
             temperature=p.temperature,
@@ -158,7 +154,7 @@ class Variants(MapStep):
                 ("user", render(__file__, "tinygsm_solve.j2", question=question)),
                 temperature=p.verifier_temperature,
                 max_tokens=p.max_tokens,
-                seed=ctx.seed(row["_meta"]["id"], "verifier", k),
+                seed=ctx.seed(row[META]["id"], "verifier", k),
             )
             requests.append(second)
             other = parse_function(

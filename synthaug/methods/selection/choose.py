@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ...engine.step import StepContext
 from ...llm.embeddings import embed_cached
-from ..curation.base import EmbedderParams, KeepRows, make_embedder
+from ..common.embedders import EmbedderParams, make_embedder
+from ..common.steps import KeepRows
 from ..registry import register
 from .scores import STAGE, TAXONOMY
 

@@ -28,13 +28,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ...engine.step import MapStep, RowError, StepContext
+from ...engine.step import RowError, StepContext
 from ...llm.types import ChatRequest, Completion, chat
+from ..common.parsing import parse_rating
+from ..common.tasks import ModelStep
 from ..registry import register
 from ..templates import render
 
 TAXONOMY = "curation / data selection (model-based quality scoring)"
 STAGE = "instruction tuning, fine-tuning"
+ALPAGASUS = "Chen et al., ICLR 2024, AlpaGasus (arXiv 2307.08701)"
+DEITA = "Liu et al., ICLR 2024, Deita (arXiv 2312.15685)"
+IFD = "Li et al., NAACL 2024, Cherry LLM / IFD (arXiv 2308.12032)"
 
 RATING_SCHEMA = {
     "type": "object",
@@ -55,8 +60,7 @@ class ColumnParams(BaseModel):
     output_column: str = "output"
 
 
-class _ScoreStep(MapStep):
-    uses_llm = True
+class _ScoreStep(ModelStep):
     params: ColumnParams
 
     def input_columns(self) -> set[str]:
@@ -75,89 +79,70 @@ class AlpaGasusParams(ColumnParams):
     max_tokens: int = Field(160, ge=16)
 
 
-@register(
-    "score.alpagasus",
-    taxonomy=TAXONOMY,
-    stage=STAGE,
-    paper="Chen et al., ICLR 2024, AlpaGasus (arXiv 2307.08701)",
-)
+@register("score.alpagasus", taxonomy=TAXONOMY, stage=STAGE, paper=ALPAGASUS)
 class AlpaGasusRating(_ScoreStep):
     """AlpaGasus: the model rates response accuracy 0-5; keep or flag items at >= 4.5."""
 
     Params = AlpaGasusParams
     writes = ("alpagasus_score", "alpagasus_explanation", "alpagasus_keep")
 
-    async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
+    def requests(self, row: dict[str, Any], ctx: StepContext) -> list[ChatRequest]:
         instruction, extra, response = self.texts(row)
         prompt = render(
             __file__, "alpagasus_rating.j2", instruction=instruction, input=extra, response=response
         )
-        request = chat(
-            ("user", prompt),
-            temperature=0,
-            max_tokens=self.params.max_tokens,
-            json_schema=RATING_SCHEMA,
-        )
-        reply = await ctx.require_llm().complete(request)
-        score, explanation = parse_rating(reply.text)
+        return [
+            chat(
+                ("user", prompt),
+                temperature=0,
+                max_tokens=self.params.max_tokens,
+                json_schema=RATING_SCHEMA,
+            )
+        ]
+
+    def parse(self, row: dict[str, Any], replies: list[Completion]) -> dict[str, Any] | None:
+        score, explanation = parse_rating(replies[0].text)
         keep = score >= self.params.threshold
         if self.params.action == "drop" and not keep:
-            return []
-        fields = {
+            return None
+        return {
             "alpagasus_score": score,
             "alpagasus_explanation": explanation,
             "alpagasus_keep": keep,
         }
-        return [self.derived(row, fields, ctx, [request])]
-
-
-def parse_rating(text: str) -> tuple[float, str]:
-    """Score and explanation from the rating JSON (an explanation cut off by max_tokens is kept)."""
-    try:
-        data = json.loads(text)
-        return float(data["score"]), str(data["explanation"])
-    except (ValueError, KeyError, TypeError):
-        head = text.split('"explanation"')[0]
-        try:
-            score = float(head.split(":", 1)[1].strip().rstrip(",").strip())
-        except (IndexError, ValueError):
-            raise RowError("parse_error", f"no score in rating: {text[:80]!r}") from None
-        return score, ""
 
 
 class DeitaParams(ColumnParams):
     top_logprobs: int = Field(20, ge=6, le=20)
 
 
-@register(
-    "score.deita",
-    taxonomy=TAXONOMY,
-    stage=STAGE,
-    paper="Liu et al., ICLR 2024, Deita (arXiv 2312.15685)",
-)
+@register("score.deita", taxonomy=TAXONOMY, stage=STAGE, paper=DEITA)
 class DeitaScores(_ScoreStep):
     """Deita: complexity and quality as expected 1-6 scores from digit logits; evol = c x q."""
 
     Params = DeitaParams
     writes = ("deita_complexity", "deita_quality", "deita_evol_score")
 
-    async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
+    def requests(self, row: dict[str, Any], ctx: StepContext) -> list[ChatRequest]:
         instruction, extra, response = self.texts(row)
         question = f"{instruction}\n{extra}".strip()
-        requests = [
+        return [
             self._request(render(__file__, "deita_complexity.j2", instruction=question)),
             self._request(
                 render(__file__, "deita_quality.j2", instruction=question, response=response)
             ),
         ]
-        llm = ctx.require_llm()
-        complexity, quality = [expected_digit_score(await llm.complete(r)) for r in requests]
-        fields = {
+
+    def parse_reply(self, row: dict[str, Any], reply: Completion) -> float:
+        return expected_digit_score(reply)
+
+    def parse(self, row: dict[str, Any], replies: list[float]) -> dict[str, Any]:
+        complexity, quality = replies
+        return {
             "deita_complexity": complexity,
             "deita_quality": quality,
             "deita_evol_score": round(complexity * quality, 4),
         }
-        return [self.derived(row, fields, ctx, requests)]
 
     def _request(self, prompt: str) -> ChatRequest:
         return chat(
@@ -192,19 +177,14 @@ class IFDParams(ColumnParams):
     max_answer_tokens: int = Field(512, ge=8)  # the paper's maximum length
 
 
-@register(
-    "score.ifd",
-    taxonomy=TAXONOMY,
-    stage=STAGE,
-    paper="Li et al., NAACL 2024, Cherry LLM / IFD (arXiv 2308.12032)",
-)
+@register("score.ifd", taxonomy=TAXONOMY, stage=STAGE, paper=IFD)
 class InstructionFollowingDifficulty(_ScoreStep):
     """IFD = L(answer | instruction) / L(answer), by forced decoding with log-probabilities."""
 
     Params = IFDParams
     writes = ("ifd", "ifd_loss_conditioned", "ifd_loss_answer")
 
-    async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
+    def requests(self, row: dict[str, Any], ctx: StepContext) -> list[ChatRequest]:
         instruction, extra, response = self.texts(row)
         if not response.strip():
             raise RowError("empty_answer", "IFD needs a non-empty answer")
@@ -216,17 +196,18 @@ class InstructionFollowingDifficulty(_ScoreStep):
             "grammar": grammar,
             "logprobs": True,
         }
-        conditioned = chat(("user", question), **options)
-        alone = ChatRequest(prompt=" ", **options)
-        llm = ctx.require_llm()
-        loss_q = answer_loss(await llm.complete(conditioned))
-        loss_a = answer_loss(await llm.complete(alone))
-        fields = {
+        return [chat(("user", question), **options), ChatRequest(prompt=" ", **options)]
+
+    def parse_reply(self, row: dict[str, Any], reply: Completion) -> float:
+        return answer_loss(reply)
+
+    def parse(self, row: dict[str, Any], replies: list[float]) -> dict[str, Any]:
+        loss_q, loss_a = replies
+        return {
             "ifd": round(loss_q / loss_a, 4) if loss_a > 0 else None,
             "ifd_loss_conditioned": round(loss_q, 4),
             "ifd_loss_answer": round(loss_a, 4),
         }
-        return [self.derived(row, fields, ctx, [conditioned, alone])]
 
 
 def forced_grammar(text: str) -> str:

@@ -1,0 +1,11 @@
+"""Step code the method families share; it registers no step, and a family imports no other.
+
+- ``rows``: ``dropped``, the error row of a step (over ``records.failed``).
+- ``tasks``: ``ModelStep`` (requests -> parse -> record) and ``generate_until``.
+- ``steps``: ``TextStep`` (one text column) and ``KeepRows`` (whole-input subset).
+- ``embedders``: ``EmbedderParams`` and ``make_embedder``.
+- ``generators``: ``GeneratorSource``, records from ``synthaug.mathgen`` generators.
+- ``sampling``: ``sample`` / ``split_samples``, many samples of one request.
+- ``parsing``: ``parse_rating`` (AlpaGasus-style score JSON).
+- ``code``: code blocks in replies, ``without_shadowing`` for tests.
+"""

@@ -1,0 +1,81 @@
+"""Model-calling steps: a map step that asks about each row and parses the replies, and a
+windowed loop for sources that generate until they have enough accepted items.
+
+``ModelStep`` follows distilabel's task (``format_input`` / ``format_output``) and Curator's
+``prompt`` / ``parse``: a subclass writes ``requests`` (row -> requests) and ``parse``
+(replies -> fields, raising ``RowError`` when they do not parse); the base makes the calls
+and derives the record, and a ``RowError`` makes the row an error row. With several
+requests, ``parse_reply`` may check each reply as it arrives, so a bad one stops the row
+before the next call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from abc import abstractmethod
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+from ...engine.step import MapStep, StepContext
+from ...engine.window import ordered_completions
+from ...llm.client import LLMClient, LLMError
+from ...llm.types import ChatRequest, Completion
+
+
+class ModelStep(MapStep):
+    """A map step that completes ``requests(row)`` in order and derives ``parse(row, replies)``."""
+
+    uses_llm = True
+
+    @abstractmethod
+    def requests(self, row: dict[str, Any], ctx: StepContext) -> list[ChatRequest]:
+        """The requests for ``row`` (raise ``RowError`` for a row that cannot be asked about)."""
+
+    def parse_reply(self, row: dict[str, Any], reply: Completion) -> Any:
+        """One reply, read as soon as it arrives (raise ``RowError`` to stop the row); by
+        default the completion itself."""
+        return reply
+
+    @abstractmethod
+    def parse(self, row: dict[str, Any], replies: list[Any]) -> dict[str, Any] | None:
+        """The fields the replies (as ``parse_reply`` read them) give (raise ``RowError`` when
+        they do not parse; None when the row is filtered out and yields nothing)."""
+
+    async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
+        requests, llm = self.requests(row, ctx), ctx.require_llm()
+        replies = [self.parse_reply(row, await llm.complete(request)) for request in requests]
+        fields = self.parse(row, replies)
+        if fields is None:
+            return []
+        return [self.derived(row, fields, ctx, requests)]
+
+
+async def generate_until(
+    llm: LLMClient,
+    make_request: Callable[[int], ChatRequest],
+    done: Callable[[], bool],
+    max_requests: int,
+    in_flight: int | None = None,
+) -> AsyncIterator[tuple[int, ChatRequest, Completion | LLMError]]:
+    """``(number, request, result)`` for requests ``make_request(0)``, ``make_request(1)``, ...
+    in order, ``in_flight`` at a time (default: the backend's concurrency), until ``done()``
+    or ``max_requests`` were made.
+
+    ``done`` is checked before each new request and after the consumer has handled each
+    result, so a request is built (lazily) knowing what was accepted before it; results
+    past the target are never yielded, and the calls already sent still finish and land in
+    the cache (see ``ordered_completions``). Consume it under ``contextlib.aclosing``.
+    """
+
+    def requests() -> Iterator[ChatRequest]:
+        for number in range(max_requests):
+            if done():
+                return
+            yield make_request(number)
+
+    results = ordered_completions(llm, requests(), in_flight or llm.backend.max_concurrency)
+    async with contextlib.aclosing(results):
+        async for item in results:
+            yield item
+            if done():
+                break
