@@ -184,14 +184,8 @@ class Pipeline:
                     group.create_task(_run_whole(stage(k)))
                     continue
                 assert isinstance(step, MapStep)
-                store = (
-                    ShardStore(
-                        settings.run_dir / "checkpoints" / f"{k:02d}-{step.name}-{fingerprint[:12]}",
-                        settings.chunk_size,
-                    )
-                    if step.checkpointed
-                    else None
-                )
+                shards = settings.run_dir / "checkpoints" / f"{k:02d}-{step.name}-{fingerprint[:12]}"
+                store = ShardStore(shards, settings.chunk_size) if step.checkpointed else None
                 group.create_task(_run_map(stage(k), store, settings.window))
 
     def _finish(
@@ -320,8 +314,8 @@ async def _run_map(stage: _Stage, store: ShardStore | None, window: int) -> None
         try:
             return await step.process(row, stage.ctx)
         except (RowError, LLMError) as exc:
-            error = {"kind": exc.kind, "message": str(exc)}
-            return [failed(row, step=step.name, method=step.method, index=-1, **error)]
+            return [failed(row, step=step.name, method=step.method, kind=exc.kind,
+                           message=str(exc), index=-1)]  # fmt: skip
 
     async def admit() -> None:
         index = 0
