@@ -7,6 +7,7 @@ import asyncio
 
 from conftest import read_jsonl, run_recipe_twice, write_jsonl
 
+from synthaug.engine.resources import RunResources
 from synthaug.engine.step import StepContext
 from synthaug.methods.preference.best_of_n import Select, best_index
 from synthaug.verify.evidence import reverify
@@ -16,7 +17,8 @@ TESTS = "assert add(2, 3) == 5\nassert add(-1, 1) == 0\n"
 
 
 def select(row: dict, **params) -> list[dict]:
-    ctx = StepContext(llm=None, run_seed=0, step_name="select")
+    resources = RunResources(sandbox=Sandbox())
+    ctx = StepContext(llm=None, run_seed=0, step_name="select", resources=resources)
     return asyncio.run(Select(**params).process({**row, "_meta": {"id": "r1"}}, ctx))
 
 

@@ -117,6 +117,9 @@ async function next() {
   $("label-view").hidden = dialogueMode || item === null;
   $("dialogue-view").hidden = !dialogueMode || item === null;
   $("editor").hidden = true;
+  // a hidden editor keeps the focus until the browser's next rendering update: give it up
+  // now, or a key pressed meanwhile would count as typing in it
+  if ($("editor").contains(document.activeElement)) document.activeElement.blur();
   if (item === null) return;
   if (dialogueMode) {
     $("scenario").textContent = item.scenario; renderHistory(item.history);
