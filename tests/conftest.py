@@ -148,9 +148,14 @@ def run_recipe_twice(cwd: Path, *args: str) -> list[dict]:
     return records
 
 
-def resume_after_kill(cwd: Path, *args: str, after_calls: int) -> tuple[list[dict], dict, int]:
-    """``synthaug run ARGS --out data.jsonl``: SIGKILL it after ``after_calls`` cached answers,
-    run it again to the end, then once more.
+def resume_after_kill(
+    cwd: Path,
+    *args: str,
+    after_calls: int,
+    while_running: Callable[[int], None] | None = None,
+) -> tuple[list[dict], dict, int]:
+    """``synthaug run ARGS --out data.jsonl``: SIGKILL it after ``after_calls`` cached answers
+    (calling ``while_running(pid)`` first), run it again to the end, then once more.
 
     Asserts the kill left no output, the resumed run paid only for answers not cached
     before the kill, its record ids are unique, no temp file is left, and the last run
@@ -160,7 +165,7 @@ def resume_after_kill(cwd: Path, *args: str, after_calls: int) -> tuple[list[dic
     cache, out = cwd / "cache.sqlite3", cwd / "data.jsonl"
     command = ["run", *args, "--out", str(out), "--quiet"]
     env = {"SYNTHAUG_CACHE": str(cache)}
-    paid_before_kill = kill_mid_run(command, cwd, cache, after_calls)
+    paid_before_kill = kill_mid_run(command, cwd, cache, after_calls, while_running)
     assert not out.exists(), "a killed run must not leave a (half-written) output"
     resumed = run_cli(*command, cwd=cwd, env=env)
     assert resumed.returncode == 0, resumed.stderr

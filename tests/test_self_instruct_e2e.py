@@ -7,7 +7,7 @@ duplicates and no repeated model calls.
 
 from __future__ import annotations
 
-from conftest import kill_mid_run, read_jsonl, resume_after_kill, run_cli, summary_of
+from conftest import read_jsonl, resume_after_kill, run_cli, summary_of
 
 # short lists keep the tests quick on 2 cores (the paper's 1024-token budget is the default)
 FAST = ["--set", "steps[0].params.max_tokens=160", "--set", "steps[0].params.requests_in_flight=8"]
@@ -43,27 +43,23 @@ def test_self_instruct_records_and_warm_cache_rerun(tmp_path):
 
 
 def test_kill_9_mid_run_then_resume(tmp_path):
+    """Also: while the first run lives, a second one on the same output is refused (one line
+    naming its pid); once it is dead, its lock does not block the resumed run."""
     args = ["self_instruct", "--set", "steps[0].params.num_instructions=12", *FAST]
-    _, summary, paid_before_kill = resume_after_kill(tmp_path, *args, after_calls=20)
-    # every completed call before the kill was reused
-    assert summary["llm"]["cache_hits"] >= paid_before_kill
-    assert summary["steps"][0]["rows_out"] == 12
-
-
-def test_a_second_run_on_the_same_output_is_refused_while_the_first_lives(tmp_path):
-    cache, out = tmp_path / "cache.sqlite3", tmp_path / "data.jsonl"
-    command = ["run", "self_instruct", *SMALL, "--out", str(out), "--quiet"]
-    env = {"SYNTHAUG_CACHE": str(cache)}
+    out = tmp_path / "data.jsonl"
     refusals = []
 
     def second_run(pid: int) -> None:
-        refusals.append((pid, run_cli(*command, cwd=tmp_path, env=env)))
+        second = ["run", *args, "--out", str(out), "--quiet"]
+        env = {"SYNTHAUG_CACHE": str(tmp_path / "cache.sqlite3")}
+        refusals.append((pid, run_cli(*second, cwd=tmp_path, env=env)))
 
-    kill_mid_run(command, tmp_path, cache, after_calls=2, while_running=second_run)
+    _, summary, paid_before_kill = resume_after_kill(
+        tmp_path, *args, after_calls=20, while_running=second_run
+    )
+    # every completed call before the kill was reused
+    assert summary["llm"]["cache_hits"] >= paid_before_kill
+    assert summary["steps"][0]["rows_out"] == 12
     ((pid, refused),) = refusals
     assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
     assert f"another synthaug run (pid {pid}) is writing it" in refused.stderr
-    # the dead run's lock does not block: the same command resumes and finishes
-    resumed = run_cli(*command, cwd=tmp_path, env=env)
-    assert resumed.returncode == 0, resumed.stderr
-    assert summary_of(out)["steps"][0]["rows_out"] == 6
