@@ -38,8 +38,6 @@ def embedder_of(choice: Any, args: argparse.Namespace) -> tuple[Embedder, Reques
     """The embedder ``choice`` names (its ``embedder``, ``base_url``, ``model`` and
     ``api_key_env``: a step's params or the options themselves) and the cache of
     ``--cache``/``--no-cache``."""
-    if choice.embedder == "endpoint" and not (choice.base_url and choice.model):
-        raise SynthaugError("--embedder endpoint: needs --base-url and --model")
     resources = resources_from_args(args)
     spec = EmbedderSpec(choice.embedder, choice.base_url, choice.model, choice.api_key_env)
     return resources.embedder(spec), resources.cache

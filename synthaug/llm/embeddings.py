@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
 import httpx
@@ -95,7 +96,7 @@ class Endpoint(Embedder):
         key = os.environ.get(self.api_key_env, "")
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         body = {"model": self.model, "input": texts}
-        secret = lambda text: redact(text, [key])  # noqa: E731
+        secret = partial(redact, secrets=[key])
         try:
             response = self._http.post(f"{self.base_url}/embeddings", json=body, headers=headers)
         except httpx.HTTPError as exc:
@@ -148,6 +149,8 @@ class EmbedderSpec:
         """The embedder (``cache`` only lends the weights-file hash to MiniLM's identity)."""
         if self.kind == "endpoint":
             if not self.base_url or not self.model:
-                raise BackendUnavailable("embedder endpoint: needs a base URL and a model name")
+                raise BackendUnavailable(
+                    "embedder endpoint: needs a base URL and a model name (--base-url, --model)"
+                )
             return Endpoint(self.base_url, self.model, self.api_key_env)
         return MiniLM(cache=cache)
