@@ -32,6 +32,7 @@ class Backend(ABC):
     name: str = "backend"
     max_concurrency: int = 8
     max_retry_after: float = 60.0  # longest server-requested wait (Retry-After) the client honours
+    price_factor: float = 1.0  # what the provider charges against its list price (batch APIs: 0.5)
 
     def __init__(self) -> None:
         self.calls = 0
@@ -59,6 +60,10 @@ class Backend(ABC):
     def describe(self) -> str:
         """A short human-readable name (never contains secrets)."""
         return self.name
+
+    def priced_model(self) -> str | None:
+        """The model name a price table is looked up by; None for a model that costs no money."""
+        return None
 
     def secrets(self) -> list[str]:
         """Credential values that must never appear in an error text, log or record."""

@@ -57,6 +57,9 @@ class OpenAIBackend(Backend):
     def describe(self) -> str:
         return f"openai:{self.model}@{self.base_url}"
 
+    def priced_model(self) -> str | None:
+        return self.model
+
     def secrets(self) -> list[str]:
         key = os.environ.get(self.api_key_env, "")
         return [key] if key else []
