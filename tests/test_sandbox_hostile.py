@@ -31,6 +31,14 @@ LIMITS = Limits(wall_s=5, cpu_s=2, memory_mb=256, file_size_mb=1, disk_mb=16, ou
 SECRET = "sk-hostile-corpus-secret-0f3a9"
 NOT_OK = {"error", "blocked", "exit", "exited_early", "killed", "cpu_limit", "memory_limit"}
 
+# Stops the audit hook from looking at paths: only the boundary is left.
+UNGUARD_PATHS = """
+import gc
+for guard in [g for g in gc.get_objects() if getattr(g, '__name__', '') == 'guard']:
+    for cell in getattr(guard, '__closure__', None) or ():
+        if getattr(cell.cell_contents, '__name__', '') in ('check_read', 'check_write'):
+            cell.cell_contents = lambda *args: None  # the hook no longer looks at paths
+"""
 # Disarms the audit hook: empties the refusal tables its closure holds.
 DISARM = """
 import gc as _gc
@@ -202,7 +210,7 @@ def _cases(canary: Path, port: int) -> dict[str, tuple[str, set[str]]]:
             {"ok"},
         ),
         "env_of_all_processes": (
-            DISARM + "import os\nfor p in os.listdir('/proc'):\n    if p.isdigit():\n"
+            DISARM + UNGUARD_PATHS + "import os\nfor p in os.listdir('/proc'):\n    if p.isdigit():\n"
             "        try:\n            print(p, open(f'/proc/{p}/environ').read())\n"
             "            print(p, open(f'/proc/{p}/cmdline').read())\n"
             "        except OSError as e:\n            print(p, e)",
@@ -369,6 +377,21 @@ FORGERIES = {
     "kill_everything": "import os, signal\nos.kill(-1, signal.SIGKILL)",
     "patch_assertion": "import builtins\nbuiltins.AssertionError = type('X', (BaseException,), {})",
     "spin": "def add(a, b):\n    while True:\n        pass",
+    # the tests' process shares the sandbox (same uid, same PID namespace)
+    "other_processes_fds": UNGUARD_PATHS
+    + (
+        "import os\nfor pid in os.listdir('/proc'):\n    if not pid.isdigit():\n        continue\n"
+        "    try:\n        fds = os.listdir(f'/proc/{pid}/fd')\n    except OSError:\n        continue\n"
+        "    for fd in fds:\n        try:\n            with open(f'/proc/{pid}/fd/{fd}', 'wb') as f:\n"
+        "                f.write(b'ok\\t0\\t\\n')\n        except OSError:\n            pass\n"
+        "os._exit(0)"
+    ),
+    "stop_the_tests": (
+        "import os, signal\nfor pid in os.listdir('/proc'):\n"
+        "    if pid.isdigit() and int(pid) not in (1, os.getpid()):\n"
+        "        try:\n            os.kill(int(pid), signal.SIGSTOP)\n        except OSError:\n"
+        "            pass\ndef add(a, b):\n    return 0"
+    ),
 }
 TESTS = "assert abs(add(2, 3) - 5) < 1e-9\nassert add(1, 1) == 2"
 
@@ -389,6 +412,63 @@ def test_verdicts_cannot_be_forged_by_the_code_under_test():
         assert not result.ok, (name, result)
     verdicts = dict(zip(FORGERIES, forged, strict=True))
     assert verdicts["always_equal"].status == "unverifiable"
+
+
+SPY = (
+    UNGUARD_PATHS
+    + """
+import os, re
+
+
+def spy():
+    seen = []
+    for pid in os.listdir('/proc'):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        for name in ('cmdline', 'environ', 'maps'):
+            try:
+                seen.append(open(f'/proc/{pid}/{name}', 'rb').read())
+            except OSError:
+                pass
+        try:
+            maps = open(f'/proc/{pid}/maps').read()
+            mem = os.open(f'/proc/{pid}/mem', os.O_RDONLY)
+        except OSError:
+            maps, mem = '', -1
+        for start, end in re.findall(r'^([0-9a-f]+)-([0-9a-f]+) r', maps, re.M):
+            try:
+                seen.append(os.pread(mem, int(end, 16) - int(start, 16), int(start, 16)))
+            except (OSError, ValueError, OverflowError):
+                pass
+        try:
+            fds = os.listdir(f'/proc/{pid}/fd')
+        except OSError:
+            fds = []
+        for fd in fds:
+            try:
+                handle = os.open(f'/proc/{pid}/fd/{fd}', os.O_RDONLY | os.O_NONBLOCK)
+                seen.append(os.read(handle, 1 << 16))
+            except OSError:
+                pass
+    needle = 'A3F7-REKRAM'[::-1].encode()  # spelled backwards: this source is in memory too
+    if any(needle in chunk for chunk in seen):
+        print('LEAK')
+
+
+def add(a, b):  # called by the tests: they are running now
+    spy()
+    return a + b
+"""
+)
+
+
+def test_the_candidate_cannot_read_the_tests():
+    """Tests and candidate share one boundary: the candidate's copy of the bootstrap never held
+    the tests, and the tests' process is not dumpable (no /proc fds, memory or environ)."""
+    tests = "# MARKER-7F3A: hidden expected values\n" + TESTS
+    result = asyncio.run(run_tests(Sandbox(LIMITS), DISARM + SPY, tests))
+    assert result.ok, result
+    assert "LEAK" not in result.stdout and "MARKER" not in result.stdout + result.stderr
 
 
 def test_values_cross_the_pipe_faithfully_or_not_at_all():
@@ -422,8 +502,7 @@ def test_candidate_failure_is_the_verdict():
     spin = asyncio.run(run_tests(sandbox, "while True:\n    pass", "assert True"))
     assert spin.status in {"cpu_limit", "timeout"}, spin
     lingering = (  # never exits: the run ends when the tests do
-        "import os, time\nos._exit = lambda code: time.sleep(60)\n"
-        "def add(a, b):\n    return a + b"
+        "import os, time\nos._exit = lambda code: time.sleep(60)\ndef add(a, b):\n    return a + b"
     )
     passed = asyncio.run(run_tests(sandbox, lingering, TESTS))
     assert passed.ok and passed.wall_s < LIMITS.wall_s, passed

@@ -1,7 +1,8 @@
 """Runs inside the sandbox process (as a script; the parent imports only the codec).
 
 ``python -S -P -B bootstrap.py MODE MAIN.py CPU_S MEMORY_MB FILE_SIZE_MB PROCESSES
-OPEN_FILES REPORT_FD IN_FD OUT_FD CALL_TIMEOUT_S SITE_DIR...``. It puts the parent's
+OPEN_FILES FDS CALL_TIMEOUT_S SITE_DIR...`` (``FDS``: the ``REPORT,IN,OUT`` descriptors,
+comma-separated). It puts the parent's
 site-packages folders on ``sys.path`` (``-S`` skips ``site`` and its ``.pth``
 files, which cost more than the rest of the start-up), lowers its own resource
 limits, installs an audit hook (an informative second layer, not the boundary:
@@ -20,6 +21,16 @@ of its functions and answers calls; the tests (``test``) run with a stand-in
 for each of those names that forwards the call. A value the encoding does not
 cover makes the run ``unverifiable``. The candidate cannot reach the tests'
 process, so it cannot change their verdict.
+
+MODE ``pair`` starts both in one boundary (one interpreter start instead of
+two): ``FDS`` adds the candidate's ``REPORT,IN,OUT`` and a descriptor holding
+the tests' source. Before any untrusted code runs, the process makes itself
+non-dumpable (so no other process of the sandbox user can open its ``/proc``
+descriptors or memory) and forks: the child closes the tests' descriptors and
+serves ``MAIN.py`` (killed when its parent ends); the parent closes the
+candidate's, only then reads the tests' source (so the candidate's copy of its
+memory never held it) and runs the tests. Each loads the seccomp filter that
+refuses process creation and ``execve`` before its code runs.
 """
 
 import _signal  # the C module: ``signal`` would import enum, a tenth of the start-up
@@ -29,7 +40,7 @@ import resource
 import sys
 
 MB = 1024 * 1024
-NO_EXEC_AT = "/sandbox/no-exec.bpf"
+NO_SPAWN_AT = "/sandbox/no-spawn.bpf"
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 BLOCKED_EVENTS = {
     "os.fork": "process creation",
@@ -148,12 +159,13 @@ def make_guard(workdir: str):
 
 
 def preload() -> None:
-    """Before the hook: import ``ctypes`` (libraries such as sympy do; its own start-up loads a
-    library), and put a stand-in for ``_posixsubprocess`` (whose ``fork_exec`` is not audited)
-    in ``sys.modules``, so ``import subprocess`` still works and creating a process fails."""
+    """Before the hook: load the no-spawn filter, import ``ctypes`` (libraries such as sympy
+    do; its own start-up loads a library), and put a stand-in for ``_posixsubprocess`` (whose
+    ``fork_exec`` is not audited) in ``sys.modules``, so ``import subprocess`` still works and
+    creating a process fails."""
     import ctypes
 
-    no_exec(ctypes)
+    no_spawn(ctypes)
 
     def fork_exec(*_args: object) -> None:
         raise PermissionError("sandbox: process creation (_posixsubprocess) is not allowed")
@@ -163,11 +175,12 @@ def preload() -> None:
     sys.modules["_posixsubprocess"] = stand_in
 
 
-def no_exec(ctypes) -> None:
-    """Load the second seccomp filter (``NO_EXEC_AT``, written by the parent), which refuses
-    ``execve``: ``bwrap`` had to exec this interpreter, so its own filter allows it."""
+def no_spawn(ctypes) -> None:
+    """Load the second seccomp filter (``NO_SPAWN_AT``, written by the parent), which refuses
+    ``execve`` and process creation: ``bwrap`` had to exec this interpreter (and, for a pair,
+    it forks), so the first filter allows them."""
     try:
-        with open(NO_EXEC_AT, "rb") as handle:
+        with open(NO_SPAWN_AT, "rb") as handle:
             program = handle.read()
     except OSError:
         return  # not inside the boundary (an unsafe run)
@@ -177,9 +190,38 @@ def no_exec(ctypes) -> None:
         _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.c_void_p))
 
     fprog = Program(len(program) // 8, ctypes.cast(filters, ctypes.c_void_p))
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(22, 2, ctypes.byref(fprog), 0, 0) != 0:  # PR_SET_SECCOMP, MODE_FILTER
-        raise OSError(ctypes.get_errno(), "sandbox: loading the no-exec filter failed")
+    if _libc(ctypes).prctl(22, 2, ctypes.byref(fprog), 0, 0) != 0:  # SET_SECCOMP, MODE_FILTER
+        raise OSError(ctypes.get_errno(), "sandbox: loading the no-spawn filter failed")
+
+
+def _libc(ctypes):
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def split_pair(fds: list[int]) -> tuple[str, list[int], bytes | None]:
+    """Fork the candidate off (see MODE ``pair``): (mode, its descriptors, the tests' source)."""
+    import ctypes
+    import json  # noqa: F401 - both sides need it: imported once, before the fork (~8 ms)
+
+    report, tests_in, tests_out, own_report, own_in, own_out, source_fd = fds
+    libc = _libc(ctypes)
+    if libc.prctl(4, 0, 0, 0, 0) != 0:  # PR_SET_DUMPABLE 0, kept across the fork
+        raise OSError(ctypes.get_errno(), "sandbox: prctl(PR_SET_DUMPABLE) failed")
+    parent = os.getpid()
+    if os.fork() == 0:
+        libc.prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG SIGKILL: gone when the tests are
+        if os.getppid() != parent:
+            os._exit(1)
+        for fd in (report, tests_in, tests_out, source_fd):
+            os.close(fd)
+        return "serve", [own_report, own_in, own_out], None
+    for fd in (own_report, own_in, own_out):
+        os.close(fd)
+    chunks = []
+    while chunk := os.read(source_fd, 1 << 20):
+        chunks.append(chunk)
+    os.close(source_fd)
+    return "test", [report, tests_in, tests_out], b"".join(chunks)
 
 
 def classify(error: BaseException) -> str:
@@ -269,6 +311,11 @@ def serve(namespace: dict, source, sink, timeout: float) -> None:
         raise _Timeout(f"call took over {timeout} s")
 
     def send(message) -> None:
+        for stream in (sys.stdout, sys.stderr):  # what the call printed, before the tests go on
+            try:  # noqa: SIM105
+                stream.flush()
+            except Exception:
+                pass
         sink.write((json.dumps(message) + "\n").encode())
         sink.flush()
 
@@ -346,11 +393,15 @@ def proxies(source, sink, state: dict) -> dict:
 
 
 def main() -> None:
-    mode, path, cpu_s, memory_mb, file_size_mb, processes, files = sys.argv[1:8]
-    report_fd, in_fd, out_fd, call_timeout = (int(sys.argv[8]), int(sys.argv[9]),
-                                              int(sys.argv[10]), float(sys.argv[11]))  # fmt: skip
-    sys.path.extend(sys.argv[12:])
+    mode, path, cpu_s, memory_mb, file_size_mb, processes, files, fds = sys.argv[1:9]
+    call_timeout = float(sys.argv[9])
+    sys.path.extend(sys.argv[10:])
     out, state = sys.stdout, {}
+    set_limits(float(cpu_s), int(memory_mb), int(file_size_mb), int(processes), int(files))
+    descriptors, source = [int(fd) for fd in fds.split(",")], None
+    if mode == "pair":
+        mode, descriptors, source = split_pair(descriptors)
+    report_fd, in_fd, out_fd = descriptors
 
     def finish(status: str, code: int, detail: str = "") -> None:
         try:  # noqa: SIM105 - contextlib would cost start-up time
@@ -368,9 +419,9 @@ def main() -> None:
         os._exit(code)
 
     _signal.signal(_signal.SIGXCPU, lambda *_: finish("cpu_limit", 137, "CPU time limit"))
-    set_limits(float(cpu_s), int(memory_mb), int(file_size_mb), int(processes), int(files))
-    with open(path, encoding="utf-8") as handle:
-        source = handle.read()
+    if source is None:
+        with open(path, "rb") as handle:
+            source = handle.read()
     try:
         code = compile(source, "main.py", "exec")
     except (SyntaxError, ValueError) as error:  # ValueError: a NUL byte in the source

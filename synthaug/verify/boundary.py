@@ -13,8 +13,10 @@ at ``/tmp`` holding the working directory. No host ``/proc``, ``/sys``,
 libseccomp's Python bindings: Debian's ``python3-seccomp`` or PyPI's
 ``pyseccomp``) refuses process creation, namespace changes, ``ptrace``,
 mounts, kernel keyrings, BPF, raw and packet sockets, ``io_uring`` and other
-calls no generated program needs; a second filter (``compile_no_exec``), which
-the bootstrap loads before the code runs, refuses ``execve``.
+calls no generated program needs; a second filter (``compile_no_spawn``), which
+the bootstrap loads before the code runs, refuses ``execve`` and process creation
+again. For a tests-and-candidate pair the first filter lets the bootstrap fork
+once (``compile_filter(fork=True)``), before any generated code runs.
 
 ``available()`` probes once whether the boundary can be set up on this
 machine; ``None`` means it can, otherwise the one-line reason.
@@ -26,16 +28,19 @@ import contextlib
 import errno
 import functools
 import os
+import py_compile
 import shutil
 import site
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 NOBODY = 65534
 WORKDIR = "/tmp/w"
-BOOTSTRAP_AT = "/sandbox/bootstrap.py"
-NO_EXEC_AT = "/sandbox/no-exec.bpf"  # the bootstrap loads it: execve refused from then on
+BOOTSTRAP_AT = "/sandbox/bootstrap.pyc"
+BOOTSTRAP_SOURCE = "/sandbox/bootstrap.py"  # the name tracebacks show
+NO_SPAWN_AT = "/sandbox/no-spawn.bpf"  # the bootstrap loads it: no execve, no new process
 MAIN_AT = f"{WORKDIR}/main.py"
 # syscalls refused with EPERM: nothing a generated program needs
 DENIED = (
@@ -48,7 +53,7 @@ DENIED = (
     "settimeofday", "clock_settime", "clock_adjtime", "adjtimex", "sethostname",
     "setdomainname", "iopl", "ioperm", "name_to_handle_at", "open_by_handle_at",
     "fanotify_init", "lookup_dcookie", "vhangup", "personality", "mknod", "mknodat",
-    "fork", "vfork", "execveat", "memfd_secret", "landlock_create_ruleset",
+    "execveat", "memfd_secret", "landlock_create_ruleset",
 )  # fmt: skip
 CLONE_THREAD = 0x00010000
 NAMESPACE_FLAGS = (
@@ -94,19 +99,31 @@ def _export(rules) -> bytes:
 
 
 @functools.cache
-def compile_no_exec() -> bytes:
-    """The second filter, loaded by the bootstrap before the code runs: no ``execve``."""
+def compile_no_spawn() -> bytes:
+    """The second filter, loaded by the bootstrap before the code runs: no ``execve``, no
+    process creation."""
     seccomp = _seccomp_module()
     rules = seccomp.SyscallFilter(defaction=seccomp.ALLOW)  # type: ignore[union-attr]
     for name in ("execve", "execveat"):
         rules.add_rule(seccomp.ERRNO(errno.EPERM), name)  # type: ignore[union-attr]
+    _refuse_processes(seccomp, rules)
     return _export(rules)
 
 
+def _refuse_processes(seccomp, rules) -> None:
+    """fork, vfork and clone without ``CLONE_THREAD``: threads only, never a new process."""
+    deny = seccomp.ERRNO(errno.EPERM)
+    for name in ("fork", "vfork"):
+        rules.add_rule(deny, name)
+    rules.add_rule(deny, "clone", seccomp.Arg(0, seccomp.MASKED_EQ, CLONE_THREAD, 0))
+    rules.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")  # glibc falls back to clone
+
+
 @functools.cache
-def compile_filter() -> bytes | None:
+def compile_filter(fork: bool = False) -> bytes | None:
     """The seccomp program (raw BPF, as ``bwrap --seccomp`` reads it), or None without
-    libseccomp's bindings."""
+    libseccomp's bindings. ``fork=True`` lets the process create processes (a pair's
+    bootstrap forks once, then loads ``compile_no_spawn``)."""
     seccomp = _seccomp_module()
     if seccomp is None:
         return None
@@ -115,11 +132,12 @@ def compile_filter() -> bytes | None:
     for name in DENIED:
         with contextlib.suppress(RuntimeError, ValueError, OSError):  # not on this architecture
             rules.add_rule(deny, name)
-    # clone: threads only (CLONE_THREAD set), never a new process or namespace
-    rules.add_rule(deny, "clone", seccomp.Arg(0, seccomp.MASKED_EQ, CLONE_THREAD, 0))
+    if fork:
+        rules.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")  # flags unreadable: use clone
+    else:
+        _refuse_processes(seccomp, rules)
     for flag in NAMESPACE_FLAGS:
         rules.add_rule(deny, "clone", seccomp.Arg(0, seccomp.MASKED_EQ, flag, flag))
-    rules.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")  # glibc falls back to clone
     for family in (AF_NETLINK, AF_PACKET):
         rules.add_rule(deny, "socket", seccomp.Arg(0, seccomp.EQ, family))
     rules.add_rule(deny, "socket", seccomp.Arg(1, seccomp.MASKED_EQ, 0xF, SOCK_RAW))
@@ -165,8 +183,8 @@ def command(fds: dict[str, int], disk_mb: int, env: dict[str, str], seccomp_fd: 
     args += ["--size", str(disk_mb * 1024 * 1024), "--perms", "1777", "--tmpfs", "/tmp"]
     args += ["--perms", "0755", "--dir", WORKDIR, "--chdir", WORKDIR]
     args += ["--ro-bind-data", str(fds["bootstrap"]), BOOTSTRAP_AT]
-    if "no_exec" in fds:
-        args += ["--ro-bind-data", str(fds["no_exec"]), NO_EXEC_AT]
+    if "no_spawn" in fds:
+        args += ["--ro-bind-data", str(fds["no_spawn"]), NO_SPAWN_AT]
     args += ["--perms", "0644", "--ro-bind-data", str(fds["main"]), MAIN_AT]
     for name, value in env.items():
         args += ["--setenv", name, value]
@@ -229,10 +247,14 @@ def available() -> str | None:
     return mode()[0]
 
 
-def bootstrap_source() -> bytes:
-    return _bootstrap_bytes()
-
-
 @functools.cache
-def _bootstrap_bytes() -> bytes:
-    return Path(__file__).with_name("bootstrap.py").read_bytes()
+def bootstrap_code() -> bytes:
+    """``bootstrap.py`` compiled once per synthaug process, as a ``.pyc`` for the sandbox's
+    interpreter (this one): compiling it at every start cost ~5 ms a run."""
+    with tempfile.TemporaryDirectory() as folder:
+        compiled = os.path.join(folder, "bootstrap.pyc")
+        py_compile.compile(
+            str(Path(__file__).with_name("bootstrap.py")), cfile=compiled, dfile=BOOTSTRAP_SOURCE,
+            doraise=True, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+        )  # fmt: skip
+        return Path(compiled).read_bytes()

@@ -14,7 +14,9 @@ the boundary. Where the boundary cannot be set up, runs are refused
 
 Checks whose verdict matters run the candidate and the checking code in two
 processes that reach each other only through a pipe of JSON values
-(``run_tests``, ``call_function``; see ``bootstrap.py``).
+(``run_tests``: both in one boundary, the tests' process forking the
+candidate's before any generated code runs; ``call_function``: the candidate
+alone, called from here; see ``bootstrap.py``).
 
 Every outcome is a verdict (``ExecResult.status``), never a hang or an
 exception. What it does not protect against is listed in ``docs/sandbox.md``.
@@ -267,43 +269,52 @@ class Sandbox:
 
 
 class _Process:
-    """One sandboxed interpreter: started, its output captured, its report read."""
+    """One sandboxed interpreter (with ``tests``: a pair, see ``execute_pair``): started, its
+    output captured, its reports read."""
 
     def __init__(
-        self, mode: str, code: str, limits: Limits, level: str, channel=(-1, -1), timeout=0.0
-    ):
+        self, mode: str, code: str, limits: Limits, level: str, channel=(-1, -1), timeout=0.0,
+        tests: tuple[str, tuple[int, int]] | None = None,
+    ):  # fmt: skip
         self.mode, self.code, self.limits, self.level = mode, code, limits, level
-        self.channel, self.timeout = channel, timeout
+        self.channel, self.timeout, self.tests = channel, timeout, tests
         self.out = _Capture(limits.output_bytes)
         self.err = _Capture(limits.output_bytes)
         self.process: asyncio.subprocess.Process | None = None
-        self.report_read = -1
+        self.reports: list[int] = []  # read ends: the tests' (or only) one, the candidate's
         self.workdir: str | None = None
 
+    def _report_pipe(self) -> int:
+        read, write = os.pipe()
+        os.set_blocking(read, False)
+        self.reports.append(read)
+        return write
+
     async def start(self) -> None:
-        report_read, report_write = os.pipe()
-        self.report_read = report_read
-        os.set_blocking(report_read, False)
         limits = self.limits
+        fds = [self._report_pipe(), *self.channel]
+        if self.tests is not None:  # the candidate's report and channel, the tests' source
+            tests, candidate_channel = self.tests
+            fds += [self._report_pipe(), *candidate_channel, boundary.data_fd(tests.encode())]
         numbers = (limits.cpu_s, limits.memory_mb, limits.file_size_mb, limits.processes,
-                   limits.open_files, report_write, *self.channel, self.timeout)  # fmt: skip
+                   limits.open_files, ",".join(map(str, fds)), self.timeout)  # fmt: skip
         tail = [str(value) for value in numbers] + site.getsitepackages()
-        keep = [report_write, *(fd for fd in self.channel if fd >= 0)]
+        keep = [fd for fd in fds if fd >= 0]
         closing = list(keep)  # this process's ends of its pipes: the parent keeps none
         options: dict[str, Any] = {}
         if self.level.startswith("bwrap"):
-            fds = {"bootstrap": boundary.data_fd(boundary.bootstrap_source()),
-                   "main": boundary.data_fd(self.code.encode()),
-                   "no_exec": boundary.data_fd(boundary.compile_no_exec())}  # fmt: skip
-            seccomp = boundary.data_fd(boundary.compile_filter() or b"")
+            files = {"bootstrap": boundary.data_fd(boundary.bootstrap_code()),
+                     "main": boundary.data_fd(self.code.encode()),
+                     "no_spawn": boundary.data_fd(boundary.compile_no_spawn())}  # fmt: skip
+            seccomp = boundary.data_fd(boundary.compile_filter(fork=self.tests is not None) or b"")
             env = _scrubbed_env(boundary.WORKDIR)
             command = [
-                *boundary.command(fds, limits.disk_mb, env, seccomp),
+                *boundary.command(files, limits.disk_mb, env, seccomp),
                 boundary.python_binary(), "-S", "-P", "-B", boundary.BOOTSTRAP_AT,
                 self.mode, boundary.MAIN_AT, *tail,
             ]  # fmt: skip
-            keep += [*fds.values(), seccomp]
-            closing += [*fds.values(), seccomp]
+            keep += [*files.values(), seccomp]
+            closing += [*files.values(), seccomp]
             options = boundary.start_options(boundary.mode()[1] == "nobody")
             options |= {"env": {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}}
         else:
@@ -326,11 +337,11 @@ class _Process:
             for fd in closing:
                 os.close(fd)
 
-    def report(self) -> dict[str, Any] | None:
-        """The bootstrap's last report line, if it wrote one."""
+    def report(self, which: int = 0) -> dict[str, Any] | None:
+        """The last report line of the bootstrap (``which`` 1: a pair's candidate), if any."""
         data = b""
-        with contextlib.suppress(BlockingIOError, OSError):
-            while chunk := os.read(self.report_read, 65536):
+        with contextlib.suppress(BlockingIOError, OSError, IndexError):
+            while chunk := os.read(self.reports[which], 65536):
                 data += chunk
         lines = [line for line in data.decode("utf-8", "replace").split("\n") if line]
         fields = lines[-1].split("\t", 2) if lines else []
@@ -344,34 +355,27 @@ class _Process:
                 os.killpg(self.process.pid, signal.SIGKILL)
 
     def close(self) -> None:
-        if self.report_read >= 0:
-            os.close(self.report_read)
-            self.report_read = -1
+        for fd in self.reports:
+            os.close(fd)
+        self.reports = []
         if self.workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-async def _supervise(
-    processes: list[_Process], stdin: str, limits: Limits, until: _Process | None = None
-) -> tuple[str | None, float]:
-    """Wait for every process to end (or ``until`` to end), then kill all that remain; or
-    kill all at the wall time or an output flood."""
+async def _supervise(one: _Process, stdin: str, limits: Limits) -> tuple[str | None, float]:
+    """Wait for the process to end, then kill what remains of its tree; or kill it at the wall
+    time or an output flood."""
     started = time.monotonic()
-    readers, waits, floods, feeds = [], [], [], []
     try:
-        for one in processes:
-            await one.start()
-        for one in processes:
-            process = one.process
-            readers.append(one.out.drain(process.stdout))  # type: ignore[union-attr, arg-type]
-            readers.append(one.err.drain(process.stderr))  # type: ignore[union-attr, arg-type]
-            waits.append(asyncio.ensure_future(process.wait()))  # type: ignore[union-attr]
-            floods += [one.out.over, one.err.over]
-            feeds.append(asyncio.ensure_future(_feed(process, stdin)))  # type: ignore[arg-type]
-        gathered = asyncio.gather(*readers)
-        overflow = asyncio.ensure_future(_first_of(*floods))
-        watched = waits if until is None else [waits[processes.index(until)]]
-        ended = asyncio.ensure_future(asyncio.gather(*watched))
+        await one.start()
+        process = one.process
+        readers = asyncio.gather(
+            one.out.drain(process.stdout),  # type: ignore[union-attr, arg-type]
+            one.err.drain(process.stderr),  # type: ignore[union-attr, arg-type]
+        )
+        ended = asyncio.ensure_future(process.wait())  # type: ignore[union-attr]
+        feed = asyncio.ensure_future(_feed(process, stdin))  # type: ignore[arg-type]
+        overflow = asyncio.ensure_future(_first_of(one.out.over, one.err.over))
         reason = None
         try:
             done, _ = await asyncio.wait(
@@ -382,18 +386,15 @@ async def _supervise(
             elif not done:
                 reason = "timeout"
         finally:
-            for one in processes:
-                one.kill()
-            overflow.cancel()
-            for feed in feeds:
-                feed.cancel()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(gathered, timeout=5)
-            with contextlib.suppress(TimeoutError):  # a pipe held open by an escaped process
-                await asyncio.wait_for(asyncio.gather(*waits), timeout=5)
-    except BaseException:
-        for one in processes:
             one.kill()
+            overflow.cancel()
+            feed.cancel()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(readers, timeout=5)
+            with contextlib.suppress(TimeoutError):  # a pipe held open by an escaped process
+                await asyncio.wait_for(ended, timeout=5)
+    except BaseException:
+        one.kill()
         raise
     return reason, round(time.monotonic() - started, 3)
 
@@ -402,32 +403,33 @@ async def execute(code: str, stdin: str, limits: Limits, level: str = "UNSAFE:no
     """One uncached run."""
     one = _Process("run", code, limits, level)
     try:
-        reason, wall = await _supervise([one], stdin, limits)
+        reason, wall = await _supervise(one, stdin, limits)
         return _verdict(one, reason, wall, limits, level)
     finally:
         one.close()
 
 
 async def execute_pair(solution: str, tests: str, limits: Limits, level: str) -> ExecResult:
-    """The solution (``serve``) and the tests (``test``) in two processes joined by pipes."""
+    """The tests (``test``) and the solution (``serve``) as two processes of one sandbox, joined
+    by pipes; the run ends when the tests' process does. Their output is one stream."""
     to_candidate, from_tests = os.pipe()
     to_tests, from_candidate = os.pipe()
-    candidate = _Process("serve", solution, limits, level, (to_candidate, from_candidate))
-    checker = _Process("test", tests, limits, level, (to_tests, from_tests))
+    pair = _Process(
+        "pair", solution, limits, level, (to_tests, from_tests),
+        tests=(tests, (to_candidate, from_candidate)),
+    )  # fmt: skip
     try:
-        reason, wall = await _supervise([candidate, checker], "", limits, until=checker)
-        result = _verdict(checker, reason, wall, limits, level + "+two-process")
-        served = _verdict(candidate, reason, wall, limits, level)
+        reason, wall = await _supervise(pair, "", limits)
+        result = _verdict(pair, reason, wall, limits, level + "+two-process")
+        served = pair.report(1)
     finally:
-        candidate.close()
-        checker.close()
-    result.stdout = served.stdout + result.stdout
-    result.stderr = served.stderr + result.stderr
+        pair.close()
     if result.status == "candidate_gone":  # the candidate's own outcome says why
-        status = served.status if served.status != "ok" else "exited_early"
-        detail = f"the solution's process: {served.detail or status}"
-        return ExecResult(status, served.exit_code, result.stdout, result.stderr, wall,  # type: ignore[arg-type]
-                          detail, result.isolation)  # fmt: skip
+        status, code, why = "exited_early", None, "the process ended before the code finished"
+        if served and served["status"] != "ok":
+            status, code, why = served["status"], served["code"], served["detail"] or status
+        return ExecResult(status, code, result.stdout, result.stderr, wall,  # type: ignore[arg-type]
+                          f"the solution's process: {why}", result.isolation)  # fmt: skip
     return result
 
 
@@ -458,7 +460,7 @@ async def execute_calls(
 
     try:
         talk = asyncio.ensure_future(loop.run_in_executor(None, converse))
-        reason, wall = await _supervise([candidate], "", limits)
+        reason, wall = await _supervise(candidate, "", limits)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(talk, timeout=5)
         result = _verdict(candidate, reason, wall, limits, level + "+two-process")
