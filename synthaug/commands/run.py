@@ -119,6 +119,8 @@ def run_recipe(recipe: Recipe, args: argparse.Namespace) -> int:
         backends={name: recipe.backends[name] for name in pipeline.backend_names},
     )
     run_dir = out.parent / f".{out.stem}.run"
+    for client in resources.clients:  # e.g. where a batch backend records its batches
+        client.backend.bind_run_dir(run_dir)
     with held_lock(run_dir / "lock", out):
         result = asyncio.run(
             pipeline.run(

@@ -126,7 +126,8 @@ class Pipeline:
         source = self.steps[0]
         assert isinstance(source, SourceStep)
         total = settings.limit or source.expected_rows()
-        display = Progress(stats, llm_stats, total) if settings.progress else None  # type: ignore[arg-type]
+        notes = [client.backend.progress_note for client in clients]
+        display = Progress(stats, llm_stats, total, notes=notes) if settings.progress else None  # type: ignore[arg-type]
         failed: list[dict[str, Any]] = []
         _remove_stale_temps(settings.out)
         with AtomicWriter(settings.out) as writer:

@@ -1,10 +1,12 @@
-"""A one-line live progress display on stderr: rows/s, tokens/s, cache hits, errors, ETA."""
+"""A one-line live progress display on stderr: rows/s, tokens/s, cache hits,
+backend notes (e.g. provider batches waiting), errors, ETA."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
 import time
+from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from ..llm.client import ClientStats
@@ -21,8 +23,9 @@ class Progress:
         total: int | None,
         stream: TextIO | None = None,
         log_every: float = 10.0,
+        notes: Sequence[Callable[[], str | None]] = (),
     ):
-        self.steps, self.llm, self.total = steps, llm, total
+        self.steps, self.llm, self.total, self.notes = steps, llm, total, notes
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
         self.interval = 0.5 if self.tty else log_every
@@ -39,6 +42,7 @@ class Progress:
             waiting, left = _server_waits(self.llm)
             if waiting:  # the server asked to wait (Retry-After): say so rather than stall silently
                 parts.append(f"server asked to wait {left:.0f}s ({waiting} calls)")
+        parts.extend(text for text in (note() for note in self.notes) if text)  # e.g. batches
         parts.append(f"errors {sum(sum(s.errors.values()) for s in self.steps)}")
         if (done := self.fraction_done()) > 0:
             parts.append(f"ETA {_clock(elapsed * (1 - done) / done)}")

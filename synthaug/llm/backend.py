@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ..errors import BackendUnavailable
@@ -56,6 +57,13 @@ class Backend(ABC):
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release the model or connections."""
+
+    def bind_run_dir(self, path: Path) -> None:  # noqa: B027 - optional hook
+        """Where to keep state that must outlive a killed run (a batch backend's batch ids)."""
+
+    def progress_note(self) -> str | None:
+        """A short live note for the progress line (e.g. batches waiting), or None."""
+        return None
 
     def describe(self) -> str:
         """A short human-readable name (never contains secrets)."""
