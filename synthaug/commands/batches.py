@@ -21,6 +21,7 @@ from ..llm.batch_api import TERMINAL, BatchAPI
 from ..llm.batch_state import STATE_FILE, BatchRecord, BatchStore
 from ..llm.openai_batch import OpenAIBatchBackend
 from . import EPILOG, command
+from .run import run_dir_for
 
 Action = Callable[[BatchAPI, BatchRecord], Awaitable[str]]  # one batch -> the line to print
 
@@ -99,7 +100,7 @@ async def _each(args: argparse.Namespace, action: Action) -> list[str]:
 
 
 def _records(run: Path) -> list[BatchRecord]:
-    run_dir = run if run.is_dir() else run.parent / f".{run.stem}.run"  # as ``run`` names it
+    run_dir = run if run.is_dir() else run_dir_for(run)
     path = run_dir / STATE_FILE
     if not path.is_file():
         raise SynthaugError(

@@ -53,7 +53,9 @@ def details(info: MethodInfo) -> dict[str, Any]:
     """What ``info``'s step declares: kind, columns, model use and parameters."""
     step = info.step
     kind = next(
-        base.__name__ for base in step.__mro__ if base.__name__ in ("SourceStep", "MapStep", "WholeStep")
+        base.__name__
+        for base in step.__mro__
+        if base.__name__ in ("SourceStep", "MapStep", "WholeStep")
     )
     return {
         "name": info.name,

@@ -35,9 +35,7 @@ def add_param_options(
         parser.add_argument(flag(name), dest=DEST + name, default=None, **_argument(field))
 
 
-def params_from_args(
-    params: type[BaseModel], args: argparse.Namespace, **fixed: Any
-) -> BaseModel:
+def params_from_args(params: type[BaseModel], args: argparse.Namespace, **fixed: Any) -> BaseModel:
     """``params`` from the options given on the command line (and ``fixed`` values); an invalid
     value is a ``SynthaugError`` naming the option."""
     values = {

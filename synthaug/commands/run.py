@@ -105,6 +105,11 @@ def cmd_score(args: argparse.Namespace) -> int:
     return run_recipe(recipe_from_dict(raw, args.overrides + backend_overrides(args)), args)
 
 
+def run_dir_for(out: Path) -> Path:
+    """Where a run keeps its lock, checkpoints and backend state: ``.<stem>.run`` beside it."""
+    return out.parent / f".{out.stem}.run"
+
+
 def run_recipe(recipe: Recipe, args: argparse.Namespace) -> int:
     """Run ``recipe`` with the run options in ``args``; print the summary."""
     pipeline = build_pipeline(recipe)
@@ -118,7 +123,7 @@ def run_recipe(recipe: Recipe, args: argparse.Namespace) -> int:
         llm=recipe.backend if pipeline.uses_llm else None,
         backends={name: recipe.backends[name] for name in pipeline.backend_names},
     )
-    run_dir = out.parent / f".{out.stem}.run"
+    run_dir = run_dir_for(out)
     for client in resources.clients:  # e.g. where a batch backend records its batches
         client.backend.bind_run_dir(run_dir)
     with held_lock(run_dir / "lock", out):

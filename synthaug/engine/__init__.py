@@ -4,4 +4,13 @@ from .pipeline import Pipeline, RunResult
 from .resources import RunResources
 from .step import MapStep, SourceStep, Step, StepContext, WholeStep
 
-__all__ = ["MapStep", "Pipeline", "RunResources", "RunResult", "SourceStep", "Step", "StepContext", "WholeStep"]
+__all__ = [
+    "MapStep",
+    "Pipeline",
+    "RunResources",
+    "RunResult",
+    "SourceStep",
+    "Step",
+    "StepContext",
+    "WholeStep",
+]

@@ -185,7 +185,9 @@ class Pipeline:
                     group.create_task(_run_whole(stage(k)))
                     continue
                 assert isinstance(step, MapStep)
-                shards = settings.run_dir / "checkpoints" / f"{k:02d}-{step.name}-{fingerprint[:12]}"
+                shards = (
+                    settings.run_dir / "checkpoints" / f"{k:02d}-{step.name}-{fingerprint[:12]}"
+                )
                 store = ShardStore(shards, settings.chunk_size) if step.checkpointed else None
                 group.create_task(_run_map(stage(k), store, settings.window))
 
