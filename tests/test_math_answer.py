@@ -78,7 +78,12 @@ def test_check_answer_on_recorded_gsm_solution():
         "Then add the peeling time to find the total time Isabella spends: "
         "160 minutes + 60 minutes = 220 minutes\n#### 220"
     )
-    assert check_answer(solution, "220") == {"extracted": "220", "gold": "220", "match": True}
+    assert check_answer(solution, "220") == {
+        "extracted": "220",
+        "form": "####",
+        "gold": "220",
+        "match": True,
+    }
     assert check_answer(solution, "221")["match"] is False
 
 

@@ -155,8 +155,30 @@ def test_selection_on_real_samples_plus_checked_paths():
     assert gold["rft_from"] == "gold" and gold["response"] == row["solution"]
     assert gold["verification"]["verified"] and gold["query"] == row["question"]
     for record in records:  # every sample: kept or dropped, with its verification
-        assert record["verification"] == answer_verdict(record["response"], "56")
+        assert record["verification"] == answer_verdict(record["response"], "56", False)
     assert len({r["_meta"]["id"] for r in records}) == len(records)
+
+
+def test_a_bare_last_number_is_an_answer_only_when_asked():
+    """RFT's and STaR's references read "The answer is" / ####: "... 56 minutes." is no answer."""
+    row = {**load_problems(None, 2)[1], "_meta": {"id": "q1"}}
+    bare = "Peeling takes 24 minutes and cooking 32, so she needs 56 minutes."
+    stated = "Peeling takes 24 minutes and cooking 32. The answer is 56."
+    samples = [
+        Sample(i, text, chat(("user", "q"), seed=1)) for i, text in enumerate([bare, stated])
+    ]
+    strict = RFTSample(k=2, include_gold=False).select(row, samples, _context())
+    assert [r["_meta"].get("error", {}).get("kind", "kept") for r in strict] == [
+        "wrong_answer",
+        "kept",
+    ]
+    assert strict[0]["verification"]["extracted"] is None
+    assert strict[1]["verification"]["form"] == "answer_is"
+    lenient = RFTSample(k=2, include_gold=False, last_number_fallback=True)
+    first = lenient.select(row, samples, _context())[0]
+    assert first["verification"]["verified"] and first["verification"]["form"] == "last_number"
+    strict_verdict = answer_verdict(bare, "56", False)  # STaR's steps use the same rule
+    assert not strict_verdict["verified"] and asyncio.run(reverify(strict_verdict, Sandbox()))
 
 
 def _errors(tmp_path) -> list[dict]:

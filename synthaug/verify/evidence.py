@@ -27,10 +27,11 @@ def verdict(kind: str, verified: bool, **evidence: Any) -> dict[str, Any]:
     return {"kind": kind, "verified": bool(verified), **evidence}
 
 
-def answer_verdict(text: str, gold: str) -> dict[str, Any]:
-    """A rationale checked against a gold answer."""
-    check = check_answer(text, gold)
-    return verdict("answer", check["match"], text=text, **check)
+def answer_verdict(text: str, gold: str, last_number: bool = True) -> dict[str, Any]:
+    """A rationale checked against a gold answer; ``last_number=False`` accepts only an answer
+    stated as such (boxed, ``####``, "The answer is"), as RFT's and STaR's references do."""
+    check = check_answer(text, gold, last_number)
+    return verdict("answer", check["match"], text=text, last_number=last_number, **check)
 
 
 def program_verdict(code: str, gold: str, result: ExecResult) -> dict[str, Any]:
@@ -67,7 +68,8 @@ async def reverify(verification: dict[str, Any], sandbox: Sandbox) -> bool:
 
 
 async def _answer(v: dict[str, Any], _: Sandbox) -> bool:
-    return check_answer(v["text"], v["gold"])["match"] == v["match"] == v["verified"]
+    check = check_answer(v["text"], v["gold"], v.get("last_number", True))
+    return check["match"] == v["match"] == v["verified"]
 
 
 async def _program(v: dict[str, Any], sandbox: Sandbox) -> bool:

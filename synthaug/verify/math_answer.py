@@ -1,8 +1,9 @@
 """Final-answer extraction and equivalence for math rationales.
 
 ``extract_answer`` reads the last ``\\boxed{}``, else the text after the last
-``####`` (GSM8K), else after the last "The answer is" / "Answer:", else the
-last number. ``answers_match`` compares numerically (commas, ``$``, ``%``,
+``####`` (GSM8K), else after the last "The answer is" / "Answer:", else (only
+with ``last_number=True``) the last number; ``stated_answer`` also names the
+form it found (``boxed``, ``####``, ``answer_is``, ``last_number``). ``answers_match`` compares numerically (commas, ``$``, ``%``,
 units and LaTeX fractions stripped; relative tolerance) and then symbolically
 with sympy (``simplify(a - b) == 0``); comma-separated answers compare as sets,
 parenthesised ones as ordered tuples.
@@ -58,21 +59,26 @@ def _boxed(text: str) -> str | None:
     return None
 
 
-def extract_answer(text: str) -> str | None:
+def extract_answer(text: str, last_number: bool = True) -> str | None:
     """The final answer stated in ``text``, or None."""
+    return stated_answer(text, last_number)[0]
+
+
+def stated_answer(text: str, last_number: bool = True) -> tuple[str | None, str | None]:
+    """(the final answer in ``text``, the form it was stated in), or (None, None)."""
     if not text:
-        return None
+        return None, None
     if (boxed := _boxed(text)) is not None:
-        return boxed
+        return boxed, "boxed"
     if "####" in text:
         tail = text.rsplit("####", 1)[1].strip().splitlines()
         if tail and tail[0].strip():
-            return tail[0].strip()
+            return tail[0].strip(), "####"
     stated = list(_ANSWER_IS.finditer(text))
     if stated and (rest := stated[-1].group("rest").strip()):
-        return _trim_sentence(rest)
-    numbers = re.findall(NUMBER, text)
-    return numbers[-1].rstrip(",") if numbers else None
+        return _trim_sentence(rest), "answer_is"
+    numbers = re.findall(NUMBER, text) if last_number else []
+    return (numbers[-1].rstrip(","), "last_number") if numbers else (None, None)
 
 
 def _trim_sentence(rest: str) -> str:
@@ -206,10 +212,16 @@ def answers_match(predicted: str | None, gold: str, rel_tol: float = 1e-4) -> bo
     return True
 
 
-def check_answer(text: str, gold: str) -> dict[str, Any]:
-    """``{"extracted", "gold", "match"}`` for a rationale ``text`` against ``gold``."""
-    extracted = extract_answer(text)
-    return {"extracted": extracted, "gold": str(gold), "match": answers_match(extracted, gold)}
+def check_answer(text: str, gold: str, last_number: bool = True) -> dict[str, Any]:
+    """``{"extracted", "form", "gold", "match"}`` for a rationale ``text`` against ``gold``
+    (``form``: how the answer was stated; ``last_number``: whether a bare last number counts)."""
+    extracted, form = stated_answer(text, last_number)
+    return {
+        "extracted": extracted,
+        "form": form,
+        "gold": str(gold),
+        "match": answers_match(extracted, gold),
+    }
 
 
 def program_answer(stdout: str) -> str | None:

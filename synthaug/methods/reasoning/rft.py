@@ -10,7 +10,9 @@ a path with a failing equation is dropped. The surviving paths are deduplicated 
 *equation list* (joined by ``|``, spaces removed): on a collision the path kept is the one
 whose sum of edit distances to the other kept paths is larger (the most different), as in
 the authors' ``collect_rejection_sampling.py``. The original gold solution is added as its
-own record when the input row has ``solution``.
+own record when the input row has ``solution``. As in the reference, only an answer stated
+as such ("The answer is", ``####``, ``\\boxed``) counts; a bare last number counts only with
+``last_number_fallback: true``. The form found is in the evidence (``verification.form``).
 
 Every sample ends as one record: kept paths are records with ``verification`` (kind
 ``answer``) and ``rft_key``; dropped samples go to the errors file with kind
@@ -285,6 +287,8 @@ class SampleParams(BaseModel):
     samples_per_call: int = Field(100, ge=1, le=128)  # n per request; 1: one request each
     few_shot: bool = True  # GSM8K-format exemplars (an RFT SFT model needs none)
     include_gold: bool = True  # add the row's ``solution`` as a record, as RFT does
+    # the reference reads only a stated answer ("The answer is" / ####); True: a bare last number too
+    last_number_fallback: bool = False
 
 
 @dataclass
@@ -325,7 +329,8 @@ class RFTSample(MapStep):
         """One record per sample, in sample order: kept (correct, valid equations, distinct)
         or dropped (an error row with the reason); then the gold path."""
         gold = str(row["answer"])
-        verdicts = {s.index: answer_verdict(s.text, gold) for s in samples}
+        fallback = self.params.last_number_fallback
+        verdicts = {s.index: answer_verdict(s.text, gold, fallback) for s in samples}
         equations = {s.index: find_equations(s.text) for s in samples}
         reasons: dict[int, tuple[str, str]] = {}
         kept = Kept(text=lambda s: s.text)
@@ -357,7 +362,11 @@ class RFTSample(MapStep):
         solution = row.get("solution")
         if self.params.include_gold and isinstance(solution, str) and solution.strip():
             fields = self._record(
-                row, solution, find_equations(solution), answer_verdict(solution, gold), "gold"
+                row,
+                solution,
+                find_equations(solution),
+                answer_verdict(solution, gold, fallback),
+                "gold",
             )
             records.append(self.derived(row, fields, ctx, [], index="gold"))
         return records

@@ -90,6 +90,8 @@ class RationalizeParams(BaseModel):
     max_tokens: int = Field(96, ge=8)  # the authors' generation length
     p_rationalization: float = Field(1.0, ge=0, le=1)  # share of wrong items rationalized
     keep_failed: bool = False
+    # the reference reads only a stated answer ("The answer is" / ####); True: a bare last number too
+    last_number_fallback: bool = False
 
 
 def star_prompt(question: str, hint: str | None = None) -> str:
@@ -122,14 +124,14 @@ class Rationalize(MapStep):
         gold = str(row["answer"])
         first = self.request(row, ctx, None)
         rationale = (await llm.complete(first)).text.strip()
-        verification = answer_verdict(rationale, gold)
+        verification = answer_verdict(rationale, gold, p.last_number_fallback)
         requests, rationalized = [first], False
         if not verification["verified"]:
             draw = random.Random(ctx.seed(row[META]["id"], "p_rationalization")).random()
             if draw < p.p_rationalization:
                 second = self.request(row, ctx, gold)
                 rationale = (await llm.complete(second)).text.strip()
-                verification = answer_verdict(rationale, gold)
+                verification = answer_verdict(rationale, gold, p.last_number_fallback)
                 requests, rationalized = [first, second], True
         fields = {
             "rationale": rationale,
