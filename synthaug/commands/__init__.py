@@ -16,6 +16,7 @@ from typing import Any
 EPILOG = "Docs: README.md. Errors in input or recipes exit with code 2."
 COMMAND_MODULES = (
     "synthaug.commands.run",  # run, score
+    "synthaug.commands.plan",
     "synthaug.commands.methods",
     "synthaug.commands.inspect",
     "synthaug.commands.dedup",  # dedup, prune
