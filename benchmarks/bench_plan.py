@@ -8,7 +8,7 @@ calls and input/output tokens within ±20 %. Money is tokens at a price; the las
 prices both sides at the built-in gpt-4o-mini list price to show it (the embedded model
 itself costs $0).
 
-    python benchmarks/bench_plan.py [--sample 8]
+    python benchmarks/bench_plan.py [--sample 8] [--recipes self_instruct label_llm]
 """
 
 from __future__ import annotations
@@ -69,23 +69,36 @@ def error(projected: float, real: float) -> str:
     return f"{100 * (projected - real) / real:+.1f} %" if real else "n/a"
 
 
+def step_row(recipe: str, projected: dict, real: dict) -> str:
+    """One step's calls / input tokens / output tokens, projected and real."""
+    shown = [" / ".join(f"{u.get(f, 0):,}" for f in FIGURES) for u in (projected, real)]
+    errors = " / ".join(error(projected[f], real.get(f, 0)) for f in FIGURES)
+    return f"| {recipe} | step {projected['name']}: calls / in / out | {shown[0]} | {shown[1]} | {errors} |"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sample", type=int, default=8)
+    parser.add_argument("--recipes", nargs="+", choices=list(WORKLOADS), default=list(WORKLOADS))
     args = parser.parse_args()
     price = PriceTable.default().lookup("gpt-4o-mini")
     assert price is not None
     print(f"date: {time.strftime('%Y-%m-%d')}  sample: {args.sample} source rows")
     print("| recipe | figure | projected | real | error |")
     print("|---|---|---|---|---|")
-    for recipe, overrides in WORKLOADS.items():
-        result = measure(recipe, overrides, args.sample)
+    for recipe in args.recipes:
+        result = measure(recipe, WORKLOADS[recipe], args.sample)
         total, real = result["plan"]["total"], result["real"]
         for figure in FIGURES:
             print(
                 f"| {recipe} | {figure} | {total[figure]:,} | {real[figure]:,} | "
                 f"{error(total[figure], real[figure])} |"
             )
+        for projected, done in zip(
+            result["plan"]["steps"], result["summary"]["steps"], strict=True
+        ):
+            if projected["requests"]:
+                print(step_row(recipe, projected, done.get("llm", {})))
         cost = [price.cost(u["prompt_tokens"], u["completion_tokens"]) for u in (total, real)]
         print(f"| {recipe} | $ at gpt-4o-mini | {cost[0]:.4f} | {cost[1]:.4f} | {error(*cost)} |")
         left, paid = result["plan"]["remaining"], result["summary"]["llm"]["model_calls"]

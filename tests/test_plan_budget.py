@@ -9,6 +9,7 @@ tokens), so costs are exact and answers are the same in every run.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import io
 import json
@@ -22,7 +23,8 @@ from conftest import cached_requests, read_jsonl, run_cli, summary_of, write_jso
 
 from synthaug.engine.progress import Progress
 from synthaug.engine.summary import StepStats
-from synthaug.llm.client import LLMClient
+from synthaug.engine.window import ordered_completions
+from synthaug.llm.client import LLMClient, Tally
 from synthaug.llm.openai import OpenAIBackend
 from synthaug.llm.prices import Price, PriceTable
 from synthaug.llm.spend import Budget, Spend
@@ -269,3 +271,28 @@ def test_progress_line_shows_the_spend_against_the_budget(priced_server):
     asyncio.run(one_call())
     line = Progress([StepStats("s", "m")], client.stats, None, io.StringIO(), spend=spend).line()
     assert "spent $0.0004 of $0.01, 1,500 tok" in line
+
+
+def test_a_step_is_charged_for_answers_it_took_then_for_those_left_in_flight(priced_server):
+    """What a source's forecast rests on: its tally when it stops holds the answers it used;
+    the requests still in flight are added when they finish (and are cached)."""
+    client = LLMClient(OpenAIBackend(priced_server, "gpt-4o-mini"))
+    tally, other = Tally(), Tally()
+    view = client.counting(tally)
+    client.counting(other)  # another step's view of the same client
+
+    async def take_two() -> int:
+        requests = (chat(("user", f"q{i}")) for i in range(10))
+        results = ordered_completions(view, requests, in_flight=4)
+        async with contextlib.aclosing(results):
+            async for number, _, _ in results:
+                if number == 1:
+                    break
+            await asyncio.sleep(0.3)  # the 4 requests in flight have all been answered by now
+            taken = tally.requests
+        await client.close()
+        return taken
+
+    assert asyncio.run(take_two()) == 2
+    assert tally.requests == client.stats.model_calls == 5 and other.requests == 0
+    assert tally.prompt_tokens == 5 * USAGE["prompt_tokens"]

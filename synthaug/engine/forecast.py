@@ -8,9 +8,10 @@ share of the work then scales with its input:
   (``rows_out / rows_in``), so a filter that dropped half the sample drops half the run;
 - calls and tokens of a map or whole-input step: the sample's per input row, times the full
   run's input rows;
-- calls and tokens of a source that calls a model: its usage per row when its last sample row
-  came out, times the rows still to make, plus everything the sample spent (including the
-  requests already in flight when it stopped, which the full run also pays for at its end);
+- calls and tokens of a source that calls a model: the answers it had taken per row when its
+  last sample row came out, times the rows still to make, plus everything the sample spent
+  (including the requests still in flight when it stopped, which the full run also pays for,
+  at its end);
 - money: each client's tokens at its price (unknown when the model has no price);
 - wall time: the sample's seconds per generated token of its real (uncached) calls, times the
   tokens to generate; unknown when the sample was answered from the cache.

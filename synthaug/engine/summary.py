@@ -30,15 +30,6 @@ class StepStats:
         return self.usage.setdefault(client, Tally())
 
 
-def add_tallies(tallies: list[Tally]) -> Tally:
-    """The sum of ``tallies``."""
-    total = Tally()
-    for tally in tallies:
-        for name in vars(total):
-            setattr(total, name, getattr(total, name) + getattr(tally, name))
-    return total
-
-
 def build_summary(
     *,
     recipe: str,
@@ -102,7 +93,7 @@ def build_summary(
 
 def _step_usage(step: StepStats) -> dict[str, Any]:
     """A model-calling step's answers (cached ones included) and their tokens."""
-    total = add_tallies(list(step.usage.values()))
+    total = sum(step.usage.values(), Tally())
     if not total.requests:
         return {}
     return {

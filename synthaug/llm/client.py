@@ -22,7 +22,7 @@ import copy
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 
 from .backend import Backend, BackendCallError, check_completion
 from .cache import RequestCache, request_key
@@ -52,11 +52,14 @@ class Tally:
     prompt_tokens: int = 0
     completion_tokens: int = 0
 
-    def add(self, completion: Completion, cached: bool) -> None:
+    def add(self, completion: Completion) -> None:
         self.requests += 1
-        self.cache_hits += cached
+        self.cache_hits += completion.cached
         self.prompt_tokens += completion.usage.prompt_tokens
         self.completion_tokens += completion.usage.completion_tokens
+
+    def __add__(self, other: Tally) -> Tally:
+        return Tally(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
 
 
 @dataclass
@@ -119,25 +122,30 @@ class LLMClient:
         """The request's content address (also stored in ``_meta.request``)."""
         return request_key(self.identity, request)
 
-    async def complete(self, request: ChatRequest) -> Completion:
-        """The completion for ``request``, from the cache when it has been paid for before."""
+    async def complete(self, request: ChatRequest, *, count: bool = True) -> Completion:
+        """The completion for ``request``, from the cache when it has been paid for before.
+
+        ``count=False`` leaves counting the answer in the step's tallies to the caller
+        (``count``), for a caller that takes answers later than they arrive."""
         key = self.key(request)
         if self.cache is not None and (hit := self.cache.get(key)) is not None:
             self.stats.cache_hits += 1
             self.stats.cached_completion_tokens += hit.usage.completion_tokens
-            self._count(hit, cached=True)
-            return hit.model_copy(update={"cached": True})
-        root = self._root
-        call = asyncio.ensure_future(root._call(key, request))
-        root._in_flight.add(call)
-        call.add_done_callback(root._in_flight.discard)
-        completion = await asyncio.shield(call)
-        self._count(completion, cached=False)
+            completion = hit.model_copy(update={"cached": True})
+        else:
+            root = self._root
+            call = asyncio.ensure_future(root._call(key, request))
+            root._in_flight.add(call)
+            call.add_done_callback(root._in_flight.discard)
+            completion = await asyncio.shield(call)
+        if count:
+            self.count(completion)
         return completion
 
-    def _count(self, completion: Completion, cached: bool) -> None:
+    def count(self, completion: Completion) -> None:
+        """Count an answer in this view's tallies."""
         for tally in self._tallies:
-            tally.add(completion, cached)
+            tally.add(completion)
 
     async def _call(self, key: str, request: ChatRequest) -> Completion:
         """Call the backend (with retries), count the tokens and cache the answer."""
