@@ -32,7 +32,7 @@ from synthaug.llm.types import chat
 
 USAGE = {"prompt_tokens": 1000, "completion_tokens": 500}
 GPT_4O_MINI_CALL = (1000 * 0.15 + 500 * 0.60) / 1e6  # one call at the built-in price
-ORCA_SMALL = ("--set", "steps[1].params.max_tokens=24")
+ORCA_SMALL = ("--set", "steps[1].params.max_tokens=16")  # answers fill it
 
 
 class PricedHandler(BaseHTTPRequestHandler):
@@ -112,25 +112,25 @@ def within(projected: float, real: float, tolerance: float) -> bool:
 
 def test_plan_projects_the_real_run_and_the_run_replays_the_sample(tmp_path):
     env = {"SYNTHAUG_CACHE": str(tmp_path / "cache.sqlite3")}
-    plan = plan_json(tmp_path, "orca", "--limit", "12", "--sample", "4", *ORCA_SMALL, env=env)
+    plan = plan_json(tmp_path, "orca", "--limit", "8", "--sample", "4", *ORCA_SMALL, env=env)
     assert not (tmp_path / "runs").exists(), "plan must not write the recipe's output"
-    assert plan["source_rows"] == 12 and plan["sample"]["source_rows"] == 4
-    assert [s["rows_in"] for s in plan["steps"]] == [None, 12]
+    assert plan["source_rows"] == 8 and plan["sample"]["source_rows"] == 4
+    assert [s["rows_in"] for s in plan["steps"]] == [None, 8]
     total = plan["total"]
     assert total["cost_usd"] == 0.0 and plan["unpriced_models"] == []  # a local model is free
     assert plan["remaining"]["requests"] == total["requests"] - plan["sample"]["requests"]
     out = tmp_path / "data.jsonl"
-    run = run_cli("run", "orca", "--limit", "12", *ORCA_SMALL, "--out", str(out), "--quiet",
+    run = run_cli("run", "orca", "--limit", "8", *ORCA_SMALL, "--out", str(out), "--quiet",
                   cwd=tmp_path, env=env)  # fmt: skip
     assert run.returncode == 0, run.stderr
     summary = summary_of(out)
     real = step_usage(summary)
-    assert total["requests"] == real["requests"] == 12
+    assert total["requests"] == real["requests"] == 8
     assert within(total["prompt_tokens"], real["prompt_tokens"], 0.2), (total, real)
     assert within(total["completion_tokens"], real["completion_tokens"], 0.3), (total, real)
     # the sample's answers came from the cache: the run paid only for the rest
     assert summary["llm"]["cache_hits"] == plan["sample"]["requests"] == 4
-    assert summary["llm"]["model_calls"] == 8 < real["requests"]
+    assert summary["llm"]["model_calls"] == 4 < real["requests"]
 
 
 def test_money_is_tokens_at_the_price_and_a_budget_stops_the_run_resumably(tmp_path, priced_server):
@@ -170,14 +170,14 @@ def test_money_is_tokens_at_the_price_and_a_budget_stops_the_run_resumably(tmp_p
 
 
 def test_max_tokens_stops_a_local_run_that_then_resumes_to_the_same_records(tmp_path):
-    args = ("orca", "--limit", "6", "--set", "steps[1].params.max_tokens=16",
+    args = ("orca", "--limit", "4", "--set", "steps[1].params.max_tokens=16",
             "--set", "backend.deterministic=true", "--quiet")  # fmt: skip
     reference = tmp_path / "reference.jsonl"
     done = run_cli("run", *args, "--out", str(reference), "--cache", str(tmp_path / "ref.sqlite3"),
                    cwd=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr
-    per_call = step_usage(summary_of(reference))
-    budget = (per_call["prompt_tokens"] + per_call["completion_tokens"]) // 3  # about 2 calls
+    usage = step_usage(summary_of(reference))
+    budget = (usage["prompt_tokens"] + usage["completion_tokens"]) // 2  # about 2 calls
 
     cache, out = tmp_path / "cache.sqlite3", tmp_path / "data.jsonl"
     out.write_text("an earlier output\n")
@@ -187,12 +187,12 @@ def test_max_tokens_stops_a_local_run_that_then_resumes_to_the_same_records(tmp_
     assert "budget reached" in stopped.stderr and "--max-tokens" in stopped.stderr
     assert out.read_text() == "an earlier output\n", "a stopped run must leave the output alone"
     paid = cached_requests(cache)
-    assert 0 < paid < 6
+    assert 0 < paid < 4
 
     resumed = run_cli(*command, cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     summary = summary_of(out)
-    assert summary["llm"]["model_calls"] == 6 - paid and cached_requests(cache) == 6
+    assert summary["llm"]["model_calls"] == 4 - paid and cached_requests(cache) == 4
     assert summary["steps"][1]["reused_from_checkpoint"] > 0
     assert read_jsonl(out) == read_jsonl(reference)
 
