@@ -38,8 +38,10 @@ def add_command(commands: Any) -> None:
     parser = commands.add_parser(
         "plan",
         help="forecast a recipe's model calls, tokens, cost and time from a sample run",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run the first --sample source rows of a recipe for real (same backend, "
+        "cache and options as `synthaug run`; their records go to a temporary folder) and "
+        "forecast the full run's model calls, tokens, cost and wall time, per step and in "
+        "total. The run later replays the sample from the cache. See docs/costs.md.",
         epilog=EPILOG,
     )
     parser.add_argument(
