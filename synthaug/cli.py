@@ -2,14 +2,16 @@
 (``synthaug.commands``) and turns user errors into one line.
 
     synthaug run RECIPE [--set key=value ...] [--limit N] [--backend ...] [--model ...] [--out PATH]
+    synthaug plan RECIPE [--sample N] [--prices FILE]   forecast calls, tokens, cost and time
     synthaug methods [--details NAME]   every method with its survey taxonomy class and stage
     synthaug inspect FILE       rows, columns, a sample and a summary of ``_meta``
     synthaug dedup | decontaminate | filter | ... IN -o OUT --columns ...   curation
     synthaug verify FILE        re-check each record's verification from its stored evidence
     synthaug export FILE --format sft|dpo|orpo|kto|rm -o OUT   trainer-ready files
 
-User errors print one line and exit with code 2; an interrupted run exits
-with 130 and resumes when the same command is run again.
+User errors print one line and exit with code 2; a run stopped by its budget
+(``--max-cost``, ``--max-tokens``) exits with 3 and an interrupted one with 130;
+both resume when the same command is run again.
 """
 
 from __future__ import annotations

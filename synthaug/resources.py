@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from .engine.resources import RunResources
+from .engine.resources import DEFAULT_BACKEND, RunResources
 from .llm.cache import RequestCache, default_cache_path
 from .llm.client import LLMClient
+from .llm.prices import PriceTable, load_prices
 from .llm.registry import backend_types
+from .llm.spend import Budget, Spend
 from .recipe import BackendConfig, build_backend
 from .verify.sandbox import UNSAFE_FLAG, Sandbox
 
@@ -26,24 +30,30 @@ def open_resources(
     llm: BackendConfig | None = None,
     backends: dict[str, BackendConfig] | None = None,
     unsafe_sandbox: bool = False,
+    prices: PriceTable | None = None,
+    budget: Budget | None = None,
 ) -> RunResources:
     """The cache (``cache_path``, default ``~/.cache/synthaug``; none with ``no_cache``), a
     client for ``llm`` and for each named backend (all sharing the cache; nothing is loaded
-    or contacted yet) and a sandbox whose results go to the same cache (``unsafe_sandbox``:
-    without its OS boundary where that cannot be set up, recorded in every verdict)."""
+    or contacted yet), a sandbox whose results go to the same cache (``unsafe_sandbox``:
+    without its OS boundary where that cannot be set up, recorded in every verdict) and the
+    spend of the clients at ``prices`` (default: the built-in table), held to ``budget``."""
     cache = None if no_cache else RequestCache(cache_path or default_cache_path())
 
     def connect(config: BackendConfig, where: str) -> LLMClient:
         return LLMClient(build_backend(config, where), cache, max_retries=config.max_retries)
 
+    clients = {DEFAULT_BACKEND: connect(llm, "backend")} if llm else {}
+    for name, config in sorted((backends or {}).items()):
+        clients[name] = connect(config, f"backends.{name}")
+    spend = Spend(clients, prices, budget)
+    default = clients.pop(DEFAULT_BACKEND, None)
     return RunResources(
         cache=cache,
-        llm=connect(llm, "backend") if llm else None,
-        backends={
-            name: connect(config, f"backends.{name}")
-            for name, config in sorted((backends or {}).items())
-        },
+        llm=default,
+        backends=clients,
         sandbox=Sandbox(cache=cache, unsafe=unsafe_sandbox),
+        spend=spend,
     )
 
 
@@ -53,14 +63,55 @@ def resources_from_args(
     backends: dict[str, BackendConfig] | None = None,
 ) -> RunResources:
     """``open_resources`` with the ``--cache``/``--no-cache`` options of ``add_cache_options``
-    (and ``--unsafe-sandbox`` where the command has it)."""
+    (and ``--unsafe-sandbox``, ``--prices``, ``--max-cost``, ``--max-tokens`` where the
+    command has them)."""
     return open_resources(
         cache_path=args.cache,
         no_cache=args.no_cache,
         llm=llm,
         backends=backends,
         unsafe_sandbox=getattr(args, "unsafe_sandbox", False),
+        prices=load_prices(getattr(args, "prices", None)),
+        budget=Budget(getattr(args, "max_cost", None), getattr(args, "max_tokens", None)),
     )
+
+
+def add_price_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--prices",
+        type=Path,
+        metavar="FILE",
+        help="model prices, YAML or JSON: MODEL: {input: USD per 1M tokens, output: ...} "
+        "(adds to or replaces the built-in snapshot; see docs/costs.md)",
+    )
+
+
+def add_budget_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-cost",
+        type=_positive(float),
+        metavar="USD",
+        help="stop cleanly (exit 3, resumable) once real model calls cost this much",
+    )
+    parser.add_argument(
+        "--max-tokens",
+        type=_positive(int),
+        metavar="N",
+        help="stop cleanly (exit 3, resumable) once real model calls used N input + output tokens",
+    )
+
+
+def _positive(kind: type) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+        return value
+
+    return parse
 
 
 def add_cache_options(parser: argparse.ArgumentParser) -> None:

@@ -16,7 +16,7 @@ steps:
 """
 
 
-@pytest.mark.parametrize("command", [[], ["run"], ["methods"], ["inspect"]])
+@pytest.mark.parametrize("command", [[], ["run"], ["plan"], ["methods"], ["inspect"]])
 def test_every_command_has_help(command, tmp_path):
     result = run_cli(*command, "--help", cwd=tmp_path)
     assert result.returncode == 0 and "usage: synthaug" in result.stdout

@@ -17,6 +17,7 @@ EPILOG = "Docs: README.md. Errors in input or recipes exit with code 2."
 COMMAND_MODULES = (
     "synthaug.commands.run",  # run, score
     "synthaug.commands.batches",  # batches list, batches cancel (openai_batch runs)
+    "synthaug.commands.plan",
     "synthaug.commands.methods",
     "synthaug.commands.inspect",
     "synthaug.commands.dedup",  # dedup, prune

@@ -1,9 +1,15 @@
-"""``synthaug run RECIPE`` and ``synthaug score IN -o OUT`` (a generated scoring recipe)."""
+"""``synthaug run RECIPE`` and ``synthaug score IN -o OUT`` (a generated scoring recipe).
+
+With ``--max-cost`` or ``--max-tokens``, a run whose budget is spent stops cleanly: it prints
+its summary and one line saying how to continue, writes no output, and exits with
+``BUDGET_EXIT`` (3); the same command with a larger budget (or none) resumes it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +18,9 @@ from ..io.lock import held_lock
 from ..recipe import Recipe, build_pipeline, load_recipe, recipe_from_dict
 from ..resources import (
     add_backend_options,
+    add_budget_options,
     add_cache_options,
+    add_price_option,
     add_sandbox_option,
     backend_overrides,
     resources_from_args,
@@ -20,6 +28,7 @@ from ..resources import (
 from . import EPILOG, command
 
 SCORERS = ("alpagasus", "deita", "ifd")
+BUDGET_EXIT = 3  # the budget was spent; the run stopped and resumes when run again
 
 
 @command
@@ -32,7 +41,7 @@ def add_commands(commands: Any) -> None:
         epilog=EPILOG,
     )
     run.add_argument("recipe", help="recipe file, or a built-in recipe name (e.g. self_instruct)")
-    _override_option(run, "a recipe value, e.g. --set steps[0].params.num_instructions=100")
+    override_option(run, "a recipe value, e.g. --set steps[0].params.num_instructions=100")
     run.add_argument("--out", type=Path, help="output file (.jsonl or .parquet)")
     _run_options(run)
     run.set_defaults(handler=cmd_run)
@@ -54,14 +63,15 @@ def add_commands(commands: Any) -> None:
     score.add_argument("--instruction-column", default="instruction")
     score.add_argument("--input-column", default="input", help="'' when there is none")
     score.add_argument("--output-column", default="output")
-    _override_option(
+    override_option(
         score, "a value of the generated recipe, e.g. --set steps[1].params.threshold=4"
     )
     _run_options(score)
     score.set_defaults(handler=cmd_score)
 
 
-def _override_option(parser: argparse.ArgumentParser, what: str) -> None:
+def override_option(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--set KEY=VALUE`` (repeatable): a recipe override."""
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -77,6 +87,8 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     add_backend_options(parser)
     add_cache_options(parser)
     add_sandbox_option(parser)
+    add_price_option(parser)
+    add_budget_options(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress display")
 
 
@@ -137,4 +149,11 @@ def run_recipe(recipe: Recipe, args: argparse.Namespace) -> int:
             )
         )
     print(result.render())
+    if result.stopped:
+        print(
+            f"synthaug: {result.stopped}: the run stopped and kept its work; run the same "
+            "command with a larger --max-cost/--max-tokens (or without) to continue",
+            file=sys.stderr,
+        )
+        return BUDGET_EXIT
     return 0

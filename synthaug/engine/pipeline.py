@@ -10,6 +10,11 @@ Rows that fail keep a structured ``_meta.error`` and go to the errors file.
 Besides the default client, steps may use named clients (a recipe's
 ``backends:``); the run starts and closes all of them, a step's checkpoint
 fingerprint includes every backend it uses, and the summary adds up their counters.
+Each step reaches its clients through a view that counts its answers in its own
+``StepStats.usage``, so usage is attributed to steps however their calls interleave.
+When the run's budget is spent (``BudgetReached``), the run stops: calls in flight
+finish into the cache, finished rows are checkpointed, no output is written, and the
+result says why it stopped; the same command with a larger budget resumes it.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +32,11 @@ from ..errors import RecipeError
 from ..hashing import stable_hash
 from ..io import AtomicWriter
 from ..io.writers import write_text_atomic
-from ..llm.client import ClientStats, LLMError
+from ..llm.client import BudgetReached, ClientStats, LLMError
 from ..records import META, failed
 from .checkpoint import ShardStore
 from .progress import Progress
-from .resources import RunResources
+from .resources import DEFAULT_BACKEND, RunResources
 from .step import MapStep, RowError, SourceStep, Step, StepContext, WholeStep
 from .summary import StepStats, build_summary, render_summary
 
@@ -41,10 +46,14 @@ Emit = Callable[[dict[str, Any] | None], Awaitable[None]]  # END (None) closes t
 
 @dataclass
 class RunResult:
+    """What a run wrote (nothing when ``stopped`` says why it stopped early) and its counters."""
+
     summary: dict[str, Any]
     data_path: Path
     summary_path: Path
     errors_path: Path | None
+    steps: list[StepStats]
+    stopped: str | None = None
 
     def render(self) -> str:
         return render_summary(self.summary)
@@ -127,22 +136,31 @@ class Pipeline:
         assert isinstance(source, SourceStep)
         total = settings.limit or source.expected_rows()
         notes = [client.backend.progress_note for client in clients]
-        display = Progress(stats, llm_stats, total, notes=notes) if settings.progress else None  # type: ignore[arg-type]
+        display = (
+            Progress(stats, llm_stats, total, notes=notes, spend=resources.spend)  # type: ignore[arg-type]
+            if settings.progress
+            else None
+        )
         failed: list[dict[str, Any]] = []
+        stopped = None
         _remove_stale_temps(settings.out)
-        with AtomicWriter(settings.out) as writer:
-            ticker = asyncio.create_task(display.run()) if display else None
-            try:
-                await self._stream(settings, resources, writer, stats, failed)
-            except BaseExceptionGroup as group:
-                raise _first_leaf(group) from None
-            finally:
-                if ticker:
-                    ticker.cancel()
-            if display:
-                display.draw(final=True)
+        try:
+            with AtomicWriter(settings.out) as writer:
+                ticker = asyncio.create_task(display.run()) if display else None
+                try:
+                    await self._stream(settings, resources, writer, stats, failed)
+                except BaseExceptionGroup as group:
+                    raise _first_leaf(group) from None
+                finally:
+                    if ticker:
+                        ticker.cancel()
+        except BudgetReached as reached:  # the writer dropped its temp file
+            stopped = f"budget reached ({reached})"
+            await resources.drain()
+        if display:
+            display.draw(final=True)
         wall = time.monotonic() - started
-        return self._finish(settings.out, failed, stats, resources, llm_stats, wall)
+        return self._finish(settings.out, failed, stats, resources, llm_stats, wall, stopped)
 
     async def _stream(
         self,
@@ -163,11 +181,15 @@ class Pipeline:
         llm, backends = resources.llm, resources.backends
 
         def stage(k: int) -> _Stage:
-            step = self.steps[k]
-            named = {name: backends[name] for name in step.backend_names().values()}
-            ctx = StepContext(llm, self.seed, step.name, named, resources)
+            step, counts = self.steps[k], stats[k]
+            named = {
+                name: backends[name].counting(counts.tally(name))
+                for name in step.backend_names().values()
+            }
+            default = llm.counting(counts.tally(DEFAULT_BACKEND)) if llm else None
+            ctx = StepContext(default, self.seed, step.name, named, resources)
             inbox = queues[k - 1] if k else None
-            return _Stage(step, ctx, emitters[k], stats[k], failed, inbox)
+            return _Stage(step, ctx, emitters[k], counts, failed, inbox)
 
         fingerprint = stable_hash([self.seed, self.steps[0].fingerprint_fields()])
         async with asyncio.TaskGroup() as group:
@@ -199,18 +221,20 @@ class Pipeline:
         resources: RunResources,
         llm_stats: TotalStats | None,
         wall: float,
+        stopped: str | None,
     ) -> RunResult:
+        """The summary; unless the run ``stopped`` early, the errors and summary files too."""
         stem = out.with_suffix("")
         errors_path = stem.with_name(stem.name + ".errors.jsonl")
         summary_path = stem.with_name(stem.name + ".summary.json")
-        if failed:
+        if failed and not stopped:
             failed.sort(key=lambda r: r[META]["id"])
             with AtomicWriter(errors_path) as writer:
                 writer.write_many(failed)
-        else:
+        elif not stopped:
             errors_path.unlink(missing_ok=True)
-        outputs = {"data": str(out), "summary": str(summary_path)}
-        if failed:
+        outputs = {"data": str(out), "summary": str(summary_path)} if not stopped else {}
+        if failed and not stopped:
             outputs["errors"] = str(errors_path)
         summary = build_summary(
             recipe=self.name,
@@ -222,9 +246,13 @@ class Pipeline:
             records=stats[-1].rows_out,
             error_records=len(failed),
             sandbox=resources.sandbox_counts(),
+            spend=resources.spend,
+            stopped=stopped,
         )
-        write_text_atomic(summary_path, json.dumps(summary, indent=2) + "\n")
-        return RunResult(summary, out, summary_path, errors_path if failed else None)
+        if not stopped:
+            write_text_atomic(summary_path, json.dumps(summary, indent=2) + "\n")
+        errors = errors_path if failed and not stopped else None
+        return RunResult(summary, out, summary_path, errors, stats, stopped)
 
 
 @dataclass(frozen=True)
@@ -280,11 +308,13 @@ class TotalStats:
 async def _run_source(stage: _Stage, limit: int | None) -> None:
     source = stage.step
     assert isinstance(source, SourceStep)
+    stats = stage.stats
     async with contextlib.aclosing(source.rows(stage.ctx)) as rows:  # type: ignore[type-var]
         async for row in rows:
-            if limit is not None and stage.stats.rows_out >= limit:
-                break
             await stage.route(row)
+            if limit is not None and stats.rows_out >= limit:
+                stats.usage_at_limit = {name: replace(t) for name, t in stats.usage.items()}
+                break
     await stage.emit(END)
 
 
@@ -312,6 +342,7 @@ async def _run_map(stage: _Stage, store: ShardStore | None, window: int) -> None
     done = store.load() if store else {}
     slots = asyncio.Semaphore(window if step.uses_llm else 1)
     ordered: asyncio.Queue = asyncio.Queue()
+    unreleased: set[asyncio.Future] = set()  # rows being processed, or done and waiting
 
     async def attempt(row: dict[str, Any]) -> list[dict[str, Any]]:
         try:
@@ -332,6 +363,7 @@ async def _run_map(stage: _Stage, store: ShardStore | None, window: int) -> None
                 stats.reused += 1
             else:
                 future = asyncio.ensure_future(attempt(row))
+                unreleased.add(future)
             await ordered.put((index, parent, future))
             index += 1
         await ordered.put(END)
@@ -340,19 +372,27 @@ async def _run_map(stage: _Stage, store: ShardStore | None, window: int) -> None
         while (item := await ordered.get()) is not END:
             index, parent, future = item
             rows = await future
+            unreleased.discard(future)
             slots.release()
             stats.rows_in += 1
             if store is not None:
                 store.add(index, parent, rows)
             for row in rows:
                 await stage.route(row)
-        if store is not None:
-            store.flush()
         await stage.emit(END)
 
-    async with asyncio.TaskGroup() as group:
-        group.create_task(admit())
-        group.create_task(release())
+    try:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(admit())
+            group.create_task(release())
+    finally:  # also when the run stops early: rows done so far are kept for the resume
+        for future in unreleased:
+            if not future.done():
+                future.cancel()
+            elif not future.cancelled():
+                future.exception()  # seen: a row that failed after the run stopped
+        if store is not None:
+            store.flush()
 
 
 def _first_leaf(group: BaseExceptionGroup) -> BaseException:

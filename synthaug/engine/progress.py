@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from ..llm.client import ClientStats
+from ..llm.spend import Spend
 from .summary import StepStats
 
 
@@ -24,8 +25,10 @@ class Progress:
         stream: TextIO | None = None,
         log_every: float = 10.0,
         notes: Sequence[Callable[[], str | None]] = (),
+        spend: Spend | None = None,
     ):
-        self.steps, self.llm, self.total, self.notes = steps, llm, total, notes
+        self.steps, self.llm, self.total = steps, llm, total
+        self.notes, self.spend = notes, spend
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
         self.interval = 0.5 if self.tty else log_every
@@ -43,6 +46,8 @@ class Progress:
             if waiting:  # the server asked to wait (Retry-After): say so rather than stall silently
                 parts.append(f"server asked to wait {left:.0f}s ({waiting} calls)")
         parts.extend(text for text in (note() for note in self.notes) if text)  # e.g. batches
+        if self.spend is not None and self.spend.clients:
+            parts.append(f"spent {spend_text(self.spend)}")
         parts.append(f"errors {sum(sum(s.errors.values()) for s in self.steps)}")
         if (done := self.fraction_done()) > 0:
             parts.append(f"ETA {_clock(elapsed * (1 - done) / done)}")
@@ -76,6 +81,18 @@ class Progress:
         while True:
             await asyncio.sleep(self.interval)
             self.draw()
+
+
+def spend_text(spend: Spend) -> str:
+    """Dollars (or "cost unknown") and tokens spent so far, each against its budget if any."""
+    cost, budget = spend.cost, spend.budget
+    money = f"${cost:.4f}" if cost is not None else "cost unknown"
+    if budget.max_cost is not None:
+        money += f" of ${budget.max_cost:g}"
+    tokens = f"{spend.tokens:,} tok"
+    if budget.max_tokens is not None:
+        tokens += f" of {budget.max_tokens:,}"
+    return f"{money}, {tokens}"
 
 
 def _server_waits(llm: ClientStats) -> tuple[int, float]:

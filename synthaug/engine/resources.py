@@ -15,23 +15,37 @@ from typing import Any
 from ..llm.cache import RequestCache
 from ..llm.client import LLMClient
 from ..llm.embeddings import Embedder, EmbedderSpec
+from ..llm.spend import Spend
+
+DEFAULT_BACKEND = "default"  # the recipe's ``backend:`` among the run's clients
 
 
 @dataclass
 class RunResources:
     """``llm`` is the recipe's ``backend:``, ``backends`` its named ``backends:``; ``cache`` is
     None with ``--no-cache``; ``sandbox`` is a ``synthaug.verify.Sandbox`` (None where nothing
-    runs generated code)."""
+    runs generated code); ``spend`` prices the clients' calls and holds the budget (default:
+    the built-in prices, no budget)."""
 
     cache: RequestCache | None = None
     llm: LLMClient | None = None
     backends: dict[str, LLMClient] = field(default_factory=dict)
     sandbox: Any = None
+    spend: Spend = None  # type: ignore[assignment]  # set in __post_init__ when not given
     _embedders: dict[EmbedderSpec, Embedder] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.spend is None:
+            self.spend = Spend(self.named_clients)
 
     @property
     def clients(self) -> list[LLMClient]:
-        return ([self.llm] if self.llm else []) + list(self.backends.values())
+        return list(self.named_clients.values())
+
+    @property
+    def named_clients(self) -> dict[str, LLMClient]:
+        """Every client by name: ``default`` (the recipe's ``backend:``) and the named ones."""
+        return ({DEFAULT_BACKEND: self.llm} if self.llm else {}) | self.backends
 
     def embedder(self, spec: EmbedderSpec) -> Embedder:
         """The embedder ``spec`` names, opened once per run."""
@@ -43,6 +57,11 @@ class RunResources:
         """Load or reach every model before the first row (a failure is one clear error)."""
         for client in self.clients:
             await client.backend.start()
+
+    async def drain(self) -> None:
+        """Wait for every call in flight to finish (and land in the cache)."""
+        for client in self.clients:
+            await client.drain()
 
     async def close(self) -> None:
         for client in self.clients:

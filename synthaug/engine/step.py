@@ -25,9 +25,7 @@ from ..llm.client import LLMClient
 from ..llm.embeddings import Embedder, EmbedderSpec
 from ..llm.types import ChatRequest
 from ..records import META, derive, record_id
-from .resources import RunResources
-
-DEFAULT_BACKEND = "default"  # in a backend param: the recipe's ``backend:``
+from .resources import DEFAULT_BACKEND, RunResources  # DEFAULT_BACKEND in a backend param
 
 
 class NoParams(BaseModel):

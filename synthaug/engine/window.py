@@ -18,7 +18,10 @@ async def ordered_completions(
     ``requests`` is pulled lazily, so a request built later sees what the
     consumer has learnt from earlier results. When the consumer stops early,
     the requests already sent still finish and land in the cache: a rerun (or
-    a resumed run) then replays every one of them without a model call.
+    a resumed run) then replays every one of them without a model call. An
+    answer is counted in the step's tally when it is yielded (those the consumer
+    never took, when they finish), so the tally at any yield is what the
+    consumer has used so far.
     """
     pending: deque[tuple[int, ChatRequest, asyncio.Task[Completion]]] = deque()
     index = 0
@@ -26,7 +29,8 @@ async def ordered_completions(
     try:
         while True:
             while len(pending) < in_flight and (request := next(requests, None)) is not None:
-                pending.append((index, request, asyncio.create_task(llm.complete(request))))
+                call = asyncio.create_task(llm.complete(request, count=False))
+                pending.append((index, request, call))
                 index += 1
             if not pending:
                 break
@@ -35,10 +39,15 @@ async def ordered_completions(
                 result: Completion | LLMError = await task
             except LLMError as exc:
                 result = exc
+            else:
+                llm.count(result)
             yield number, request, result
         finished = True
     except GeneratorExit:
-        await asyncio.gather(*(task for _, _, task in pending), return_exceptions=True)
+        answers = await asyncio.gather(*(task for _, _, task in pending), return_exceptions=True)
+        for answer in answers:
+            if isinstance(answer, Completion):
+                llm.count(answer)
         finished = True
         raise
     finally:

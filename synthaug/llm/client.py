@@ -7,14 +7,22 @@ last attempt, or for a non-retryable failure, ``LLMError`` carries the kind so
 the step can store it in the row's ``_meta.error``. A reply without a usable
 choice is a retryable ``bad_response`` and is never cached. Error texts are
 redacted of credentials (``Backend.redact``). Counters feed the run summary.
+
+A call, once sent, runs to its end even when the step awaiting it is cancelled, so
+its answer lands in the cache (``drain`` waits for such calls; ``close`` cancels
+them). ``guard``, when set, is called before each call is sent and may refuse it
+with ``BudgetReached``. ``counting`` gives a step its own view of the client whose
+answers are also counted in the step's ``Tally``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import astuple, dataclass, field
 
 from .backend import Backend, BackendCallError, check_completion
 from .cache import RequestCache, request_key
@@ -28,6 +36,30 @@ class LLMError(Exception):
     def __init__(self, kind: str, message: str):
         super().__init__(message)
         self.kind = kind
+
+
+class BudgetReached(BaseException):
+    """The run's budget is spent: no new call may be sent. A ``BaseException``, so that no
+    ``except Exception`` in a step turns it into a failed row; the run stops on it."""
+
+
+@dataclass
+class Tally:
+    """The answers one step asked one client for, cached ones included, and their tokens."""
+
+    requests: int = 0
+    cache_hits: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def add(self, completion: Completion) -> None:
+        self.requests += 1
+        self.cache_hits += completion.cached
+        self.prompt_tokens += completion.usage.prompt_tokens
+        self.completion_tokens += completion.usage.completion_tokens
+
+    def __add__(self, other: Tally) -> Tally:
+        return Tally(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
 
 
 @dataclass
@@ -64,7 +96,19 @@ class LLMClient:
         self.max_retries, self.backoff_base = max_retries, backoff_base
         self.limiter = AdaptiveLimiter(backend.max_concurrency)
         self.stats = ClientStats()
+        self.guard: Callable[[], None] | None = None
         self._identity: str | None = None
+        self._tallies: tuple[Tally, ...] = ()
+        self._in_flight: set[asyncio.Task[Completion]] = set()
+        self._root = self  # the client that views (``counting``) send their calls through
+
+    def counting(self, tally: Tally) -> LLMClient:
+        """A view of this client whose answers are also counted in ``tally``; its calls go
+        through this client (same backend, cache, limits, stats, guard and calls in flight)."""
+        self.identity  # noqa: B018 - computed once, shared by every view
+        view = copy.copy(self)
+        view._tallies = (*self._tallies, tally)
+        return view
 
     @property
     def identity(self) -> str:
@@ -78,13 +122,33 @@ class LLMClient:
         """The request's content address (also stored in ``_meta.request``)."""
         return request_key(self.identity, request)
 
-    async def complete(self, request: ChatRequest) -> Completion:
-        """The completion for ``request``, from the cache when it has been paid for before."""
+    async def complete(self, request: ChatRequest, *, count: bool = True) -> Completion:
+        """The completion for ``request``, from the cache when it has been paid for before.
+
+        ``count=False`` leaves counting the answer in the step's tallies to the caller
+        (``count``), for a caller that takes answers later than they arrive."""
         key = self.key(request)
         if self.cache is not None and (hit := self.cache.get(key)) is not None:
             self.stats.cache_hits += 1
             self.stats.cached_completion_tokens += hit.usage.completion_tokens
-            return hit.model_copy(update={"cached": True})
+            completion = hit.model_copy(update={"cached": True})
+        else:
+            root = self._root
+            call = asyncio.ensure_future(root._call(key, request))
+            root._in_flight.add(call)
+            call.add_done_callback(root._in_flight.discard)
+            completion = await asyncio.shield(call)
+        if count:
+            self.count(completion)
+        return completion
+
+    def count(self, completion: Completion) -> None:
+        """Count an answer in this view's tallies."""
+        for tally in self._tallies:
+            tally.add(completion)
+
+    async def _call(self, key: str, request: ChatRequest) -> Completion:
+        """Call the backend (with retries), count the tokens and cache the answer."""
         completion = await self._call_with_retries(request)
         self.stats.prompt_tokens += completion.usage.prompt_tokens
         self.stats.completion_tokens += completion.usage.completion_tokens
@@ -95,6 +159,8 @@ class LLMClient:
     async def _call_with_retries(self, request: ChatRequest) -> Completion:
         for attempt in range(self.max_retries + 1):
             async with self.limiter:
+                if self.guard is not None:
+                    self.guard()
                 try:
                     self.stats.model_calls += 1
                     completion = await self.backend.complete(request)
@@ -135,7 +201,15 @@ class LLMClient:
         finally:
             self.stats.waiting.pop(token, None)
 
+    async def drain(self) -> None:
+        """Wait for the calls in flight (their answers land in the cache)."""
+        await asyncio.gather(*self._in_flight, return_exceptions=True)
+
     async def close(self) -> None:
+        """Cancel the calls still in flight and release the backend."""
+        for call in self._in_flight:
+            call.cancel()
+        await asyncio.gather(*self._in_flight, return_exceptions=True)
         await self.backend.close()
 
 
