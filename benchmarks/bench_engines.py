@@ -315,16 +315,18 @@ def ov_arm(models: Path, weights: str, precision: str = "f32", one_stream: bool 
 
     def run(prompts, fixed, new=MAX_NEW):
         tensors = [ov.Tensor(np.array([p], dtype=np.int64)) for p in prompts]
-        results = pipe.generate(
-            tensors, [config(1000 + i, fixed, new) for i in range(len(prompts))]
-        )
+        configs = [config(1000 + i, fixed, new) for i in range(len(prompts))]
+        if one_stream:  # max_num_seqs=1 alone still batches queued requests: submit one by one
+            results = [pipe.generate([t], [c])[0] for t, c in zip(tensors, configs, strict=True)]
+        else:
+            results = pipe.generate(tensors, configs)
         return sum(count_generated(r.m_generation_ids[0], fixed) for r in results)
 
     kv = ov.Core().get_property("CPU", "KV_CACHE_PRECISION").to_string()
     hint = precision or ov.Core().get_property("CPU", "INFERENCE_PRECISION_HINT").to_string()
     name = f"OpenVINO GenAI CB, {weights} weights, {hint} compute"
     if one_stream:
-        name = f"OpenVINO GenAI, one stream (max_num_seqs=1), {weights}"
+        name = f"OpenVINO GenAI, one request at a time, {weights}"
     return Arm(
         name,
         "openvino-genai",
