@@ -55,7 +55,12 @@ def test_split_steps_by_step_markers():
     assert all(step.startswith(f"Step {k}:") for k, step in enumerate(steps[1:], 2))
     assert steps[1].endswith("saute 4 mushrooms.")  # text up to the next marker stays whole
     assert steps[-1].endswith("The answer is 18.")
-    assert check_answer(steps[-1], "220") == {"extracted": "18", "gold": "220", "match": False}
+    assert check_answer(steps[-1], "220") == {
+        "extracted": "18",
+        "form": "answer_is",
+        "gold": "220",
+        "match": False,
+    }
     text = "Let's solve it.\nStep 1: a\nmore of a\n**Step 2**: b\nSo the answer is 3"
     assert split_steps(text) == [
         "Let's solve it.\nStep 1: a\nmore of a",
