@@ -23,7 +23,12 @@ from pydantic import BaseModel, ValidationError
 from ..errors import RecipeError
 from .backend import Backend
 
-BUILTIN = ("synthaug.llm.local", "synthaug.llm.openai", "synthaug.llm.openai_batch")
+BUILTIN = (
+    "synthaug.llm.local",
+    "synthaug.llm.openvino",
+    "synthaug.llm.openai",
+    "synthaug.llm.openai_batch",
+)
 ENTRY_POINTS = "synthaug.backends"
 
 
