@@ -138,7 +138,9 @@ def add_backend_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--backend", choices=list(backend_types()), help="override the backend type"
     )
-    parser.add_argument("--model", help="GGUF path (local) or model name (openai)")
+    parser.add_argument(
+        "--model", help="GGUF path (local, openvino), OpenVINO model folder or model name (openai)"
+    )
     parser.add_argument(
         "--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1"
     )
