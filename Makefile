@@ -43,6 +43,7 @@ test: setup-full
 
 bench: setup-full
 	$(BIN)/python benchmarks/bench_throughput.py
+	$(BIN)/python benchmarks/bench_backends.py
 	$(BIN)/python benchmarks/bench_dedup.py
 	$(BIN)/python benchmarks/bench_semantic.py
 	$(BIN)/python benchmarks/bench_evol.py --seeds 48
