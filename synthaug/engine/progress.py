@@ -36,9 +36,9 @@ class Progress:
 
     def line(self) -> str:
         elapsed = max(time.monotonic() - self.start, 1e-9)
-        last = self.steps[-1]
         parts = [" ".join(f"{s.name}:{s.rows_out}" for s in self.steps)]
-        parts.append(f"{last.rows_out / elapsed:.1f} rows/s")
+        producing = self.producing_step()
+        parts.append(f"{producing.rows_out / elapsed:.1f} rows/s ({producing.name})")
         if self.llm is not None:
             parts.append(f"{self.llm.completion_tokens / elapsed:.0f} tok/s")
             parts.append(f"calls {self.llm.model_calls} cache {self.llm.cache_hits}")
@@ -53,6 +53,11 @@ class Progress:
             parts.append(f"ETA {_clock(elapsed * (1 - done) / done)}")
         parts.append(_clock(elapsed))
         return " | ".join(parts)
+
+    def producing_step(self) -> StepStats:
+        """The last step that has given rows: a whole-data step at the end (dedup) gives
+        none until its input is complete, while the steps before it produce."""
+        return next((s for s in reversed(self.steps) if s.rows_out), self.steps[-1])
 
     def fraction_done(self) -> float:
         """Source progress times the share of delivered rows the slowest later step has finished."""
