@@ -32,9 +32,8 @@ def test_failed_source_row_takes_its_position():
 
 
 class _Echo:
-    backend = SimpleNamespace(max_concurrency=3)
-
-    def __init__(self):
+    def __init__(self, max_concurrency: int = 3):
+        self.backend = SimpleNamespace(max_concurrency=max_concurrency)
         self.sent: list[int] = []
 
     async def complete(self, request, count=True):
@@ -46,18 +45,32 @@ class _Echo:
         pass
 
 
-def test_generate_until_stops_at_the_target_in_order():
-    llm, accepted = _Echo(), []
+def accepted_by(llm, target: int, accept) -> list[str]:
+    """Run ``generate_until`` for ``target`` items, ``accept(number)`` items per result."""
+    accepted: list[str] = []
 
     async def run():
         results = generate_until(
-            llm, lambda n: chat(("user", "q"), seed=n), lambda: len(accepted) >= 3, 100
+            llm, lambda n: chat(("user", "q"), seed=n), lambda: target - len(accepted), 100
         )
         async with contextlib.aclosing(results):
             async for number, _, result in results:
-                if number % 2 == 0:  # every other result is accepted
-                    accepted.append(result.text)
+                accepted.extend([result.text] * accept(number))
 
     asyncio.run(run())
-    assert accepted == ["0", "2", "4"]
-    assert llm.sent == list(range(7))  # 3 in flight: requests 5 and 6 were already sent
+    return accepted
+
+
+def test_generate_until_stops_at_the_target_in_order():
+    llm = _Echo()
+    assert accepted_by(llm, 3, lambda n: 1 - n % 2) == ["0", "2", "4"]  # every other accepted
+    # 3 in flight at most, and never more than the missing items need at the yield seen so far
+    assert llm.sent == list(range(6))
+
+
+def test_a_wide_backend_sends_only_what_the_missing_items_need():
+    llm = _Echo(max_concurrency=64)
+    assert accepted_by(llm, 4, lambda n: 2) == ["0", "0", "1", "1"]
+    # one item per request assumed before any answer (4 sent), then two seen: no new request;
+    # without the bound all 64 would have gone out at once
+    assert llm.sent == [0, 1, 2, 3]

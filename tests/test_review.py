@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import signal
 import socket
 import sqlite3
@@ -27,15 +26,6 @@ from synthaug.review.server import ReviewApp, ReviewServer
 from synthaug.review.store import Conflict, ReviewStore
 
 LABELS = ["sarcastic", "not_sarcastic"]
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def labelled(n: int, human_every: int = 1) -> list[dict]:
@@ -96,16 +86,6 @@ def served(tmp_path):
     yield start
     for one in started:
         one.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 # queue and export -----------------------------------------------------------------------

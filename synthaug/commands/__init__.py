@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "synthaug.export.command",
     "synthaug.methods.preference.winrates",
     "synthaug.review.command",
+    "synthaug.report.command",
     "synthaug.methods.labeling.metrics",  # label-report
 )
 ENTRY_POINTS = "synthaug.commands"

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 from ..llm.client import LLMClient, LLMError
 from ..llm.types import ChatRequest, Completion
 
 
 async def ordered_completions(
-    llm: LLMClient, requests: Iterator[ChatRequest], in_flight: int
+    llm: LLMClient, requests: Iterator[ChatRequest], in_flight: int | Callable[[], int]
 ) -> AsyncIterator[tuple[int, ChatRequest, Completion | LLMError]]:
     """Keep ``in_flight`` requests outstanding; yield ``(index, request, result)`` in order.
+
+    ``in_flight`` may be a callable, read each time a request could be sent (a window that
+    follows what the consumer still needs).
 
     ``requests`` is pulled lazily, so a request built later sees what the
     consumer has learnt from earlier results. When the consumer stops early,
@@ -28,7 +31,8 @@ async def ordered_completions(
     finished = False
     try:
         while True:
-            while len(pending) < in_flight and (request := next(requests, None)) is not None:
+            window = in_flight() if callable(in_flight) else in_flight
+            while len(pending) < window and (request := next(requests, None)) is not None:
                 call = asyncio.create_task(llm.complete(request, count=False))
                 pending.append((index, request, call))
                 index += 1

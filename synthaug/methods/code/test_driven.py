@@ -155,7 +155,7 @@ class Questions(SourceStep):
         results = generate_until(
             ctx.require_llm(),
             make_request,
-            lambda: produced >= p.count,
+            lambda: p.count - produced,
             p.count * 3,
             p.requests_in_flight,
         )

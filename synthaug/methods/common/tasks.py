@@ -12,6 +12,7 @@ before the next call.
 from __future__ import annotations
 
 import contextlib
+import math
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -53,29 +54,44 @@ class ModelStep(MapStep):
 async def generate_until(
     llm: LLMClient,
     make_request: Callable[[int], ChatRequest],
-    done: Callable[[], bool],
+    missing: Callable[[], int],
     max_requests: int,
     in_flight: int | None = None,
 ) -> AsyncIterator[tuple[int, ChatRequest, Completion | LLMError]]:
     """``(number, request, result)`` for requests ``make_request(0)``, ``make_request(1)``, ...
-    in order, ``in_flight`` at a time (default: the backend's concurrency), until ``done()``
-    or ``max_requests`` were made.
+    in order, until ``missing()`` (items the consumer still needs) reaches 0 or
+    ``max_requests`` were made.
 
-    ``done`` is checked before each new request and after the consumer has handled each
-    result, so a request is built (lazily) knowing what was accepted before it; results
-    past the target are never yielded, and the calls already sent still finish and land in
-    the cache (see ``ordered_completions``). Consume it under ``contextlib.aclosing``.
+    At most ``in_flight`` requests are outstanding (default: the backend's concurrency), and
+    no more than the missing items need at the yield per request seen so far (one before
+    any result): a small target on a wide backend does not send a burst of requests whose
+    answers would be thrown away. ``missing`` is checked before each new request and after
+    the consumer has handled each result, so a request is built (lazily) knowing what was
+    accepted before it; results past the target are never yielded, and the calls already
+    sent still finish and land in the cache (see ``ordered_completions``). Consume it under
+    ``contextlib.aclosing``.
     """
+    widest = in_flight or llm.backend.max_concurrency
+    wanted = missing()
+    handled = 0
+
+    def window() -> int:
+        accepted = wanted - missing()
+        per_request = accepted / handled if handled else 1.0
+        if per_request <= 0:
+            return widest
+        return max(1, min(widest, math.ceil(missing() / per_request)))
 
     def requests() -> Iterator[ChatRequest]:
         for number in range(max_requests):
-            if done():
+            if missing() <= 0:
                 return
             yield make_request(number)
 
-    results = ordered_completions(llm, requests(), in_flight or llm.backend.max_concurrency)
+    results = ordered_completions(llm, requests(), window)
     async with contextlib.aclosing(results):
         async for item in results:
             yield item
-            if done():
+            handled += 1
+            if missing() <= 0:
                 break

@@ -132,7 +132,7 @@ class Generate(SourceStep):
         results = generate_until(
             ctx.require_llm(),
             make_request,
-            lambda: produced >= p.num_questions,
+            lambda: p.num_questions - produced,
             p.num_questions * 3,
             p.requests_in_flight,
         )

@@ -108,10 +108,10 @@ class Queries(SourceStep):
                 seed=ctx.seed("queries", number),
             )
 
-        def done() -> bool:
-            return len(seen) >= p.num_queries
+        def missing() -> int:
+            return p.num_queries - len(seen)
 
-        results = generate_until(llm, make_request, done, max_requests, p.requests_in_flight)
+        results = generate_until(llm, make_request, missing, max_requests, p.requests_in_flight)
         async with contextlib.aclosing(results):
             async for index, request, result in results:
                 if isinstance(result, LLMError):
@@ -123,7 +123,7 @@ class Queries(SourceStep):
                     seen.add(query)
                     fields = {"instruction": query, "pre_query_template": template}
                     yield self.generated(fields, ctx, request, index, k)
-                    if done():
+                    if missing() <= 0:
                         break
 
 

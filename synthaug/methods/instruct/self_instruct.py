@@ -176,10 +176,10 @@ class Bootstrap(SourceStep):
             request = self.request(self._sample(ctx, number, seeds, machine), 0)
             return request.model_copy(update={"seed": ctx.seed("request", number)})
 
-        def done() -> bool:
-            return produced >= p.num_instructions
+        def missing() -> int:
+            return p.num_instructions - produced
 
-        results = generate_until(llm, make_request, done, max_requests, in_flight)
+        results = generate_until(llm, make_request, missing, max_requests, in_flight)
         async with contextlib.aclosing(results):
             async for index, request, result in results:
                 if isinstance(result, LLMError):
@@ -193,7 +193,7 @@ class Bootstrap(SourceStep):
                     machine.append(instruction)
                     produced += 1
                     yield self._record(ctx, index, k, instruction, accepted, request)
-                    if done():
+                    if missing() <= 0:
                         break
 
     def _sample(

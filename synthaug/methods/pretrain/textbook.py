@@ -125,7 +125,7 @@ class Textbook(SourceStep):
         results = generate_until(
             llm,
             make_request,
-            lambda: produced >= p.num_texts,
+            lambda: p.num_texts - produced,
             p.num_texts * 3,
             p.requests_in_flight,
         )

@@ -163,7 +163,7 @@ class Generate(SourceStep):
 
         in_flight = min(p.requests_in_flight or llm.backend.max_concurrency, p.num_stories)
         results = generate_until(
-            llm, make_request, lambda: produced >= p.num_stories, p.num_stories * 3, in_flight
+            llm, make_request, lambda: p.num_stories - produced, p.num_stories * 3, in_flight
         )
         async with contextlib.aclosing(results):
             async for index, request, result in results:

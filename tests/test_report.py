@@ -1,0 +1,95 @@
+"""``synthaug report`` on a real Self-Instruct run and on a file curated from it, opened in
+Debian's chromium with the network off: every section renders, figures match the run's
+summary JSON, plots are drawn."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from conftest import read_jsonl, run_cli, summary_of
+from PIL import Image
+
+FAST = ["--set", "steps[0].params.max_tokens=160", "--set", "steps[0].params.requests_in_flight=8"]
+
+
+@pytest.fixture(scope="module")
+def run_output(tmp_path_factory):
+    """A small real Self-Instruct run (the embedded model) and a near-dedup of it."""
+    workdir = tmp_path_factory.mktemp("report")
+    out = workdir / "data.jsonl"
+    env = {"SYNTHAUG_CACHE": str(workdir / "cache.sqlite3")}
+    args = ["self_instruct", "--set", "steps[0].params.num_instructions=6", *FAST]
+    done = run_cli("run", *args, "--out", str(out), "--quiet", cwd=workdir, env=env)
+    assert done.returncode == 0, done.stderr
+    curated = workdir / "curated.jsonl"
+    dedup = ["dedup", str(out), "-o", str(curated), "--columns", "instruction", "--mode", "exact"]
+    assert run_cli(*dedup, cwd=workdir).returncode == 0
+    return out, curated
+
+
+def open_offline(browser, path):
+    """The page at ``path`` in a context with the network off; the URLs it asked for."""
+    context = browser.new_context(offline=True, viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+    page.goto(path.as_uri())
+    return page, asked
+
+
+def drawn_pixels(png: bytes) -> int:
+    return sum(1 for value in Image.open(io.BytesIO(png)).convert("L").getdata() if value < 200)
+
+
+def test_report_of_a_run_matches_its_summary_offline(run_output, browser, tmp_path):
+    out, _ = run_output
+    target = tmp_path / "report.html"
+    made = run_cli("report", str(out), "-o", str(target), cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert f"report: {target} ({len(read_jsonl(out))} rows)" in made.stdout
+    summary = summary_of(out)
+    page, asked = open_offline(browser, target)
+    for section in ("funnel", "model", "errors", "texts", "values", "lineage", "samples"):
+        assert page.locator(f"section#{section}").count() == 1, section
+    for step in summary["steps"]:
+        row = page.locator(f'tr[data-step="{step["name"]}"] td.out')
+        assert row.inner_text() == str(step["rows_out"])
+    assert page.locator("#model-calls").inner_text() == str(summary["llm"]["model_calls"])
+    plots = page.locator("figure svg")
+    assert plots.count() >= 4
+    for i in range(plots.count()):
+        assert drawn_pixels(plots.nth(i).screenshot()) > 300, f"plot {i} is empty"
+    assert page.locator('figure[data-column="instruction"]').count() == 1
+    # a sample record's lineage reaches back through the checkpointed steps
+    lineage = page.locator("#lineage details").first.inner_text()
+    assert "records" in lineage and "instances" in lineage and "classify" in lineage
+    assert all(url.startswith("file:") for url in asked), asked
+
+
+def test_report_of_a_curated_file_shows_what_was_removed(run_output, browser, tmp_path):
+    _, curated = run_output
+    assert run_cli("report", str(curated), cwd=tmp_path).returncode == 0
+    summary = json.loads(curated.with_name("curated.summary.json").read_text())
+    page, asked = open_offline(browser, curated.with_suffix(".report.html"))
+    assert page.locator("section#curation h2").inner_text() == "Curation: dedup-exact"
+    rows = f"{summary['rows_in']} / {summary['rows_out']}"
+    assert page.locator("#curation-rows").inner_text() == rows
+    assert page.locator("section#funnel").count() == 0  # not a run output
+    assert all(url.startswith("file:") for url in asked), asked
+
+
+def test_a_sampled_report_says_so_and_a_bad_file_is_one_line(run_output, tmp_path):
+    out, _ = run_output
+    target = tmp_path / "r.html"
+    assert (
+        run_cli("report", str(out), "-o", str(target), "--sample", "2", cwd=tmp_path).returncode
+        == 0
+    )
+    assert "distributions from a sample of 2 rows" in target.read_text()
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"a": 1}\n{not json\n')
+    failed = run_cli("report", str(bad), "-o", str(tmp_path / "bad.html"), cwd=tmp_path)
+    assert failed.returncode == 2 and len(failed.stderr.strip().splitlines()) == 1
+    assert "bad.jsonl" in failed.stderr and not (tmp_path / "bad.html").exists()
