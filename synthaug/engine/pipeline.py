@@ -280,12 +280,14 @@ class _Stage:
     inbox: asyncio.Queue | None = None
 
     async def route(self, row: dict[str, Any]) -> None:
-        """A failed row (``_meta.error``) is counted and set aside; a good one goes on."""
+        """A failed row (``_meta.error``) is counted and set aside; a good one is counted (with
+        the step's ``row_counts``) and goes on."""
         if error := row[META].get("error"):
             self.stats.errors[error["kind"]] += 1
             self.failed.append(row)
         else:
             self.stats.rows_out += 1
+            self.stats.counts.update(self.step.row_counts(row))
             await self.emit(row)
 
     async def incoming(self) -> AsyncIterator[dict[str, Any]]:

@@ -119,6 +119,13 @@ class Step(ABC):
         """What identifies this step's work (for checkpoint reuse)."""
         return {"method": self.method, "params": self.params.model_dump(mode="json")}
 
+    def row_counts(self, row: dict[str, Any]) -> dict[str, int]:
+        """Counters for one row this step passed on, summed into the step's ``counts`` in the
+        run summary (e.g. how many readings were incomplete). Read from the row itself, so a
+        row reused from a checkpoint counts as it did when it was made and a resumed run
+        reports the same totals; failed rows are counted by error kind instead."""
+        return {}
+
 
 class SourceStep(Step):
     """A step that produces the pipeline's rows, in a deterministic order."""

@@ -12,7 +12,8 @@ from ..llm.spend import Budget, Spend
 
 @dataclass
 class StepStats:
-    """One step's counters. ``usage``: the answers it asked each client for (by client name);
+    """One step's counters. ``counts``: what the step's ``row_counts`` reported for the rows
+    it passed on; ``usage``: the answers it asked each client for (by client name);
     ``usage_at_limit``: for a source stopped by ``--limit``, its usage when it gave its last
     row (what came after was spent on requests already in flight)."""
 
@@ -22,6 +23,7 @@ class StepStats:
     rows_out: int = 0
     reused: int = 0
     errors: Counter[str] = field(default_factory=Counter)
+    counts: Counter[str] = field(default_factory=Counter)
     usage: dict[str, Tally] = field(default_factory=dict)
     usage_at_limit: dict[str, Tally] | None = None
 
@@ -63,6 +65,7 @@ def build_summary(
                 "rows_out": s.rows_out,
                 "reused_from_checkpoint": s.reused,
                 "errors": dict(s.errors),
+                **({"counts": dict(sorted(s.counts.items()))} if s.counts else {}),
                 **_step_usage(s),
             }
             for s in steps
@@ -116,6 +119,8 @@ def render_summary(summary: dict[str, Any]) -> str:
             f"  {s['name']:<28}{s['rows_in']:>8}{s['rows_out']:>8}"
             f"{s['reused_from_checkpoint']:>8}  {errors}"
         )
+        if counts := s.get("counts"):
+            lines.append(f"  {'':<28}" + ", ".join(f"{k}={v}" for k, v in counts.items()))
     llm = summary["llm"]
     lines.append(
         f"  model calls {llm['model_calls']}, cache hits {llm['cache_hits']}, "

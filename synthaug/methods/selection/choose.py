@@ -5,7 +5,14 @@
   taken is ≤ τ = 0.9, until the budget. The paper embeds with Llama-13B; here
   the bundled all-MiniLM-L6-v2 or an OpenAI-compatible embeddings endpoint.
 - ``select.ifd`` (Li et al., NAACL 2024): drop rows with IFD > 1 (the
-  instruction does not help), keep the top ``sample_rate`` (paper: 10 %) by IFD.
+  instruction does not help) and rows without a score, then keep the top
+  ``sample_rate`` (reference default 10 %; its README script 6 %) of the rows
+  left, ``int(rows left × sample_rate)`` of them, rounded down as the reference
+  does; ties on IFD go to the later row, as in the reference's ascending sort of
+  (IFD, index). Differs: the reference keeps every row left when that count is
+  0 (its slice ``[-0:]``); here it keeps none. The scores come from
+  ``score.ifd``, whose model replaces the paper's pre-experienced one (see
+  ``scores.py``).
 """
 
 from __future__ import annotations
@@ -81,7 +88,7 @@ class IFDSelectParams(BaseModel):
     paper="Li et al., NAACL 2024, Cherry LLM / IFD (arXiv 2308.12032)",
 )
 class IFDSelect(KeepRows):
-    """Cherry data: drop IFD > 1, keep the top 10 % of rows by IFD."""
+    """Cherry data: drop IFD > 1, keep the top 10 % of the rows left by IFD (rounded down)."""
 
     Params = IFDSelectParams
 
@@ -92,10 +99,18 @@ class IFDSelect(KeepRows):
         return {self.params.column}
 
     def kept(self, rows: list[dict[str, Any]], texts: list[str], ctx: StepContext) -> list[int]:
-        budget = math.ceil(len(rows) * self.params.sample_rate)
-        scores = [(i, _number(r.get(self.params.column))) for i, r in enumerate(rows)]
-        eligible = [(i, score) for i, score in scores if score <= 1]
-        return [i for i, _ in sorted(eligible, key=lambda item: (-item[1], item[0]))[:budget]]
+        return ifd_top(
+            [_number(row.get(self.params.column)) for row in rows], self.params.sample_rate
+        )
+
+
+def ifd_top(scores: list[float], sample_rate: float) -> list[int]:
+    """Indices of the top ``int(n × sample_rate)`` of the ``n`` finite scores ≤ 1, by score."""
+    left = sorted(
+        (score, i) for i, score in enumerate(scores) if math.isfinite(score) and score <= 1
+    )
+    budget = int(len(left) * sample_rate)
+    return [i for _, i in left[len(left) - budget :]]
 
 
 def _number(value: Any) -> float:
