@@ -72,7 +72,12 @@ def main() -> None:
             {"method": "seed_tasks"},
             {
                 "method": "preference.responses",
-                "params": {"per_prompt": args.per_prompt, "max_tokens": 96},
+                "params": {
+                    "per_prompt": args.per_prompt,
+                    "max_tokens": 96,
+                    # the sampling this benchmark was first recorded with
+                    "pool": [{"temperature": 0.7, "top_p": 0.9}],
+                },
             },
         ]
         run(

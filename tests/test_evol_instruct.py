@@ -7,6 +7,7 @@ import random
 from conftest import resume_after_kill
 
 from synthaug.methods.instruct.evol_instruct import (
+    DATA_FORMATS,
     OPERATIONS,
     cheap_elimination,
     evolution_prompt,
@@ -54,6 +55,27 @@ def test_prompts_and_operations():
     assert picks == set(OPERATIONS)
 
 
+def test_complicate_input_is_few_shot_over_the_papers_data_formats():
+    """The paper's complicate-input prompt shows prompts rewritten with XML, SQL, code (and
+    HTML, shell, JSON) input data before the prompt to rewrite, not a one-line method."""
+    prompt = evolution_prompt("Sort the list.", "complicate_input", seed=1)
+    for fence in ("```xml", "```sql", "```python", "```html", "```bash", "```json"):
+        assert fence in prompt
+    blocks = prompt.split("\n####\n")
+    assert len(blocks) == 1 + len(DATA_FORMATS) + 1  # instructions, 6 demonstrations, the task
+    for demo in blocks[1:-1]:
+        given, rewritten = demo.split("#The Given Prompt#:\n")[1].split("\n#Rewritten Prompt#:\n")
+        assert len(rewritten) > 3 * len(given) and "```" in rewritten  # data was added
+        assert cheap_elimination(rewritten, "A fine answer.") is None  # no meta words to copy
+    task = blocks[-1]
+    assert task.endswith("#The Given Prompt#:\nSort the list.\n#Rewritten Prompt#:")
+    tasks = [evolution_prompt("Sort the list.", "complicate_input", seed=s) for s in range(60)]
+    asked = {task.split("\n####\n")[-1].splitlines()[0] for task in tasks}
+    assert asked == {f"Data format: {f}" for f in DATA_FORMATS}  # drawn per evolution
+    assert "10 to 20 words" not in prompt  # the depth prompts' limit is not the paper's here
+    assert evolution_prompt("Sort the list.", "complicate_input", seed=1) == prompt
+
+
 def test_seed_fields_join_instruction_and_input():
     task = {"instruction": "Translate.", "instances": [{"input": "Hola", "output": "Hello"}]}
     assert seed_fields(task) == {"instruction": "Translate.\nHola", "output": "Hello"}
@@ -83,11 +105,22 @@ def test_evolution_rounds_resume_after_kill_without_repeating_calls(tmp_path):
     assert summary["llm"]["cache_hits"] >= paid_before_kill
     seeds = [r for r in records if "evol_round" not in r]
     assert len(seeds) == 6
+    evolved = [r for r in records if "evol_round" in r]
+    assert evolved, "no evolution passed the eliminator: the lineage would go unchecked"
     by_id = {r["_meta"]["id"]: r for r in records}
-    for record in records:
-        if "evol_round" in record:  # lineage: the parent is the previous version
-            assert record["evol_operation"] in ("breadth", "add_constraints")
-            assert record["_meta"]["method"] == "evol_instruct.evolve"
-            parent = by_id.get(record["_meta"]["parents"][0])
-            if parent is not None:  # absent only if dedup dropped an identical parent
-                assert parent["instruction"] == record["evol_parent"]
+    instructions = {r["instruction"] for r in records}
+    for record in evolved:  # lineage: the parent is the previous version
+        assert record["evol_operation"] in ("breadth", "add_constraints")
+        assert record["evol_round"] in (1, 2)
+        assert record["_meta"]["method"] == "evol_instruct.evolve"
+        assert record["instruction"] != record["evol_parent"] and record["output"]
+        assert cheap_elimination(record["instruction"], record["output"]) is None
+        (parent_id,) = record["_meta"]["parents"]
+        parent = by_id.get(parent_id)
+        if parent is None:  # dedup dropped it as a copy of a record that stays
+            assert record["evol_parent"] in instructions
+            continue
+        assert parent["instruction"] == record["evol_parent"]
+        # a chain: the parent is the seed or an earlier round of the same seed's evolution
+        assert parent.get("evol_round", 0) < record["evol_round"]
+        assert "evol_round" in parent or parent in seeds

@@ -1,12 +1,15 @@
-"""UltraFeedback: aspect ratings of all completions at once (shuffled, mapped back), the
-critique with the paper's score fix, and binarization; on recorded and live embedded-model replies."""
+"""UltraFeedback: aspect ratings of all completions at once (shuffled afresh for each aspect,
+mapped back), the critique with the paper's score fix and its re-annotation, and binarization;
+on recorded and live embedded-model replies."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import random
+from importlib import resources
 
+import yaml
 from conftest import read_jsonl, run_recipe_twice
 
 from synthaug.engine.step import StepContext
@@ -16,6 +19,7 @@ from synthaug.methods.preference.ultrafeedback import (
     Binarize,
     Rate,
     all_pairs,
+    aspect_orders,
     aspect_schema,
     binarized_pair,
     critique_schema,
@@ -23,6 +27,8 @@ from synthaug.methods.preference.ultrafeedback import (
     fix_overall,
     parse_aspect,
     parse_critique,
+    parse_rescore,
+    rescore_schema,
     shown_order,
     unshuffle,
     world_knowledge,
@@ -131,6 +137,26 @@ def test_shown_order_is_seeded_and_unshuffle_inverts_it():
         assert unshuffle(shown, order) == [f"text of completion {j}" for j in range(5)]
 
 
+def test_each_aspect_shows_the_texts_in_its_own_seeded_order():
+    """The authors' annotation script reshuffles the completions for every aspect."""
+    ctx = StepContext(llm=None, run_seed=0, step_name="rate")
+    completions = [{"response": f"answer {j}"} for j in range(4)]
+    step, distinct = Rate(), 0
+    for i in range(20):
+        row = {"instruction": "Q?", "completions": completions, META: {"id": f"row-{i}"}}
+        orders, requests = step.rating_requests(row, ctx)
+        assert orders == aspect_orders(4, ctx, f"row-{i}")
+        assert orders == step.rating_requests(row, ctx)[0]  # seeded by row and aspect
+        for aspect, request in zip(ASPECTS, requests, strict=True):
+            assert orders[aspect] == shown_order(4, ctx.seed(f"row-{i}", "order", aspect))
+            user = request.messages[1]["content"]
+            shown = [f"<text {k + 1}> answer {j}" for k, j in enumerate(orders[aspect])]
+            assert all(text in user for text in shown)
+            assert [user.index(text) for text in shown] == sorted(user.index(t) for t in shown)
+        distinct += len({tuple(order) for order in orders.values()}) > 1
+    assert distinct >= 18  # one shared order would give 0; 4 fresh ones collide 1 time in 13824
+
+
 def test_real_ratings_map_back_to_the_completions_own_order():
     replies = [REAL_INSTRUCTION_FOLLOWING, REAL_HONESTY, REAL_TRUTHFULNESS, REAL_HELPFULNESS]
     annotations = [{} for _ in REAL_RESPONSES]
@@ -167,6 +193,24 @@ def test_real_typed_reply_and_cut_off_reply():
     }
     assert parse_aspect(REAL_CUT_OFF_RATING, "instruction_following", 2) is None
     assert parse_critique(REAL_CUT_OFF_RATING) is None
+
+
+def test_reannotation_asks_for_the_overall_score_after_the_written_feedback():
+    """fix_overall_score_issue.py: an overall 10 with a fine-grained mean in (2, 4] is scored
+    again by the critique prompt, with the feedback already written shown after it."""
+    step = Rate()
+    completion = {"response": "A.", "system_prompt": "Be honest.", "critique": "Too terse."}
+    request = step.rescore_request("Q?", completion, 5)
+    user = request.messages[1]["content"]
+    first = step.critique_request("Q?", completion, 5).messages[1]["content"]
+    assert user.startswith(first.rsplit("\n", 1)[0])  # the critique prompt, less its last line
+    assert "### Feedback\nToo terse." in user and "Q?\nNote: Be honest." in user
+    assert request.json_schema == rescore_schema() and request.temperature == 0
+    assert list(rescore_schema()["properties"]) == ["overall_score"]
+    assert parse_rescore('{"overall_score": 6}') == 6
+    assert parse_rescore('{"overall_score": 11}') is None
+    assert parse_rescore('{"overall_score": true}') is None
+    assert parse_rescore('{"overall_sc') is None
 
 
 def test_schemas_na_and_fix_rules():
@@ -269,38 +313,66 @@ def test_binarize_picks_best_and_a_random_lower_one_seeded_by_row():
 
 
 def test_ultrafeedback_recipe_on_the_embedded_model(tmp_path):
-    records = run_recipe_twice(
-        tmp_path,
-        "ultrafeedback",
-        "--limit", "2",
-        "--set", "steps[1].params.per_prompt=3",
-        "--set", "steps[1].params.max_tokens=24",
-        "--set", "steps[2].params.rationale_chars=20",
-        "--set", "steps[2].params.max_tokens=320",
-        "--set", "steps[2].params.critique_chars=40",
-        "--set", "steps[2].params.critique_max_tokens=64",
-    )  # fmt: skip
+    """The built-in recipe up to the rate step on the embedded model (run seed 3 gives a
+    suspicious 10 to re-annotate and scores that differ), then binarized."""
+    recipe = yaml.safe_load(
+        (resources.files("synthaug") / "recipes" / "ultrafeedback.yaml").read_text()
+    )
+    assert recipe["steps"].pop()["method"] == "ultrafeedback.binarize"
+    recipe["seed"] = 3
+    recipe["steps"][1]["params"].update(per_prompt=3, max_tokens=24)
+    recipe["steps"][2]["params"].update(
+        rationale_chars=20, max_tokens=320, critique_chars=40, critique_max_tokens=64
+    )
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    rows = run_recipe_twice(tmp_path, str(path), "--limit", "2")
     errors_path = tmp_path / "data.errors.jsonl"
-    errors = read_jsonl(errors_path) if errors_path.exists() else []
-    kinds = {e[META]["error"]["kind"] for e in errors}
-    assert kinds <= {"all_scores_equal", "unparseable_rating", "unparseable_critique"}
-    # each of the 2 prompts ends as one pair (binarized) or one error row
-    assert len(records) + len(errors) == 2
-    for pair in records:
-        assert pair["pair_method"] == "ultrafeedback.binarize"
-        assert pair["chosen_score"] > pair["rejected_score"]
-        assert pair["chosen_model"] == pair["rejected_model"] == MODEL
-        assert pair["chosen_index"] != pair["rejected_index"] and pair["chosen"]
-        assert "completions" not in pair and pair["instruction"]
-    for error in errors:
-        if error[META]["error"]["kind"] != "all_scores_equal":
-            continue
-        completions = error["completions"]
-        assert len(completions) == 3
-        assert len({c["overall_score"] for c in completions}) == 1
+    assert not errors_path.exists() or read_jsonl(errors_path) == []
+    assert len(rows) == 2
+    reannotated, shuffled = 0, 0
+    for row in rows:
+        completions = row["completions"]
+        assert len(completions) == 3 and row[META]["method"] == "ultrafeedback.rate"
+        # each aspect's order is the seeded one for this row and aspect, drawn afresh
+        ctx = StepContext(llm=None, run_seed=3, step_name="rate")
+        orders = row[META]["shown_order"]
+        assert orders == aspect_orders(3, ctx, row[META]["parents"][0])
+        shuffled += len({tuple(order) for order in orders.values()}) > 1
         for c in completions:
             assert set(c["annotations"]) == set(ASPECTS)
             assert c["fine_grained_score"] == fine_grained_score(c["annotations"])
-            assert fix_overall(10, c["fine_grained_score"])[1] == c["score_fix"] or (
-                c["score_fix"] is None and c["overall_score"] != 10
-            )
+            assert c["overall_score"] in range(1, 11)
+            fine = c["fine_grained_score"]
+            # the fix: no 10 survives with a mean <= 2, a 10 with a mean in (2, 4] is re-scored
+            assert c["score_fix"] in (None, "flipped", "kept", "reannotated")
+            if c["score_fix"] == "flipped":
+                assert c["overall_score"] == 1 and fine <= 2
+            if c["score_fix"] == "kept":
+                assert c["overall_score"] == 10 and fine > 4
+            if c["score_fix"] == "reannotated":
+                assert 2 < fine <= 4
+            if c["score_fix"] is None:
+                assert c["overall_score"] != 10
+            reannotated += c["score_fix"] == "reannotated"
+    assert shuffled >= 1 and reannotated >= 1
+    # the re-annotation is a request of its own: 4 ratings and 3 critiques per row, plus one
+    # per re-annotated completion
+    for row in rows:
+        again = sum(c["score_fix"] == "reannotated" for c in row["completions"])
+        assert len(set(row[META]["request"])) == len(ASPECTS) + 3 + again
+    # binarized (no model): at least one pair, the best-scored completion above a lower one
+    ctx = StepContext(llm=None, run_seed=3, step_name="binarize")
+    pairs = 0
+    for row in rows:
+        (pair,) = asyncio.run(Binarize().process(row, ctx))
+        scores = [c["overall_score"] for c in row["completions"]]
+        if len(set(scores)) == 1:
+            assert pair[META]["error"]["kind"] == "all_scores_equal"
+            continue
+        pairs += 1
+        assert pair["chosen_score"] == max(scores) > pair["rejected_score"]
+        assert pair["chosen"] == row["completions"][pair["chosen_index"]]["response"]
+        assert pair["chosen_model"] == pair["rejected_model"] == MODEL
+        assert pair["chosen_index"] != pair["rejected_index"] and "completions" not in pair
+    assert pairs >= 1

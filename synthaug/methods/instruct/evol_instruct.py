@@ -20,6 +20,18 @@ record of a chain also lists later failures in ``evol_eliminated_after``) and
 so rounds never wait for each other; a resumed run replays each chain from
 the request cache. The WizardCoder flavour is the same loop with
 ``operations`` and the seeds set to code instructions.
+
+The four in-depth operations of the released code (``Evol_Instruct/depth.py``)
+share one rewriting prompt with a method sentence. "Complicate input" exists
+only in the paper, where its prompt is few-shot: demonstrations of a short
+prompt rewritten into a realistic question that carries concrete input data,
+one per data format (XML data, an SQL database, Python code, an HTML page, a
+shell command, JSON data), before the prompt to rewrite. Here
+(``evol_complicate_input.j2``) it is few-shot in the same way, over the same six
+formats; the format asked for is drawn per evolution (seeded by row and round).
+Different: the demonstrations are this project's own, not the paper's, the
+shared instructions are stated once before them instead of repeated in each,
+and the paper's prompts are paraphrased throughout.
 """
 
 from __future__ import annotations
@@ -49,10 +61,25 @@ DEPTH_METHODS = {
     "concretize": "Please replace general concepts with more specific concepts.",
     "increase_reasoning": "If #The Given Prompt# can be solved with just a few simple thinking "
     "steps, rewrite it to explicitly request multi-step reasoning.",
-    "complicate_input": "Please add input data in a complex format (such as XML, SQL, code, a "
-    "table, JSON or a formula) that #The Given Prompt# must work with.",
 }
-OPERATIONS = (*DEPTH_METHODS, "breadth")
+# complicate_input has its own few-shot prompt (evol_complicate_input.j2): one demonstration
+# per data format, then the format asked for, drawn per evolution from these
+DATA_FORMATS = (
+    "XML data",
+    "an SQL database (its tables or rows)",
+    "Python code",
+    "an HTML page",
+    "a shell command",
+    "JSON data",
+)
+OPERATIONS = (
+    "add_constraints",
+    "deepen",
+    "concretize",
+    "increase_reasoning",
+    "complicate_input",
+    "breadth",
+)
 META_WORDS = ("given prompt", "rewritten prompt", "created prompt", "#rewritten prompt#")
 EQUALITY_SCHEMA = {
     "type": "object",
@@ -106,7 +133,12 @@ class Evolve(MapStep):
             seed = ctx.seed(row_id, round_)
             operation = random.Random(seed).choice(p.operations)
             evolve = chat(
-                ("user", evolution_prompt(current["instruction"], operation)),
+                (
+                    "user",
+                    evolution_prompt(
+                        current["instruction"], operation, ctx.seed(row_id, round_, "format")
+                    ),
+                ),
                 **self._sampling(seed, p.max_tokens),
             )
             evolved = (await llm.complete(evolve)).text.strip()
@@ -158,9 +190,16 @@ class Evolve(MapStep):
         }
 
 
-def evolution_prompt(instruction: str, operation: str) -> str:
+def evolution_prompt(instruction: str, operation: str, seed: int = 0) -> str:
+    """The evolving prompt of ``operation`` for ``instruction``; ``seed`` draws the data
+    format that ``complicate_input`` asks for."""
     if operation == "breadth":
         return render(__file__, "evol_breadth.j2", prompt=instruction)
+    if operation == "complicate_input":
+        data_format = random.Random(seed).choice(DATA_FORMATS)
+        return render(
+            __file__, "evol_complicate_input.j2", prompt=instruction, data_format=data_format
+        )
     return render(__file__, "evol_depth.j2", method=DEPTH_METHODS[operation], prompt=instruction)
 
 

@@ -21,13 +21,28 @@ Instructions", ACL 2023 (arXiv 2212.10560); reference code
    per task, greedy decoding with presence penalty 1.5, then the paper's
    instance filters (input == output, empty output, trailing colon, one input
    with two outputs drops the task, exact duplicates).
-4. ``self_instruct.format`` — one record per instance in the paper's fields
-   (instruction, input, output) plus a prompt/completion rendering with a
-   randomly chosen template, optionally stripping a single "Field:" prefix.
+4. ``self_instruct.format`` — as the reference's ``prepare_for_finetuning.py``:
+   a seeded random sample of at most 5 instances per task (not the first
+   five), then one record per instance in the paper's fields (instruction,
+   input, output) plus a prompt/completion rendering with one of the
+   reference's templates (7 with an input, 6 without), drawn per instance. The
+   completion is the output and ``<|endoftext|>``, with a leading space exactly
+   when the prompt ends with a colon ("Output:"), as in the reference. Half of
+   the time a lone "Field:" label is stripped from the input and double line
+   breaks are collapsed. Repeated (prompt, completion) pairs of a task are
+   dropped.
 
 Small local models need constrained decoding to emit parseable examples, so
 steps 2–3 ask for JSON that follows a schema whose field order keeps the
-paper's input-first / output-first distinction.
+paper's input-first / output-first distinction; the schema's ``maxItems``
+bounds the instances as the reference's stop at "Example 6" does.
+
+Differs from the reference's format step: the de-duplication of (prompt,
+completion) pairs is per task (a map step sees one task; the built-in recipe's
+``dedup_exact`` step covers the whole set), the final shuffle and the seed
+tasks' own instances are left to the recipe, and a "Field:" label is
+stripped only when its colon ends a label (the reference also splits "10:30"
+or "http://x" at their colon when it is the input's only one).
 """
 
 from __future__ import annotations
@@ -385,7 +400,7 @@ class Instances(MapStep):
         raw = parse_examples(
             completion.text, truncated=completion.choices[0].finish_reason == "length"
         )
-        instances = filter_instances(raw, classification)[: p.max_instances]
+        instances = filter_instances(raw, classification)  # self_instruct.format samples <= 5
         if not instances:
             return []
         return [self.derived(row, {"instances": instances}, ctx, [request], seed=request.seed)]
@@ -428,35 +443,44 @@ def filter_instances(examples: list[dict[str, str]], classification: bool) -> li
     return instances
 
 
-# Fine-tuning renderings (the paper samples one of several per instance).
+# The fine-tuning renderings of the reference's prepare_for_finetuning.py: one is drawn per
+# instance, 7 for an instance with an input, 6 without. The completion is the output plus
+# end-of-text, with a leading space exactly when the prompt ends with a label's colon
+# ("Output:"), and none when it ends with a line break (``completion_text``).
 WITH_INPUT = (
-    "{instruction}\n\n{input}\n\n",
-    "{instruction}\n{input}\n\n",
+    "{instruction}\nInput: {input}\nOutput:",
     "{instruction}\n\nInput: {input}\n\nOutput:",
     "Task: {instruction}\nInput: {input}\nOutput:",
-    "{instruction}\n\n{input}\n\nAnswer:",
-    "{instruction}\nInput: {input}\n\nResponse:",
-    "Instruction: {instruction}\n\nInput: {input}\n\n",
+    "{instruction}\n\n{input}\n\nOutput:",
+    "{instruction}\n\n{input}\n\n",
+    "{instruction}\n{input}\n\n",
+    "Task: {instruction}\n\n{input}\n\n",
 )
 WITHOUT_INPUT = (
-    "{instruction}\n\n",
-    "{instruction}\n",
-    "Task: {instruction}\n\n",
-    "{instruction}\n\nAnswer:",
-    "Instruction: {instruction}\n\nResponse:",
+    "{instruction} Output:",
     "{instruction}\nOutput:",
+    "{instruction}\n\nOutput:",
+    "{instruction}\n",
+    "{instruction}\n\n",
+    "Task: {instruction}\n\n",
 )
+
+
+def completion_text(prompt: str, output: str, end_of_text: str) -> str:
+    """The reference's completion: a leading space after a prompt that ends with a colon."""
+    return (" " if prompt.endswith(":") else "") + output + end_of_text
 
 
 class FormatParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    max_instances: int = Field(5, ge=1)  # the reference: a random sample of at most 5 per task
     strip_field_prefix_probability: float = Field(0.5, ge=0, le=1)
     end_of_text: str = "<|endoftext|>"
 
 
 @register("self_instruct.format", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
 class Format(MapStep):
-    """Self-Instruct step 4: one (instruction, input, output) record per instance."""
+    """Self-Instruct step 4: one (instruction, input, output) record per sampled instance."""
 
     Params = FormatParams
     reads = ("instruction", "instances")
@@ -466,28 +490,43 @@ class Format(MapStep):
         return (input_columns - {"instances"}) | set(self.writes)
 
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
-        records = []
-        for k, instance in enumerate(row["instances"]):
-            rng = random.Random(ctx.seed(row[META]["id"], k))
-            input_ = instance["input"]
-            if rng.random() < self.params.strip_field_prefix_probability:
-                input_ = strip_single_field_prefix(input_)
-            templates = WITH_INPUT if input_ else WITHOUT_INPUT
-            prompt = rng.choice(templates).format(instruction=row["instruction"], input=input_)
+        p, row_id = self.params, row[META]["id"]
+        instances = list(enumerate(row["instances"]))
+        sampled = random.Random(ctx.seed(row_id, "sample")).sample(
+            instances, min(len(instances), p.max_instances)
+        )
+        parent = {k: v for k, v in row.items() if k != "instances"}
+        records, seen = [], set()
+        for k, instance in sampled:
+            rng = random.Random(ctx.seed(row_id, k))
+            instruction = str(row["instruction"]).strip()
+            input_, output = str(instance["input"]).strip(), str(instance["output"]).strip()
+            shown = input_
+            if rng.random() < p.strip_field_prefix_probability:
+                shown = strip_single_field_prefix(shown).replace("\n\n", "\n")
+            templates = WITH_INPUT if shown else WITHOUT_INPUT
+            prompt = rng.choice(templates).format(instruction=instruction, input=shown)
+            completion = completion_text(prompt, output, p.end_of_text)
+            if (prompt, completion) in seen:  # the reference drops repeated pairs
+                continue
+            seen.add((prompt, completion))
             fields = {
-                "instruction": row["instruction"],
-                "input": instance["input"],
-                "output": instance["output"],
+                "instruction": instruction,
+                "input": input_,
+                "output": output,
                 "prompt": prompt,
-                "completion": " " + instance["output"] + self.params.end_of_text,
+                "completion": completion,
             }
-            parent = {k2: v for k2, v in row.items() if k2 != "instances"}
             records.append(derive(parent, fields, step=self.name, method=self.method, index=k))
         return records
 
 
 def strip_single_field_prefix(text: str) -> str:
-    """Drop a lone leading "Field:" label and collapse blank lines, as in the paper."""
-    if len(re.findall(r"^\w+:", text, re.MULTILINE)) != 1:
+    """Drop a lone "Field:" label, as the reference does when exactly one distinct word
+    precedes a colon in the input; here only when that colon ends a label (it is followed by
+    white space or the end), so "10:30" or "http://" are left alone."""
+    labels = set(re.findall(r"(\w+):", text))
+    _, colon, rest = text.partition(":")
+    if len(labels) != 1 or not colon or (rest and not rest[0].isspace()):
         return text
-    return re.sub(r"^\w+:\s*", "", text, count=1).replace("\n\n", "\n").strip()
+    return rest.strip()

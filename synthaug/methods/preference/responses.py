@@ -4,17 +4,29 @@
 UltraFeedback samples **4 distinct models** per prompt from a pool of 17, and puts into
 each call the system prompt of a **principle** drawn per completion (helpfulness,
 truthfulness, honesty, verbalized calibration), with a mix that depends on the prompt's
-source (``PAPER_MIX``). Here the pool is a list of *members*: a named backend of the recipe
-(``default`` is the recipe's ``backend:``) with its sampling settings, so a pool can hold
-several models, one model at several temperatures, or both. ``per_prompt`` members are
-drawn without replacement (seeded per row); when it exceeds the pool, every member answers
-``per_prompt // len(pool)`` times and the rest are drawn.
+source. ``PAPER_MIX`` is the mix the authors' generation script
+(``src/comparison_data_generation/main.py`` and ``main_vllm.py``) really draws: ShareGPT and
+UltraChat pick uniformly among helpfulness x3, truthfulness and honesty; FLAN among
+helpfulness x4 and verbalized calibration; Evol-Instruct always helpfulness; TruthfulQA and
+FalseQA between honesty and truthfulness; any other source helpfulness; and every honesty
+draw then turns into verbalized calibration one time in ten. Here the pool is a list of
+*members*: a named backend of the recipe (``default`` is the recipe's ``backend:``) with its
+sampling settings, so a pool can hold several models, one model at several temperatures, or
+both. ``per_prompt`` members are drawn without replacement (seeded
+per row); when it exceeds the pool, every member answers ``per_prompt // len(pool)`` times
+and the rest are drawn.
 
 Each completion stores the model identity (``backend.describe()``), the member's backend
 name, temperature, principle and system prompt, so later steps (ratings, judges, win-rate
-matrices) know who wrote what. The system prompts are written for this project in the
-spirit of the paper's (which GPT-4 wrote); the sampling defaults, 0.7 and top-p 0.9, are
-Self-Rewarding's (Yuan et al., 2024), as UltraFeedback does not state its own.
+matrices) know who wrote what.
+
+Faithful: the per-source principle mix, one principle per completion, distinct models per
+prompt, and the sampling defaults, which are the authors' (temperature 1, top-p 1, up to
+1024 new tokens, in both their transformers and vLLM scripts and for the API models).
+Different: the authors draw each system prompt from about ten GPT-4-written variants per
+principle; here each principle has one prompt, written for this project in their spirit.
+Recipes of other methods that reuse this step set their own papers' sampling in ``pool``
+(e.g. Self-Rewarding's temperature 0.7, top-p 0.9).
 """
 
 from __future__ import annotations
@@ -44,12 +56,13 @@ PRINCIPLE_PROMPTS = {
     "verbalized_calibration": "You are an assistant that states its confidence. After your "
     "answer, write 'Confidence: N%' with how sure you are that the answer is right.",
 }
-# the paper's principle mix by prompt source; other sources take the ShareGPT/UltraChat mix
+# The principle mix by prompt source, as the authors' generation script draws it: a uniform
+# pick from a list (e.g. helpfulness x3, truthfulness, honesty), then honesty becomes
+# verbalized calibration with probability 0.1. Sources it does not name get helpfulness.
 PAPER_MIX = {
     "evol_instruct": {"helpfulness": 1.0},
-    "truthful_qa": {"truthfulness": 1.0},
-    "false_qa": {"truthfulness": 1.0},
-    "flan": {"helpfulness": 0.6, "truthfulness": 0.2, "verbalized_calibration": 0.2},
+    "truthful_qa": {"honesty": 0.45, "truthfulness": 0.5, "verbalized_calibration": 0.05},
+    "flan": {"helpfulness": 0.8, "verbalized_calibration": 0.2},
     "sharegpt": {
         "helpfulness": 0.6,
         "truthfulness": 0.2,
@@ -57,7 +70,9 @@ PAPER_MIX = {
         "verbalized_calibration": 0.02,
     },
 }
+PAPER_MIX["false_qa"] = PAPER_MIX["truthful_qa"]
 PAPER_MIX["ultrachat"] = PAPER_MIX["sharegpt"]
+OTHER_SOURCES = {"helpfulness": 1.0}  # the script's fallback for a source it does not name
 
 
 class Member(BaseModel):
@@ -65,8 +80,8 @@ class Member(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     backend: str = DEFAULT_BACKEND
-    temperature: float = Field(0.7, ge=0, le=2)
-    top_p: float = Field(0.9, ge=0, le=1)
+    temperature: float = Field(1.0, ge=0, le=2)  # the authors' scripts
+    top_p: float = Field(1.0, ge=0, le=1)
     system_prompt: str | None = None  # a fixed system prompt (overrides the principle's)
 
 
@@ -78,7 +93,7 @@ class ResponsesParams(BaseModel):
     # none: no system prompt; paper: the mix of PAPER_MIX by source_column; or a mix
     principles: Literal["none", "paper"] | dict[str, float] = "none"
     source_column: str = "source"
-    max_tokens: int = Field(512, ge=8)
+    max_tokens: int = Field(1024, ge=8)  # the authors' max_new_tokens
 
     @field_validator("principles")
     @classmethod
@@ -126,7 +141,7 @@ class Responses(MapStep):
             return None
         if principles == "paper":
             source = str(row.get(self.params.source_column) or "").lower()
-            return PAPER_MIX.get(source, PAPER_MIX["sharegpt"])
+            return PAPER_MIX.get(source, OTHER_SOURCES)
         return principles
 
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:

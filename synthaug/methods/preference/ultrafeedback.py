@@ -4,30 +4,37 @@ completions of a prompt, then preference pairs.
 ``ultrafeedback.rate`` annotates the ``completions`` written by ``preference.responses``:
 
 1. For each of the four aspects, instruction following, honesty, truthfulness and
-   helpfulness, **one call rates all completions at once**, shown in one seeded shuffled
-   order per row (the paper shuffles once), at temperature 0. Each text gets a 1-5 rating
-   and a short rationale; honesty may be ``"N/A"`` (creative writing); truthfulness also
-   lists hallucination types (1 contradicts the world, 2 contradicts the instruction or
-   input, 3 self-contradictory) and helpfulness informativeness types (1 clarity and
-   relevance, 2 useful and comprehensive, 3 not lengthy, no repetition), each with a type
-   rationale, as in the paper's record. The truthfulness prompt gets "world knowledge"
-   from ``knowledge_columns`` (e.g. TruthfulQA's ``correct_answers`` and
-   ``incorrect_answers``), else the paper's "no additional world knowledge" line.
-   The reply is decoded under a JSON schema: a list of exactly n entries with the rating an
-   enum and every string bounded, so even a 135M model answers in form. The ratings are
-   mapped back from the shown order to the completions' own order.
+   helpfulness, **one call rates all completions at once**, at temperature 0, the texts shown
+   in a shuffled order **drawn afresh for each aspect** (seeded by row and aspect), as the
+   authors' annotation script (``src/data_annotation/annotate_preference.py``) reshuffles for
+   every aspect: a judge's position bias then lands on different completions in different
+   aspects instead of adding up to a preference. Each text gets a 1-5 rating and a short
+   rationale; honesty may be ``"N/A"`` (creative writing); truthfulness also lists
+   hallucination types (1 contradicts the world, 2 contradicts the instruction or input, 3
+   self-contradictory) and helpfulness informativeness types (1 clarity and relevance, 2
+   useful and comprehensive, 3 not lengthy, no repetition), each with a type rationale, as in
+   the paper's record. The truthfulness prompt gets "world knowledge" from
+   ``knowledge_columns`` (e.g. TruthfulQA's ``correct_answers`` and ``incorrect_answers``),
+   else the paper's "no additional world knowledge" line. The reply is decoded under a JSON
+   schema: a list of exactly n entries with the rating an enum and every string bounded, so
+   even a 135M model answers in form. Each aspect's ratings are mapped back from its own
+   shown order to the completions' order; ``_meta.shown_order`` records the four orders.
 2. The critique: one call per completion (the completion's system prompt, if any, added as
    a "Note", as the paper does) asks for teacher-style feedback and an overall score 1-10,
    schema-constrained.
-3. ``fine_grained_score`` is the mean of the numeric aspect ratings. The paper's later fix
-   of the overall scores is applied: an overall 10 with a fine-grained mean <= 2 becomes 1
-   (``score_fix: "flipped"``), one with a mean > 4 stays 10 (``"kept"``), the rest are
-   flagged ``"reannotate"`` (the paper asked GPT-4 again; here nothing is called again).
+3. ``fine_grained_score`` is the mean of the numeric aspect ratings. The authors' later fix
+   of the overall scores (``src/data_annotation/fix_overall_score_issue.py``) is applied to
+   an overall 10: a fine-grained mean <= 2 flips it to 1 (``score_fix: "flipped"``), a mean
+   > 4 keeps it (``"kept"``), and in between the overall score is **annotated again**
+   (``"reannotated"``): as in the authors' script, the critique prompt is sent once more with
+   the feedback already written shown after it, and only the new overall score is asked for;
+   it replaces the 10.
 
 The paper retries a reply with a format error up to 10 times; under constrained decoding
 the only format error left is a reply cut off by ``max_tokens``, which a retry at
 temperature 0 would repeat, so the row becomes an error row instead:
-``unparseable_rating`` or ``unparseable_critique`` (``no_completions`` for a row with none).
+``unparseable_rating`` or ``unparseable_critique`` (also for a re-annotated score that is
+not one; ``no_completions`` for a row with none).
 
 ``ultrafeedback.binarize`` (no model) turns rated rows into preference pairs:
 ``binarized`` as HuggingFaceH4/ultrafeedback_binarized (Zephyr's DPO set): chosen = the
@@ -37,9 +44,15 @@ ties; ``all_pairs``: every pair with different scores (the paper's reward-model 
 Rows whose scores are all equal are dropped (``all_scores_equal``). ``score:
 fine_grained_score`` binarizes on the mean aspect rating instead (Argilla's cleaned variant).
 
-Defaults are the paper's (temperature 0, 4 aspects, 1 shuffle, critique 1-10); the string
-bounds are this project's, sized for a strong judge. The paper's
-annotator is GPT-4; name a strong ``judge`` backend for real use.
+Faithful: the four aspects and their scales, all completions in one call per aspect, one
+shuffle per aspect (the authors' ``SHUFLLE_NUM = 1``), temperature 0, the critique with its
+"Note" and 1-10 score, the fix of overall 10s with its re-annotation, both pair sets.
+Different: the prompts are this project's paraphrases of the authors' templates and replies
+are JSON under a schema instead of the authors' line format parsed by regular expressions
+(so there is no retry loop; see above); the string bounds and ``max_tokens`` are this
+project's, sized for a strong judge (the authors allow 500 tokens per aspect reply and 1024
+per critique, with top-p 0.6, which is moot at temperature 0). The paper's annotator is
+GPT-4; name a strong ``judge`` backend for real use.
 """
 
 from __future__ import annotations
@@ -85,6 +98,11 @@ def shown_order(n: int, seed: int) -> list[int]:
     order = list(range(n))
     random.Random(seed).shuffle(order)
     return order
+
+
+def aspect_orders(n: int, ctx: StepContext, row_id: str) -> dict[str, list[int]]:
+    """One shown order per aspect, each drawn from its own seed (row and aspect)."""
+    return {aspect: shown_order(n, ctx.seed(row_id, "order", aspect)) for aspect in ASPECTS}
 
 
 def unshuffle(shown: list[Any], order: list[int]) -> list[Any]:
@@ -143,6 +161,17 @@ def critique_schema(critique_chars: int = 600) -> dict[str, Any]:
     )
 
 
+def rescore_schema() -> dict[str, Any]:
+    """The re-annotation reply: only an overall score 1-10."""
+    return object_schema({"overall_score": {"type": "integer", "enum": list(range(1, 11))}})
+
+
+def parse_rescore(text: str) -> int | None:
+    """The overall score of a re-annotation reply, or None when it is not one."""
+    score = json_object(text).get("overall_score")
+    return None if isinstance(score, bool) or score not in range(1, 11) else score
+
+
 def parse_critique(text: str) -> tuple[str, int] | None:
     """Feedback and overall score of a critique reply, or None when it is not one."""
     reply = json_object(text)
@@ -159,7 +188,8 @@ def fine_grained_score(annotations: dict[str, dict[str, Any]]) -> float | None:
 
 
 def fix_overall(overall: int, fine: float | None) -> tuple[int, str | None]:
-    """The paper's fix of overall 10s: mean <= 2 flips to 1, > 4 keeps 10, else re-annotate."""
+    """The paper's fix of overall 10s: mean <= 2 flips to 1, > 4 keeps 10, else the verdict
+    ``"reannotate"`` (``Rate`` then asks for the overall score again)."""
     if overall != 10:
         return overall, None
     if fine is not None and fine <= 2:
@@ -202,12 +232,7 @@ class Rate(MapStep):
             return [dropped(self, row, "no_completions", "the row has no completions", "none")]
         judge = ctx.require_llm(p.judge)
         instruction = str(row[p.prompt_column])
-        order = shown_order(len(completions), ctx.seed(row_id, "order"))
-        texts = [str(completions[j]["response"]) for j in order]
-        knowledge = world_knowledge(row, p.knowledge_columns)
-        ratings = [
-            self.rating_request(a, instruction, texts, knowledge, ctx, row_id) for a in ASPECTS
-        ]
+        orders, ratings = self.rating_requests(row, ctx)
         critiques = [
             self.critique_request(instruction, c, ctx.seed(row_id, "critique", j))
             for j, c in enumerate(completions)
@@ -221,7 +246,7 @@ class Rate(MapStep):
                 message = f"the {aspect} reply is not {len(completions)} complete annotations"
                 fields = {"aspect": aspect, "rating_reply": reply}
                 return [dropped(self, row, "unparseable_rating", message, aspect, fields)]
-            shown[aspect] = unshuffle(parsed, order)
+            shown[aspect] = unshuffle(parsed, orders[aspect])
         annotated = []
         for j, (completion, reply) in enumerate(
             zip(completions, answers[len(ASPECTS) :], strict=True)
@@ -244,8 +269,42 @@ class Rate(MapStep):
                     "score_fix": fix,
                 }
             )
-        fields, requests = {"completions": annotated}, [*ratings, *critiques]
-        return [self.derived(row, fields, ctx, requests, llm=judge, shown_order=order)]
+        again = [j for j, c in enumerate(annotated) if c["score_fix"] == "reannotate"]
+        rescores = [
+            self.rescore_request(instruction, annotated[j], ctx.seed(row_id, "rescore", j))
+            for j in again
+        ]
+        for j, reply in zip(
+            again, await asyncio.gather(*(judge.complete(r) for r in rescores)), strict=True
+        ):
+            score = parse_rescore(reply.text)
+            if score is None:
+                message = f"the re-annotated overall score of completion {j} is not a score"
+                fields = {"critique_reply": reply.text}
+                return [dropped(self, row, "unparseable_critique", message, j, fields)]
+            annotated[j] = {**annotated[j], "overall_score": score, "score_fix": "reannotated"}
+        fields, requests = {"completions": annotated}, [*ratings, *critiques, *rescores]
+        return [self.derived(row, fields, ctx, requests, llm=judge, shown_order=orders)]
+
+    def rating_requests(
+        self, row: dict[str, Any], ctx: StepContext
+    ) -> tuple[dict[str, list[int]], list[ChatRequest]]:
+        """Each aspect's shown order and rating request (in ``ASPECTS`` order)."""
+        p, row_id, completions = self.params, row[META]["id"], row["completions"]
+        orders = aspect_orders(len(completions), ctx, row_id)
+        knowledge = world_knowledge(row, p.knowledge_columns)
+        requests = [
+            self.rating_request(
+                aspect,
+                str(row[p.prompt_column]),
+                [str(completions[j]["response"]) for j in orders[aspect]],
+                knowledge,
+                ctx,
+                row_id,
+            )
+            for aspect in ASPECTS
+        ]
+        return orders, requests
 
     def rating_request(
         self,
@@ -277,20 +336,40 @@ class Rate(MapStep):
         self, instruction: str, completion: dict[str, Any], seed: int
     ) -> ChatRequest:
         p = self.params
-        prompt = render(
+        return chat(
+            ("system", render(__file__, "ultrafeedback_critique_system.j2")),
+            ("user", self.critique_prompt(instruction, completion)),
+            temperature=p.temperature,
+            max_tokens=p.critique_max_tokens,
+            json_schema=critique_schema(p.critique_chars),
+            seed=seed,
+        )
+
+    def rescore_request(
+        self, instruction: str, completion: dict[str, Any], seed: int
+    ) -> ChatRequest:
+        """The authors' re-annotation of a suspicious 10: the critique prompt again, the
+        feedback already written after it, and only the overall score asked for."""
+        prompt = self.critique_prompt(instruction, completion, feedback=completion["critique"])
+        return chat(
+            ("system", render(__file__, "ultrafeedback_critique_system.j2")),
+            ("user", prompt),
+            temperature=self.params.temperature,
+            max_tokens=16,
+            json_schema=rescore_schema(),
+            seed=seed,
+        )
+
+    def critique_prompt(
+        self, instruction: str, completion: dict[str, Any], feedback: str | None = None
+    ) -> str:
+        return render(
             __file__,
             "ultrafeedback_critique.j2",
             instruction=instruction,
             note=completion.get("system_prompt") or "",
             answer=str(completion["response"]),
-        )
-        return chat(
-            ("system", render(__file__, "ultrafeedback_critique_system.j2")),
-            ("user", prompt),
-            temperature=p.temperature,
-            max_tokens=p.critique_max_tokens,
-            json_schema=critique_schema(p.critique_chars),
-            seed=seed,
+            feedback=feedback,
         )
 
 
