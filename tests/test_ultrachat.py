@@ -162,6 +162,12 @@ def test_polite_statements_are_removed_from_user_turns():
     assert strip_politeness("Wow, thanks! Can you thank my team for me?") == (
         "Can you thank my team for me?"
     )
+    for user_turn in (  # reactions and requests, not courtesy
+        "That's interesting. How does that work for swimmers?",
+        "That's great to know but I still want to learn more about squats.",
+        "I appreciate the list, now write the introduction.",
+    ):
+        assert strip_politeness(user_turn) == user_turn
     messages = _dialogue(
         OPENER, ANSWER, polite, "You're welcome! Start with squats.", "Great.", "Glad to help!"
     )
@@ -193,6 +199,12 @@ def test_a_user_turn_in_the_assistants_role_ends_the_dialogue(user, problem):
     messages = _dialogue(OPENER, ANSWER, FOLLOW_UP, "Try squats.", user, "...", "And?", "...")
     kept, notes = postprocess_dialogue(messages)
     assert kept == messages[:4] and notes == [f"round 3: {problem}, dialogue ended before it"]
+
+
+def test_user_turns_that_only_sound_like_an_assistant_stay():
+    for user_turn in ("Here is my draft: Dear team, ...", "I'm sorry, but I don't follow."):
+        messages = _dialogue(OPENER, ANSWER, user_turn, "Thanks for sharing it.")
+        assert postprocess_dialogue(messages) == (messages, [])
 
 
 def test_postprocess_step_counts_rounds_and_drops_short_dialogues():

@@ -685,20 +685,29 @@ async def _reply(
 
 
 # Post-processing of the simulated user's turns (see the module docstring).
+# openings only an assistant writes (a user may well say "Here is my draft" or "I'm sorry,
+# but I don't follow", so those are not among them)
 ASSISTANT_VOICE = re.compile(
     r"^\W*(?:as an ai\b|as a (?:large |helpful )?(?:language model|ai assistant)\b"
     r"|i'?m (?:just )?an ai\b|i am (?:just )?an ai\b"
-    r"|(?:sure|certainly|of course|absolutely)\b[,!.]?\s*(?:here\b|i'?d be (?:happy|glad)\b|i can\b)"
-    r"|certainly[!.]|here (?:is|are) (?:a|an|the|some)\b|i'?m sorry,? but\b"
-    r"|great question\b)"
+    r"|(?:sure|certainly|of course|absolutely)\b[,!.]?\s*(?:here\b|i'?d be (?:happy|glad)\b)"
+    r"|certainly[!.]|great question\b)"
     r"|\bas an ai language model\b",
     re.IGNORECASE,
 )
-_INTERJECTION = r"(?:(?:oh|wow|ok|okay|well|alright|great|awesome|perfect|amazing|excellent|fantastic|wonderful|nice|cool)\b[\s,!.]*)*"
+_INTERJECTION = (
+    r"(?:(?:oh|wow|ok|okay|well|alright|great|awesome|perfect|amazing|excellent|fantastic"
+    r"|wonderful|nice|cool)\b[\s,!.]*)*"
+)
+_PRAISE_OBJECT = (
+    r"(?:\s+(?:to (?:know|hear|learn)|information|info|advice|tips|suggestions|points|"
+    r"explanation|answer|insights?|news|stuff)){0,2}"
+)
 _ADVERB = r"(?:(?:so|very|really|super|extremely|quite|truly|incredibly)\s+)?"
+# praise, not interest: "That's interesting." is a user's reaction and stays
 _PRAISED = (
-    r"(?:helpful|great|useful|interesting|informative|fascinating|amazing|awesome|good|"
-    r"insightful|wonderful|excellent|perfect|valuable|fantastic)"
+    r"(?:helpful|great|useful|informative|amazing|awesome|insightful|wonderful|excellent|"
+    r"perfect|valuable|fantastic)"
 )
 POLITE_SENTENCE = re.compile(
     rf"^{_INTERJECTION}(?:"
@@ -707,9 +716,9 @@ POLITE_SENTENCE = re.compile(
     rf"|(?:i|we)\s+{_ADVERB}appreciate\s+[^,;?]{{0,100}}"
     rf"|(?:i'?m|i am)\s+{_ADVERB}(?:grateful|thankful)(?:\s+[^,;?]{{0,100}})?"
     rf"|(?:that|this|it|these|those)(?:'s|'re| is| was| are| were| sounds| sound| seems)?\s+"
-    rf"{_ADVERB}{_PRAISED}(?:\s+[^,;?]{{0,40}})?"
-    rf"|(?:what a|such a)\s+{_ADVERB}{_PRAISED}\s+\w+"
-    rf"|{_PRAISED}(?:\s+(?:answer|explanation|information|tips|suggestions|advice|job|work|points))?"
+    rf"{_ADVERB}{_PRAISED}{_PRAISE_OBJECT}"
+    rf"|(?:what a|such a)\s+{_ADVERB}{_PRAISED}{_PRAISE_OBJECT}"
+    rf"|{_ADVERB}{_PRAISED}{_PRAISE_OBJECT}"
     rf")[\s!.]*$",
     re.IGNORECASE,
 )
@@ -735,7 +744,9 @@ def polite_sentence(sentence: str) -> bool:
         return False
     clauses = [c.strip() for c in CLAUSE.split(sentence) if c.strip(" .!")]
     polite = [bool(POLITE_SENTENCE.match(c)) for c in clauses]
-    return any(polite) and all(p or INTERJECTION.match(c) for p, c in zip(polite, clauses))
+    return any(polite) and all(
+        p or INTERJECTION.match(c) for p, c in zip(polite, clauses, strict=True)
+    )
 
 
 def strip_politeness(text: str) -> str:
