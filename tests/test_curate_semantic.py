@@ -110,6 +110,23 @@ def test_dedup_command_semantic_mode(tmp_path):
     assert "embedder: minilm:" in result.stdout
 
 
+def test_dedup_command_semantic_mode_keeps_the_earliest_row_with_order_input(tmp_path):
+    originals = seed_texts()[:40]
+    rows = [{"t": t} for t in originals + [_variant(t) for t in originals[:10]]]
+    write_jsonl(tmp_path / "in.jsonl", rows)
+    args = ["--columns", "t", "--mode", "semantic", "--order", "input", "--clusters", "1"]
+    result = run_cli(
+        "dedup", "in.jsonl", "-o", "out.jsonl", *args, "--cache", "cache.sqlite3", "--quiet",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = read_jsonl(tmp_path / "out.report.jsonl")
+    dropped = [(i, r) for i, r in enumerate(report) if not r["kept"]]
+    assert [i for i, _ in dropped] == list(range(40, 50))  # every later copy, no original
+    assert [r["partner_row"] for _, r in dropped] == list(range(1, 11))
+    assert "the earliest row stays" in result.stdout
+
+
 @pytest.fixture(scope="module")
 def llamacpp_embeddings():
     """llama.cpp's HTTP server serving mean-pooled embeddings of the bundled model, with a key."""

@@ -9,14 +9,21 @@ import pytest
 from conftest import read_jsonl, run_cli, run_recipe_twice, summary_of
 
 from synthaug.engine.step import RowError, StepContext
+from synthaug.llm.client import LLMClient
 from synthaug.methods.instruct.backtranslation import (
     AUGMENTED_TAG,
     SEED_TAG,
+    Augment,
     AugmentParams,
+    Demonstration,
     TagSeed,
     backward_turns,
+    draw_demonstrations,
     parse_curation,
+    seed_pairs,
 )
+from synthaug.methods.instruct.seeds import seed_fields
+from synthaug.methods.instruct.self_instruct import load_seed_tasks
 from synthaug.quality.rouge import rouge_l
 
 # Curation replies recorded from SmolLM2-135M-Instruct (Q4_1) under CURATION_SCHEMA on the
@@ -114,12 +121,45 @@ def test_predicted_instructions_are_closer_to_their_own_real_instruction():
 
 
 def test_backward_prompt_shows_demonstrations_as_earlier_turns():
-    params = AugmentParams(demonstrations=[{"output": "42", "instruction": "What is 6 x 7?"}])
-    turns = backward_turns(params.demonstrations, "Blue whales are the largest animals.")
+    demos = [Demonstration(output="42", instruction="What is 6 x 7?")]
+    turns = backward_turns(demos, "Blue whales are the largest animals.")
     assert [role for role, _ in turns] == ["system", "user", "assistant", "user"]
     assert turns[1][1] == "Text: 42" and turns[2][1] == "What is 6 x 7?"
     assert turns[-1][1] == "Text: Blue whales are the largest animals."
-    assert len(AugmentParams().demonstrations) == 2
+    assert "one line" not in turns[0][1]  # an instruction may span lines
+
+
+def test_demonstrations_are_seed_pairs_drawn_per_text_never_its_own():
+    pool = seed_pairs(None)  # the 175 Self-Instruct tasks: instruction (+ input) -> output
+    assert len(pool) >= 150 and sum("\n" in pair.instruction for pair in pool) >= 20
+    own = seed_fields(load_seed_tasks(None)[2])
+    text, reference = own["output"], own["instruction"]
+    assert any(pair.output == text for pair in pool)
+    draws = [draw_demonstrations(pool, 3, seed, text, reference) for seed in range(60)]
+    assert all(len(drawn) == 3 and all(pair in pool for pair in drawn) for drawn in draws)
+    assert not any(
+        pair.output == text or pair.instruction == reference for d in draws for pair in d
+    )
+    assert draws[0] == draw_demonstrations(pool, 3, 0, text, reference)  # seeded per text
+    assert len({tuple(pair.instruction for pair in drawn) for drawn in draws}) > 50
+    assert AugmentParams().demonstrations == 3 and AugmentParams().seed_path is None
+
+
+def test_predicted_instruction_keeps_every_line_on_the_embedded_model(local_backend):
+    """Seed task 2 (an ethics classification with an input) as unlabelled text: the
+    embedded model, shown three drawn seed pairs, writes its instruction over two lines."""
+    fields = seed_fields(load_seed_tasks(None)[2])
+    row = {**fields, "_meta": {"id": "s2"}}
+    step = Augment(reference_column="instruction", max_tokens=160)
+    ctx = StepContext(llm=LLMClient(local_backend, None), run_seed=0, step_name="augment")
+    [record] = asyncio.run(step.process(row, ctx))
+    lines = record["instruction"].splitlines()
+    assert len(lines) >= 2 and all(line.strip() for line in lines)
+    assert record["messages"][1]["content"] == record["instruction"]
+    # a reply cut off by max_tokens is an error row, not a truncated instruction
+    with pytest.raises(RowError) as cut:
+        asyncio.run(Augment(reference_column="instruction", max_tokens=8).process(row, ctx))
+    assert cut.value.kind == "instruction_cut_off"
 
 
 def test_seed_pairs_get_the_assistant_style_tag():
@@ -135,7 +175,7 @@ def test_seed_pairs_get_the_assistant_style_tag():
     ]
 
 
-SMALL = ("--set", "steps[1].params.max_tokens=48", "--set", "steps[2].params.max_tokens=128")
+SMALL = ("--set", "steps[1].params.max_tokens=160", "--set", "steps[2].params.max_tokens=128")
 
 
 def test_humpback_recipe_augments_curates_and_drops_low_scores(tmp_path):

@@ -5,12 +5,17 @@ from __future__ import annotations
 import asyncio
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from conftest import run_recipe_twice, summary_of
 
-from synthaug.engine.step import RowError
+from synthaug.curate.semantic import semdedup
+from synthaug.engine.resources import RunResources
+from synthaug.engine.step import RowError, StepContext
 from synthaug.llm.client import LLMClient
 from synthaug.methods.instruct.magpie import Select, parse_tags, passes_filter, pre_query_template
+from synthaug.methods.registry import get_method
+from synthaug.recipe import load_recipe
 
 
 def test_pre_query_template_comes_from_the_gguf_chat_template(local_backend):
@@ -48,6 +53,51 @@ def test_filter_and_select():
     assert sorted(Select().kept(rows, [], None)) == [0, 3]
 
 
+def test_input_order_keeps_the_earliest_of_a_group_at_the_papers_bound():
+    # gen_dis.py: squared L2 < 0.05 between unit vectors, i.e. cosine > 0.975
+    first = np.array([1.0, 0.0, 0.0])
+    repeat = np.array([0.976, np.sqrt(1 - 0.976**2), 0.0])  # cosine 0.976 to the first
+    close = np.array([0.974, 0.0, np.sqrt(1 - 0.974**2)])  # 0.974 to the first, 0.95 to repeat
+    other = np.array([0.5, -np.sqrt(0.75), 0.0])  # pulls the centroid towards the first
+    vectors = np.stack([first, repeat, close, other])
+    assert np.sum((first - repeat) ** 2) < 0.05 <= np.sum((first - close) ** 2)
+    removed = semdedup(vectors, epsilon=0.025, clusters=1, order="input")
+    assert set(removed) == {1} and removed[1].partner == 0
+    # SemDeDup's own order keeps the member farthest from the centroid: here the later one
+    assert set(semdedup(vectors, epsilon=0.025, clusters=1)) == {0}
+
+
+# Queries written for this test: two pairs the MiniLM puts above cosine 0.975 (0.993 and
+# 0.992), and close ones below it (0.92, 0.94, 0.95) that are different requests.
+QUERIES = [
+    "What is the capital of France?",
+    "Tell me the capital city of France.",
+    "What's the capital of France?",
+    "How do I bake bread at home?",
+    "How can I bake bread at home?",
+    "Write a poem about the sea.",
+    "Write a poem about the ocean.",
+    "Explain how photosynthesis works.",
+    "Explain how photosynthesis works in plants.",
+]
+
+
+def test_magpie_recipe_removes_repeated_queries_with_the_papers_rule():
+    recipe = load_recipe("magpie")
+    methods = [step.method for step in recipe.steps]
+    assert methods.index("dedup_semantic") == methods.index("magpie.queries") + 1
+    config = recipe.steps[methods.index("dedup_semantic")]
+    step = get_method(config.method).step(config.name, **config.params)
+    assert step.params.columns == ["instruction"]
+    ctx = StepContext(llm=None, run_seed=0, step_name="dedup", resources=RunResources())
+    rows = [{"instruction": q} for q in QUERIES]
+    kept = sorted(step.kept(rows, QUERIES, ctx))
+    assert [QUERIES[i] for i in range(len(QUERIES)) if i not in kept] == [
+        "What's the capital of France?",
+        "How can I bake bread at home?",
+    ]
+
+
 def test_magpie_recipe_on_the_embedded_model_and_warm_rerun(tmp_path):
     records = run_recipe_twice(
         tmp_path,
@@ -55,9 +105,11 @@ def test_magpie_recipe_on_the_embedded_model_and_warm_rerun(tmp_path):
         "--set",
         "steps[0].params.num_queries=4",
         "--set",
-        "steps[3].params.qualities=[very poor, poor, average, good, excellent]",
+        "steps[4].params.qualities=[very poor, poor, average, good, excellent]",
     )
-    assert summary_of(tmp_path / "data.jsonl")["steps"][0]["rows_out"] == 4
+    steps = summary_of(tmp_path / "data.jsonl")["steps"]
+    assert steps[0]["rows_out"] == 4 and steps[1]["method"] == "dedup_semantic"
+    assert steps[1]["rows_in"] == 4 and steps[2]["rows_in"] == steps[1]["rows_out"] >= 1
     for record in records:
         assert record["conversations"][0]["value"] == record["instruction"]
         assert record["pre_query_template"].endswith("<|im_start|>user\n")

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from conftest import resume_after_kill, run_cli
 
-from synthaug.engine.step import RowError
+from synthaug.engine.resources import RunResources
+from synthaug.engine.step import RowError, StepContext
 from synthaug.methods.instruct import persona as persona_module
 from synthaug.methods.instruct.persona import (
     PREFIXES,
@@ -16,7 +17,9 @@ from synthaug.methods.instruct.persona import (
     strip_prefix,
     synthesized,
 )
+from synthaug.methods.registry import get_method
 from synthaug.methods.templates import render
+from synthaug.recipe import load_recipe
 
 # Recorded from SmolLM2-135M (Q4_1) under the text-to-persona schema, for the seed tasks
 # "Is there anything I can eat for a breakfast ..." and "What is the relation between ...".
@@ -99,9 +102,41 @@ def test_every_target_prompt_has_the_persona_slot_and_its_prefix():
     assert "close relationship" in hop
 
 
+# Personas written for this test. Two pairs say the same with other words: MinHash on 1-grams
+# sees Jaccard 0.69 and 0.36 (under the paper's 0.9), the MiniLM cosine 0.963 and 0.942 (over
+# the paper's 0.9). The others are related but different people (cosine at most 0.64).
+PERSONAS = [
+    "A retired chemistry teacher who volunteers at the local library.",
+    "A night-shift nurse in a children's hospital.",
+    "A retired high-school chemistry teacher who now volunteers at the town library.",
+    "A nurse who works night shifts at a children's hospital.",
+    "A pediatrician who runs a small rural clinic.",
+    "A beekeeper who sells honey at the farmers' market.",
+    "A farmer who sells vegetables at the farmers' market.",
+    "A software engineer who maintains open-source compilers.",
+]
+
+
+def test_recipe_dedups_personas_by_minhash_then_by_embedding_cosine():
+    recipe = load_recipe("persona_hub")
+    methods = [step.method for step in recipe.steps]
+    near, semantic = methods.index("dedup_near"), methods.index("dedup_semantic")
+    assert near < semantic < methods.index("persona_hub.synthesize")
+    rows = [{"persona": p} for p in PERSONAS]
+    ctx = StepContext(llm=None, run_seed=0, step_name="dedup", resources=RunResources())
+    for index in (near, semantic):
+        config = recipe.steps[index]
+        step = get_method(config.method).step(config.name, **config.params)
+        texts = [row["persona"] for row in rows]
+        rows = [rows[i] for i in sorted(step.kept(rows, texts, ctx))]
+    assert [row["persona"] for row in rows] == [
+        PERSONAS[i] for i in range(len(PERSONAS)) if i not in (2, 3)
+    ]
+
+
 def test_bad_parameters_give_exit_2_with_the_yaml_path(tmp_path):
-    bad = run_cli("run", "persona_hub", "--set", "steps[4].params.target=poetry", cwd=tmp_path)
-    assert bad.returncode == 2 and "steps[4].params.target" in bad.stderr
+    bad = run_cli("run", "persona_hub", "--set", "steps[5].params.target=poetry", cwd=tmp_path)
+    assert bad.returncode == 2 and "steps[5].params.target" in bad.stderr
     zero = run_cli("run", "persona_hub", "--set", "steps[2].params.iterations=0", cwd=tmp_path)
     assert zero.returncode == 2 and "steps[2].params.iterations" in zero.stderr
 
@@ -117,9 +152,9 @@ ARGS = [
     "--set",
     "steps[2].params.max_tokens=40",
     "--set",
-    "steps[4].params.target=instruction",
+    "steps[5].params.target=instruction",
     "--set",
-    "steps[4].params.max_tokens=32",
+    "steps[5].params.max_tokens=32",
 ]
 
 
@@ -127,7 +162,9 @@ def test_persona_hops_resume_after_kill_without_repeating_calls(tmp_path):
     records, summary, _ = resume_after_kill(tmp_path, *ARGS, after_calls=2)
     assert sum(1 for r in records if r["persona_hop"] == 0) == 1
     personas = {r["persona"] for r in records}
-    dedup = next(step for step in summary["steps"] if step["method"] == "dedup_near")
+    dedups = [step for step in summary["steps"] if step["method"].startswith("dedup_")]
+    assert [step["method"] for step in dedups] == ["dedup_near", "dedup_semantic"]
+    removed = sum(step["rows_in"] - step["rows_out"] for step in dedups)
     for record in records:
         assert record["persona"] and record["persona_source"] in ("text", "persona")
         assert record["target"] == "instruction" and record["synthesized_text"]
@@ -139,4 +176,4 @@ def test_persona_hops_resume_after_kill_without_repeating_calls(tmp_path):
             assert record["persona_relation"] in ("reader", "writer", "fan", "critic")
         else:
             assert record["persona_source"] == "persona" and record["persona_parent"]
-            assert record["persona_parent"] in personas or dedup["rows_out"] < dedup["rows_in"]
+            assert record["persona_parent"] in personas or removed > 0

@@ -7,7 +7,14 @@ import asyncio
 
 import pytest
 import yaml
-from conftest import read_jsonl, run_recipe_twice, start_llamacpp_http, write_jsonl
+from conftest import (
+    read_jsonl,
+    run_cli,
+    run_recipe_twice,
+    start_llamacpp_http,
+    summary_of,
+    write_jsonl,
+)
 
 from synthaug.engine.step import StepContext
 from synthaug.methods.preference.judge import (
@@ -17,6 +24,7 @@ from synthaug.methods.preference.judge import (
     justification_of,
     parse_score,
 )
+from synthaug.recipe import resolve_recipe_path
 
 KEY = "pref-judge-token"
 QUESTION = "What is the capital of France?"
@@ -172,25 +180,52 @@ def test_pointwise_two_judges_on_the_embedded_model(tmp_path, second_judge, monk
     assert sorted(records[0]["_meta"]["models"]) == sorted(models)
 
 
+SELF_REWARDING = (
+    "--set", "seed=0",  # this seed gives a pair (the other prompt may tie)
+    "--limit", "2",
+    "--set", "steps[1].params.per_prompt=2",
+    "--set", "steps[1].params.max_tokens=32",
+    "--set", "steps[2].params.samples=2",
+    "--set", "steps[2].params.max_tokens=40",
+    "--set", "steps[2].params.justification_chars=60",
+)  # fmt: skip
+
+
 def test_self_rewarding_recipe_on_the_embedded_model(tmp_path):
-    records = run_recipe_twice(
-        tmp_path,
-        "self_rewarding",
-        "--limit", "2",
-        "--set", "steps[1].params.per_prompt=2",
-        "--set", "steps[1].params.max_tokens=32",
-        "--set", "steps[2].params.samples=2",
-        "--set", "steps[2].params.max_tokens=40",
-        "--set", "steps[2].params.justification_chars=60",
-    )  # fmt: skip
+    records = run_recipe_twice(tmp_path, "self_rewarding", *SELF_REWARDING)
     errors_path = tmp_path / "data.errors.jsonl"
     errors = read_jsonl(errors_path) if errors_path.exists() else []
     assert len(records) + len(errors) == 2  # one pair or one dropped row per prompt
+    assert records, "seed 0 and the first two seed tasks must give at least one pair"
+    # the judged completions the pairs came from: the recipe without its pairs step, run on
+    # the same request cache (no model call)
+    recipe = yaml.safe_load(resolve_recipe_path("self_rewarding").read_text(encoding="utf-8"))
+    assert recipe["steps"][-1]["method"] == "self_rewarding.pairs"
+    recipe["steps"] = recipe["steps"][:-1]
+    (tmp_path / "judged.yaml").write_text(yaml.safe_dump(recipe), encoding="utf-8")
+    out = tmp_path / "judged.jsonl"
+    env = {"SYNTHAUG_CACHE": str(tmp_path / "cache.sqlite3")}
+    judged_run = run_cli(
+        "run", "judged.yaml", *SELF_REWARDING, "--out", str(out), "--quiet", cwd=tmp_path, env=env
+    )
+    assert judged_run.returncode == 0, judged_run.stderr
+    assert summary_of(out)["llm"]["model_calls"] == 0
+    judged = {row["instruction"]: row for row in read_jsonl(out)}
     for pair in records:
         assert pair["pair_method"] == "self_rewarding.pairs"
-        assert 0 <= pair["rejected_score"] < pair["chosen_score"] <= 5
-        assert pair["chosen"] and pair["rejected"] and pair["instruction"]
-        assert pair["chosen_index"] != pair["rejected_index"]
+        completions = judged[pair["instruction"]]["completions"]
+        scores = [c["score"] for c in completions]
+        for completion in completions:  # each score: the mean of the judge's parsed samples
+            judge = completion["judge"]
+            assert 1 <= len(judge["scores"]) <= 2 and all(0 <= s <= 5 for s in judge["scores"])
+            assert completion["score"] == round(sum(judge["scores"]) / len(judge["scores"]), 4)
+        known = [s for s in scores if s is not None]
+        best, worst = max(known), min(known)
+        assert (pair["chosen_score"], pair["rejected_score"]) == (best, worst) and worst < best
+        assert pair["chosen_index"] == scores.index(best)  # the first of the highest
+        assert pair["rejected_index"] == scores.index(worst)  # the first of the lowest
+        assert pair["chosen"] == completions[pair["chosen_index"]]["response"]
+        assert pair["rejected"] == completions[pair["rejected_index"]]["response"]
     for error in errors:
         assert error["_meta"]["error"]["kind"] in ("tied", "too_few_scored")
         scores = {c["score"] for c in error["completions"] if c["score"] is not None}

@@ -39,7 +39,8 @@ def add_commands(commands: Any) -> None:
         description="Remove duplicate rows. exact: identical normalised text. near: MinHash "
         "LSH on word n-grams, candidate pairs confirmed by Jaccard similarity. semantic: "
         "SemDeDup on sentence embeddings (k-means, then pairs closer than 1 - epsilon in a "
-        "cluster; the member farthest from the centroid stays).",
+        "cluster; the member farthest from the centroid stays, or with --order input the "
+        "earliest row).",
         epilog=EPILOG,
     )
     io_options(dedup)
@@ -65,7 +66,7 @@ def add_commands(commands: Any) -> None:
 def cmd_dedup(args: argparse.Namespace) -> int:
     columns = split_columns(args.columns)
     p = params_from_args(DEDUP_PARAMS[args.mode], args, columns=columns)
-    # SemDeDup keeps the member farthest from its centroid: no keep policy
+    # SemDeDup's order param decides which member stays: no keep policy
     keep, score_column = getattr(p, "keep", "first"), getattr(p, "score_column", None)
     required = [*columns, score_column] if score_column else columns
     job = FileCuration(
@@ -74,10 +75,13 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     detector: ExactDuplicates | NearDuplicates | SemanticDuplicates
     if isinstance(p, DedupSemanticParams):
         embedder, cache = embedder_of(p, args)
-        detector = SemanticDuplicates(embedder, cache, p.epsilon, p.clusters)
+        detector = SemanticDuplicates(embedder, cache, p.epsilon, p.clusters, p.order)
+        stays = (
+            "the earliest row" if p.order == "input" else "the member farthest from the centroid"
+        )
         settings: dict[str, Any] = {
             "embedder": embedder.identity,
-            "rule": f"SemDeDup, cosine > {1 - p.epsilon:g} inside k-means clusters",
+            "rule": f"SemDeDup, cosine > {1 - p.epsilon:g} inside k-means clusters; {stays} stays",
         }
     elif isinstance(p, DedupExactParams):
         detector = DedupExact(**p.model_dump()).detector()

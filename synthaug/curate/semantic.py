@@ -7,11 +7,18 @@ order exceeds ``1 - epsilon``; so of a group of near-identical meanings the
 one farthest from the centroid is kept. ``epsilon`` defaults to NeMo Curator's
 0.01; the paper sweeps it to reach a target kept fraction. The number of
 clusters defaults to √n (at least 1).
+
+``order="input"`` compares the members of a cluster in input order instead, so
+the earliest of a group stays: the rule of Magpie's repetition detection (the
+lowest index represents its group). With one cluster this is the exact
+all-pairs rule: a document is removed when any earlier one is more similar than
+``1 - epsilon``, whether or not that earlier one was itself removed.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
 
@@ -21,6 +28,7 @@ from .cluster import assign, kmeans
 from .duplicates import Duplicate
 
 _BLOCK = 4096  # rows of a cluster's similarity matrix computed at once
+Order = Literal["centroid", "input"]
 
 
 def default_clusters(count: int) -> int:
@@ -28,9 +36,14 @@ def default_clusters(count: int) -> int:
 
 
 def semdedup(
-    vectors: np.ndarray, epsilon: float = 0.01, clusters: int | None = None, seed: int = 0
+    vectors: np.ndarray,
+    epsilon: float = 0.01,
+    clusters: int | None = None,
+    seed: int = 0,
+    order: Order = "centroid",
 ) -> dict[int, Duplicate]:
-    """Each removed document's most similar earlier member of its cluster."""
+    """Each removed document's most similar earlier member of its cluster (earlier: farther
+    from the centroid, or with ``order="input"`` earlier in the input)."""
     if len(vectors) < 2:
         return {}
     centres = kmeans(vectors, clusters or default_clusters(len(vectors)), seed)
@@ -40,8 +53,11 @@ def semdedup(
         members = np.flatnonzero(labels == cluster)
         if len(members) < 2:
             continue
-        closeness = vectors[members] @ centres[cluster]
-        ordered = members[np.argsort(closeness, kind="stable")]  # farthest from the centroid first
+        if order == "input":
+            ordered = members  # np.flatnonzero: ascending, the input order
+        else:
+            closeness = vectors[members] @ centres[cluster]
+            ordered = members[np.argsort(closeness, kind="stable")]  # farthest first
         points = vectors[ordered].astype(np.float32)
         for start in range(0, len(ordered), _BLOCK):
             block = points[start : start + _BLOCK]
@@ -68,16 +84,19 @@ class SemanticDuplicates:
         cache: RequestCache | None = None,
         epsilon: float = 0.01,
         clusters: int | None = None,
+        order: Order = "centroid",
     ):
         self.embedder, self.cache, self.epsilon, self.clusters = embedder, cache, epsilon, clusters
+        self.order = order
         self._blocks: list[np.ndarray] = []
 
     def add(self, texts: list[str], preferences: list[float] | None = None) -> None:
-        """Embed ``texts`` now (SemDeDup's own rule decides which copy stays, not preferences)."""
+        """Embed ``texts`` now (``order`` decides which copy stays, not preferences)."""
         if texts:
             self._blocks.append(embed_cached(self.embedder, texts, self.cache))
 
     def resolve(self) -> dict[int, Duplicate]:
         if not self._blocks:
             return {}
-        return semdedup(np.concatenate(self._blocks), self.epsilon, self.clusters)
+        vectors = np.concatenate(self._blocks)
+        return semdedup(vectors, self.epsilon, self.clusters, order=self.order)

@@ -15,7 +15,7 @@ from ...curate.duplicates import (
     NearDuplicates,
     preference,
 )
-from ...curate.semantic import SemanticDuplicates
+from ...curate.semantic import Order, SemanticDuplicates
 from ...curate.text import Normalization
 from ...engine.step import StepContext
 from ..common.embedders import EmbedderParams, make_embedder
@@ -115,18 +115,27 @@ class DedupSemanticParams(EmbedderParams):
     columns: list[str] = Field(min_length=1)
     epsilon: float = Field(0.01, gt=0, lt=1)
     clusters: int | None = Field(None, ge=1)
+    order: Order = Field(
+        "centroid",
+        description="which member of a group stays: centroid (SemDeDup: the one farthest "
+        "from its k-means centroid) or input (the earliest row, as Magpie)",
+    )
 
 
 @register("dedup_semantic", taxonomy=TAXONOMY, stage="pre-training, fine-tuning", paper=SEMDEDUP)
 class DedupSemantic(KeepRows):
-    """SemDeDup: drop rows whose embedding is within epsilon (cosine) of another in its k-means cluster."""
+    """SemDeDup: drop rows whose embedding is within epsilon (cosine) of another in its k-means cluster.
+
+    ``order: input`` keeps the earliest row of each group instead of the one farthest from
+    the centroid; with ``clusters: 1`` every pair is compared (exact, O(n²) similarities).
+    """
 
     Params = DedupSemanticParams
 
     def kept(self, rows: list[dict[str, Any]], texts: list[str], ctx: StepContext) -> Iterable[int]:
         p = self.params
         embedder, cache = make_embedder(p, ctx)
-        detector = SemanticDuplicates(embedder, cache, p.epsilon, p.clusters)
+        detector = SemanticDuplicates(embedder, cache, p.epsilon, p.clusters, p.order)
         detector.add(texts)
         removed = detector.resolve()
         return (i for i in range(len(rows)) if i not in removed)

@@ -5,12 +5,22 @@ Humpback labels human-written text with instructions the model writes itself:
 - *Self-augmentation* (``humpback.augment``): for each unlabelled text the
   backward model predicts the instruction the text would answer, giving a
   candidate pair (instruction = the prediction, output = the text). The paper's
-  backward model is fine-tuned on (output → instruction) seed pairs; here the
-  configured model is prompted for it, with seed pairs (``demonstrations``) as
-  earlier turns, and its reply up to the first newline is the instruction. Each pair carries the paper's system
-  prompt tag for augmented data ("knowledge from web search"; seed data gets the
-  "AI Assistant style" tag, which ``humpback.tag_seed`` adds) and a training
-  conversation (``messages``) with the tag as its system prompt.
+  backward model M_yx is fine-tuned on the (output → instruction) seed pairs
+  (3,200 Open Assistant examples); here the configured model is prompted for
+  it, and the seed data takes the place of that fine-tuning: ``demonstrations``
+  seed pairs (default 3; seed file ``seed_path``, by default the 175
+  Self-Instruct seed tasks as instruction + input → output) are drawn per text
+  with the row's seed and shown as earlier (text → instruction) turns. A seed
+  pair whose output is the text being labelled, or whose instruction is its
+  known real instruction, is never shown; pairs longer than
+  ``demonstration_chars`` are left out so that the prompt fits a small model's
+  context. The whole reply is the instruction, over as many lines as the model
+  writes (instructions with an input, lists or code span lines, as in the
+  seed data); a reply cut off by ``max_tokens`` is an error row
+  (``instruction_cut_off``), not a truncated instruction. Each pair carries the
+  paper's system prompt tag for augmented data ("knowledge from web search"; seed
+  data gets the "AI Assistant style" tag, which ``humpback.tag_seed`` adds) and a
+  training conversation (``messages``) with the tag as its system prompt.
   Where the text's real instruction is known (``reference_column``), it is kept
   as ``reference_instruction`` with the ROUGE-L F1 of the prediction against it.
 - *Self-curation* (``humpback.curate``): the model rates each pair on the
@@ -25,6 +35,7 @@ Humpback labels human-written text with instructions the model writes itself:
 
 from __future__ import annotations
 
+import random
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -36,6 +47,8 @@ from ...records import META
 from ..common.parsing import parse_rating
 from ..registry import register
 from ..templates import render
+from .seeds import seed_fields
+from .self_instruct import load_seed_tasks
 
 PAPER = "Li et al., 2023, Self-Alignment with Instruction Backtranslation (arXiv 2308.06259)"
 TAXONOMY = "synthesis / model self-improvement (instruction backtranslation)"
@@ -43,20 +56,6 @@ STAGE = "instruction tuning"
 SEED_TAG = "Answer in the style of an AI Assistant."
 AUGMENTED_TAG = "Answer with knowledge from web search."
 
-# Stand-ins for the seed pairs the paper's backward model is fine-tuned on: shown to the
-# model as earlier (text -> request) turns. A recipe can give its own seed pairs.
-DEMONSTRATIONS = [
-    {
-        "output": "Paris is the capital of France. It lies on the Seine and has about two "
-        "million inhabitants.",
-        "instruction": "What is the capital of France?",
-    },
-    {
-        "output": "1. Preheat the oven to 180 C. 2. Mix flour, sugar and eggs. 3. Bake for 25 "
-        "minutes.",
-        "instruction": "How do I bake a simple cake?",
-    },
-]
 CURATION_SCHEMA = object_schema(
     {
         "explanation": {"type": "string", "maxLength": 200},
@@ -66,21 +65,51 @@ CURATION_SCHEMA = object_schema(
 
 
 class Demonstration(BaseModel):
+    """A seed pair shown to the backward model: the text (output) and its instruction."""
+
     model_config = ConfigDict(extra="forbid")
     output: str = Field(min_length=1)
     instruction: str = Field(min_length=1)
+
+
+def seed_pairs(path: str | None) -> list[Demonstration]:
+    """The seed (instruction, output) pairs of a seed file (default: the 175 Self-Instruct
+    tasks, instruction + input -> the first instance's output); pairs with no output are
+    skipped."""
+    pairs = []
+    for task in load_seed_tasks(path):
+        fields = seed_fields(task)
+        instruction, output = str(fields["instruction"]).strip(), str(fields["output"]).strip()
+        if instruction and output:
+            pairs.append(Demonstration(output=output, instruction=instruction))
+    return pairs
+
+
+def draw_demonstrations(
+    pool: list[Demonstration], count: int, seed: int, text: str, reference: str | None = None
+) -> list[Demonstration]:
+    """``count`` seed pairs drawn with ``seed`` from ``pool``, never the text's own pair."""
+    own = {" ".join(text.split())}
+    known = {" ".join(reference.split())} if reference else set()
+    eligible = [
+        pair
+        for pair in pool
+        if " ".join(pair.output.split()) not in own
+        and " ".join(pair.instruction.split()) not in known
+    ]
+    return random.Random(seed).sample(eligible, min(count, len(eligible)))
 
 
 class AugmentParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text_column: str = "output"
     reference_column: str | None = None  # the text's real instruction, when known
-    demonstrations: list[Demonstration] = Field(
-        default_factory=lambda: [Demonstration(**d) for d in DEMONSTRATIONS]
-    )
+    seed_path: str | None = None  # seed pairs; default: the 175 Self-Instruct seed tasks
+    demonstrations: int = Field(3, ge=0, le=32)  # seed pairs shown per text
+    demonstration_chars: int = Field(1000, ge=1)  # longer seed pairs are not shown
     tag: str = AUGMENTED_TAG
     temperature: float = Field(0.0, ge=0, le=2)
-    max_tokens: int = Field(128, ge=8)
+    max_tokens: int = Field(256, ge=8)
 
 
 @register("humpback.augment", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
@@ -100,30 +129,43 @@ class Augment(MapStep):
             written |= {"reference_instruction", "instruction_rouge_l"}
         return input_columns | written
 
+    def seed_pool(self) -> list[Demonstration]:
+        """The seed pairs short enough to show (read once per step)."""
+        if not hasattr(self, "_pool"):
+            limit = self.params.demonstration_chars
+            pairs = seed_pairs(self.params.seed_path)
+            self._pool = [p for p in pairs if len(p.output) + len(p.instruction) <= limit]
+        return self._pool
+
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
         p = self.params
         text = str(row.get(p.text_column) or "").strip()
         if not text:
             raise RowError("empty_text", f"no text in column {p.text_column!r}")
         seed = ctx.seed(row[META]["id"])
+        reference = str(row[p.reference_column]) if p.reference_column else None
+        shown = draw_demonstrations(self.seed_pool(), p.demonstrations, seed, text, reference)
         request = chat(
-            *backward_turns(p.demonstrations, text),
+            *backward_turns(shown, text),
             temperature=p.temperature,
             max_tokens=p.max_tokens,
-            stop=("\n",),
             seed=seed,
         )
-        instruction = (await ctx.require_llm().complete(request)).text.strip()
+        choice = (await ctx.require_llm().complete(request)).choices[0]
+        instruction = choice.text.strip()
         if not instruction:
             raise RowError("empty_instruction", "the model predicted an empty instruction")
+        if choice.finish_reason == "length":
+            raise RowError(
+                "instruction_cut_off", f"the instruction reached max_tokens ({p.max_tokens})"
+            )
         fields = {
             "instruction": instruction,
             "output": text,
             "humpback_tag": p.tag,
             "messages": training_messages(p.tag, instruction, text),
         }
-        if p.reference_column:
-            reference = str(row[p.reference_column])
+        if reference is not None:
             fields["reference_instruction"] = reference
             fields["instruction_rouge_l"] = round(rouge_l(instruction, reference), 4)
         return [self.derived(row, fields, ctx, [request], seed=seed)]

@@ -11,11 +11,25 @@
 3. Tags, each under a JSON schema: input quality (very poor … excellent) with
    an explanation; intent, knowledge and difficulty (very easy … very hard);
    task category (one of 12 primary tags, plus others).
-4. Filter as the paper's ``data_filter`` notebook: input quality good or
+4. Repetition removal (the paper's ``gen_dis.py``): the instructions are
+   embedded (all-mpnet-base-v2, unit vectors) and searched in a flat FAISS
+   index; a neighbour at squared L2 distance < 0.05 — cosine > 0.975 — is a
+   repeat, and only the lowest index of each group is kept by the filter. The
+   ``magpie`` recipe does this with the ``dedup_semantic`` step right after
+   the queries: ``epsilon: 0.025`` (the same cosine bound), ``order: input``
+   (the earliest query stays) and ``clusters: 1`` (every pair compared, as the
+   flat index). Because the rule looks only at the instructions and the
+   filter keeps a row only if it passes every test, removing repeats before
+   the answers and tags gives the paper's result and saves their calls.
+   Differs: the embedder is the bundled MiniLM (or any endpoint), not
+   all-mpnet-base-v2, so the same bound can group slightly different pairs;
+   the paper counts neighbours among the 500 nearest only (``repeat_count``
+   and ``min_neighbor_distance`` are not written).
+5. Filter as the paper's ``data_filter`` notebook: input quality good or
    excellent, instruction not ending with ":"; then the longest responses
-   first, top K (paper: 300K), written in input order (the paper shuffles). The paper's reward-model
-   and Llama-Guard tags are not reproduced (no such model ships here);
-   repetition removal is a dedup step in the recipe.
+   first, top K (paper: 300K), written in input order (the paper shuffles).
+   The paper's reward-model and Llama-Guard tags are not reproduced (no such
+   model ships here).
 """
 
 from __future__ import annotations
@@ -237,7 +251,7 @@ class SelectParams(BaseModel):
 
 @register("magpie.select", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
 class Select(KeepRows):
-    """Magpie step 4: good/excellent queries not ending in ':', longest responses first, top K."""
+    """Magpie filter: good/excellent queries not ending in ':', longest responses first, top K."""
 
     Params = SelectParams
 

@@ -13,9 +13,14 @@ point of view of many different personas, yields many different data.
    whose reply is unusable ends the chain (``persona_stopped`` on the last
    record). Each hop's request carries a per-row seed, so a resumed run
    replays the chain from the request cache without a model call.
-3. Near-duplicate personas are removed by the ``dedup_near`` step in the
-   recipe, with the paper's MinHash settings (1-grams, 128 permutations,
-   threshold 0.9).
+3. Deduplication, in the paper's two passes, by steps of the recipe:
+   ``dedup_near`` with the paper's MinHash settings (1-grams, 128
+   permutations, threshold 0.9), then ``dedup_semantic`` removing personas
+   whose embeddings have cosine similarity > 0.9 (``epsilon: 0.1``; one
+   cluster, so every pair is compared; the earliest persona of a group
+   stays). Differs: the embedder is the bundled MiniLM (or any endpoint), not
+   text-embedding-3-small, and the paper does not say which persona of a
+   similar pair it keeps.
 4. ``persona_hub.synthesize``: the persona fills the ``{persona}`` slot of a
    task prompt — ``math`` (a hard problem starting "Math problem:", no
    solution, at most 2 sub-problems), ``instruction`` ("User prompt:"),

@@ -1,12 +1,23 @@
 """UltraChat (Ding et al., 2023, arXiv 2305.14233).
 
-``ultrachat.openers`` writes the opening user turns of the paper's three sectors;
-every list is decoded under a JSON schema:
+``ultrachat.openers`` writes the opening user turns of the paper's sectors; every
+list is decoded under a JSON schema:
 
-- ``world`` (Questions about the World): for each meta-topic (30 built in, or a
-  file) the model lists sub-topics (the paper grows 30 meta-topics into 1,100+
-  sub-topics: 37 each), then up to 10 questions per sub-topic; each question opens
-  a dialogue.
+- ``world`` (Questions about the World, first source): for each meta-topic (30
+  built in, or a file) the model lists sub-topics (the paper grows 30 meta-topics
+  into 1,100+ sub-topics: 37 each), then up to 10 questions per sub-topic; then,
+  for each question, ``related_per_question`` new related questions (the README:
+  "new relevant questions for each of the 10 questions"; the paper asks for 10
+  more per question). Each question and each related question opens a dialogue
+  (``ultrachat_question_kind``: ``question`` or ``related``, the latter with its
+  ``ultrachat_parent_question``).
+- ``entities`` (Questions about the World, second source: common real-world
+  entities): for each entity the model writes 5 meta-questions; for each
+  meta-question 10 more specific questions and 20 related but general ones. The
+  paper keeps every meta-question and samples 200K of the 500K specific and 250K
+  of the 1M general questions, so each specific question is kept with
+  probability 0.4 and each general one with 0.25 (drawn per question from the
+  seed). Kinds ``meta``, ``specific``, ``general``.
 - ``writing`` (Writing and Creation): for each of 20 writing types the model lists
   instructions (the paper: 200 per type); 80% of them, drawn per instruction, are
   rewritten by the model into a more detailed version.
@@ -19,10 +30,34 @@ every list is decoded under a JSON schema:
 user-simulator model (``user_backend``: any named backend, by default the same
 model) reads the history and, acting like a human user, writes a follow-up or a
 related request; for a number of rounds drawn per dialogue from the seed within the
-sector's range (world 3-7, writing and materials 2-4). Every call is seeded per
-dialogue and goes through the request cache, so a killed run replays each finished
-turn from the cache. A list that does not parse is an error row; an empty turn
-fails the dialogue.
+sector's range (world and entities 3-7, writing and materials 2-4). Every call is
+seeded per dialogue and goes through the request cache, so a killed run replays each
+finished turn from the cache. A list that does not parse is an error row; an empty
+turn fails the dialogue.
+
+``ultrachat.postprocess`` (no model call) is the paper's post-processing of the
+finished dialogues. The paper names two problems of the simulated user — it slips
+into the assistant's role ("role confounding"), and it is excessively polite — and
+says that dialogues are filtered and polite statements excluded once generation is
+done, without giving rules; these are this module's:
+
+- a simulated user turn that talks like the assistant ("As an AI ...", "Sure, here
+  is ...", "Certainly! ..."), repeats an earlier user turn, or copies an answer
+  ends the dialogue before it (``role_confusion``);
+- sentences of thanks or praise with no question ("Thank you so much for the
+  tips!", "That's really helpful.") are removed from simulated user turns, and with
+  them the next answer's opening "You're welcome!"; a user turn that is nothing but
+  courtesy ends the dialogue before it (``polite``);
+- a dialogue left with fewer than ``min_rounds`` rounds is an error row
+  (``too_few_rounds``).
+
+The opener (written by the opener step, not the simulator) is never changed.
+``turns`` is the number of rounds kept, ``ultrachat_rounds_generated`` the number
+generated and ``ultrachat_postprocess`` lists what was changed. Differs from the
+paper: the prompts are this module's (the authors released no generation code),
+the meta-topics, writing types and entities are built-in lists (the paper's entities
+are the 10,000 most frequent of Wikidata), and the materials default to the bundled
+seed inputs instead of C4.
 """
 
 from __future__ import annotations
@@ -52,8 +87,8 @@ from ..templates import render
 PAPER = "Ding et al., 2023, UltraChat (arXiv 2305.14233)"
 TAXONOMY = "synthesis / general model distillation (multi-turn dialogue)"
 STAGE = "instruction tuning"
-Sector = Literal["world", "writing", "materials"]
-SECTORS: tuple[Sector, ...] = ("world", "writing", "materials")
+Sector = Literal["world", "entities", "writing", "materials"]
+SECTORS: tuple[Sector, ...] = ("world", "entities", "writing", "materials")
 META_TOPICS = [
     "technology",
     "health and medicine",
@@ -108,10 +143,44 @@ WRITING_TYPES = [
     "biography",
     "summary",
 ]
+# Stand-ins for the paper's 10,000 most frequent Wikidata entities: well-known named
+# entities of many kinds (people, places, works, organisations, objects, events).
+ENTITIES = [
+    "Albert Einstein",
+    "William Shakespeare",
+    "Marie Curie",
+    "Leonardo da Vinci",
+    "Nelson Mandela",
+    "the Amazon River",
+    "Mount Everest",
+    "the Sahara",
+    "Tokyo",
+    "the Great Wall of China",
+    "the Eiffel Tower",
+    "the Roman Empire",
+    "World War II",
+    "the Olympic Games",
+    "the United Nations",
+    "the European Union",
+    "NASA",
+    "the International Space Station",
+    "the Moon",
+    "Jupiter",
+    "the Internet",
+    "Wikipedia",
+    "Python (programming language)",
+    "the printing press",
+    "penicillin",
+    "the Mona Lisa",
+    "Beethoven's Ninth Symphony",
+    "the Harry Potter series",
+    "the FIFA World Cup",
+    "the Pacific Ocean",
+]
 ITEM_CHARS = 100
 MATERIAL_LAYOUTS = 4  # hand-made ways to join a passage and an instruction
 MIN_PASSAGE_CHARS = 200  # seed-task inputs this long serve as the default passages
-ROUNDS = {"world": (3, 7), "writing": (2, 4), "materials": (2, 4)}
+ROUNDS = {"world": (3, 7), "entities": (3, 7), "writing": (2, 4), "materials": (2, 4)}
 SPEAKER_LABEL = re.compile(r"^\s*\**\s*(?:user|human)\s*\**\s*:\s*\**\s*", re.IGNORECASE)
 OPENER_FIELDS = (
     "opener",
@@ -120,6 +189,8 @@ OPENER_FIELDS = (
     "ultrachat_subtopic",
     "ultrachat_material",
     "ultrachat_expanded",
+    "ultrachat_question_kind",
+    "ultrachat_parent_question",
 )
 
 
@@ -192,6 +263,13 @@ class OpenersParams(BaseModel):
     meta_topics_path: str | None = None  # default: the 30 built-in meta-topics
     subtopics_per_topic: int = Field(37, ge=1, le=200)  # 1,100+ sub-topics from 30
     questions_per_subtopic: int = Field(10, ge=1, le=200)
+    related_per_question: int = Field(10, ge=0, le=200)  # 0: no related questions
+    entities_path: str | None = None  # default: the 30 built-in entities
+    meta_questions_per_entity: int = Field(5, ge=1, le=50)
+    specific_per_meta: int = Field(10, ge=0, le=200)
+    general_per_meta: int = Field(20, ge=0, le=200)
+    specific_fraction: float = Field(0.4, ge=0, le=1)  # 200K of 500K
+    general_fraction: float = Field(0.25, ge=0, le=1)  # 250K of 1M
     writing_types_path: str | None = None  # default: the 20 built-in writing types
     instructions_per_type: int = Field(200, ge=1, le=1000)
     expand_fraction: float = Field(0.8, ge=0, le=1)
@@ -205,7 +283,7 @@ class OpenersParams(BaseModel):
 
 @register("ultrachat.openers", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
 class Openers(SourceStep):
-    """UltraChat: opening user turns for the world, writing and materials sectors."""
+    """UltraChat: opening user turns for the world, entities, writing and materials sectors."""
 
     Params = OpenersParams
     writes = OPENER_FIELDS
@@ -215,7 +293,12 @@ class Openers(SourceStep):
         return self.params.num_openers * len(self.params.sectors)
 
     async def rows(self, ctx: StepContext) -> AsyncIterator[dict[str, Any]]:
-        producers = {"world": self._world, "writing": self._writing, "materials": self._materials}
+        producers = {
+            "world": self._world,
+            "entities": self._entities,
+            "writing": self._writing,
+            "materials": self._materials,
+        }
         for sector in self.params.sectors:
             produced = 0
             async with contextlib.aclosing(producers[sector](ctx)) as openers:
@@ -308,9 +391,95 @@ class Openers(SourceStep):
                         if isinstance(questions, Problem):
                             yield questions
                             continue
-                        for question in questions:
-                            fields = _opener(question, topic, subtopic=subtopic)
-                            yield fields, [first, second]
+                        related = self._related(ctx, topic, subtopic, questions, [first, second])
+                        async with contextlib.aclosing(related):
+                            async for item in related:
+                                yield item
+
+    async def _related(
+        self,
+        ctx: StepContext,
+        topic: str,
+        subtopic: str,
+        questions: list[str],
+        requests: list[ChatRequest],
+    ) -> AsyncIterator[Opened]:
+        """Each question of a sub-topic, followed by the related questions written for it."""
+        p = self.params
+        if not p.related_per_question:
+            for question in questions:
+                yield _opener(question, topic, subtopic=subtopic, kind="question"), requests
+            return
+
+        def related_prompt(question: str) -> str:
+            return render(
+                __file__,
+                "ultrachat_related.j2",
+                topic=topic,
+                subtopic=subtopic,
+                question=question,
+                count=p.related_per_question,
+            )
+
+        lists = self._lists(
+            ctx, f"related/{topic}/{subtopic}", questions, related_prompt, p.related_per_question
+        )
+        async with contextlib.aclosing(lists):
+            async for question, third, related in lists:
+                yield _opener(question, topic, subtopic=subtopic, kind="question"), requests
+                if isinstance(related, Problem):
+                    yield related
+                    continue
+                for item in related:
+                    fields = _opener(
+                        item, topic, subtopic=subtopic, kind="related", parent=question
+                    )
+                    yield fields, [*requests, third]
+
+    async def _entities(self, ctx: StepContext) -> AsyncIterator[Opened]:
+        p = self.params
+        entities = read_texts(p.entities_path, "entity", False) if p.entities_path else ENTITIES
+
+        def meta_prompt(entity: str) -> str:
+            count = p.meta_questions_per_entity
+            return render(__file__, "ultrachat_meta.j2", entity=entity, count=count)
+
+        meta_lists = self._lists(ctx, "meta", entities, meta_prompt, p.meta_questions_per_entity)
+        async with contextlib.aclosing(meta_lists):
+            async for entity, first, metas in meta_lists:
+                if isinstance(metas, Problem):
+                    yield metas
+                    continue
+                for meta in metas:
+                    yield _opener(meta, entity, kind="meta"), [first]
+                for kind, size, fraction in (
+                    ("specific", p.specific_per_meta, p.specific_fraction),
+                    ("general", p.general_per_meta, p.general_fraction),
+                ):
+                    if not size or not fraction:
+                        continue
+
+                    def expand_prompt(
+                        meta: str, kind: str = kind, size: int = size, entity: str = entity
+                    ) -> str:
+                        return render(
+                            __file__,
+                            f"ultrachat_{kind}.j2",
+                            entity=entity,
+                            question=meta,
+                            count=size,
+                        )
+
+                    lists = self._lists(ctx, f"{kind}/{entity}", metas, expand_prompt, size)
+                    async with contextlib.aclosing(lists):
+                        async for meta, second, items in lists:
+                            if isinstance(items, Problem):
+                                yield items
+                                continue
+                            for item in items:
+                                if sampled(ctx.seed("keep", kind, entity, item), fraction):
+                                    fields = _opener(item, entity, kind=kind, parent=meta)
+                                    yield fields, [first, second]
 
     async def _writing(self, ctx: StepContext) -> AsyncIterator[Opened]:
         p, llm = self.params, ctx.require_llm()
@@ -385,6 +554,11 @@ class Openers(SourceStep):
                     yield _opener(text, source, material=passage), [request]
 
 
+def sampled(seed: int, fraction: float) -> bool:
+    """Whether an item drawn with ``seed`` is kept when a ``fraction`` of them are sampled."""
+    return random.Random(seed).random() < fraction
+
+
 def material_opener(passage: str, instruction: str, layout: int) -> str:
     """Passage and instruction joined by hand-made template number ``layout``."""
     return render(
@@ -402,6 +576,8 @@ def _opener(
     subtopic: str | None = None,
     material: str | None = None,
     expanded: bool | None = None,
+    kind: str | None = None,
+    parent: str | None = None,
 ) -> dict[str, Any]:
     return {
         "opener": text,
@@ -409,6 +585,8 @@ def _opener(
         "ultrachat_subtopic": subtopic,
         "ultrachat_material": material,
         "ultrachat_expanded": expanded,
+        "ultrachat_question_kind": kind,
+        "ultrachat_parent_question": parent,
     }
 
 
@@ -504,3 +682,152 @@ async def _reply(
     if not text:
         raise RowError("empty_turn", f"{what}: the model wrote nothing")
     return text
+
+
+# Post-processing of the simulated user's turns (see the module docstring).
+# openings only an assistant writes (a user may well say "Here is my draft" or "I'm sorry,
+# but I don't follow", so those are not among them)
+ASSISTANT_VOICE = re.compile(
+    r"^\W*(?:as an ai\b|as a (?:large |helpful )?(?:language model|ai assistant)\b"
+    r"|i'?m (?:just )?an ai\b|i am (?:just )?an ai\b"
+    r"|(?:sure|certainly|of course|absolutely)\b[,!.]?\s*(?:here\b|i'?d be (?:happy|glad)\b)"
+    r"|certainly[!.]|great question\b)"
+    r"|\bas an ai language model\b",
+    re.IGNORECASE,
+)
+_INTERJECTION = (
+    r"(?:(?:oh|wow|ok|okay|well|alright|great|awesome|perfect|amazing|excellent|fantastic"
+    r"|wonderful|nice|cool)\b[\s,!.]*)*"
+)
+_PRAISE_OBJECT = (
+    r"(?:\s+(?:to (?:know|hear|learn)|information|info|advice|tips|suggestions|points|"
+    r"explanation|answer|insights?|news|stuff)){0,2}"
+)
+_ADVERB = r"(?:(?:so|very|really|super|extremely|quite|truly|incredibly)\s+)?"
+# praise, not interest: "That's interesting." is a user's reaction and stays
+_PRAISED = (
+    r"(?:helpful|great|useful|informative|amazing|awesome|insightful|wonderful|excellent|"
+    r"perfect|valuable|fantastic)"
+)
+POLITE_SENTENCE = re.compile(
+    rf"^{_INTERJECTION}(?:"
+    rf"(?:thank you|thanks|many thanks|thx)(?:\s+{_ADVERB}much)?(?:\s+(?:a lot|again))?"
+    rf"(?:\s+for\s+[^,;?]{{0,100}})?"
+    rf"|(?:i|we)\s+{_ADVERB}appreciate\s+[^,;?]{{0,100}}"
+    rf"|(?:i'?m|i am)\s+{_ADVERB}(?:grateful|thankful)(?:\s+[^,;?]{{0,100}})?"
+    rf"|(?:that|this|it|these|those)(?:'s|'re| is| was| are| were| sounds| sound| seems)?\s+"
+    rf"{_ADVERB}{_PRAISED}{_PRAISE_OBJECT}"
+    rf"|(?:what a|such a)\s+{_ADVERB}{_PRAISED}{_PRAISE_OBJECT}"
+    rf"|{_ADVERB}{_PRAISED}{_PRAISE_OBJECT}"
+    rf")[\s!.]*$",
+    re.IGNORECASE,
+)
+WELCOME = re.compile(
+    r"^\W*(?:you'?re (?:very |so |most )?welcome|you are (?:very |so |most )?welcome"
+    r"|(?:i'?m |i am )?(?:so |very |really )?glad (?:i could|to|that i could|you found)"
+    r"|(?:it was )?my pleasure|no problem)\b[^.!?]*[.!]+\s*",
+    re.IGNORECASE,
+)
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+CLAUSE = re.compile(r"[,;:]|\s+-+\s+")
+INTERJECTION = re.compile(rf"^{_INTERJECTION}$", re.IGNORECASE)
+
+
+def _normalised(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+
+
+def polite_sentence(sentence: str) -> bool:
+    """Whether a sentence is only courtesy: every clause thanks, praises or is an
+    interjection, at least one thanks or praises, and there is no question mark."""
+    if "?" in sentence:
+        return False
+    clauses = [c.strip() for c in CLAUSE.split(sentence) if c.strip(" .!")]
+    polite = [bool(POLITE_SENTENCE.match(c)) for c in clauses]
+    return any(polite) and all(
+        p or INTERJECTION.match(c) for p, c in zip(polite, clauses, strict=True)
+    )
+
+
+def strip_politeness(text: str) -> str:
+    """The user turn without its sentences of thanks or praise."""
+    sentences = SENTENCE_END.split(text.strip())
+    return " ".join(s for s in sentences if not polite_sentence(s)).strip()
+
+
+def role_problem(text: str, earlier: list[dict[str, str]]) -> str | None:
+    """Why a simulated user turn is not a user's (it talks like the assistant, repeats an
+    earlier user turn or copies an answer), or None."""
+    if ASSISTANT_VOICE.search(text):
+        return "assistant_voice"
+    words = _normalised(text)
+    if any(words == _normalised(m["content"]) for m in earlier if m["role"] == "user"):
+        return "repeated_question"
+    answers = [_normalised(m["content"]) for m in earlier if m["role"] == "assistant"]
+    if len(words) >= 40 and any(words in answer for answer in answers):
+        return "copied_answer"
+    return None
+
+
+def postprocess_dialogue(
+    messages: list[dict[str, str]], polite: bool = True, role_confusion: bool = True
+) -> tuple[list[dict[str, str]], list[str]]:
+    """The dialogue after the paper's post-processing, and what was changed (one note each).
+
+    The opener and its answer are kept as they are; from the second round on, a user turn
+    that talks like the assistant or repeats ends the dialogue before it; polite sentences
+    are removed from the user turn (and "You're welcome" from the start of its answer); a
+    user turn that was only courtesy ends the dialogue before it."""
+    kept = [dict(m) for m in messages[:2]]
+    notes: list[str] = []
+    for start in range(2, len(messages) - 1, 2):
+        number = start // 2 + 1
+        user, answer = messages[start]["content"], messages[start + 1]["content"]
+        problem = role_problem(user, kept) if role_confusion else None
+        if problem:
+            notes.append(f"round {number}: {problem}, dialogue ended before it")
+            break
+        if polite:
+            cleaned = strip_politeness(user)
+            if not cleaned:
+                notes.append(f"round {number}: only courtesy, dialogue ended before it")
+                break
+            if cleaned != " ".join(SENTENCE_END.split(user.strip())):
+                notes.append(f"round {number}: polite statements removed")
+                user = cleaned
+                answer = WELCOME.sub("", answer, count=1).strip() or answer
+        kept += [{"role": "user", "content": user}, {"role": "assistant", "content": answer}]
+    return kept, notes
+
+
+class PostprocessParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    polite: bool = True  # remove sentences of thanks or praise from simulated user turns
+    role_confusion: bool = True  # end a dialogue before a user turn that is not a user's
+    min_rounds: int = Field(1, ge=1)  # fewer rounds left: the dialogue is dropped
+
+
+@register("ultrachat.postprocess", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
+class Postprocess(MapStep):
+    """UltraChat post-processing: end dialogues at role confusion, remove polite statements."""
+
+    Params = PostprocessParams
+    reads = ("messages", "turns")
+    writes = ("messages", "turns", "ultrachat_rounds_generated", "ultrachat_postprocess")
+
+    async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
+        p = self.params
+        messages, notes = postprocess_dialogue(row["messages"], p.polite, p.role_confusion)
+        rounds = len(messages) // 2
+        if rounds < p.min_rounds:
+            reason = "; ".join(notes)
+            raise RowError(
+                "too_few_rounds", f"{rounds} round(s) left (min {p.min_rounds}): {reason}"
+            )
+        fields = {
+            "messages": messages,
+            "turns": rounds,
+            "ultrachat_rounds_generated": row["turns"],
+            "ultrachat_postprocess": notes,
+        }
+        return [{**row, **fields}]
