@@ -145,7 +145,9 @@ def test_kill_9_mid_run_then_resume_on_openvino(tmp_path):
     _, summary, paid_before_kill = resume_after_kill(
         tmp_path, *args, "--backend", "openvino", after_calls=20
     )
-    assert summary["llm"]["cache_hits"] >= paid_before_kill
+    # resume_after_kill checks that no paid answer is asked for again; the killed run's work
+    # comes back as cache hits or, for map steps that flushed a checkpoint, as reused rows.
+    assert paid_before_kill >= 20
     assert summary["steps"][0]["rows_out"] == 12
 
 
