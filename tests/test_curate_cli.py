@@ -80,13 +80,22 @@ def test_decontaminate_reports_benchmark_item_and_ngram(corpus, tmp_path):
     assert planted and planted[0]["matches"][0]["benchmark"] == "mt_bench"
     assert (
         planted[0]["matches"][0]["item_id"] == "84"
-        and len(planted[0]["matches"][0]["ngram"].split()) == 13
+        and len(planted[0]["matches"][0]["evidence"].split()) == 13
     )
-    # the corpus holds the MT-Bench questions (and edited copies), never HumanEval
+    # the corpus holds the MT-Bench questions (and edited copies), never HumanEval...
     questions, seeds = set(mt_bench_texts()), set(seed_texts())
     dropped_texts = {texts[r["row"] - 1] for r in dropped}
     assert questions <= dropped_texts and not seeds & dropped_texts
-    assert {m["benchmark"] for r in dropped for m in r["matches"]} == {"mt_bench"}
+    # ... but one MT-Bench math question is GSM8K test item 326 with other numbers, and shares
+    # the 13-gram "some people got on a bus at the terminal at the first bus" with it
+    assert {m["benchmark"] for r in dropped for m in r["matches"]} == {"mt_bench", "gsm8k"}
+    gsm8k = {
+        (m["item_id"], m["evidence"])
+        for r in dropped
+        for m in r["matches"]
+        if m["benchmark"] == "gsm8k"
+    }
+    assert gsm8k == {("326", "some people got on a bus at the terminal at the first bus")}
 
 
 @pytest.mark.parametrize(
@@ -113,7 +122,7 @@ def test_decontaminate_reports_benchmark_item_and_ngram(corpus, tmp_path):
                 "--columns",
                 "text",
                 "--benchmark",
-                "gsm8k",
+                "no_such_bench",
             ],
             "unknown benchmark",
         ),

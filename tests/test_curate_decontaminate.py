@@ -54,15 +54,15 @@ def test_hits_name_benchmark_item_and_ngram(index):
     item = load_benchmark("mt_bench")[5]
     [hits] = index.check(["Prefix words. " + item.text.upper()])
     assert [(h.benchmark, h.item_id) for h in hits] == [("mt_bench", item.item_id)]
-    assert len(hits[0].ngram.split()) == 13 and hits[0].ngram in " ".join(words(item.text))
-    assert hits[0].coverage == 1.0
+    assert len(hits[0].evidence.split()) == 13 and hits[0].evidence in " ".join(words(item.text))
+    assert hits[0].similarity == 1.0
 
 
 def test_coverage_mode_uses_the_share_of_item_8grams():
     item = load_benchmark("mt_bench")[10]
     index = Decontaminator([item], mode="coverage", threshold=0.7)
     words = item.text.split()
-    assert index.check([item.text])[0][0].coverage == 1.0
+    assert index.check([item.text])[0][0].similarity == 1.0
     assert index.check([" ".join(words[: len(words) // 3])]) == [[]]
 
 
@@ -82,7 +82,7 @@ def test_user_benchmark_file_with_fields_and_ids(tmp_path):
 
 def test_unknown_benchmark_and_missing_fields_are_input_errors(tmp_path):
     with pytest.raises(InputError, match="unknown benchmark"):
-        load_benchmark("gsm8k")
+        load_benchmark("no_such_bench")
     path = tmp_path / "bench.jsonl"
     path.write_text('{"q": "x"}\n')
     with pytest.raises(InputError, match="text field"):
