@@ -162,7 +162,9 @@ def test_fuzzy_finds_edited_items_that_13grams_miss_and_nothing_in_clean_text(fu
     # a typo'd copy seldom keeps a 13-gram of its item: n-gram overlap misses most of them
     typos = [text for kind, text in planted if kind == "typos"]
     overlap = Decontaminator(fuzzy_items).check(typos)
-    kept = sum(any(h.item_id == i.item_id for h in hits) for hits, i in zip(overlap, chosen))
+    kept = sum(
+        any(h.item_id == i.item_id for h in hits) for hits, i in zip(overlap, chosen, strict=True)
+    )
     assert kept <= len(typos) // 3, kept
     clean = seed_texts()
     assert fuzzy.check(clean) == [[] for _ in clean]

