@@ -41,9 +41,7 @@ import platform
 import random
 import re
 import string
-import tempfile
 import time
-from collections import Counter
 from importlib import resources
 from pathlib import Path
 
@@ -53,11 +51,13 @@ from synthaug.curate.text import words
 DATA = resources.files("synthaug") / "data"
 EDITED = ("typos", "casing", "punctuation", "substitution", "reordered", "embedded", "mixed")
 KINDS = ("verbatim", *EDITED, "paraphrased")
+SEMANTIC_KINDS = ("verbatim", "mixed", "paraphrased", "paraphrased (model)")
 _SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
 def clean_corpus() -> list[str]:
     """Real rows of other text shipped in the package (none is a benchmark item)."""
+
     def jsonl(name: str) -> list[dict]:
         return [json.loads(line) for line in (DATA / name).read_text().splitlines() if line]
 
@@ -97,8 +97,7 @@ def _map_words(text: str, change, rate: float, rng: random.Random) -> str:
     whitespace kept (so code keeps its lines)."""
     parts = re.split(r"(\s+)", text)
     return "".join(
-        change(p, rng) if p.strip() and p[0].isalpha() and rng.random() < rate else p
-        for p in parts
+        change(p, rng) if p.strip() and p[0].isalpha() and rng.random() < rate else p for p in parts
     )
 
 
@@ -181,7 +180,9 @@ def sample_items(per_benchmark: int, seed: int) -> list[BenchmarkItem]:
     return chosen
 
 
-def planted(items: list[BenchmarkItem], kinds, corpus, seed: int) -> list[tuple[str, BenchmarkItem, str]]:
+def planted(
+    items: list[BenchmarkItem], kinds, corpus, seed: int
+) -> list[tuple[str, BenchmarkItem, str]]:
     """(kind, item, row) for every item and kind (reordered: items of two sentences or more)."""
     rng, vocab = random.Random(seed), dictionary()
     rows = []
@@ -191,3 +192,305 @@ def planted(items: list[BenchmarkItem], kinds, corpus, seed: int) -> list[tuple[
                 continue
             rows.append((kind, item, edited(kind, item.text, rng, corpus, vocab)))
     return rows
+
+
+_STOP = frozenset(
+    [
+        "about",
+        "after",
+        "again",
+        "also",
+        "among",
+        "because",
+        "been",
+        "before",
+        "being",
+        "between",
+        "both",
+        "could",
+        "does",
+        "doing",
+        "during",
+        "each",
+        "from",
+        "have",
+        "having",
+        "here",
+        "into",
+        "itself",
+        "more",
+        "most",
+        "other",
+        "over",
+        "same",
+        "should",
+        "some",
+        "such",
+        "than",
+        "that",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "through",
+        "under",
+        "until",
+        "very",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "whom",
+        "with",
+        "would",
+        "your",
+    ]
+)
+
+
+def deterministic_paraphrase(text: str, rng: random.Random) -> str:
+    """Half of the content words (four letters or more, not stop words) swapped for a WordNet
+    synonym, the sentences rotated so the last (usually the question) comes first, and an
+    opening phrase: the meaning stays, few word n-grams do."""
+    from synthaug.methods.augment import wordnet
+
+    def swap(word: str, rng: random.Random) -> str:
+        core = word.strip(string.punctuation)
+        if len(core) < 4 or core.lower() in _STOP or not core.isalpha():
+            return word
+        options = [
+            s.replace("_", " ") for s in wordnet.synonyms(core.lower()) if s.lower() != core.lower()
+        ]
+        return word.replace(core, rng.choice(options)) if options else word
+
+    text = _map_words(text, swap, 0.5, rng)
+    parts = sentences(text)
+    if len(parts) > 1:
+        parts = parts[-1:] + parts[:-1]
+    opening = rng.choice(("Here is a question: ", "Consider this. ", "A task for you: "))
+    return opening + " ".join(parts)
+
+
+def model_paraphrases(items: list[BenchmarkItem], cache) -> tuple[list[str | None], str]:
+    """The embedded model's paraphrase of each item (None where it fails the checks)."""
+    from synthaug.llm.client import LLMClient
+    from synthaug.llm.local import LocalBackend
+    from synthaug.llm.types import chat
+
+    async def run() -> tuple[list[str | None], str]:
+        backend = LocalBackend(parallel=4)
+        await backend.start()
+        client = LLMClient(backend, cache)
+        prompt = "Rewrite the following question in different words. Keep its meaning.\n\n"
+        requests = [
+            chat(
+                ("user", prompt + item.text),
+                temperature=0.0,
+                seed=0,
+                max_tokens=min(400, 2 * len(item.text.split()) + 32),
+            )
+            for item in items
+        ]
+        replies = await asyncio.gather(*(client.complete(r) for r in requests))
+        await backend.close()
+        out = []
+        for item, reply in zip(items, replies, strict=True):
+            text = reply.choices[0].text.strip()
+            mine, theirs = set(words(item.text)), set(words(text))
+            keeps = len(mine & theirs) / max(1, len(mine))
+            out.append(text if text and text != item.text and keeps >= 1 / 3 else None)
+        return out, backend.describe()
+
+    return asyncio.run(run())
+
+
+def recall_table(rows, removed: dict[str, set[int]]) -> dict[str, dict[str, str]]:
+    """Per kind, per mode: planted rows whose own item was found / planted rows."""
+    table: dict[str, dict[str, str]] = {}
+    for mode, found in removed.items():
+        for kind in dict.fromkeys(k for k, _, _ in rows):
+            mine = [i for i, (k, _, _) in enumerate(rows) if k == kind]
+            hit = sum(i in found for i in mine)
+            table.setdefault(kind, {})[mode] = f"{hit}/{len(mine)} ({100 * hit / len(mine):.1f} %)"
+    return table
+
+
+def own_item_found(rows, results) -> set[int]:
+    """Indices of planted rows where a contaminated hit names the planted item."""
+    return {
+        i
+        for i, ((_, item, _), hits) in enumerate(zip(rows, results, strict=True))
+        if any(
+            h.contaminated and (h.benchmark, h.item_id) == (item.benchmark, item.item_id)
+            for h in hits
+        )
+    }
+
+
+def timed(check, texts: list[str], batch: int = 1024) -> tuple[list, float, float]:
+    """Results, CPU seconds and wall seconds of ``check`` over ``texts`` in batches."""
+    cpu, wall = time.process_time(), time.perf_counter()
+    out = []
+    for start in range(0, len(texts), batch):
+        out += check(texts[start : start + batch])
+    return out, time.process_time() - cpu, time.perf_counter() - wall
+
+
+def main() -> None:
+    from synthaug.curate.decontaminate import Decontaminator, SubstringDecontaminator
+    from synthaug.curate.fuzzy import FuzzyDecontaminator
+    from synthaug.curate.llm_decontaminator import SemanticDecontaminator
+    from synthaug.llm.cache import RequestCache, default_cache_path
+    from synthaug.llm.client import LLMClient
+    from synthaug.llm.embeddings import MiniLM
+    from synthaug.llm.local import LocalBackend
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--per-benchmark", type=int, default=12, help="items planted per benchmark")
+    parser.add_argument("--model-paraphrases", type=int, default=2, help="per benchmark")
+    parser.add_argument("--semantic-sample", type=int, default=32, help="planted rows per kind")
+    parser.add_argument("--megabytes", type=float, default=8.0, help="clean text timed")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--cache", type=Path, default=None, help="request cache (default: ~/.cache)"
+    )
+    args = parser.parse_args()
+
+    corpus = clean_corpus()
+    items = sample_items(args.per_benchmark, args.seed)
+    rows = planted(items, ("verbatim", *EDITED), corpus, args.seed + 1)
+    rng = random.Random(args.seed + 2)
+    rows += [("paraphrased", item, deterministic_paraphrase(item.text, rng)) for item in items]
+    cache = RequestCache(args.cache or default_cache_path())
+    per = args.model_paraphrases
+    chosen = [item for k in range(0, len(items), args.per_benchmark) for item in items[k : k + per]]
+    texts, engine = model_paraphrases(chosen, cache)
+    kept = [(item, text) for item, text in zip(chosen, texts, strict=True) if text]
+    rows += [("paraphrased (model)", item, text) for item, text in kept]
+    every = load_benchmarks_all()
+    print(f"benchmarks: {len(every)} items ({', '.join(BUILTIN)}); planted rows: {len(rows)}; "
+          f"clean rows: {len(corpus)} ({sum(len(c.encode()) for c in corpus) / 1e6:.2f} MB)")  # fmt: skip
+    print(f"model paraphrases: {len(kept)} of {len(chosen)} usable ({engine})")
+
+    planted_texts = [text for _, _, text in rows]
+    removed: dict[str, set[int]] = {}
+    false: dict[str, int] = {}
+    speed: dict[str, tuple[float, float, float]] = {}
+    repeat = max(1, round(args.megabytes * 1e6 / sum(len(c.encode()) for c in corpus)))
+    bulk = [f"{text} ({copy})" for copy in range(repeat) for text in corpus]
+    megabytes = sum(len(t.encode()) for t in bulk) / 1e6
+    lexical = {
+        "overlap": Decontaminator(every),
+        "fuzzy": FuzzyDecontaminator(every),
+    }
+    for mode, detector in lexical.items():
+        results, _, _ = timed(detector.check, planted_texts)
+        removed[mode] = own_item_found(rows, results)
+        clean_results, _, _ = timed(detector.check, corpus)
+        false[mode] = sum(bool(r) for r in clean_results)
+        _, cpu, wall = timed(detector.check, bulk)
+        speed[mode] = (megabytes, cpu, wall)
+    subset = load_benchmarks_named(("humaneval", "mbpp", "gsm8k"))
+    substring = SubstringDecontaminator(subset)
+    part = bulk[: len(bulk) // 8]
+    _, cpu, wall = timed(substring.check, part)
+    speed["substring (HumanEval+MBPP+GSM8K)"] = (
+        sum(len(t.encode()) for t in part) / 1e6,
+        cpu,
+        wall,
+    )
+
+    # semantic: a sample of each kind (one judge call per candidate), and every clean row
+    sample_rng = random.Random(args.seed + 3)
+    sample = []
+    for kind in SEMANTIC_KINDS:
+        mine = [i for i, (k, _, _) in enumerate(rows) if k == kind]
+        sample += sorted(sample_rng.sample(mine, min(args.semantic_sample, len(mine))))
+    embedder = MiniLM(cache=cache)
+    started = time.perf_counter()
+    semantic = SemanticDecontaminator(every, embedder, cache)
+    index_seconds = time.perf_counter() - started
+
+    async def judged(texts: list[str]) -> list[list]:
+        backend = LocalBackend(parallel=4)
+        await backend.start()
+        client = LLMClient(backend, cache)
+        try:
+            return await semantic.check(client, texts)
+        finally:
+            await backend.close()
+
+    sample_rows = [rows[i] for i in sample]
+    sample_texts = [text for _, _, text in sample_rows]
+    with_judge = asyncio.run(judged(sample_texts + corpus))
+    nearest = semantic.nearest(sample_texts + corpus)
+    for name, results in (
+        ("semantic (judge)", with_judge),
+        ("semantic (no judge, cosine >= 0.5)", [semantic.unjudged(c) for c in nearest]),
+        ("semantic (no judge, cosine >= 0.7)",
+         [semantic.unjudged([x for x in c if x.similarity >= 0.7]) for c in nearest]),
+    ):  # fmt: skip
+        found = own_item_found(sample_rows, results[: len(sample)])
+        removed[name] = {sample[i] for i in found}
+        false[name] = sum(any(h.contaminated for h in r) for r in results[len(sample) :])
+    judged_clean = sum(bool(c) for c in nearest[len(sample) :])
+    timing_rows = corpus[:400]
+    cpu, wall = time.process_time(), time.perf_counter()
+    asyncio.run(judged([f"{t} (timing)" for t in timing_rows]))
+    speed["semantic (judge)"] = (
+        sum(len(t.encode()) for t in timing_rows) / 1e6,
+        time.process_time() - cpu,
+        time.perf_counter() - wall,
+    )
+    union = removed["overlap"] | removed["fuzzy"]
+    removed["all (overlap | fuzzy | semantic judge)"] = union | removed["semantic (judge)"]
+    false["all (overlap | fuzzy | semantic judge)"] = None  # type: ignore[assignment]
+
+    kinds = list(dict.fromkeys(k for k, _, _ in rows))
+    print(f"\nmachine: {platform.platform()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; "
+          f"{time.strftime('%Y-%m-%d')}")  # fmt: skip
+    print("\nrecall (planted rows whose own item was found); semantic on a sample per kind:")
+    modes = list(removed)
+    print("| kind | " + " | ".join(modes) + " |")
+    print("|---" * (len(modes) + 1) + "|")
+    for kind in kinds:
+        cells = []
+        for mode in modes:
+            mine = [i for i, (k, _, _) in enumerate(rows) if k == kind]
+            if mode.startswith(("semantic", "all")):
+                if kind not in SEMANTIC_KINDS:
+                    cells.append("-")
+                    continue
+                mine = [i for i in mine if i in set(sample)]
+            hit = sum(i in removed[mode] for i in mine)
+            cells.append(f"{hit}/{len(mine)} ({100 * hit / max(1, len(mine)):.0f} %)")
+        print(f"| {kind} | " + " | ".join(cells) + " |")
+    print(f"\nfalse removals among {len(corpus)} clean rows:")
+    for mode, count in false.items():
+        if count is not None:
+            print(f"- {mode}: {count}")
+    print(f"- clean rows the judge was asked about (cosine >= 0.5): {judged_clean}")
+    print("\nthroughput (one process; MB/s per core = MB / CPU seconds):")
+    for mode, (mb, cpu, wall) in speed.items():
+        print(f"- {mode}: {mb:.2f} MB, {cpu:.2f} s CPU, {wall:.2f} s wall: "
+              f"{mb / cpu:.3f} MB/s per core, {mb / wall:.3f} MB/s wall")  # fmt: skip
+    print(
+        f"- semantic index: {len(every)} items embedded or read from the cache in {index_seconds:.1f} s"
+    )
+
+
+def load_benchmarks_all() -> list[BenchmarkItem]:
+    return load_benchmarks_named(tuple(BUILTIN))
+
+
+def load_benchmarks_named(names) -> list[BenchmarkItem]:
+    return [item for name in names for item in load_benchmark(name)]
+
+
+if __name__ == "__main__":
+    main()

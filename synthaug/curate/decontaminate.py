@@ -116,9 +116,15 @@ class Decontaminator:
         """The hits of each text (an empty list for a clean one); vectorised over the batch."""
         token_lists = [words(t) for t in texts]
         hits: list[dict[int, tuple[set[int], str]]] = [{} for _ in token_lists]
+        lengths = [len(tokens) for tokens in token_lists]
+        # word hashes do not depend on n: hash each batch's words once for every length
+        words_hashed = self._hasher(self.n).word_hashes(
+            [token for tokens in token_lists for token in tokens]
+        )
         for length, keys in self._sorted.items():
-            usable = [i for i, tokens in enumerate(token_lists) if len(tokens) >= length]
-            grams = self._hasher(length).batch([token_lists[i] for i in usable])
+            usable = [i for i, count in enumerate(lengths) if count >= length]
+            every = self._hasher(length).grams(words_hashed, lengths)
+            grams = [every[i] for i in usable]
             if not grams:
                 continue
             flat = np.concatenate(grams)
