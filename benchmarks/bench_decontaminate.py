@@ -349,6 +349,7 @@ def main() -> None:
     from synthaug.llm.client import LLMClient
     from synthaug.llm.embeddings import MiniLM
     from synthaug.llm.local import LocalBackend
+    from synthaug.methods.curation.filters import DecontaminateParams
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-benchmark", type=int, default=12, help="items planted per benchmark")
@@ -356,6 +357,9 @@ def main() -> None:
     parser.add_argument("--semantic-sample", type=int, default=32, help="planted rows per kind")
     parser.add_argument("--megabytes", type=float, default=8.0, help="clean text timed")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--semantic-benchmarks", default=",".join(BUILTIN), help="indexed by the semantic mode"
+    )
     parser.add_argument(
         "--cache", type=Path, default=None, help="request cache (default: ~/.cache)"
     )
@@ -379,7 +383,7 @@ def main() -> None:
 
     planted_texts = [text for _, _, text in rows]
     removed: dict[str, set[int]] = {}
-    false: dict[str, int] = {}
+    false: dict[str, set[int]] = {}
     speed: dict[str, tuple[float, float, float]] = {}
     repeat = max(1, round(args.megabytes * 1e6 / sum(len(c.encode()) for c in corpus)))
     bulk = [f"{text} ({copy})" for copy in range(repeat) for text in corpus]
@@ -392,7 +396,7 @@ def main() -> None:
         results, _, _ = timed(detector.check, planted_texts)
         removed[mode] = own_item_found(rows, results)
         clean_results, _, _ = timed(detector.check, corpus)
-        false[mode] = sum(bool(r) for r in clean_results)
+        false[mode] = {i for i, r in enumerate(clean_results) if r}
         _, cpu, wall = timed(detector.check, bulk)
         speed[mode] = (megabytes, cpu, wall)
     subset = load_benchmarks_named(("humaneval", "mbpp", "gsm8k"))
@@ -413,7 +417,8 @@ def main() -> None:
         sample += sorted(sample_rng.sample(mine, min(args.semantic_sample, len(mine))))
     embedder = MiniLM(cache=cache)
     started = time.perf_counter()
-    semantic = SemanticDecontaminator(every, embedder, cache)
+    semantic_items = load_benchmarks_named(args.semantic_benchmarks.split(","))
+    semantic = SemanticDecontaminator(semantic_items, embedder, cache, min_similarity=0.5)
     index_seconds = time.perf_counter() - started
 
     async def judged(texts: list[str]) -> list[list]:
@@ -427,29 +432,35 @@ def main() -> None:
 
     sample_rows = [rows[i] for i in sample]
     sample_texts = [text for _, _, text in sample_rows]
-    with_judge = asyncio.run(judged(sample_texts + corpus))
-    nearest = semantic.nearest(sample_texts + corpus)
-    for name, results in (
-        ("semantic (judge)", with_judge),
-        ("semantic (no judge, cosine >= 0.5)", [semantic.unjudged(c) for c in nearest]),
-        ("semantic (no judge, cosine >= 0.7)",
-         [semantic.unjudged([x for x in c if x.similarity >= 0.7]) for c in nearest]),
-    ):  # fmt: skip
-        found = own_item_found(sample_rows, results[: len(sample)])
-        removed[name] = {sample[i] for i in found}
-        false[name] = sum(any(h.contaminated for h in r) for r in results[len(sample) :])
-    judged_clean = sum(bool(c) for c in nearest[len(sample) :])
+    with_judge = asyncio.run(judged(sample_texts + corpus))  # every candidate at cosine >= 0.5
+
+    def at(tau: float, judge: bool) -> tuple[set[int], set[int]]:
+        """Planted rows found and clean rows removed, judging candidates at ``tau`` or above
+        (or, without a judge, removing them)."""
+        results = [
+            [h for h in hits if h.similarity >= tau and (h.contaminated or not judge)]
+            for hits in with_judge
+        ]
+        found = {sample[i] for i in own_item_found(sample_rows, results[: len(sample)])}
+        return found, {i for i, r in enumerate(results[len(sample) :]) if r}
+
+    semantic_table = {
+        (tau, judge): at(tau, judge) for tau in (0.5, 0.6, 0.7, 0.8) for judge in (True, False)
+    }
+    default = DecontaminateParams.model_fields["min_similarity"].default
+    name = f"semantic (judge, cosine >= {default:g})"
+    removed[name], false[name] = semantic_table[(default, True)]
     timing_rows = corpus[:400]
     cpu, wall = time.process_time(), time.perf_counter()
     asyncio.run(judged([f"{t} (timing)" for t in timing_rows]))
-    speed["semantic (judge)"] = (
+    speed[name] = (
         sum(len(t.encode()) for t in timing_rows) / 1e6,
         time.process_time() - cpu,
         time.perf_counter() - wall,
     )
-    union = removed["overlap"] | removed["fuzzy"]
-    removed["all (overlap | fuzzy | semantic judge)"] = union | removed["semantic (judge)"]
-    false["all (overlap | fuzzy | semantic judge)"] = None  # type: ignore[assignment]
+    union = "all (overlap | fuzzy | semantic)"
+    removed[union] = removed["overlap"] | removed["fuzzy"] | removed[name]
+    false[union] = false["overlap"] | false["fuzzy"] | false[name]
 
     kinds = list(dict.fromkeys(k for k, _, _ in rows))
     print(f"\nmachine: {platform.platform()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; "
@@ -462,7 +473,7 @@ def main() -> None:
         cells = []
         for mode in modes:
             mine = [i for i, (k, _, _) in enumerate(rows) if k == kind]
-            if mode.startswith(("semantic", "all")):
+            if mode.startswith(("semantic", "all")):  # sampled
                 if kind not in SEMANTIC_KINDS:
                     cells.append("-")
                     continue
@@ -471,16 +482,25 @@ def main() -> None:
             cells.append(f"{hit}/{len(mine)} ({100 * hit / max(1, len(mine)):.0f} %)")
         print(f"| {kind} | " + " | ".join(cells) + " |")
     print(f"\nfalse removals among {len(corpus)} clean rows:")
-    for mode, count in false.items():
-        if count is not None:
-            print(f"- {mode}: {count}")
-    print(f"- clean rows the judge was asked about (cosine >= 0.5): {judged_clean}")
+    for mode, removed_clean in false.items():
+        print(f"- {mode}: {len(removed_clean)}")
+    print("\nsemantic mode by cosine threshold (sampled planted rows; all clean rows):")
+    print("| cosine >= | judge | " + " | ".join(SEMANTIC_KINDS) + " | false removals |")
+    print("|---" * (len(SEMANTIC_KINDS) + 3) + "|")
+    for (tau, judge), (found, removed_clean) in semantic_table.items():
+        cells = []
+        for kind in SEMANTIC_KINDS:
+            mine = [i for i in sample if rows[i][0] == kind]
+            hit = sum(i in found for i in mine)
+            cells.append(f"{hit}/{len(mine)} ({100 * hit / max(1, len(mine)):.0f} %)")
+        label = "SmolLM2-135M" if judge else "none"
+        print(f"| {tau:g} | {label} | " + " | ".join(cells) + f" | {len(removed_clean)} |")
     print("\nthroughput (one process; MB/s per core = MB / CPU seconds):")
     for mode, (mb, cpu, wall) in speed.items():
         print(f"- {mode}: {mb:.2f} MB, {cpu:.2f} s CPU, {wall:.2f} s wall: "
               f"{mb / cpu:.3f} MB/s per core, {mb / wall:.3f} MB/s wall")  # fmt: skip
     print(
-        f"- semantic index: {len(every)} items embedded or read from the cache in {index_seconds:.1f} s"
+        f"- semantic index: {len(semantic_items)} items embedded or read from the cache in {index_seconds:.1f} s"
     )
 
 
