@@ -4,6 +4,7 @@ alignment and semantic (real MiniLM, the embedded model as judge)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import re
 
@@ -240,3 +241,34 @@ def test_semantic_windows_find_an_item_inside_a_long_row(minilm):
     [[candidate]] = detector.nearest([row])
     assert items[candidate.item].item_id == "0" and "Janet" in candidate.excerpt
     assert len(candidate.excerpt.split()) <= 3 * 64 < len(row.split())
+
+
+def test_step_flags_every_hit_with_its_detector_and_the_judges_verdicts(local_backend, tmp_path):
+    from synthaug.engine.resources import RunResources
+    from synthaug.engine.step import StepContext
+    from synthaug.methods.curation.filters import Decontaminate
+
+    gsm8k = load_benchmark("gsm8k")
+    path = tmp_path / "bench.jsonl"
+    path.write_text("".join(json.dumps({"q": i.text, "qid": i.item_id}) + "\n" for i in gsm8k[:50]))
+    step = Decontaminate(
+        columns=["text"], benchmarks=[str(path)], benchmark_fields=["q"], benchmark_id="qid",
+        benchmark_kind="math", mode="all", action="flag",
+    )  # fmt: skip
+    assert step.uses_llm and step.backend_names() == {}
+    assert step.output_columns({"text"}) == {"text", "contaminated", "contamination"}
+    assert not Decontaminate(columns=["text"], mode="semantic", judge=False).uses_llm
+    ctx = StepContext(LLMClient(local_backend, None), 0, "decontaminate", resources=RunResources())
+    rows = [
+        {"text": _typos(gsm8k[0].text, random.Random(2)), "_meta": {"id": "typos"}},
+        {"text": DUCKS_PARAPHRASE, "_meta": {"id": "paraphrase"}},
+        {"text": "inclement weather prevents liar from getting to work", "_meta": {"id": "clean"}},
+    ]
+    out = [asyncio.run(step.process(row, ctx))[0] for row in rows]
+    by_detector = [{h["detector"]: h for h in row["contamination"]} for row in out]
+    assert out[0]["contaminated"] and by_detector[0]["fuzzy"]["item_id"] == "0"
+    semantic = by_detector[1]["semantic"]
+    assert semantic["item_id"] == "0" and semantic["similarity"] >= 0.7
+    assert out[1]["contaminated"] == semantic["contaminated"]
+    assert semantic["evidence"] == f"judge: {semantic['contaminated']}"
+    assert out[2]["contaminated"] is False and out[2]["contamination"] == []

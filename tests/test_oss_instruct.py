@@ -16,6 +16,7 @@ from synthaug.methods.code.oss_instruct import (
     Clean,
     Generate,
     Seeds,
+    copies_a_codeblock,
     detect_codeblocks,
     extract_seed,
     parse_problem_solution,
@@ -237,8 +238,10 @@ def test_solution_code_runs_in_the_sandbox_as_a_tests_verdict():
 
 
 def test_oss_instruct_recipe_end_to_end(tmp_path):
+    # run seed 0 (the recipe's): the embedded model answers the second seed snippet with both
+    # sections and stops within 512 tokens, so at least one record comes out
     records = run_recipe_twice(
-        tmp_path, "oss_instruct", "--limit", "2", "--set", "steps[1].params.max_tokens=160"
+        tmp_path, "oss_instruct", "--limit", "2", "--set", "steps[1].params.max_tokens=512"
     )
     summary = summary_of(tmp_path / "data.jsonl")
     generate = summary["steps"][1]
@@ -249,7 +252,29 @@ def test_oss_instruct_recipe_end_to_end(tmp_path):
     errors = tmp_path / "data.errors.jsonl"
     failed = read_jsonl(errors) if errors.exists() else []
     assert all(r["_meta"]["error"]["kind"] in allowed for r in failed)
+    assert len(records) >= 1
+    documents = dict(read_code_documents(None))
     for record in records:
-        assert record["problem"] and record["solution"] and record["seed"]
+        problem, solution = record["problem"], record["solution"]
+        # the reply's two sections, headers removed, paired as the training conversation
+        assert problem and solution
+        assert (
+            "[solution]" not in problem.lower() and "[problem description]" not in solution.lower()
+        )
+        assert record["messages"] == [
+            {"role": "user", "content": problem},
+            {"role": "assistant", "content": solution},
+        ]
+        # the seed is consecutive lines of a built-in document, from its start line
+        lines = documents[record["seed_path"]].splitlines(keepends=True)
+        start, count = record["seed_start_line"] - 1, len(record["seed"].splitlines())
+        assert 1 <= count <= 15 and record["seed"] == "".join(lines[start : start + count])
         assert record["_meta"]["method"] == "oss_instruct.generate"
-        assert record["verification"] is None or record["verification"]["kind"] == "tests"
+        assert len(record["_meta"]["parents"]) == 1 and len(record["_meta"]["request"]) == 1
+        # verify: record runs the solution's code (or records that there is none)
+        verdict = record["verification"]
+        assert verdict is None or (
+            verdict["kind"] == "tests"
+            and verdict["verified"] == (verdict["execution"]["status"] == "ok")
+        )
+        assert not copies_a_codeblock(problem, solution)

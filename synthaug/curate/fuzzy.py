@@ -3,29 +3,37 @@
 Exact n-gram overlap misses a benchmark item as soon as every 13-gram of it carries an edit;
 a typo or a substituted word every dozen words is enough (Yang et al., 2023, "Rethinking
 Benchmark and Contamination for Language Models with Rephrased Samples", show that such
-light rewrites pass n-gram decontamination). This detector compares word tokens, lower-cased
-and without punctuation (so case and punctuation edits cost nothing), in three stages:
+rewrites pass n-gram decontamination). This detector is synthaug's own (no paper prescribes
+one); it compares word tokens, lower-cased and without punctuation (so case and punctuation
+edits cost nothing), in three stages:
 
-1. **Candidates** (vectorised over a batch of rows): every item is indexed by its rare tokens
-   (those in at most ``max_df`` of the items, and at least its four rarest); a row becomes a
-   candidate for an item when it contains at least ``min_shared`` of them. Word swaps,
-   reordered sentences and surrounding text do not change which tokens a row holds.
-2. **Window**: the row span of about the item's length that holds most of the item's tokens,
-   widened by half the item's length on each side (an item embedded in longer text is found
-   where it is; the rest of the row is never compared).
+1. **Candidates** (vectorised over a batch of rows): every item is indexed by its rare words
+   and word pairs (those in at most ``max_df`` of the items; an item with fewer than four
+   such keys by its four rarest); a row becomes a candidate for an item when it holds at
+   least ``min_shared`` (40 %) of the item's keys, and then at least that share of the item's
+   distinct words. Surrounding text does not change which keys a row holds.
+2. **Window**: the row span of about the item's length that holds most of the item's words,
+   widened by half the item's length on each side (an item embedded in a long document is
+   found where it is; the rest of the row is never compared).
 3. **Similarity** (rapidfuzz): the item is cut into segments (sentences or lines, merged to at
    least six tokens); each segment is aligned to its best window inside the span
-   (``partial_ratio`` on token sequences: Indel similarity, so a substituted word costs two
-   operations and a swap of neighbours two), and the item's similarity is the token-weighted
-   mean over its segments; reordered sentences align one by one. Where that falls just short
-   of ``threshold``, the span's unknown tokens one edit away from an item token of four or
-   more letters count as that token (typos), and the similarity is computed again.
+   (``partial_ratio_alignment`` on token sequences: Indel similarity, so a substituted word
+   costs two operations of twice the segment's length), and the item's similarity is the
+   token-weighted mean over its segments; reordered sentences align one by one. Where that
+   falls short of ``threshold`` by less than 0.15, the span's unknown words one edit away
+   from an item word of four or more letters count as that word (typos), and the alignment
+   is computed again. Where it still falls short, the order-free overlap (the share of the
+   item's tokens, as a multiset, in the densest item-length window) less 0.1 is used if
+   higher: lines or sentences shuffled finer than the segments still match.
 
-A row is contaminated by every item whose similarity reaches ``threshold`` (default 0.8: with
-the benchmark in ``benchmarks/bench_decontaminate.py``, every lightly edited item reaches it
-and no clean row does). Unlike MinHash near-duplicate detection, the comparison is asymmetric:
-the item must be covered by the row, not the row by the item, so a benchmark item inside a
-long document is found.
+A row is contaminated by every item whose similarity reaches ``threshold`` (default 0.7). In
+``benchmarks/bench_decontaminate.py`` (96 items of the eight built-in benchmarks planted with
+typos, casing, punctuation, 10-20 % substituted words, reordered sentences, inside longer
+text, and all of these at once) it finds 99-100 % of each kind and removes none of 2,297
+clean rows, whose best similarity to any item stays below 0.55. Unlike MinHash near-duplicate
+detection, the comparison is asymmetric: the item must be covered by the row, not the row by
+the item, so a benchmark item inside a long document is found, and a row holding only part of
+an item is not that item.
 """
 
 from __future__ import annotations
