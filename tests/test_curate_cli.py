@@ -205,7 +205,8 @@ def test_decontaminate_all_modes_report_each_detector_and_every_verdict(tmp_path
     result = run_cli(
         "decontaminate", "in.jsonl", "-o", "out.jsonl", "--columns", "text", "--mode", "all",
         "--benchmark", "bench.jsonl", "--benchmark-fields", "q", "--benchmark-id", "qid",
-        "--benchmark-kind", "math", "--top-k", "2", "--cache", "cache.sqlite3", "--quiet",
+        "--benchmark-kind", "math", "--top-k", "2", "--min-similarity", "0.5",
+        "--cache", "cache.sqlite3", "--quiet",
         cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

@@ -43,7 +43,7 @@ class DecontaminateParams(EmbedderParams):
     )
     top_k: int = Field(1, ge=1, description="semantic: nearest benchmark items judged per row")
     min_similarity: float = Field(
-        0.5,
+        0.7,
         ge=-1,
         le=1,
         description="semantic: cosine below which an item is not judged (without a judge: "
