@@ -80,13 +80,22 @@ def test_decontaminate_reports_benchmark_item_and_ngram(corpus, tmp_path):
     assert planted and planted[0]["matches"][0]["benchmark"] == "mt_bench"
     assert (
         planted[0]["matches"][0]["item_id"] == "84"
-        and len(planted[0]["matches"][0]["ngram"].split()) == 13
+        and len(planted[0]["matches"][0]["evidence"].split()) == 13
     )
-    # the corpus holds the MT-Bench questions (and edited copies), never HumanEval
+    # the corpus holds the MT-Bench questions (and edited copies), never HumanEval...
     questions, seeds = set(mt_bench_texts()), set(seed_texts())
     dropped_texts = {texts[r["row"] - 1] for r in dropped}
     assert questions <= dropped_texts and not seeds & dropped_texts
-    assert {m["benchmark"] for r in dropped for m in r["matches"]} == {"mt_bench"}
+    # ... but one MT-Bench math question is GSM8K test item 326 with other numbers, and shares
+    # the 13-gram "some people got on a bus at the terminal at the first bus" with it
+    assert {m["benchmark"] for r in dropped for m in r["matches"]} == {"mt_bench", "gsm8k"}
+    gsm8k = {
+        (m["item_id"], m["evidence"])
+        for r in dropped
+        for m in r["matches"]
+        if m["benchmark"] == "gsm8k"
+    }
+    assert gsm8k == {("326", "some people got on a bus at the terminal at the first bus")}
 
 
 @pytest.mark.parametrize(
@@ -113,7 +122,7 @@ def test_decontaminate_reports_benchmark_item_and_ngram(corpus, tmp_path):
                 "--columns",
                 "text",
                 "--benchmark",
-                "gsm8k",
+                "no_such_bench",
             ],
             "unknown benchmark",
         ),
@@ -163,3 +172,67 @@ steps:
     flagged = [r for r in rows if r["contamination"]]
     assert flagged and all(r["_meta"]["id"] for r in rows)
     assert flagged[-1]["contamination"][0]["benchmark"] == "mt_bench"
+
+
+def test_decontaminate_all_modes_report_each_detector_and_every_verdict(tmp_path):
+    """--mode all through the real CLI: overlap, fuzzy and semantic (real MiniLM, the embedded
+    model as judge), each hit naming its detector, a judged row kept with its verdict."""
+    questions = [
+        {"qid": "ducks", "q": "Janet's ducks lay 16 eggs per day. She eats three for breakfast "
+         "every morning and bakes muffins for her friends every day with four. She sells the "
+         "remainder at the farmers' market daily for $2 per fresh duck egg. How much in dollars "
+         "does she make every day at the farmers' market?"},
+        {"qid": "robe", "q": "A robe takes 2 bolts of blue fiber and half that much white fiber. "
+         "How many bolts in total does it take?"},
+    ]  # fmt: skip
+    write_jsonl(tmp_path / "bench.jsonl", questions)
+    ducks = questions[0]["q"]
+    typos = ducks
+    for word, typo in (("ducks", "dukcs"), ("breakfast", "brekfast"), ("muffins", "mufins"),
+                       ("remainder", "remaindr"), ("market daily", "markt daily"),
+                       ("fresh", "frsh"), ("dollars", "dolars"), ("make", "mkae")):  # fmt: skip
+        typos = typos.replace(word, typo)
+    rows = [
+        {"text": "Before. " + ducks},  # verbatim: every detector
+        {"text": typos},  # no 13-gram survives: fuzzy
+        {
+            "text": "A bathrobe needs two bolts of blue cloth and half as much white cloth. "
+            "How many bolts does it need altogether?"
+        },
+        {"text": "inclement weather prevents liar from getting to work"},
+    ]
+    write_jsonl(tmp_path / "in.jsonl", rows)
+    result = run_cli(
+        "decontaminate", "in.jsonl", "-o", "out.jsonl", "--columns", "text", "--mode", "all",
+        "--benchmark", "bench.jsonl", "--benchmark-fields", "q", "--benchmark-id", "qid",
+        "--benchmark-kind", "math", "--top-k", "2", "--min-similarity", "0.5",
+        "--cache", "cache.sqlite3", "--quiet",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = read_jsonl(tmp_path / "out.report.jsonl")
+    detectors = [{m["detector"] for m in r.get("matches", []) if m["contaminated"]} for r in report]
+    assert {"overlap", "fuzzy"} <= detectors[0] and not report[0]["kept"]
+    assert "fuzzy" in detectors[1] and "overlap" not in detectors[1] and not report[1]["kept"]
+    assert set(report[0]["detectors"]) == detectors[0]
+    semantic = [m for m in report[2]["matches"] if m["detector"] == "semantic"]
+    assert semantic[0]["item_id"] == "robe" and semantic[0]["similarity"] >= 0.5
+    assert semantic[0]["evidence"] in ("judge: True", "judge: False")
+    assert report[2]["kept"] == (not any(m["contaminated"] for m in semantic))
+    assert report[3] == {"row": 4, "id": None, "kept": True}
+    summary = json.loads((tmp_path / "out.summary.json").read_text())
+    assert "SmolLM2-135M" in summary["settings"]["semantic"]
+    assert "minilm:" in summary["settings"]["semantic"]
+    assert summary["settings"]["benchmarks"] == "bench (2)"
+
+
+def test_decontaminate_options_come_from_the_step_params(tmp_path):
+    help_text = run_cli("decontaminate", "--help", cwd=tmp_path).stdout
+    for option in ("--mode", "--fuzzy-threshold", "--top-k", "--min-similarity", "--no-judge",
+                   "--embedder", "--benchmark-kind", "--judge-backend"):  # fmt: skip
+        assert option in help_text, option
+    bad = run_cli(
+        "decontaminate", "x.jsonl", "-o", "o.jsonl", "--columns", "t", "--fuzzy-threshold", "2",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "--fuzzy-threshold" in bad.stderr

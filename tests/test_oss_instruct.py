@@ -8,6 +8,7 @@ import random
 import pytest
 from conftest import read_jsonl, run_recipe_twice, summary_of
 
+from synthaug.curate.benchmarks import load_benchmark
 from synthaug.engine.resources import RunResources
 from synthaug.engine.step import RowError, StepContext
 from synthaug.errors import InputError
@@ -15,12 +16,15 @@ from synthaug.methods.code.oss_instruct import (
     Clean,
     Generate,
     Seeds,
+    copies_a_codeblock,
+    detect_codeblocks,
     extract_seed,
     parse_problem_solution,
     parse_reply,
 )
 from synthaug.methods.code.sources import read_code_documents
 from synthaug.methods.common.code import python_code
+from synthaug.recipe import build_pipeline, load_recipe
 from synthaug.verify.sandbox import Sandbox
 
 # Real replies of the embedded SmolLM2-135M (temperature 0) to OSS-Instruct prompts.
@@ -144,11 +148,85 @@ def test_clean_drops_whitespace_duplicates_of_seed_problem_or_solution():
     assert asyncio.run(run()) == ["1", "4", "5"]
 
 
+def _clean(rows, step=None):
+    async def run():
+        async def source():
+            for row in rows:
+                yield row
+
+        ctx = StepContext(llm=None, run_seed=0, step_name="clean")
+        return [row["_meta"]["id"] async for row in (step or Clean()).transform(source(), ctx)]
+
+    return asyncio.run(run())
+
+
+def test_clean_drops_a_solution_that_copies_a_code_block_of_the_problem():
+    # Magicoder's filter_same_codeblocks: blocks between lines starting with ``` (indented
+    # fences too), compared with all whitespace removed
+    problem = "Fix the bug:\n```python\ndef add(a, b):\n    return a - b\n```\nIt subtracts."
+    copied = "Here it is:\n  ```python\ndef add(a,b):\n  return a - b\n  ```\nDone."
+    fixed = "Here it is:\n```python\ndef add(a, b):\n    return a + b\n```"
+    assert [b.strip() for b in detect_codeblocks(copied)] == ["def add(a,b):\n  return a - b"]
+    rows = [
+        {"seed": "s1", "problem": problem, "solution": copied, "_meta": {"id": "copied"}},
+        {
+            "seed": "s2",
+            "problem": problem + " Please.",
+            "solution": fixed,
+            "_meta": {"id": "fixed"},
+        },
+        {
+            "seed": "s3",
+            "problem": "Add two numbers.",
+            "solution": "Use +.",
+            "_meta": {"id": "prose"},
+        },
+    ]
+    assert _clean(rows) == ["fixed", "prose"]
+    assert _clean(rows, Clean(same_codeblocks=False)) == ["copied", "fixed", "prose"]
+
+
+def _decontaminate(steps, row):
+    async def run():
+        rows = [row]
+        for step in steps:
+            ctx = StepContext(llm=None, run_seed=0, step_name=step.name)
+            rows = [out for r in rows for out in await step.process(r, ctx)]
+        return rows
+
+    return asyncio.run(run())
+
+
+def test_recipe_decontaminates_against_humaneval_mbpp_gsm8k_by_substrings_and_ngrams():
+    pipeline = build_pipeline(load_recipe("oss_instruct"))
+    steps = [step for step in pipeline.steps if step.method == "decontaminate"]
+    assert {step.params.mode for step in steps} == {"substring", "overlap"}
+    mbpp = {item.item_id: item for item in load_benchmark("mbpp")}
+    short = next(i for i in mbpp.values() if len(i.targets[0].split()) < 12)  # below a 13-gram
+    gsm8k, humaneval = load_benchmark("gsm8k")[7], load_benchmark("humaneval")[2]
+    code = "```python\n" + mbpp["12"].targets[1] + "\n```"
+    contaminated = {
+        "mbpp text": ("Please " + short.targets[0].lower(), "def f():\n    return 1"),
+        "mbpp solution": ("Sort the rows of a matrix by their sums.", code),
+        "gsm8k question": (gsm8k.text, "The answer is 42."),
+        "humaneval docstring": (humaneval.targets[0].upper(), "return number % 1.0"),
+    }
+    for kind, (problem, solution) in contaminated.items():
+        row = {"problem": problem, "solution": solution, "_meta": {"id": kind}}
+        assert _decontaminate(steps, row) == [], kind
+    clean = {"problem": "Write a function that reverses a string.", "solution": "s[::-1]"}
+    assert _decontaminate(steps, {**clean, "_meta": {"id": "clean"}}) == [
+        {**clean, "_meta": {"id": "clean"}}
+    ]
+
+
 def test_solution_code_runs_in_the_sandbox_as_a_tests_verdict():
     _, solution = parse_problem_solution(BOTH_SECTIONS)
     code = python_code(solution)
     assert code.startswith("def count_vowels(text):") and "print(count_vowels(" in code
-    ctx = StepContext(llm=None, run_seed=0, step_name="generate", resources=RunResources(sandbox=Sandbox()))
+    ctx = StepContext(
+        llm=None, run_seed=0, step_name="generate", resources=RunResources(sandbox=Sandbox())
+    )
     step = Generate(verify="record")
     passed = asyncio.run(step.verification(solution, ctx))
     assert passed["kind"] == "tests" and passed["verified"] and passed["tests"] == ""
@@ -160,8 +238,19 @@ def test_solution_code_runs_in_the_sandbox_as_a_tests_verdict():
 
 
 def test_oss_instruct_recipe_end_to_end(tmp_path):
+    # run seed 0 (the recipe's): the embedded model answers the second seed snippet (boltons'
+    # cachedproperty) with both sections and stops within 512 tokens, so a record comes out.
+    # One decoding slot: greedy replies decoded in a batch differ slightly from those decoded
+    # alone, and this one is pinned as decoded alone.
     records = run_recipe_twice(
-        tmp_path, "oss_instruct", "--limit", "2", "--set", "steps[1].params.max_tokens=160"
+        tmp_path,
+        "oss_instruct",
+        "--limit",
+        "2",
+        "--set",
+        "steps[1].params.max_tokens=512",
+        "--set",
+        "backend.parallel=1",
     )
     summary = summary_of(tmp_path / "data.jsonl")
     generate = summary["steps"][1]
@@ -172,7 +261,29 @@ def test_oss_instruct_recipe_end_to_end(tmp_path):
     errors = tmp_path / "data.errors.jsonl"
     failed = read_jsonl(errors) if errors.exists() else []
     assert all(r["_meta"]["error"]["kind"] in allowed for r in failed)
+    assert len(records) >= 1
+    documents = dict(read_code_documents(None))
     for record in records:
-        assert record["problem"] and record["solution"] and record["seed"]
+        problem, solution = record["problem"], record["solution"]
+        # the reply's two sections, headers removed, paired as the training conversation
+        assert problem and solution
+        assert (
+            "[solution]" not in problem.lower() and "[problem description]" not in solution.lower()
+        )
+        assert record["messages"] == [
+            {"role": "user", "content": problem},
+            {"role": "assistant", "content": solution},
+        ]
+        # the seed is consecutive lines of a built-in document, from its start line
+        lines = documents[record["seed_path"]].splitlines(keepends=True)
+        start, count = record["seed_start_line"] - 1, len(record["seed"].splitlines())
+        assert 1 <= count <= 15 and record["seed"] == "".join(lines[start : start + count])
         assert record["_meta"]["method"] == "oss_instruct.generate"
-        assert record["verification"] is None or record["verification"]["kind"] == "tests"
+        assert len(record["_meta"]["parents"]) == 1 and len(record["_meta"]["request"]) == 1
+        # verify: record runs the solution's code (or records that there is none)
+        verdict = record["verification"]
+        assert verdict is None or (
+            verdict["kind"] == "tests"
+            and verdict["verified"] == (verdict["execution"]["status"] == "ok")
+        )
+        assert not copies_a_codeblock(problem, solution)

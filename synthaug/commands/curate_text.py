@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 from collections import Counter
 from dataclasses import asdict
@@ -10,46 +11,66 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from ..curate.decontaminate import BUILTIN, DEFAULT_N, Decontaminator, load_benchmark
+from ..curate.benchmarks import BUILTIN, load_benchmarks
+from ..curate.decontaminate import DEFAULT_N, lexical_detectors
 from ..curate.diversity import embed as embed_hashed
 from ..curate.diversity import report as diversity_report
 from ..curate.files import KEPT, FileCuration, Verdict
 from ..curate.heuristics import DEFAULT_RULES, RULES, Language, LengthBounds, QualityFilter
+from ..curate.llm_decontaminator import SemanticDecontaminator
 from ..curate.pii import redact_columns
 from ..curate.text import row_text
 from ..engine.progress import CountProgress
 from ..errors import SynthaugError
 from ..io import count_records, read_records
 from ..io.writers import write_text_atomic
+from ..llm.client import LLMClient
 from ..llm.embeddings import embed_cached
+from ..llm.registry import backend_types
+from ..methods.curation.filters import DecontaminateParams
+from ..recipe import BackendConfig
+from ..resources import add_cache_options, resources_from_args
 from . import command
 from .curation import EPILOG, embedder_of, embedder_options, finish, io_options, split_columns
+from .params import DEST, add_param_options, params_from_args
 
 
 @command
 def add_commands(commands: Any) -> None:
     decon = commands.add_parser(
         "decontaminate",
-        help="remove rows that overlap benchmark items (13-gram or 8-gram coverage)",
-        description="Remove rows sharing word n-grams with benchmark items. overlap: any "
-        "shared 13-gram (GPT-3 / lm-eval). coverage: at least --threshold of an item's "
-        "8-grams (PaLM). Built-in benchmarks: " + ", ".join(BUILTIN) + "; or give a file.",
-        epilog=EPILOG,
+        help="remove rows that contain benchmark items (n-grams, substrings, fuzzy, semantic)",
+        description="Remove rows that contain benchmark items. overlap: any shared 13-gram "
+        "(GPT-3 / lm-eval). coverage: at least --threshold of an item's 8-grams (PaLM). "
+        "substring: an item's strings, case-insensitive (StarCoder / Magicoder). fuzzy: token "
+        "edit similarity of the item to aligned windows of the row, robust to typos, case, "
+        "punctuation, substituted words, reordered sentences and surrounding text. semantic: "
+        "the nearest items by embedding, each judged 'same question?' by a model (Yang et "
+        "al. 2023; --judge-* options). all: overlap, fuzzy and semantic. Built-in "
+        "benchmarks: " + ", ".join(BUILTIN) + "; or give a file.",
+        epilog=EPILOG + " Each report line lists every hit: detector, benchmark, item id, "
+        "similarity, evidence (semantic: the judge's answer, also where it cleared the row).",
     )
     io_options(decon)
     decon.add_argument(
         "--benchmark",
         action="append",
         metavar="NAME|FILE",
-        help="a built-in benchmark or a data file (repeatable; default: all built-in)",
+        help="a built-in benchmark or a data file (repeatable; same as --benchmarks A,B)",
     )
-    decon.add_argument("--benchmark-fields", help="comma-separated text fields of a benchmark file")
-    decon.add_argument("--benchmark-id", help="id field of a benchmark file (default: row number)")
-    decon.add_argument("--mode", choices=["overlap", "coverage"], default="overlap")
-    decon.add_argument("--n", type=int, help="n-gram length (overlap 13, coverage 8)")
+    add_param_options(
+        decon, DecontaminateParams, skip=("columns", "cache", "action", "judge_backend")
+    )
     decon.add_argument(
-        "--threshold", type=float, default=0.7, help="coverage: share of item n-grams (0.7)"
+        "--judge-backend",
+        choices=list(backend_types()),
+        default="local",
+        help="semantic: the judge's backend (default: local, the embedded model)",
     )
+    decon.add_argument("--judge-model", help="semantic: GGUF path (local) or model name")
+    decon.add_argument("--judge-base-url", help="semantic: OpenAI-compatible endpoint")
+    decon.add_argument("--judge-api-key-env", help="semantic: variable with the judge's key")
+    add_cache_options(decon)
     decon.set_defaults(handler=cmd_decontaminate)
 
     quality = commands.add_parser(
@@ -113,29 +134,96 @@ def add_commands(commands: Any) -> None:
 
 def cmd_decontaminate(args: argparse.Namespace) -> int:
     columns = split_columns(args.columns)
-    fields = split_columns(args.benchmark_fields) if args.benchmark_fields else None
-    specs = args.benchmark or list(BUILTIN)
-    loaded = {spec: load_benchmark(spec, fields, args.benchmark_id) for spec in specs}
-    items = [item for spec_items in loaded.values() for item in spec_items]
-    index = Decontaminator(items, args.mode, args.n, args.threshold)
+    fixed: dict[str, Any] = {"columns": columns}
+    if args.benchmark:
+        fixed["benchmarks"] = args.benchmark + (getattr(args, DEST + "benchmarks") or [])
+    p = params_from_args(DecontaminateParams, args, **fixed)
+    items = load_benchmarks(p.benchmarks, p.benchmark_fields, p.benchmark_id, p.benchmark_kind)
+    detectors = lexical_detectors(items, p.mode, p.n, p.threshold, p.fuzzy_threshold)
     job = FileCuration("decontaminate", args.input, args.out, columns, args.report, args.quiet)
+    counts = Counter(item.benchmark for item in items)
+    settings: dict[str, Any] = {
+        "benchmarks": ", ".join(f"{name} ({count})" for name, count in counts.items()),
+        "mode": p.mode,
+    }
+    if p.mode in ("overlap", "coverage", "all"):
+        n = p.n or DEFAULT_N["coverage" if p.mode == "coverage" else "overlap"]
+        settings["n-grams"] = f"{n}-grams" + (
+            f", coverage >= {p.threshold}" if p.mode == "coverage" else ", any shared"
+        )
+    if p.mode in ("fuzzy", "all"):
+        settings["fuzzy"] = f"token edit similarity >= {p.fuzzy_threshold}"
+    loop = asyncio.new_event_loop()
+    semantic = client = None
+    if p.mode in ("semantic", "all"):
+        embedder, cache = embedder_of(p, args)
+        client = _judge_client(args, p.judge, loop)
+        semantic = SemanticDecontaminator(
+            items, embedder, cache, p.top_k, p.min_similarity, constrained=p.constrained
+        )
+        settings["semantic"] = (
+            f"{embedder.identity}, top {p.top_k}, cosine >= {p.min_similarity:g}, judge: "
+            + (client.backend.describe() if client else "none (the cosine decides)")
+        )
 
     def decide(batch: list[tuple[int, dict[str, Any]]]) -> list[Verdict]:
-        found = index.check([row_text(record, columns) for _, record in batch])
-        return [
-            Verdict(False, "contaminated", {"matches": [asdict(h) for h in hits]}) if hits else KEPT
-            for hits in found
-        ]
+        texts = [row_text(record, columns) for _, record in batch]
+        found = [[] for _ in texts]
+        for detector in detectors:
+            for hits, more in zip(found, detector.check(texts), strict=True):
+                hits += more
+        if semantic is not None:
+            nearest = semantic.nearest(texts)
+            if client is None:
+                judged = [semantic.unjudged(candidates) for candidates in nearest]
+            else:
+                judged = loop.run_until_complete(_judge_all(semantic, client, nearest))
+            for hits, more in zip(found, judged, strict=True):
+                hits += more
+        verdicts = []
+        for hits in found:
+            detail = {"matches": [asdict(hit) for hit in hits]} if hits else {}
+            if any(hit.contaminated for hit in hits):
+                detectors_fired = sorted({h.detector for h in hits if h.contaminated})
+                verdicts.append(
+                    Verdict(False, "contaminated", detail | {"detectors": detectors_fired})
+                )
+            else:
+                verdicts.append(Verdict(True, detail=detail))
+        return verdicts
 
-    settings = {
-        "benchmarks": ", ".join(
-            f"{s} ({sum(i.benchmark == s or s.endswith(i.benchmark) for i in items)})"
-            for s in specs
-        ),
-        "mode": f"{args.mode}, {args.n or DEFAULT_N[args.mode]}-grams"
-        + (f", coverage >= {args.threshold}" if args.mode == "coverage" else ""),
+    try:
+        summary = job.write(decide)
+    finally:
+        if client is not None:
+            loop.run_until_complete(client.close())
+        loop.close()
+    return finish(job, summary, settings)
+
+
+def _judge_client(
+    args: argparse.Namespace, judge: bool, loop: asyncio.AbstractEventLoop
+) -> LLMClient | None:
+    """The judge's client from the --judge-* options, started (a missing model fails now)."""
+    if not judge:
+        return None
+    options = {
+        "type": args.judge_backend,
+        "model": args.judge_model,
+        "base_url": args.judge_base_url,
+        "api_key_env": args.judge_api_key_env,
     }
-    return finish(job, job.write(decide), settings)
+    config = BackendConfig(**{k: v for k, v in options.items() if v is not None})
+    client = resources_from_args(args, llm=config).llm
+    assert client is not None
+    loop.run_until_complete(client.backend.start())
+    return client
+
+
+async def _judge_all(semantic: SemanticDecontaminator, client: LLMClient, nearest) -> list:
+    return list(
+        await asyncio.gather(*(semantic.judge(client, candidates, 0) for candidates in nearest))
+    )
 
 
 def cmd_redact(args: argparse.Namespace) -> int:

@@ -1,84 +1,77 @@
-"""Benchmark decontamination by word n-gram overlap.
+"""Benchmark decontamination: word n-grams, substrings, fuzzy alignment, or meaning.
 
-Two modes, on lower-cased word tokens (so case, whitespace and punctuation
-edits do not hide a match):
+Modes (``synthaug decontaminate --mode``, the ``decontaminate`` step's ``mode``):
 
-- ``overlap`` (GPT-3, Brown et al. 2020; lm-evaluation-harness; NeMo
-  Curator): a record is contaminated if it shares any 13-gram with a benchmark
-  item; an item shorter than 13 words must appear whole.
-- ``coverage`` (PaLM, Chowdhery et al. 2022; Llama 3 uses per-benchmark
-  8-gram ratios): contaminated if at least ``threshold`` (PaLM: 70 %) of an
-  item's distinct 8-grams occur in the record.
+- ``overlap`` (GPT-3, Brown et al. 2020; lm-evaluation-harness; NeMo Curator): a record is
+  contaminated if it shares any 13-gram with a benchmark item; an item shorter than 13 words
+  must appear whole. On lower-cased word tokens, so case, whitespace and punctuation edits do
+  not hide a match.
+- ``coverage`` (PaLM, Chowdhery et al. 2022; Llama 3 uses per-benchmark 8-gram ratios):
+  contaminated if at least ``threshold`` (PaLM: 70 %) of an item's distinct 8-grams occur in
+  the record.
+- ``substring`` (StarCoder's decontamination, kept by Magicoder for OSS-Instruct): the
+  record, lower-cased, contains one of the item's strings, lower-cased (HumanEval docstrings
+  and solutions, MBPP texts and solutions, GSM8K questions...; see ``curate.benchmarks``).
+- ``fuzzy`` (``curate.fuzzy``): token edit similarity of the item to aligned windows of the
+  record, robust to typos, case, punctuation, substituted and swapped words, reordered
+  sentences and surrounding text.
+- ``semantic`` (``curate.llm_decontaminator``, Yang et al. 2023): the nearest benchmark items
+  by embedding, each judged "same question?" by an LLM.
+- ``all``: overlap, fuzzy and semantic together; a record is contaminated if any fires.
 
-Every hit names the benchmark, the item id and a matching n-gram.
+Every hit names its detector, the benchmark, the item id, a similarity and the evidence.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from importlib import resources
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal, Protocol
 
 import numpy as np
 
-from ..errors import InputError
-from ..io import read_records
+from .benchmarks import (  # noqa: F401  (the benchmark API, re-exported)
+    BUILTIN,
+    DEFAULT_BENCHMARKS,
+    BenchmarkItem,
+    Hit,
+    load_benchmark,
+    load_benchmarks,
+)
 from .text import NGramHasher, words
 
 DEFAULT_N = {"overlap": 13, "coverage": 8}
+Mode = Literal["overlap", "coverage", "substring", "fuzzy", "semantic", "all"]
+MODES: tuple[str, ...] = ("overlap", "coverage", "substring", "fuzzy", "semantic", "all")
+ALL = ("overlap", "fuzzy", "semantic")  # the detectors of mode all
 
 
-@dataclass(frozen=True)
-class BenchmarkItem:
-    benchmark: str
-    item_id: str
-    text: str
+class SubstringDecontaminator:
+    """StarCoder's rule as Magicoder applies it: the lower-cased record contains one of the
+    lower-cased strings of an item (every string is searched; the first found is the evidence)."""
 
+    def __init__(self, items: list[BenchmarkItem]):
+        self.items = items
+        self.targets = [
+            (index, target.lower())
+            for index, item in enumerate(items)
+            for target in dict.fromkeys(item.targets)
+            if target.strip()
+        ]
 
-@dataclass(frozen=True)
-class Hit:
-    benchmark: str
-    item_id: str
-    ngram: str
-    coverage: float
-
-
-def _humaneval(record: dict[str, Any]) -> tuple[str, str]:
-    return record["task_id"], record["prompt"] + record["canonical_solution"]
-
-
-def _mt_bench(record: dict[str, Any]) -> tuple[str, str]:
-    return str(record["question_id"]), "\n".join(record["turns"])
-
-
-BUILTIN = {"humaneval": ("humaneval.jsonl", _humaneval), "mt_bench": ("mt_bench.jsonl", _mt_bench)}
-
-
-def load_benchmark(
-    spec: str, fields: list[str] | None = None, id_field: str | None = None
-) -> list[BenchmarkItem]:
-    """A built-in benchmark by name, or a JSONL/CSV/... file whose ``fields`` hold the item text."""
-    if spec in BUILTIN:
-        filename, extract = BUILTIN[spec]
-        path = resources.files("synthaug") / "data" / "benchmarks" / filename
-        return [BenchmarkItem(spec, *extract(r)) for r in read_records(Path(str(path)))]
-    if not Path(spec).exists():
-        raise InputError(spec, f"unknown benchmark: not a file, nor one of {', '.join(BUILTIN)}")
-    if not fields:
-        raise InputError(spec, "a benchmark file needs its text field(s) (--benchmark-fields)")
-    name = Path(spec).stem
-    items = []
-    required = [*fields, id_field] if id_field else fields
-    for index, record in enumerate(read_records(spec, required=required)):
-        text = "\n".join(_as_text(record[f]) for f in fields)
-        items.append(BenchmarkItem(name, str(record[id_field]) if id_field else str(index), text))
-    return items
-
-
-def _as_text(value: Any) -> str:
-    return "\n".join(map(str, value)) if isinstance(value, list) else str(value)
+    def check(self, texts: Iterable[str]) -> list[list[Hit]]:
+        out = []
+        for text in texts:
+            lowered, found = text.lower(), {}
+            for index, target in self.targets:
+                if index not in found and target in lowered:
+                    found[index] = target
+            out.append(
+                [
+                    Hit("substring", self.items[i].benchmark, self.items[i].item_id, 1.0, t[:500])
+                    for i, t in found.items()
+                ]
+            )
+        return out
 
 
 class Decontaminator:
@@ -123,9 +116,15 @@ class Decontaminator:
         """The hits of each text (an empty list for a clean one); vectorised over the batch."""
         token_lists = [words(t) for t in texts]
         hits: list[dict[int, tuple[set[int], str]]] = [{} for _ in token_lists]
+        lengths = [len(tokens) for tokens in token_lists]
+        # word hashes do not depend on n: hash each batch's words once for every length
+        words_hashed = self._hasher(self.n).word_hashes(
+            [token for tokens in token_lists for token in tokens]
+        )
         for length, keys in self._sorted.items():
-            usable = [i for i, tokens in enumerate(token_lists) if len(tokens) >= length]
-            grams = self._hasher(length).batch([token_lists[i] for i in usable])
+            usable = [i for i, count in enumerate(lengths) if count >= length]
+            every = self._hasher(length).grams(words_hashed, lengths)
+            grams = [every[i] for i in usable]
             if not grams:
                 continue
             flat = np.concatenate(grams)
@@ -151,5 +150,31 @@ class Decontaminator:
             if self.mode == "coverage" and coverage < self.threshold:
                 continue
             meta = self.items[item]
-            out.append(Hit(meta.benchmark, meta.item_id, example, round(coverage, 4)))
+            out.append(Hit(self.mode, meta.benchmark, meta.item_id, round(coverage, 4), example))
         return out
+
+
+class Detector(Protocol):
+    def check(self, texts: Iterable[str]) -> list[list[Hit]]: ...
+
+
+def lexical_detectors(
+    items: list[BenchmarkItem],
+    mode: str,
+    n: int | None = None,
+    threshold: float = 0.7,
+    fuzzy_threshold: float = 0.7,
+) -> list[Detector]:
+    """The detectors of ``mode`` that need no model: n-gram, substring and fuzzy (semantic,
+    which embeds and calls a judge, is built apart: ``llm_decontaminator``)."""
+    detectors: list[Detector] = []
+    if mode in ("overlap", "coverage", "all"):
+        ngram_mode = "coverage" if mode == "coverage" else "overlap"
+        detectors.append(Decontaminator(items, ngram_mode, n, threshold))
+    if mode == "substring":
+        detectors.append(SubstringDecontaminator(items))
+    if mode in ("fuzzy", "all"):
+        from .fuzzy import FuzzyDecontaminator
+
+        detectors.append(FuzzyDecontaminator(items, fuzzy_threshold))
+    return detectors

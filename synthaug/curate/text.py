@@ -90,9 +90,17 @@ class NGramHasher:
 
     def batch(self, token_lists: list[list[str]]) -> list[np.ndarray]:
         """N-gram hashes for many token lists at once (one array per list)."""
-        lengths = np.fromiter((len(t) for t in token_lists), dtype=np.int64, count=len(token_lists))
-        ids = self.word_ids(list(itertools.chain.from_iterable(token_lists)))
-        flat = self._hashes[ids]
+        flat = self.word_hashes(list(itertools.chain.from_iterable(token_lists)))
+        return self.grams(flat, [len(tokens) for tokens in token_lists])
+
+    def word_hashes(self, tokens: list[str]) -> np.ndarray:
+        """The 64-bit hash of each word (the same in every hasher, whatever its n)."""
+        ids = self.word_ids(tokens)  # first: it may grow the table
+        return self._hashes[ids]
+
+    def grams(self, flat: np.ndarray, lengths: list[int]) -> list[np.ndarray]:
+        """N-gram hashes of texts given by their words' hashes laid end to end
+        (``word_hashes``) and their lengths in words; one array per text."""
         n = self.n
         count = max(len(flat) - n + 1, 0)
         grams = np.zeros(count, dtype=np.uint64)
@@ -100,7 +108,7 @@ class NGramHasher:
             grams += flat[j : j + count] * self.weights[j]
         out: list[np.ndarray] = []
         start = 0
-        for length in lengths.tolist():
+        for length in lengths:
             if length >= n:
                 out.append(grams[start : start + length - n + 1])
             elif length:

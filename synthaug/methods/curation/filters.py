@@ -7,23 +7,51 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ...curate.decontaminate import Decontaminator, load_benchmark
+from ...curate.benchmarks import BUILTIN, DEFAULT_BENCHMARKS, Kind, load_benchmarks
+from ...curate.decontaminate import Mode, lexical_detectors
 from ...curate.heuristics import DEFAULT_RULES, RULES, Language, LengthBounds, QualityFilter
+from ...curate.llm_decontaminator import SemanticDecontaminator
 from ...curate.pii import redact_columns
 from ...curate.text import row_text
 from ...engine.step import MapStep, StepContext
+from ...records import META
+from ..common.embedders import EmbedderParams, make_embedder
 from ..registry import register
 
 
-class DecontaminateParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class DecontaminateParams(EmbedderParams):
+    """The options of the ``decontaminate`` step and of ``synthaug decontaminate``."""
+
     columns: list[str] = Field(min_length=1)
-    benchmarks: list[str] = Field(default_factory=lambda: ["humaneval", "mt_bench"], min_length=1)
-    benchmark_fields: list[str] | None = None
-    benchmark_id: str | None = None
-    mode: Literal["overlap", "coverage"] = "overlap"
-    n: int | None = Field(None, ge=1)
-    threshold: float = Field(0.7, gt=0, le=1)
+    benchmarks: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_BENCHMARKS),
+        min_length=1,
+        description="built-in benchmarks (" + ", ".join(BUILTIN) + ") or data files",
+    )
+    benchmark_fields: list[str] | None = Field(None, description="text fields of a benchmark file")
+    benchmark_id: str | None = Field(
+        None, description="id field of a benchmark file (default: row number)"
+    )
+    benchmark_kind: Kind = Field(
+        "knowledge", description="semantic: a benchmark file's kind, for the judge's instruction"
+    )
+    mode: Mode = Field("overlap", description="detector(s); all = overlap, fuzzy and semantic")
+    n: int | None = Field(None, ge=1, description="overlap/coverage: n-gram length (13 / 8)")
+    threshold: float = Field(0.7, gt=0, le=1, description="coverage: share of an item's n-grams")
+    fuzzy_threshold: float = Field(
+        0.7, gt=0, le=1, description="fuzzy: token edit similarity of an item to the row"
+    )
+    top_k: int = Field(1, ge=1, description="semantic: nearest benchmark items judged per row")
+    min_similarity: float = Field(
+        0.7,
+        ge=-1,
+        le=1,
+        description="semantic: cosine below which an item is not judged (without a judge: "
+        "at or above which the row is contaminated)",
+    )
+    judge: bool = Field(True, description="semantic: ask the model 'same question?'")
+    judge_backend: str | None = None  # a recipe's named backend for the judge; None: default
+    constrained: bool = Field(True, description="semantic: grammar-constrained True/False")
     action: Literal["drop", "flag"] = "drop"
 
 
@@ -31,35 +59,73 @@ class DecontaminateParams(BaseModel):
     "decontaminate",
     taxonomy="curation / decontamination",
     stage="any",
-    paper="Brown et al. 2020 (GPT-3, 13-gram overlap); Chowdhery et al. 2022 (PaLM, 8-gram coverage)",
+    paper="Brown et al. 2020 (GPT-3, 13-gram overlap); Chowdhery et al. 2022 (PaLM, 8-gram "
+    "coverage); Li et al. 2023 (StarCoder substrings); Yang et al. 2023 (rephrased samples: "
+    "embeddings + LLM judge)",
 )
 class Decontaminate(MapStep):
-    """Drop (or flag in ``contamination``) rows sharing n-grams with benchmark items."""
+    """Drop (or flag) rows that contain benchmark items: n-grams, substrings, fuzzy, semantic.
+
+    Modes and what each follows are in ``synthaug.curate.decontaminate``. With ``action:
+    flag`` every row keeps ``contaminated`` (bool) and ``contamination``: each hit with its
+    detector, benchmark, item id, similarity and evidence (a semantic candidate the judge
+    cleared is listed with ``contaminated: false``). Semantic mode calls the recipe's model
+    (or the named ``judge_backend``) once per candidate, and embeds with ``embedder``.
+    """
 
     Params = DecontaminateParams
-    writes = ("contamination",)
+    writes = ("contaminated", "contamination")
+    backend_params = ("judge_backend",)
 
     def __init__(self, name: str | None = None, **params: Any):
         super().__init__(name, **params)
         p = self.params
-        items = [
-            item
-            for spec in p.benchmarks
-            for item in load_benchmark(spec, p.benchmark_fields, p.benchmark_id)
-        ]
-        self.index = Decontaminator(items, p.mode, p.n, p.threshold)
+        items = load_benchmarks(p.benchmarks, p.benchmark_fields, p.benchmark_id, p.benchmark_kind)
+        self.detectors = lexical_detectors(items, p.mode, p.n, p.threshold, p.fuzzy_threshold)
+        self.items = items
+        self.semantic: SemanticDecontaminator | None = None
+
+    @property
+    def uses_llm(self) -> bool:  # type: ignore[override]
+        return self.params.mode in ("semantic", "all") and self.params.judge
 
     def input_columns(self) -> set[str]:
         return set(self.params.columns)
 
     def output_columns(self, input_columns: set[str]) -> set[str]:
-        return input_columns | ({"contamination"} if self.params.action == "flag" else set())
+        return input_columns | (set(self.writes) if self.params.action == "flag" else set())
 
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
-        hits = self.index.check([row_text(row, self.params.columns)])[0]
-        if self.params.action == "drop":
-            return [] if hits else [row]
-        return [{**row, "contamination": [asdict(hit) for hit in hits]}]
+        p = self.params
+        text = row_text(row, p.columns)
+        hits = [hit for detector in self.detectors for hit in detector.check([text])[0]]
+        if p.mode in ("semantic", "all"):
+            if self.semantic is None:
+                embedder, cache = make_embedder(p, ctx)
+                self.semantic = SemanticDecontaminator(
+                    self.items,
+                    embedder,
+                    cache,
+                    p.top_k,
+                    p.min_similarity,
+                    constrained=p.constrained,
+                )
+            [candidates] = self.semantic.nearest([text])
+            if p.judge:
+                client = ctx.require_llm(p.judge_backend)
+                hits += await self.semantic.judge(client, candidates, ctx.seed(row[META]["id"]))
+            else:
+                hits += self.semantic.unjudged(candidates)
+        contaminated = any(hit.contaminated for hit in hits)
+        if p.action == "drop":
+            return [] if contaminated else [row]
+        return [
+            {
+                **row,
+                "contaminated": contaminated,
+                "contamination": [asdict(hit) for hit in hits],
+            }
+        ]
 
 
 class RedactParams(BaseModel):
