@@ -160,8 +160,10 @@ def resume_after_kill(
 
     Asserts the kill left no output, the resumed run paid only for answers not cached
     before the kill, its record ids are unique, no temp file is left, and the last run
-    makes no model call and gives the same records. Returns the records, the resumed
-    run's summary and how many answers were cached before the kill.
+    makes no model call and gives the same records. The killed run's answers come back as
+    cache hits or, for a map step that finished before the kill, as its checkpointed rows,
+    so the resumed run's cache hits alone may be fewer than the answers paid for. Returns
+    the records, the resumed run's summary and how many answers were cached before the kill.
     """
     cache, out = cwd / "cache.sqlite3", cwd / "data.jsonl"
     command = ["run", *args, "--out", str(out), "--quiet"]

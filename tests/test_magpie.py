@@ -105,6 +105,8 @@ def test_magpie_recipe_on_the_embedded_model_and_warm_rerun(tmp_path):
         "--set",
         "steps[0].params.num_queries=4",
         "--set",
+        "steps[2].params.max_tokens=160",
+        "--set",
         "steps[4].params.qualities=[very poor, poor, average, good, excellent]",
     )
     steps = summary_of(tmp_path / "data.jsonl")["steps"]
