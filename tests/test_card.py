@@ -194,6 +194,9 @@ def test_bad_inputs_are_one_line_and_write_nothing(tmp_path):
     assert exported.returncode == 2 and "broken.jsonl:2" in exported.stderr
     assert not (tmp_path / "README.md").exists() and not (tmp_path / "hf").exists()
 
+    split = run_cli("card", str(tmp_path / "ok.jsonl"), "--split", "my-split", cwd=tmp_path)
+    assert split.returncode == 2 and "--split my-split" in split.stderr
+
     # a README.md that synthaug did not write is kept
     data = tmp_path / "ok.jsonl"
     data.write_text('{"text": "fine"}\n', encoding="utf-8")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,10 @@ class CardOptions:
     task_categories: tuple[str, ...] = ()
     split: str = "train"
 
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"\w+(\.\w+)*", self.split):
+            raise SynthaugError(f"--split {self.split}: letters, digits and _ only (e.g. train)")
+
 
 def size_category(rows: int) -> str:
     """The Hub's ``size_categories`` bucket for ``rows`` examples."""
@@ -67,7 +72,6 @@ def render_card(found: Profile, data_path: str, options: CardOptions) -> str:
     texts = text_columns(found)
     facts = {
         "name": options.pretty_name or _pretty(run.get("recipe") or found.path.stem),
-        "file": found.path.name,
         "description": (run.get("reproduce") or {}).get("recipe", {}).get("description", ""),
         "rows": found.rows,
         "split": options.split,
