@@ -97,9 +97,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_card(args: argparse.Namespace) -> int:
+    options = card_options(args)
     out = args.out or args.file.parent / "README.md"
     check_card_target(out, args.force)
     found = profile(args.file)
-    write_text_atomic(out, render_card(found, relative_path(args.file, out), card_options(args)))
+    write_text_atomic(out, render_card(found, relative_path(args.file, out), options))
     print(f"card: {out} ({found.rows} rows of {args.file})")
     return 0
