@@ -139,7 +139,8 @@ def test_export_hf_loads_with_datasets(run_output, tmp_path):
     done = run_cli("export", str(run_output), "--format", "hf", "-o", str(folder), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     records = read_jsonl(run_output)
-    loaded = datasets.load_dataset(str(folder))
+    # a cache of its own: datasets keys a local folder's cache by its name, not its files
+    loaded = datasets.load_dataset(str(folder), cache_dir=str(tmp_path / "cache"))
     assert list(loaded) == ["train"]
     train = loaded["train"]
     expected = ["source_id", *[k for k in records[0] if k != "_meta"]]
