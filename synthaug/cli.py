@@ -25,7 +25,9 @@ from .errors import SynthaugError
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    args.argv = argv  # the command as given, recorded by runs to be reproduced
     try:
         return args.handler(args)
     except SynthaugError as exc:

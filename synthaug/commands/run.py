@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -146,6 +147,7 @@ def run_recipe(recipe: Recipe, args: argparse.Namespace) -> int:
                 resources=resources,
                 limit=args.limit,
                 progress=not args.quiet,
+                provenance=provenance(recipe, args),
             )
         )
     print(result.render())
@@ -157,3 +159,16 @@ def run_recipe(recipe: Recipe, args: argparse.Namespace) -> int:
         )
         return BUDGET_EXIT
     return 0
+
+
+def provenance(recipe: Recipe, args: argparse.Namespace) -> dict[str, Any]:
+    """How to make the run again: the command as typed and the recipe it resolved to (overrides
+    applied), with the synthaug version."""
+    from .. import __version__
+
+    argv = getattr(args, "argv", None)  # set by ``synthaug.cli.main``
+    return {
+        "command": shlex.join(["synthaug", *argv]) if argv is not None else None,
+        "recipe": recipe.model_dump(mode="json"),
+        "synthaug": __version__,
+    }

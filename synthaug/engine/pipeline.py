@@ -101,10 +101,13 @@ class Pipeline:
         window: int | None = None,
         chunk_size: int = 64,
         progress: bool = True,
+        provenance: dict[str, Any] | None = None,
     ) -> RunResult:
         """Run to completion, writing ``out`` (and its errors and summary files) atomically.
 
         Starts the clients of ``resources`` first and closes them all at the end.
+        ``provenance`` (how to reproduce the run: command, resolved recipe) goes into the
+        summary as ``reproduce``.
         """
         self.validate()
         resources = resources or RunResources()
@@ -120,6 +123,7 @@ class Pipeline:
             window or (llm.backend.max_concurrency * 4 if llm else 64),
             chunk_size,
             progress,
+            provenance,
         )
         try:
             await resources.start()
@@ -160,7 +164,7 @@ class Pipeline:
         if display:
             display.draw(final=True)
         wall = time.monotonic() - started
-        return self._finish(settings.out, failed, stats, resources, llm_stats, wall, stopped)
+        return self._finish(settings, failed, stats, resources, llm_stats, wall, stopped)
 
     async def _stream(
         self,
@@ -215,7 +219,7 @@ class Pipeline:
 
     def _finish(
         self,
-        out: Path,
+        settings: _Settings,
         failed: list[dict[str, Any]],
         stats: list[StepStats],
         resources: RunResources,
@@ -224,6 +228,7 @@ class Pipeline:
         stopped: str | None,
     ) -> RunResult:
         """The summary; unless the run ``stopped`` early, the errors and summary files too."""
+        out = settings.out
         stem = out.with_suffix("")
         errors_path = stem.with_name(stem.name + ".errors.jsonl")
         summary_path = stem.with_name(stem.name + ".summary.json")
@@ -248,6 +253,7 @@ class Pipeline:
             sandbox=resources.sandbox_counts(),
             spend=resources.spend,
             stopped=stopped,
+            reproduce=settings.provenance,
         )
         if not stopped:
             write_text_atomic(summary_path, json.dumps(summary, indent=2) + "\n")
@@ -265,6 +271,7 @@ class _Settings:
     window: int
     chunk_size: int
     progress: bool
+    provenance: dict[str, Any] | None = None
 
 
 @dataclass

@@ -91,6 +91,9 @@ class Step(ABC):
     # params whose value (a name, or a list of names) selects among the recipe's ``backends:``;
     # None and "default" select the recipe's ``backend:``
     backend_params: ClassVar[tuple[str, ...]] = ()
+    # packaged data the step reads when a param is unset: {param: path under synthaug/data}
+    # (their sources and licences are in synthaug/data/LICENSES.md; dataset cards list them)
+    seed_data: ClassVar[dict[str, str]] = {}
 
     def __init__(self, name: str | None = None, **params: Any):
         self.name = name or self.method

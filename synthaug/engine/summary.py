@@ -45,8 +45,10 @@ def build_summary(
     sandbox: dict[str, int] | None = None,
     spend: Spend | None = None,
     stopped: str | None = None,
+    reproduce: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A JSON-able summary of one run (``stopped``: why it stopped before the end)."""
+    """A JSON-able summary of one run (``stopped``: why it stopped before the end;
+    ``reproduce``: the command and resolved recipe that made it)."""
     llm = llm or ClientStats()
     generated = llm.completion_tokens
     cost = spend.cost if spend else 0.0
@@ -91,6 +93,8 @@ def build_summary(
         }
     if stopped:
         summary["stopped"] = stopped
+    if reproduce:
+        summary["reproduce"] = reproduce
     return summary
 
 

@@ -1,4 +1,5 @@
-"""``synthaug export FILE --format F -o OUT``: records to a trainer's dataset file.
+"""``synthaug export FILE --format F -o OUT``: records to a trainer's dataset file, or
+(``--format hf``) to a Hugging Face dataset folder with its card (:mod:`synthaug.export.hf`).
 
 Reads any record file (JSONL, JSON, CSV, Parquet, ``datasets`` folder), writes JSONL or
 Parquet atomically (the output appears complete or not at all) and prints the counts. The
@@ -17,7 +18,11 @@ from typing import Any
 from ..commands import command
 from ..io.readers import read_numbered
 from ..io.writers import AtomicWriter
+from ..report.command import add_card_options, card_options
 from .formats import FORMATS, ExportOptions, convert_all
+from .hf import export_hf
+
+HF = "hf"  # a Hugging Face dataset folder: data/ + README.md card
 
 EPILOG = "Bad input exits with code 2 and writes nothing."
 
@@ -52,6 +57,12 @@ def export_file(source: Path, out: Path, options: ExportOptions) -> dict[str, An
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    if args.format == HF:
+        done = export_hf(args.file, args.out, card_options(args), force=args.force)
+        print(f"export: {done['rows']:,} rows of {args.file} -> {done['data']} and the card "
+              f"{done['card']}")  # fmt: skip
+        print(f"  columns: {', '.join(done['columns'])}")
+        return 0
     options = ExportOptions(
         format=args.format,
         conversational=args.conversational,
@@ -79,20 +90,29 @@ def cmd_export(args: argparse.Namespace) -> int:
 def add_command(commands: Any) -> None:
     parser = commands.add_parser(
         "export",
-        help="write records as a trainer's dataset: sft, dpo, orpo, kto, rm (TRL formats)",
+        help="write records as a trainer's dataset: sft, dpo, orpo, kto, rm (TRL formats), "
+        "or a Hugging Face dataset folder with its card (hf)",
         description="Write records in the dataset format a trainer reads (TRL's column names): "
         "sft {messages}; dpo/orpo {prompt, chosen, rejected}; kto {prompt, completion, label}, "
         "a pair giving a chosen (true) and a rejected (false) row; rm {chosen, rejected} with "
         "the prompt inside both. Scalar columns (ratings, models) stay as extra columns and "
-        "_meta becomes source_id.",
+        "_meta becomes source_id. hf: -o names a folder that gets data/SPLIT-*.parquet (every "
+        "column, _meta as source_id) and a README.md dataset card (see synthaug card) that "
+        "datasets.load_dataset(folder) reads.",
         epilog=EPILOG,
     )
     parser.add_argument(
         "file", type=Path, help="data file (JSONL, JSON, CSV, Parquet, datasets folder)"
     )
-    parser.add_argument("--format", choices=FORMATS, required=True, help="the trainer's format")
     parser.add_argument(
-        "-o", "--out", type=Path, required=True, help="output file (.jsonl or .parquet)"
+        "--format", choices=(*FORMATS, HF), required=True, help="the trainer's format, or hf"
+    )
+    parser.add_argument(
+        "-o",
+        "--out",
+        type=Path,
+        required=True,
+        help="output file (.jsonl or .parquet); for hf, a folder",
     )
     parser.add_argument(
         "--conversational",
@@ -116,4 +136,9 @@ def add_command(commands: Any) -> None:
         help="text appended to the prompt after a blank line when not empty ('' for none)",
     )
     parser.add_argument("--drop-extra", action="store_true", help="write only the format's columns")
+    card = parser.add_argument_group("hf format: the dataset card")
+    add_card_options(card)
+    card.add_argument(
+        "--force", action="store_true", help="overwrite a README.md not written by synthaug"
+    )
     parser.set_defaults(handler=cmd_export)

@@ -11,7 +11,14 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from ..records import META
 from . import charts
-from .profile import Profile, diversity, lineage, text_columns, value_columns
+from .profile import (
+    Profile,
+    diversity,
+    lineage,
+    text_columns,
+    value_columns,
+    verification_rates,
+)
 
 SAMPLES = 5
 LINEAGE = 3
@@ -39,14 +46,8 @@ def render_report(found: Profile) -> str:
         for name, data in value_columns(found).items()
     ]
     verification = [
-        {
-            "kind": kind,
-            "ok": counts[True],
-            "failed": counts[False],
-            "rate": counts[True] / max(1, counts.total()),
-            "examples": [_dump(e) for e in found.failed_examples.get(kind, [])],
-        }
-        for kind, counts in sorted(found.verified.items())
+        {**rates, "examples": [_dump(e) for e in rates["examples"]]}
+        for rates in verification_rates(found)
     ]
     chains = lineage(found, [r for r in found.sample[:LINEAGE] if not r.get(META, {}).get("error")])
     curation = summary if "operation" in summary else None

@@ -96,6 +96,20 @@ def _keep(examples: dict[str, list[dict[str, Any]]], kind: str, example: dict[st
         found.append(example)
 
 
+def verification_rates(found: Profile) -> list[dict[str, Any]]:
+    """Per verification kind: rows verified, rows failed, the pass rate and failing examples."""
+    return [
+        {
+            "kind": kind,
+            "ok": counts[True],
+            "failed": counts[False],
+            "rate": counts[True] / max(1, counts.total()),
+            "examples": found.failed_examples.get(kind, []),
+        }
+        for kind, counts in sorted(found.verified.items())
+    ]
+
+
 def text_columns(found: Profile) -> list[str]:
     """Columns whose sampled values are mostly strings longer than a label."""
     columns = []

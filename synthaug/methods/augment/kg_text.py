@@ -35,7 +35,7 @@ from collections.abc import AsyncIterator
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -172,6 +172,7 @@ class Triples(SourceStep):
     """Knowledge-graph triples (subject, relation, object) from JSONL/CSV/TSV; default: 40 facts."""
 
     Params = TriplesParams
+    seed_data: ClassVar[dict[str, str]] = {"path": f"{SAMPLE}.jsonl"}
     writes = PARTS
 
     def expected_rows(self) -> int | None:

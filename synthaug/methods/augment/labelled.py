@@ -13,7 +13,7 @@ import re
 from collections.abc import AsyncIterator
 from importlib import resources
 from itertools import chain, zip_longest
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -64,6 +64,7 @@ class Labelled(SourceStep):
     """Read a labelled text set (default: built-in sarcasm headlines), labels interleaved."""
 
     Params = LabelledParams
+    seed_data: ClassVar[dict[str, str]] = {"path": f"{BUILTIN}.jsonl"}
 
     def output_columns(self, input_columns: set[str]) -> set[str]:
         p = self.params

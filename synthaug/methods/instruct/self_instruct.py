@@ -55,7 +55,7 @@ import string
 from collections.abc import AsyncIterator
 from importlib import resources
 from statistics import fmean
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -74,6 +74,7 @@ from ..templates import render
 PAPER = "Wang et al., 2023, Self-Instruct (arXiv 2212.10560)"
 TAXONOMY = "synthesis / model self-improvement (general distillation with a stronger teacher)"
 STAGE = "instruction tuning"
+SEED_TASKS = "self_instruct_seed_tasks.jsonl"  # the 175 human seed tasks (synthaug/data)
 
 BLACKLIST = (
     "image",
@@ -95,7 +96,7 @@ BLACKLIST = (
 def load_seed_tasks(path: str | None) -> list[dict[str, Any]]:
     """Seed tasks (``instruction``, ``instances``, ``is_classification``); default: the 175."""
     if path is None:
-        source = resources.files("synthaug") / "data" / "self_instruct_seed_tasks.jsonl"
+        source = resources.files("synthaug") / "data" / SEED_TASKS
         path = str(source)
     tasks = list(read_records(path, required=("instruction",)))
     if not tasks:
@@ -154,6 +155,7 @@ class Bootstrap(SourceStep):
     """Self-Instruct step 1: grow a pool of novel instructions from seed tasks."""
 
     Params = BootstrapParams
+    seed_data: ClassVar[dict[str, str]] = {"seed_tasks": SEED_TASKS}
     writes = ("instruction", "most_similar", "avg_similarity_score", "request_idx")
     uses_llm = True
 
@@ -287,6 +289,7 @@ class Classify(MapStep):
     """Self-Instruct step 2: decide whether each instruction is a classification task."""
 
     Params = ClassifyParams
+    seed_data: ClassVar[dict[str, str]] = {"seed_tasks": SEED_TASKS}
     reads = ("instruction",)
     writes = ("is_classification",)
     uses_llm = True
@@ -355,6 +358,7 @@ class Instances(MapStep):
     """Self-Instruct step 3: write input/output instances (input-first or output-first)."""
 
     Params = InstancesParams
+    seed_data: ClassVar[dict[str, str]] = {"seed_tasks": SEED_TASKS}
     reads = ("instruction", "is_classification")
     writes = ("instances",)
     uses_llm = True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from importlib import resources
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -41,6 +41,7 @@ class Problems(SourceStep):
     """Questions with gold answers (default: 200 built-in GSM-Symbolic style problems)."""
 
     Params = ProblemsParams
+    seed_data: ClassVar[dict[str, str]] = {"path": f"{BUILTIN}.jsonl"}
     writes = ("question", "answer")
 
     def expected_rows(self) -> int | None:
