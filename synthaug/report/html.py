@@ -119,7 +119,6 @@ def _preference(found: Profile) -> dict[str, Any] | None:
         "counts": counts,
         "tie_errors": sum(dropped[kind] for kind in TIE_ERRORS),
         "chosen_longer": counts.chosen_longer / max(1, counts.pairs),
-        "sampled": len(pairs),
         "mean_chosen": round(sum(chosen) / len(chosen)) if chosen else None,
         "mean_rejected": round(sum(rejected) / len(rejected)) if rejected else None,
         "mean_margin": round(sum(margins) / len(margins), 3) if margins else None,
