@@ -12,6 +12,9 @@ import pytest
 from conftest import read_jsonl, run_cli, summary_of
 from PIL import Image
 
+from synthaug.export.formats import ExportOptions, convert
+from synthaug.report.preference import Pair, PairCounts, pair_of
+
 SELF_REWARDING = [
     "self_rewarding",
     "--set", "seed=0",  # the first prompts give pairs (tests/test_pref_judge.py)
@@ -174,3 +177,25 @@ def test_report_of_preference_pairs_matches_the_pairs(preference_files, browser,
         run_cli("report", str(dpo), "-o", str(small), "--sample", "1", cwd=tmp_path).returncode == 0
     )
     assert f'id="pref-pairs">{len(read_jsonl(dpo))}<' in small.read_text()
+
+
+def test_pairs_are_read_back_from_every_export_shape():
+    record = {
+        "instruction": "Name a colour.\n\nOne word.",
+        "chosen": "Blue.\n\nLike the sky.",
+        "rejected": "Blue is a\n\nfruit.",
+        "chosen_score": 4.5,
+        "rejected_score": 2,
+        "_meta": {"id": "r1"},
+    }
+    want = Pair("Name a colour.\n\nOne word.", record["chosen"], record["rejected"], 4.5, 2.0)
+    assert pair_of(record) == want
+    for fmt in ("dpo", "orpo", "rm"):
+        for conversational in (False, True):
+            (row,) = convert(record, ExportOptions(fmt, conversational=conversational))
+            assert pair_of(row) == want, (fmt, conversational)
+    counts = PairCounts()
+    for row in (record, {**record, "rejected_score": 4.5}, {"chosen": None, "rejected": None}):
+        counts.add(row)
+    assert (counts.pairs, counts.unpaired, counts.scored, counts.ties) == (2, 1, 2, 1)
+    assert pair_of({"prompt": "p", "completion": "c", "label": True}) is None  # kto: no pair
