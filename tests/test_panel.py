@@ -76,8 +76,9 @@ def test_plain_line_when_stderr_is_not_a_terminal():
 
 
 def run_on_terminal(args: list[str], cwd: Path, interrupt_when: str | None = None):
-    """``synthaug ARGS`` with stdin, stdout and stderr on a 140-column pseudo-terminal;
-    SIGINT once ``interrupt_when`` appears. Returns (exit code, everything written)."""
+    """``synthaug ARGS`` with stdin, stdout and stderr on a 140-column pseudo-terminal (its
+    controlling terminal); Ctrl-C typed once ``interrupt_when`` appears. Returns (exit code,
+    everything written)."""
     main, secondary = pty.openpty()
     fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 140, 0, 0))
     env = {**os.environ, "SYNTHAUG_CACHE": str(cwd / "cache.sqlite3"), "TERM": "xterm-256color"}
@@ -90,11 +91,13 @@ def run_on_terminal(args: list[str], cwd: Path, interrupt_when: str | None = Non
         stdout=secondary,
         stderr=secondary,
         close_fds=True,
+        start_new_session=True,
+        preexec_fn=_own_terminal,
     )
     os.close(secondary)
     chunks: list[bytes] = []
     interrupted = False
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 540
     while time.monotonic() < deadline:
         try:
             chunk = os.read(main, 65536)
@@ -105,11 +108,17 @@ def run_on_terminal(args: list[str], cwd: Path, interrupt_when: str | None = Non
         chunks.append(chunk)
         text = b"".join(chunks).decode(errors="replace")
         if interrupt_when and not interrupted and interrupt_when in ANSI.sub("", text):
-            process.send_signal(signal.SIGINT)
+            os.write(main, b"\x03")  # the terminal sends SIGINT to its foreground group
             interrupted = True
     os.close(main)
-    code = process.wait(timeout=60)
+    code = process.wait(timeout=120)
     return code, b"".join(chunks).decode(errors="replace")
+
+
+def _own_terminal() -> None:
+    """In the child: make stdin's terminal its controlling one, Ctrl-C a real SIGINT."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # not ignored, even if the parent ignores it
 
 
 @pytest.fixture(scope="module")
