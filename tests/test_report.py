@@ -18,7 +18,7 @@ from synthaug.report.preference import Pair, PairCounts, pair_of
 SELF_REWARDING = [
     "self_rewarding",
     "--set", "seed=0",  # the first prompts give pairs (tests/test_pref_judge.py)
-    "--limit", "4",
+    "--limit", "2",
     "--set", "steps[1].params.per_prompt=2",
     "--set", "steps[1].params.max_tokens=32",
     "--set", "steps[2].params.samples=2",
