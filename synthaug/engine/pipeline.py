@@ -152,7 +152,7 @@ class Pipeline:
                 except BaseExceptionGroup as group:
                     raise _first_leaf(group) from None
                 finally:
-                    if ticker:  # stopped before anything else is printed (a panel lets go of stderr)
+                    if ticker:  # stopped before anything else is printed (the panel frees stderr)
                         ticker.cancel()
                         await asyncio.wait([ticker])
         except BudgetReached as reached:  # the writer dropped its temp file
