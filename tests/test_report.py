@@ -1,6 +1,7 @@
-"""``synthaug report`` on a real Self-Instruct run and on a file curated from it, opened in
-Debian's chromium with the network off: every section renders, figures match the run's
-summary JSON, plots are drawn."""
+"""``synthaug report`` on a real Self-Instruct run and on a file curated from it, and on the
+preference pairs of a real Self-Rewarding run with their DPO and reward-model exports, opened
+in Debian's chromium with the network off: every section renders, figures match the run's
+summary JSON and the pairs themselves, plots are drawn."""
 
 from __future__ import annotations
 
@@ -11,6 +12,19 @@ import pytest
 from conftest import read_jsonl, run_cli, summary_of
 from PIL import Image
 
+from synthaug.export.formats import ExportOptions, convert
+from synthaug.report.preference import Pair, PairCounts, pair_of
+
+SELF_REWARDING = [
+    "self_rewarding",
+    "--set", "seed=0",  # the first prompts give pairs (tests/test_pref_judge.py)
+    "--limit", "2",
+    "--set", "steps[1].params.per_prompt=2",
+    "--set", "steps[1].params.max_tokens=32",
+    "--set", "steps[2].params.samples=2",
+    "--set", "steps[2].params.max_tokens=40",
+    "--set", "steps[2].params.justification_chars=60",
+]  # fmt: skip
 FAST = ["--set", "steps[0].params.max_tokens=160", "--set", "steps[0].params.requests_in_flight=8"]
 
 
@@ -48,7 +62,9 @@ def test_report_of_a_run_matches_its_summary_offline(run_output, browser, tmp_pa
     target = tmp_path / "report.html"
     made = run_cli("report", str(out), "-o", str(target), cwd=tmp_path)
     assert made.returncode == 0, made.stderr
-    assert f"report: {target} ({len(read_jsonl(out))} rows)" in made.stdout
+    rows = len(read_jsonl(out))
+    assert f"report: {target} ({rows} rows)" in made.stdout
+    assert made.stderr.startswith(f"report reading: {rows}/{rows} rows | ")  # the progress line
     summary = summary_of(out)
     page, asked = open_offline(browser, target)
     for section in ("funnel", "model", "errors", "texts", "values", "lineage", "samples"):
@@ -93,3 +109,93 @@ def test_a_sampled_report_says_so_and_a_bad_file_is_one_line(run_output, tmp_pat
     failed = run_cli("report", str(bad), "-o", str(tmp_path / "bad.html"), cwd=tmp_path)
     assert failed.returncode == 2 and len(failed.stderr.strip().splitlines()) == 1
     assert "bad.jsonl" in failed.stderr and not (tmp_path / "bad.html").exists()
+
+
+@pytest.fixture(scope="module")
+def preference_files(tmp_path_factory):
+    """The pair records of a small real Self-Rewarding run, and their DPO (plain) and
+    reward-model (conversational) exports."""
+    workdir = tmp_path_factory.mktemp("preference")
+    out = workdir / "pairs.jsonl"
+    env = {"SYNTHAUG_CACHE": str(workdir / "cache.sqlite3")}
+    done = run_cli("run", *SELF_REWARDING, "--out", str(out), "--quiet", cwd=workdir, env=env)
+    assert done.returncode == 0, done.stderr
+    exports = []
+    for name, options in (("dpo", []), ("rm", ["--conversational"])):
+        target = workdir / f"{name}.jsonl"
+        made = run_cli(
+            "export", str(out), "--format", name, *options, "-o", str(target), cwd=workdir
+        )
+        assert made.returncode == 0, made.stderr
+        exports.append(target)
+    return [out, *exports]
+
+
+def response(side) -> str:
+    return side if isinstance(side, str) else side[-1]["content"]
+
+
+def test_report_of_preference_pairs_matches_the_pairs(preference_files, browser, tmp_path):
+    pairs_file = preference_files[0]
+    tied = sum(s["errors"].get("tied", 0) for s in summary_of(pairs_file)["steps"])
+    for path in preference_files:
+        target = tmp_path / f"{path.stem}.html"
+        made = run_cli("report", str(path), "-o", str(target), "--quiet", cwd=tmp_path)
+        assert made.returncode == 0 and not made.stderr, made.stderr
+        rows = [r for r in read_jsonl(path) if r.get("chosen") is not None]
+        assert rows, f"{path.name}: the run gave no pair"
+        chosen = [response(r["chosen"]) for r in rows]
+        rejected = [response(r["rejected"]) for r in rows]
+        margins = [r["chosen_score"] - r["rejected_score"] for r in rows]
+        longer = sum(len(c) > len(r) for c, r in zip(chosen, rejected, strict=True))
+        page, asked = open_offline(browser, target)
+        figures = {
+            "pairs": str(len(rows)),
+            "scored": str(len(margins)),
+            "ties": str(margins.count(0)),
+            "tie-errors": str(tied if path == pairs_file else 0),
+            "identical": str(sum(c == r for c, r in zip(chosen, rejected, strict=True))),
+            "longer": f"{100 * longer / len(rows):.1f} %",
+            "mean-chars": f"{round(sum(map(len, chosen)) / len(rows))} / "
+            f"{round(sum(map(len, rejected)) / len(rows))} chars",
+            "margin": str(round(sum(margins) / len(margins), 3)),
+        }
+        for name, value in figures.items():
+            assert page.locator(f"#pref-{name}").inner_text() == value, (path.name, name)
+        for chart in ("pref-lengths", "pref-scores", "pref-margins"):
+            plot = page.locator(f'figure[data-chart="{chart}"] svg')
+            assert drawn_pixels(plot.screenshot()) > 300, (path.name, chart)
+        shown = page.locator("#preference .pair")
+        assert shown.count() == min(3, len(rows))
+        first = shown.first.locator(".chosen pre").inner_text()
+        assert first.strip() in {c.strip() for c in chosen}
+        assert all(url.startswith("file:") for url in asked), asked
+    # every row is counted, whatever the sample
+    small = tmp_path / "sampled.html"
+    dpo = preference_files[1]
+    assert (
+        run_cli("report", str(dpo), "-o", str(small), "--sample", "1", cwd=tmp_path).returncode == 0
+    )
+    assert f'id="pref-pairs">{len(read_jsonl(dpo))}<' in small.read_text()
+
+
+def test_pairs_are_read_back_from_every_export_shape():
+    record = {
+        "instruction": "Name a colour.\n\nOne word.",
+        "chosen": "Blue.\n\nLike the sky.",
+        "rejected": "Blue is a\n\nfruit.",
+        "chosen_score": 4.5,
+        "rejected_score": 2,
+        "_meta": {"id": "r1"},
+    }
+    want = Pair("Name a colour.\n\nOne word.", record["chosen"], record["rejected"], 4.5, 2.0)
+    assert pair_of(record) == want
+    for fmt in ("dpo", "orpo", "rm"):
+        for conversational in (False, True):
+            (row,) = convert(record, ExportOptions(fmt, conversational=conversational))
+            assert pair_of(row) == want, (fmt, conversational)
+    counts = PairCounts()
+    for row in (record, {**record, "rejected_score": 4.5}, {"chosen": None, "rejected": None}):
+        counts.add(row)
+    assert (counts.pairs, counts.unpaired, counts.scored, counts.ties) == (2, 1, 2, 1)
+    assert pair_of({"prompt": "p", "completion": "c", "label": True}) is None  # kto: no pair

@@ -35,7 +35,7 @@ from ..io.writers import write_text_atomic
 from ..llm.client import BudgetReached, ClientStats, LLMError
 from ..records import META, failed
 from .checkpoint import ShardStore
-from .progress import Progress
+from .progress import run_display
 from .resources import DEFAULT_BACKEND, RunResources
 from .step import MapStep, RowError, SourceStep, Step, StepContext, WholeStep
 from .summary import StepStats, build_summary, render_summary
@@ -141,7 +141,7 @@ class Pipeline:
         total = settings.limit or source.expected_rows()
         notes = [client.backend.progress_note for client in clients]
         display = (
-            Progress(stats, llm_stats, total, notes=notes, spend=resources.spend)  # type: ignore[arg-type]
+            run_display(stats, llm_stats, total, notes=notes, spend=resources.spend)  # type: ignore[arg-type]
             if settings.progress
             else None
         )
@@ -156,8 +156,9 @@ class Pipeline:
                 except BaseExceptionGroup as group:
                     raise _first_leaf(group) from None
                 finally:
-                    if ticker:
+                    if ticker:  # stopped before anything else is printed (the panel frees stderr)
                         ticker.cancel()
+                        await asyncio.wait([ticker])
         except BudgetReached as reached:  # the writer dropped its temp file
             stopped = f"budget reached ({reached})"
             await resources.drain()

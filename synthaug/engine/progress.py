@@ -1,5 +1,7 @@
-"""A one-line live progress display on stderr: rows/s, tokens/s, cache hits,
-backend notes (e.g. provider batches waiting), errors, ETA."""
+"""The live progress of a run on stderr: rows/s, tokens/s, cache hits, backend notes (e.g.
+provider batches waiting), spend, errors, ETA. ``run_display`` picks the rich panel
+(``panel.py``) on a terminal and the plain line of ``Progress`` otherwise (logs and tests
+read that line)."""
 
 from __future__ import annotations
 
@@ -7,11 +9,33 @@ import asyncio
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import TextIO
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TextIO
 
 from ..llm.client import ClientStats
 from ..llm.spend import Spend
 from .summary import StepStats
+
+if TYPE_CHECKING:
+    from .panel import Panel
+
+
+@dataclass(frozen=True)
+class Figures:
+    """What a display shows besides the steps' own counters, read at one instant."""
+
+    elapsed: float
+    producing: str  # the last step giving rows, whose rate is shown
+    rows_per_s: float
+    tokens_per_s: float | None  # None: the run calls no model
+    calls: int
+    cache_hits: int
+    waiting: int  # calls waiting because a server asked (Retry-After)
+    wait_left: float
+    notes: list[str]
+    spent: str | None
+    errors: int
+    eta: float | None
 
 
 class Progress:
@@ -34,24 +58,42 @@ class Progress:
         self.interval = 0.5 if self.tty else log_every
         self.start = time.monotonic()
 
-    def line(self) -> str:
+    def figures(self) -> Figures:
         elapsed = max(time.monotonic() - self.start, 1e-9)
-        parts = [" ".join(f"{s.name}:{s.rows_out}" for s in self.steps)]
         producing = self.producing_step()
-        parts.append(f"{producing.rows_out / elapsed:.1f} rows/s ({producing.name})")
-        if self.llm is not None:
-            parts.append(f"{self.llm.completion_tokens / elapsed:.0f} tok/s")
-            parts.append(f"calls {self.llm.model_calls} cache {self.llm.cache_hits}")
-            waiting, left = _server_waits(self.llm)
-            if waiting:  # the server asked to wait (Retry-After): say so rather than stall silently
-                parts.append(f"server asked to wait {left:.0f}s ({waiting} calls)")
-        parts.extend(text for text in (note() for note in self.notes) if text)  # e.g. batches
-        if self.spend is not None and self.spend.clients:
-            parts.append(f"spent {spend_text(self.spend)}")
-        parts.append(f"errors {sum(sum(s.errors.values()) for s in self.steps)}")
-        if (done := self.fraction_done()) > 0:
-            parts.append(f"ETA {_clock(elapsed * (1 - done) / done)}")
-        parts.append(_clock(elapsed))
+        waiting, left = _server_waits(self.llm) if self.llm is not None else (0, 0.0)
+        done = self.fraction_done()
+        return Figures(
+            elapsed=elapsed,
+            producing=producing.name,
+            rows_per_s=producing.rows_out / elapsed,
+            tokens_per_s=self.llm.completion_tokens / elapsed if self.llm is not None else None,
+            calls=self.llm.model_calls if self.llm is not None else 0,
+            cache_hits=self.llm.cache_hits if self.llm is not None else 0,
+            waiting=waiting,
+            wait_left=left,
+            notes=[text for text in (note() for note in self.notes) if text],  # e.g. batches
+            spent=spend_text(self.spend) if self.spend is not None and self.spend.clients else None,
+            errors=sum(sum(s.errors.values()) for s in self.steps),
+            eta=elapsed * (1 - done) / done if done > 0 else None,
+        )
+
+    def line(self) -> str:
+        f = self.figures()
+        parts = [" ".join(f"{s.name}:{s.rows_out}" for s in self.steps)]
+        parts.append(f"{f.rows_per_s:.1f} rows/s ({f.producing})")
+        if f.tokens_per_s is not None:
+            parts.append(f"{f.tokens_per_s:.0f} tok/s")
+            parts.append(f"calls {f.calls} cache {f.cache_hits}")
+            if f.waiting:  # a server asked to wait (Retry-After): say so, not stall silently
+                parts.append(f"server asked to wait {f.wait_left:.0f}s ({f.waiting} calls)")
+        parts.extend(f.notes)
+        if f.spent is not None:
+            parts.append(f"spent {f.spent}")
+        parts.append(f"errors {f.errors}")
+        if f.eta is not None:
+            parts.append(f"ETA {clock(f.eta)}")
+        parts.append(clock(f.elapsed))
         return " | ".join(parts)
 
     def producing_step(self) -> StepStats:
@@ -88,6 +130,22 @@ class Progress:
             self.draw()
 
 
+def run_display(
+    steps: list[StepStats],
+    llm: ClientStats | None,
+    total: int | None,
+    notes: Sequence[Callable[[], str | None]] = (),
+    spend: Spend | None = None,
+) -> Progress | Panel:
+    """The rich panel when stderr is a terminal, else the plain progress line."""
+    progress = Progress(steps, llm, total, notes=notes, spend=spend)
+    if not progress.tty:
+        return progress
+    from .panel import Panel  # rich is imported only for a terminal
+
+    return Panel(progress)
+
+
 def spend_text(spend: Spend) -> str:
     """Dollars (or "cost unknown") and tokens spent so far, each against its budget if any."""
     cost, budget = spend.cost, spend.budget
@@ -107,7 +165,7 @@ def _server_waits(llm: ClientStats) -> tuple[int, float]:
     return sum(n for n, _ in found), max((left for _, left in found), default=0.0)
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
     seconds = int(seconds)
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
@@ -135,8 +193,8 @@ class CountProgress:
         shown = f"{self.done:,}" + (f"/{self.total:,}" if self.total else "")
         parts = [f"{self.label}: {shown} rows", f"{self.done / elapsed:,.0f} rows/s"]
         if self.total and self.done:
-            parts.append(f"ETA {_clock(elapsed * max(self.total - self.done, 0) / self.done)}")
-        parts.append(_clock(elapsed))
+            parts.append(f"ETA {clock(elapsed * max(self.total - self.done, 0) / self.done)}")
+        parts.append(clock(elapsed))
         return " | ".join(parts)
 
     def draw(self, final: bool = False) -> None:

@@ -20,6 +20,7 @@ plt.rcParams.update(
     }
 )
 COLOR = "#3b6ea5"
+COLORS = (COLOR, "#c0504d")  # overlaid series: first, second
 SIZE = (5.2, 2.4)
 
 
@@ -29,6 +30,20 @@ def histogram(values: list[float], xlabel: str, bins: int = 30) -> str:
     axes.hist(values, bins=min(bins, max(1, len(set(values)))), color=COLOR)
     axes.set_xlabel(xlabel)
     axes.set_ylabel("rows")
+    return _svg(figure)
+
+
+def overlaid(series: dict[str, list[float]], xlabel: str, bins: int = 30) -> str:
+    """Histograms of each named series on the same bins, see-through, with a legend."""
+    values = [v for data in series.values() for v in data]
+    edges = min(bins, max(1, len(set(values))))
+    figure, axes = plt.subplots(figsize=SIZE)
+    spread = (min(values), max(values)) if values else None
+    for (name, data), color in zip(series.items(), COLORS, strict=False):
+        axes.hist(data, bins=edges, range=spread, color=color, alpha=0.55, label=name)
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel("rows")
+    axes.legend(frameon=False)
     return _svg(figure)
 
 

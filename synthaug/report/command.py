@@ -22,8 +22,10 @@ def add_command(commands: Any) -> None:
         description="Write one self-contained HTML page (no network) about a data file: the "
         "run's step funnel and model use (from its .summary.json), error kinds with examples, "
         "verification pass rates with failing examples, length and diversity of text columns, "
-        "distributions of labels and scores, the lineage of sample records (from the run's "
-        "checkpoints) and sample records. Large files are sampled; the page says so.",
+        "distributions of labels and scores, preference pairs (counts, ties, lengths and "
+        "score margins of chosen vs rejected, sample pairs side by side), the lineage of "
+        "sample records (from the run's checkpoints) and sample records. Every row is counted; "
+        "distributions come from a sample of large files, and the page says so.",
         epilog=EPILOG,
     )
     report.add_argument("file", type=Path, help="a run output or any data file")
@@ -33,6 +35,7 @@ def add_command(commands: Any) -> None:
     report.add_argument(
         "--sample", type=int, default=20_000, metavar="N", help="rows sampled for distributions"
     )
+    report.add_argument("--quiet", action="store_true", help="no progress display")
     report.set_defaults(handler=cmd_report)
 
     card = commands.add_parser(
@@ -90,7 +93,7 @@ def card_options(args: argparse.Namespace) -> CardOptions:
 
 def cmd_report(args: argparse.Namespace) -> int:
     out = args.out or args.file.with_suffix(".report.html")
-    found = profile(args.file, sample_size=max(1, args.sample))
+    found = profile(args.file, sample_size=max(1, args.sample), progress=not args.quiet)
     write_text_atomic(out, render_report(found))
     print(f"report: {out} ({found.rows} rows)")
     return 0

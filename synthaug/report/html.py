@@ -11,6 +11,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from ..records import META
 from . import charts
+from .preference import TIE_ERRORS, pair_of
 from .profile import (
     Profile,
     diversity,
@@ -21,6 +22,7 @@ from .profile import (
 )
 
 SAMPLES = 5
+PAIRS = 3  # sample pairs shown side by side
 LINEAGE = 3
 CUT = 1200  # characters of a record shown in the samples and lineage
 SECTIONS = {
@@ -29,6 +31,7 @@ SECTIONS = {
     "model": "Model use",
     "errors": "Errors",
     "verification": "Verification",
+    "preference": "Preference pairs",
     "texts": "Text columns",
     "values": "Labels and scores",
     "lineage": "Lineage",
@@ -75,6 +78,7 @@ def render_report(found: Profile) -> str:
         "verification": verification,
         "texts": texts,
         "values": values,
+        "preference": _preference(found),
         "lineage": [
             [
                 _generation(row, parent)
@@ -89,12 +93,64 @@ def render_report(found: Profile) -> str:
         "funnel": bool(funnel),
         "model": bool(context["llm"]),
         "verification": bool(verification),
+        "preference": bool(context["preference"]),
         "texts": bool(texts),
         "values": bool(values),
         "lineage": bool(chains),
     }
     context["sections"] = [(k, v) for k, v in SECTIONS.items() if present.get(k, True)]
     return _template().render(**context)
+
+
+def _preference(found: Profile) -> dict[str, Any] | None:
+    """Counts over every pair; lengths, scores and margins of the sampled pairs; sample pairs."""
+    counts = found.pairs
+    if not counts.pairs and not counts.unpaired:
+        return None
+    pairs = [p for r in found.sample if "chosen" in r and (p := pair_of(r)) is not None]
+    # a run's dropped rows are in its errors file; its summary counts them by kind
+    dropped = Counter(found.errors)
+    for step in (found.summary or {}).get("steps") or []:
+        dropped.update(step.get("errors") or {})
+    chosen = [len(p.chosen) for p in pairs]
+    rejected = [len(p.rejected) for p in pairs]
+    scored = [p for p in pairs if p.margin is not None]
+    margins = [p.margin for p in scored if p.margin is not None]
+    return {
+        "counts": counts,
+        "tie_errors": sum(dropped[kind] for kind in TIE_ERRORS),
+        "chosen_longer": counts.chosen_longer / max(1, counts.pairs),
+        "mean_chosen": round(sum(chosen) / len(chosen)) if chosen else None,
+        "mean_rejected": round(sum(rejected) / len(rejected)) if rejected else None,
+        "mean_margin": round(sum(margins) / len(margins), 3) if margins else None,
+        "lengths_chart": charts.overlaid(
+            {"chosen": chosen, "rejected": rejected}, "response length (characters)"
+        )
+        if pairs
+        else "",
+        "scores_chart": charts.overlaid(
+            {
+                "chosen": [p.chosen_score for p in scored],
+                "rejected": [p.rejected_score for p in scored],
+            },
+            "score",
+        )
+        if scored
+        else "",
+        "margin_chart": charts.histogram(margins, "margin (chosen - rejected score)")
+        if margins
+        else "",
+        "samples": [
+            {
+                "prompt": _cut(p.prompt or ""),
+                "chosen": _cut(p.chosen),
+                "rejected": _cut(p.rejected),
+                "chosen_score": p.chosen_score,
+                "rejected_score": p.rejected_score,
+            }
+            for p in pairs[:PAIRS]
+        ],
+    }
 
 
 def _text_column(found: Profile, name: str) -> dict[str, Any]:

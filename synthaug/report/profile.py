@@ -1,8 +1,9 @@
 """What a report shows about a data file, gathered in one streaming pass.
 
-Every row is counted (rows, error kinds, verification verdicts, column presence); values
-for distributions, diversity and samples come from a seeded reservoir sample of at most
-``sample_size`` rows, whose size the report states. The run's summary
+Every row is counted (rows, error kinds, verification verdicts, column presence, preference
+pairs and their ties); values for distributions, diversity and samples come from a seeded
+reservoir sample of at most ``sample_size`` rows, whose size the report states, so memory is
+bounded by the sample whatever the file's size. The run's summary
 (``<stem>.summary.json``) and checkpoints (``.<stem>.run/checkpoints``) are read when they
 lie beside the file, for the step funnel, model use and lineage.
 """
@@ -17,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from ..curate.diversity import distinct_n, self_bleu
-from ..io.readers import read_records
+from ..engine.progress import CountProgress
+from ..io.readers import count_records, read_records
 from ..records import META
+from .preference import PairCounts
 
 EXAMPLES = 3  # examples kept per error kind and per failing verification kind
 DIVERSITY_TEXTS = 300  # self-BLEU is quadratic: at most this many texts of the sample
@@ -36,18 +39,25 @@ class Profile:
     failed_examples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     summary: dict[str, Any] | None = None
     dropped: list[dict[str, Any]] = field(default_factory=list)  # a curation report's examples
+    pairs: PairCounts = field(default_factory=PairCounts)
 
     @property
     def sampled(self) -> bool:
         return len(self.sample) < self.rows
 
 
-def profile(path: str | Path, sample_size: int = 20_000, seed: int = 0) -> Profile:
-    """One pass over ``path`` (any format ``read_records`` reads)."""
+def profile(
+    path: str | Path, sample_size: int = 20_000, seed: int = 0, progress: bool = False
+) -> Profile:
+    """One pass over ``path`` (any format ``read_records`` reads); ``progress``: a progress
+    display on stderr (rows read, rows/s, ETA)."""
     found = Profile(Path(path))
     rng = random.Random(seed)
+    shown = CountProgress("report reading", count_records(path)) if progress else None
     for record in read_records(path):
         found.rows += 1
+        if shown:
+            shown.tick()
         _reservoir(found.sample, record, found.rows, sample_size, rng)
         found.present.update(k for k, v in record.items() if k != META and v is not None)
         meta = record.get(META) if isinstance(record.get(META), dict) else {}
@@ -61,6 +71,10 @@ def profile(path: str | Path, sample_size: int = 20_000, seed: int = 0) -> Profi
             found.verified.setdefault(kind, Counter())[ok] += 1
             if not ok:
                 _keep(found.failed_examples, kind, {"id": meta.get("id"), **verdict})
+        if "chosen" in record:
+            found.pairs.add(record)
+    if shown:
+        shown.draw(final=True)
     summary = found.path.with_name(f"{found.path.stem}.summary.json")
     if summary.is_file():
         found.summary = json.loads(summary.read_text(encoding="utf-8"))
