@@ -48,7 +48,9 @@ def render_report(found: Profile) -> str:
         }
         for kind, counts in sorted(found.verified.items())
     ]
-    chains = lineage(found, [r for r in found.sample[:LINEAGE] if not r.get(META, {}).get("error")])
+    chains = lineage(
+        found.path, [r for r in found.sample[:LINEAGE] if not r.get(META, {}).get("error")]
+    )
     curation = summary if "operation" in summary else None
     context = {
         "curation": curation,
