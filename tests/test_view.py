@@ -428,3 +428,40 @@ def test_parquet_is_read_by_row_groups_like_the_jsonl(self_instruct, tmp_path):
     assert [parquet.record(i)[1] for i in range(len(rows))] == rows
     query = Query(text=rows[-1]["instruction"][:20])
     assert parquet.find(query, 0, 50)["rows"] == jsonl.find(query, 0, 50)["rows"]
+
+
+def test_index_and_cursors_see_every_row_once(tmp_path, monkeypatch):
+    """Blank lines, CRLF, a BOM and no final newline are indexed as the readers read them; a
+    search continued from cursor to cursor, one small block per request, over the data and
+    its errors file, returns every match once and in order."""
+    import synthaug.view.data as view_data
+    import synthaug.view.sources as sources
+
+    rows = [{"text": f"item {i}", "_meta": {"id": str(i), "step": "gen" if i % 3 else "fix"}}
+            for i in range(3000)]  # fmt: skip
+    errors = [{"text": f"item {i} failed", "_meta": {"id": f"e{i}", "step": "fix",
+               "error": {"kind": "parse"}}} for i in range(500)]  # fmt: skip
+    lines = [json.dumps(r) for r in rows]
+    text = "\ufeff" + "\r\n".join(lines[:10]) + "\r\n\n  \n" + "\n".join(lines[10:])  # no final \n
+    (tmp_path / "data.jsonl").write_text(text, encoding="utf-8")
+    write_jsonl(tmp_path / "data.errors.jsonl", errors)
+    data = ViewData(tmp_path / "data.jsonl")
+    everything = rows + errors
+    assert len(data) == len(everything) and [p.name for p in data.parts] == ["data", "errors"]
+    assert [data.record(i)[1] for i in (0, 9, 10, 2999, 3000, 3499)] == [
+        everything[i] for i in (0, 9, 10, 2999, 3000, 3499)
+    ]
+    monkeypatch.setattr(sources, "BLOCK", 2048)
+    monkeypatch.setattr(view_data, "SCAN_BUDGET_S", 0.0)
+    for query, wanted in (
+        (Query(step="fix"), [i for i, r in enumerate(everything) if r["_meta"]["step"] == "fix"]),
+        (Query(text="ITEM 12"), [i for i, r in enumerate(everything) if "item 12" in r["text"]]),
+        (Query(error="parse", text="failed"), list(range(3000, 3500))),
+    ):
+        found, cursor, requests = [], 0, 0
+        while cursor is not None:
+            answer = data.find(query, cursor, 7)
+            found += [row["index"] for row in answer["rows"]]
+            cursor, requests = answer["next"], requests + 1
+        assert found == wanted and requests > 2, query
+    data.close()

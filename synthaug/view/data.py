@@ -160,6 +160,8 @@ class ViewData:
                 if at >= 0 and MALFORMED in (record := parse(part.source.texts(at, at + 1)[0])):
                     raise InputError(part.source.path, record[MALFORMED], line=at + 1)
         self.facets = Facets()
+        self._stopping = threading.Event()
+        self._counting: threading.Thread | None = None
 
     def __len__(self) -> int:
         return sum(len(part.source) for part in self.parts)
@@ -173,14 +175,16 @@ class ViewData:
 
         def run() -> None:
             for _, block in self._blocks(0):
+                if self._stopping.is_set():
+                    return
                 for _, raw in block.rows():
                     self.facets.add(parse(raw))
             with self.facets.lock:
                 self.facets.done = True
 
-        thread = threading.Thread(target=run, name="view-facets", daemon=True)
-        thread.start()
-        return thread
+        self._counting = threading.Thread(target=run, name="view-facets", daemon=True)
+        self._counting.start()
+        return self._counting
 
     def page(self, offset: int, limit: int) -> list[dict[str, Any]]:
         """The rows ``offset`` to ``offset + limit``, summarized."""
@@ -249,6 +253,10 @@ class ViewData:
         return value if isinstance(value, str) and found.get(at) == value else None
 
     def close(self) -> None:
+        """Stop the facet pass (at its next block) and close the files."""
+        self._stopping.set()
+        if self._counting is not None:
+            self._counting.join()
         for part in self.parts:
             part.source.close()
 

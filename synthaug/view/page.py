@@ -235,7 +235,9 @@ document.addEventListener("keydown", (event) => {
 let typingTimer = null;
 $("search").addEventListener("input", () => { clearTimeout(typingTimer); typingTimer = setTimeout(refilter, 300); });
 $("search").addEventListener("keydown", (event) => { if (event.key === "Enter") { clearTimeout(typingTimer); refilter(); event.target.blur(); } });
-for (const name of facetNames) $("f-" + name).addEventListener("change", refilter);
+for (const name of facetNames) {
+  $("f-" + name).addEventListener("change", (event) => { event.target.blur(); refilter(); });
+}
 $("next").addEventListener("click", () => turn(1).catch(say));
 $("prev").addEventListener("click", () => turn(-1).catch(say));
 $("goto").addEventListener("change", () => { if (!filtered()) goToPage(Number($("goto").value)).catch(say); });

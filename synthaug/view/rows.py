@@ -26,12 +26,14 @@ DEPTH = 6  # how deep images are looked for (messages.0.content.0.image is 5)  #
 def parse(text: bytes) -> dict[str, Any]:
     """The record in ``text``; a stand-in ``{_malformed: why}`` when it is not a JSON object."""
     try:
-        record = json.loads(text)
+        record = json.loads(text.removeprefix(b"\xef\xbb\xbf"))  # a BOM on the first line
     except (ValueError, RecursionError) as error:
-        return {
-            MALFORMED: f"malformed JSON ({error})",
-            "_text": text[:2000].decode(errors="replace"),
-        }
+        why = (
+            f"{error.msg}, column {error.colno}"
+            if isinstance(error, json.JSONDecodeError)
+            else error
+        )
+        return {MALFORMED: f"malformed JSON ({why})", "_text": text[:2000].decode(errors="replace")}
     if not isinstance(record, dict):
         return {MALFORMED: f"expected a JSON object, got {type(record).__name__}"}
     return record
