@@ -310,14 +310,13 @@ def test_search_then_keyboard_navigation_and_detail_with_lineage(self_instruct, 
     words = " ".join(known["instruction"].split()[:4])
     page.keyboard.press("/")
     assert page.evaluate("document.activeElement.id") == "search"
-    before = loads(page)
     page.keyboard.type(words)
     page.keyboard.press("Enter")
-    wait_loaded(page, before)
     holding = [
         i for i, r in enumerate(rows) if words.lower() in json.dumps(r, ensure_ascii=False).lower()
     ]
-    assert page.text_content("#status") == f"{len(holding)} matching rows"
+    status = f"{len(holding)} matching rows"
+    page.wait_for_function("t => document.querySelector('#status').textContent === t", arg=status)
     shown = page.locator("tr.row").evaluate_all("r => r.map(t => Number(t.dataset.index))")
     assert shown == holding and known_at in shown
     assert not outside and not errors, (outside, errors)

@@ -74,7 +74,7 @@ kbd{border:1px solid #aaa;border-radius:3px;padding:0 .25rem;font-size:.8rem}
 const $ = (id) => document.getElementById(id);
 const PAGE = 50;
 let total = 0, rows = [], selected = -1, detailOpen = false;
-let offset = 0, cursors = [0], pageNo = 0, filterCount = null;
+let offset = 0, cursors = [0], pageNo = 0, filterCount = null, loading = 0;
 const facetNames = ["step", "error", "verdict", "label"];
 
 async function get(path, params) {
@@ -109,7 +109,7 @@ function render(selectAt) {
   $("rows").replaceChildren(...rows.map((row, i) => {
     const tr = el("tr", undefined, "row"); tr.dataset.index = row.index; tr.dataset.step = row.step;
     tr.append(el("td", String(row.index + 1)), el("td", row.step), badges(row), el("td", row.text, "text"));
-    tr.addEventListener("click", () => { select(i); openDetail(); });
+    tr.addEventListener("click", () => { detailOpen = true; select(i); });
     return tr;
   }));
   select(Math.min(Math.max(selectAt, 0), rows.length - 1));
@@ -119,11 +119,13 @@ function select(i) {
   document.querySelectorAll("tr.row").forEach((tr, j) => tr.classList.toggle("selected", j === i));
   const tr = document.querySelectorAll("tr.row")[i];
   if (tr) tr.scrollIntoView({block: "nearest"});
-  if (detailOpen) openDetail();
+  if (detailOpen) openDetail().catch(say);
 }
 async function load(selectAt = 0) {
+  const mine = ++loading;  // a slower, older answer never replaces a newer one
   if (filtered()) {
     const data = await get("/api/rows", {...filters(), cursor: cursors[pageNo], limit: PAGE});
+    if (mine !== loading) return;
     rows = data.rows; total = data.total;
     if (pageNo === 0) filterCount = data;
     cursors[pageNo + 1] = data.next;
@@ -134,6 +136,7 @@ async function load(selectAt = 0) {
     $("next").disabled = data.next === null; $("prev").disabled = pageNo === 0;
   } else {
     const data = await get("/api/rows", {offset, limit: PAGE});
+    if (mine !== loading) return;
     rows = data.rows; total = data.total;
     $("status").textContent = total.toLocaleString() + " rows";
     $("page-info").textContent = "page " + (offset / PAGE + 1).toLocaleString() + " of " + Math.max(1, Math.ceil(total / PAGE)).toLocaleString();
@@ -168,7 +171,7 @@ async function openDetail() {
   const index = rows[selected].index;
   detailOpen = true; $("detail").hidden = false;
   const d = await get("/api/row", {index});
-  if (!detailOpen || rows[selected].index !== index) return;
+  if (!detailOpen || !rows[selected] || rows[selected].index !== index) return;
   $("detail").dataset.index = index;
   $("d-title").textContent = "row " + (index + 1) + (d.id ? " · " + d.id : "");
   $("d-meta").textContent = [d.part === "errors" ? "errors file" : "", "step " + d.step, d.method ? "method " + d.method : "", d.file + " row " + d.row].filter(Boolean).join(" · ");
