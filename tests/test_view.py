@@ -135,7 +135,8 @@ def open_page(browser, viewing: Viewing):
 
 
 def wait_loaded(page, before: str) -> None:
-    page.wait_for_function(f"document.body.dataset.loaded !== '{before}'")
+    # a function, not an expression: the page's CSP forbids eval
+    page.wait_for_function("b => document.body.dataset.loaded !== b", arg=before)
 
 
 def loads(page) -> str:
@@ -351,7 +352,7 @@ def test_images_of_multimodal_rows_are_shown(browser, viewer, tmp_path):
         page.wait_for_selector(f'#detail[data-index="{index}"] #d-images img')
         image = page.locator("#d-images img")
         assert image.get_attribute("alt") == field
-        page.wait_for_function("document.querySelector('#d-images img').naturalWidth === 40")
+        page.wait_for_function("() => document.querySelector('#d-images img').naturalWidth === 40")
     page.locator('tr.row[data-index="2"]').click()
     page.wait_for_selector('#detail[data-index="2"]')
     assert page.locator("#d-images").is_hidden()
@@ -396,7 +397,9 @@ def test_pagination_over_200k_rows_stays_responsive(browser, viewer, tmp_path):
     page.keyboard.press("p")
     wait_loaded(page, before)
     page.keyboard.press("k")  # up from a page's first row: the previous page's last row
-    page.wait_for_function("document.querySelector('tr.row.selected').dataset.index === '199899'")
+    page.wait_for_function(
+        "() => document.querySelector('tr.row.selected').dataset.index === '199899'"
+    )
     assert not outside and not errors, (outside, errors)
 
 
