@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "synthaug.methods.preference.winrates",
     "synthaug.review.command",
     "synthaug.report.command",
+    "synthaug.view.command",
     "synthaug.methods.labeling.metrics",  # label-report
 )
 ENTRY_POINTS = "synthaug.commands"

@@ -52,7 +52,9 @@ def render_report(found: Profile) -> str:
         {**rates, "examples": [_dump(e) for e in rates["examples"]]}
         for rates in verification_rates(found)
     ]
-    chains = lineage(found, [r for r in found.sample[:LINEAGE] if not r.get(META, {}).get("error")])
+    chains = lineage(
+        found.path, [r for r in found.sample[:LINEAGE] if not r.get(META, {}).get("error")]
+    )
     curation = summary if "operation" in summary else None
     context = {
         "curation": curation,

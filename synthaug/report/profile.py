@@ -164,11 +164,11 @@ def diversity(texts: list[str]) -> dict[str, float]:
     }
 
 
-def lineage(found: Profile, records: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    """Each record's chain of first parents back to its source, from the run's checkpoints
-    (only the record itself where there are none). One pass over the checkpoints per
-    generation, keeping only the rows asked for."""
-    shards = sorted(found.path.parent.glob(f".{found.path.stem}.run/checkpoints/*/chunk-*.jsonl"))
+def lineage(path: Path, records: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Each record's chain of first parents back to its source, from the checkpoints of the
+    run that wrote ``path`` (only the record itself where there are none). One pass over the
+    checkpoints per generation, keeping only the rows asked for."""
+    shards = sorted(path.parent.glob(f".{path.stem}.run/checkpoints/*/chunk-*.jsonl"))
     chains = [[record] for record in records]
     while shards:
         wanted = {parent for chain in chains if (parent := _first_parent(chain[-1]))}

@@ -1,0 +1,1 @@
+"""What synthaug's local web apps (``review``, ``view``) share: the secured HTTP server."""
