@@ -39,6 +39,37 @@ def local_backend():
     loop.close()
 
 
+SELF_INSTRUCT_RUN = [
+    "self_instruct",
+    "--set",
+    "steps[0].params.num_instructions=6",
+    "--set",
+    "steps[0].params.max_tokens=160",
+    "--set",
+    "steps[0].params.requests_in_flight=8",
+]
+
+
+@pytest.fixture(scope="session")
+def self_instruct_run(tmp_path_factory) -> Path:
+    """One small real Self-Instruct run (the embedded model) for the tests that read a run's
+    files (report, card, view): its output, summary, errors and checkpoints. Copy it with
+    ``copy_run`` before writing beside it."""
+    workdir = tmp_path_factory.mktemp("self-instruct-run")
+    out = workdir / "data.jsonl"
+    env = {"SYNTHAUG_CACHE": str(workdir / "cache.sqlite3")}
+    done = run_cli("run", *SELF_INSTRUCT_RUN, "--out", str(out), "--quiet", cwd=workdir, env=env)
+    assert done.returncode == 0, done.stderr
+    assert read_jsonl(out), "the run produced no records"
+    return out
+
+
+def copy_run(out: Path, folder: Path) -> Path:
+    """The run that wrote ``out``, copied whole into ``folder``; its output's new path."""
+    shutil.copytree(out.parent, folder, dirs_exist_ok=True)
+    return folder / out.name
+
+
 def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 600):
     """Run ``synthaug ARGS`` as a real subprocess; returns the CompletedProcess."""
     full_env = {**os.environ, **(env or {})}

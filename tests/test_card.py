@@ -16,26 +16,19 @@ from pathlib import Path
 import datasets
 import pytest
 import yaml
-from conftest import read_jsonl, run_cli, summary_of
+from conftest import copy_run, read_jsonl, run_cli, summary_of
 from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from synthaug.methods.registry import get_method
 from synthaug.report.card import size_category
 
-RUN = ["--set", "steps[0].params.num_instructions=4", "--set", "steps[0].params.max_tokens=160"]
 VOCABULARY = Path(datasets.__file__).parent / "utils" / "resources"
 
 
 @pytest.fixture(scope="module")
-def run_output(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("card")
-    out = folder / "data.jsonl"
-    env = {"SYNTHAUG_CACHE": str(folder / "cache.sqlite3")}
-    done = run_cli("run", "self_instruct", *RUN, "--out", str(out), "--quiet", cwd=folder, env=env)
-    assert done.returncode == 0, done.stderr
-    assert read_jsonl(out), "the run produced no records"
-    return out
+def run_output(self_instruct_run, tmp_path_factory):
+    return copy_run(self_instruct_run, tmp_path_factory.mktemp("card"))
 
 
 def vocabulary(name: str) -> set[str]:

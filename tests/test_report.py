@@ -9,7 +9,7 @@ import io
 import json
 
 import pytest
-from conftest import read_jsonl, run_cli, summary_of
+from conftest import copy_run, read_jsonl, run_cli, summary_of
 from PIL import Image
 
 from synthaug.export.formats import ExportOptions, convert
@@ -25,18 +25,13 @@ SELF_REWARDING = [
     "--set", "steps[2].params.max_tokens=40",
     "--set", "steps[2].params.justification_chars=60",
 ]  # fmt: skip
-FAST = ["--set", "steps[0].params.max_tokens=160", "--set", "steps[0].params.requests_in_flight=8"]
 
 
 @pytest.fixture(scope="module")
-def run_output(tmp_path_factory):
+def run_output(self_instruct_run, tmp_path_factory):
     """A small real Self-Instruct run (the embedded model) and a near-dedup of it."""
     workdir = tmp_path_factory.mktemp("report")
-    out = workdir / "data.jsonl"
-    env = {"SYNTHAUG_CACHE": str(workdir / "cache.sqlite3")}
-    args = ["self_instruct", "--set", "steps[0].params.num_instructions=6", *FAST]
-    done = run_cli("run", *args, "--out", str(out), "--quiet", cwd=workdir, env=env)
-    assert done.returncode == 0, done.stderr
+    out = copy_run(self_instruct_run, workdir)
     curated = workdir / "curated.jsonl"
     dedup = ["dedup", str(out), "-o", str(curated), "--columns", "instruction", "--mode", "exact"]
     assert run_cli(*dedup, cwd=workdir).returncode == 0

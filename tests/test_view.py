@@ -18,25 +18,17 @@ import httpx
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import read_jsonl, run_cli, write_jsonl
+from conftest import copy_run, read_jsonl, run_cli, write_jsonl
 from PIL import Image
 
 from synthaug.view.data import Query, ViewData
 from synthaug.view.server import ViewApp, ViewServer
 
-FAST = ["--set", "steps[0].params.max_tokens=160", "--set", "steps[0].params.requests_in_flight=8"]
-
 
 @pytest.fixture(scope="module")
-def self_instruct(tmp_path_factory) -> Path:
+def self_instruct(self_instruct_run, tmp_path_factory) -> Path:
     """A small real Self-Instruct run: its output, checkpoints and summary."""
-    workdir = tmp_path_factory.mktemp("view-si")
-    out = workdir / "data.jsonl"
-    env = {"SYNTHAUG_CACHE": str(workdir / "cache.sqlite3")}
-    args = ["self_instruct", "--set", "steps[0].params.num_instructions=4", *FAST]
-    done = run_cli("run", *args, "--out", str(out), "--quiet", cwd=workdir, env=env)
-    assert done.returncode == 0, done.stderr
-    return out
+    return copy_run(self_instruct_run, tmp_path_factory.mktemp("view-si"))
 
 
 @pytest.fixture(scope="module")
