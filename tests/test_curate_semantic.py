@@ -84,6 +84,31 @@ def test_embeddings_are_cached(minilm):
     assert first.shape == (20, 384) and np.allclose(np.linalg.norm(first, axis=1), 1, atol=1e-5)
 
 
+class FailingAfter(CountingMiniLM):
+    """MiniLM that stops (like a killed process) once it has embedded ``limit`` texts."""
+
+    def __init__(self, limit: int, **kwargs):
+        super().__init__(**kwargs)
+        self.limit = limit
+
+    def embed(self, texts):
+        if self.embedded >= self.limit:
+            raise KeyboardInterrupt
+        return super().embed(texts)
+
+
+def test_an_interrupted_embedding_pass_keeps_the_parts_it_finished(tmp_path, monkeypatch):
+    monkeypatch.setattr("synthaug.llm.embeddings.STORE_EVERY", 8)
+    cache = RequestCache(tmp_path / "cache.sqlite3")
+    texts = seed_texts()[:20]
+    with pytest.raises(KeyboardInterrupt):
+        embed_cached(FailingAfter(limit=16), texts, cache)
+    again = CountingMiniLM()
+    vectors = embed_cached(again, texts, cache)
+    assert again.embedded == 4 and vectors.shape == (20, 384)  # two parts of 8 were kept
+    assert np.allclose(vectors, MiniLM().embed(texts), atol=1e-5)
+
+
 def test_dedup_command_semantic_mode(tmp_path):
     originals = seed_texts()[:40]
     rows = [{"t": t} for t in originals + [_variant(t) for t in originals[:10]]]

@@ -120,6 +120,9 @@ def _normalised(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.where(norms == 0, 1, norms)
 
 
+STORE_EVERY = 1024  # texts embedded between cache writes
+
+
 def embed_cached(embedder: Embedder, texts: list[str], cache: RequestCache | None) -> np.ndarray:
     """Embeddings of ``texts``, reading and filling the cache."""
     if cache is None:
@@ -127,10 +130,11 @@ def embed_cached(embedder: Embedder, texts: list[str], cache: RequestCache | Non
     keys = [stable_hash([embedder.identity, text]) for text in texts]
     stored = cache.get_vectors(list(dict.fromkeys(keys)))
     missing = list(dict.fromkeys(k for k in keys if k not in stored))
-    if missing:
-        first_text = {k: t for k, t in zip(keys, texts, strict=True)}
-        fresh = embedder.embed([first_text[k] for k in missing])
-        items = [(k, v.astype(np.float32).tobytes()) for k, v in zip(missing, fresh, strict=True)]
+    first_text = {k: t for k, t in zip(keys, texts, strict=True)}
+    for start in range(0, len(missing), STORE_EVERY):  # an interrupted pass keeps what it made
+        part = missing[start : start + STORE_EVERY]
+        fresh = embedder.embed([first_text[k] for k in part])
+        items = [(k, v.astype(np.float32).tobytes()) for k, v in zip(part, fresh, strict=True)]
         cache.put_vectors(items)
         stored.update(items)
     return np.stack([np.frombuffer(stored[k], dtype=np.float32) for k in keys])
