@@ -1,19 +1,21 @@
 """Token-aware chunking with overlap that never splits inside a word.
 
-A word is a run of non-whitespace characters. The text is tokenized once (with offsets) and
-each token is counted against the word it ends in, so the whitespace before a word counts with
-it (byte-level BPE writes it into the word's first token). Chunks take whole words while their
-tokens fit in ``max_tokens``; the next chunk starts with the last words of the previous one
-that fit in ``overlap`` tokens (always at least one word further on). A single word longer than
+A word is a run of non-whitespace characters; its token count (``tokens.TokenCounter``)
+includes the whitespace before it. Chunks take whole words while their tokens fit in
+``max_tokens``; the next chunk starts with the last words of the previous one that fit in
+``overlap`` tokens (always at least one word further on). A single word longer than
 ``max_tokens`` is a chunk of its own. Chunks are spans of the text: ``text[start:end]``.
+Re-tokenized alone, a chunk may count a token or two more than in place: its first word loses
+the whitespace it was counted with.
 """
 
 from __future__ import annotations
 
 import re
-from bisect import bisect_left
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+
+import numpy as np
 
 WORD = re.compile(r"\S+")
 
@@ -25,35 +27,29 @@ class Span:
     tokens: int
 
 
-def word_tokens(text: str, words: list[tuple[int, int]], tokenizer: Any) -> list[int]:
-    """How many of ``text``'s tokens end in each word (whitespace before a word counts with it)."""
-    ends = [end for _, end in words]
-    counts = [0] * len(words)
-    last = len(words) - 1
-    for _, token_end in tokenizer.encode(text, add_special_tokens=False).offsets:
-        counts[min(bisect_left(ends, token_end), last)] += 1
-    return counts
+def word_spans(text: str) -> list[tuple[int, int]]:
+    """``(start, end)`` of every word of ``text``."""
+    return [match.span() for match in WORD.finditer(text)]
 
 
-def chunk_spans(text: str, tokenizer: Any, max_tokens: int, overlap: int) -> list[Span]:
-    """The chunks of ``text``: at most ``max_tokens`` tokens each (a longer single word
-    excepted), consecutive chunks sharing up to ``overlap`` tokens of whole words."""
-    words = [match.span() for match in WORD.finditer(text)]
-    if not words:
+def chunk_spans(
+    words: Sequence[tuple[int, int]], counts: Sequence[int], max_tokens: int, overlap: int
+) -> list[Span]:
+    """Chunks of whole ``words`` (spans) whose tokens (``counts``, one per word) fit in
+    ``max_tokens`` (a longer single word excepted), consecutive chunks sharing up to
+    ``overlap`` tokens of whole words."""
+    if not len(words):
         return []
-    counts = word_tokens(text, words, tokenizer)
+    before = np.concatenate(([0], np.cumsum(counts)))  # before[i]: tokens ahead of word i
     spans: list[Span] = []
     first = 0
     while True:
-        last, total = first, counts[first]
-        while last + 1 < len(words) and total + counts[last + 1] <= max_tokens:
-            last += 1
-            total += counts[last]
+        # the last word whose end keeps the chunk within max_tokens (at least the first word)
+        last = max(first, int(np.searchsorted(before, before[first] + max_tokens, "right")) - 2)
+        total = int(before[last + 1] - before[first])
         spans.append(Span(words[first][0], words[last][1], total))
         if last + 1 == len(words):
             return spans
-        start, shared = last + 1, 0
-        while start - 1 > first and shared + counts[start - 1] <= overlap:
-            start -= 1
-            shared += counts[start]
-        first = start
+        # the earliest word after ``first`` from which the rest of this chunk fits in overlap
+        start = int(np.searchsorted(before, before[last + 1] - overlap, "left"))
+        first = max(start, first + 1)

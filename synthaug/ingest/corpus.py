@@ -15,7 +15,9 @@ skipped; files of other types inside a folder are passed over, a named one is re
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -24,9 +26,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..engine.progress import CountProgress
 from ..hashing import stable_hash
-from .chunking import chunk_spans
-from .extract import Page, Unreadable, document_format, extract
-from .tokens import load_tokenizer
+from .chunking import chunk_spans, word_spans
+from .extract import HtmlMode, Page, Unreadable, document_format, extract
+from .tokens import TokenCounter, load_tokenizer
+
+PREFETCH = 2  # documents parsed ahead
 
 
 class ChunkingParams(BaseModel):
@@ -93,42 +97,54 @@ def ingest(
     progress: CountProgress | None = None,
 ) -> Iterator[dict[str, Any]]:
     """The chunk rows of every readable document under ``paths``, in path order; problems and
-    duplicates go to ``stats`` (the caller reports them)."""
+    duplicates go to ``stats`` (the caller reports them). The next documents are parsed in a
+    thread while this one is cut (PDFium releases the GIL)."""
     files = find_documents(paths, stats)
-    tokenizer = load_tokenizer(params.tokenizer)
+    counter = TokenCounter(load_tokenizer(params.tokenizer))
     seen: dict[str, str] = {}
     if progress is not None:
         progress.total = len(files)
-    for path in files:
-        try:
-            pages = extract(path, params.html)
-        except Unreadable as exc:
-            stats.problems.append((str(path), str(exc)))
-            pages = []
-        if pages:
-            doc_id = stable_hash([page.text for page in pages], 16)
-            if doc_id in seen:
-                stats.duplicates.append((str(path), seen[doc_id]))
+    with ThreadPoolExecutor(1) as reader:
+        ahead = deque(reader.submit(_read, path, params.html) for path in files[:PREFETCH])
+        for index, path in enumerate(files):
+            pages, problem = ahead.popleft().result()
+            if index + PREFETCH < len(files):
+                ahead.append(reader.submit(_read, files[index + PREFETCH], params.html))
+            if problem is not None:
+                stats.problems.append((str(path), problem))
             else:
-                seen[doc_id] = str(path)
-                stats.documents += 1
-                stats.pages += len(pages)
-                stats.bytes += path.stat().st_size
-                for row in _chunks(path, doc_id, pages, params, tokenizer):
-                    stats.chunks += 1
-                    yield row
-        if progress is not None:
-            progress.tick()
+                doc_id = stable_hash([page.text for page in pages], 16)
+                if doc_id in seen:
+                    stats.duplicates.append((str(path), seen[doc_id]))
+                else:
+                    seen[doc_id] = str(path)
+                    stats.documents += 1
+                    stats.pages += len(pages)
+                    stats.bytes += path.stat().st_size
+                    for row in _chunks(path, doc_id, pages, params, counter):
+                        stats.chunks += 1
+                        yield row
+            if progress is not None:
+                progress.tick()
     if progress is not None:
         progress.draw(final=True)
 
 
+def _read(path: Path, html: HtmlMode) -> tuple[list[Page], str | None]:
+    try:
+        return extract(path, html), None
+    except Unreadable as exc:
+        return [], str(exc)
+
+
 def _chunks(
-    path: Path, doc_id: str, pages: list[Page], params: ChunkingParams, tokenizer: Any
+    path: Path, doc_id: str, pages: list[Page], params: ChunkingParams, counter: TokenCounter
 ) -> Iterator[dict[str, Any]]:
     number = 0
     for page in pages:
-        for span in chunk_spans(page.text, tokenizer, params.chunk_tokens, params.overlap_tokens):
+        words = word_spans(page.text)
+        counts = counter.word_counts(page.text, words)
+        for span in chunk_spans(words, counts, params.chunk_tokens, params.overlap_tokens):
             yield {
                 "text": page.text[span.start : span.end],
                 "doc_id": doc_id,

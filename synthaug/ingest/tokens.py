@@ -4,8 +4,13 @@ The default is the tokenizer inside the GGUF of the embedded model (SmolLM2-135M
 rebuilt with Hugging Face ``tokenizers`` from the file's vocabulary and merges: byte-level BPE
 with GPT-2's pre-tokenizer, digits split one by one where the GGUF's ``tokenizer.ggml.pre``
 says so (SmolLM, StarCoder). Any other byte-level BPE GGUF (``tokenizer.ggml.model`` =
-``gpt2``) or a ``tokenizer.json`` file may be given instead. Special tokens are not added:
-a chunk's count is the tokens of its text alone.
+``gpt2``) or a ``tokenizer.json`` file may be given instead. Special tokens are not added.
+
+:class:`TokenCounter` counts a word's tokens together with the whitespace before it, and
+remembers the count of every such piece it has seen: words repeat, so most are never
+tokenized again. For byte-level BPE the sum is exactly the token count of the whole text (its
+pre-tokenizer never joins a word's last character with the whitespace after it, so the text's
+pre-tokens are those of its pieces); for other tokenizers it is the count word by word.
 
 Reading a GGUF's vocabulary takes seconds (``gguf`` maps every field), so the rebuilt tokenizer
 is kept as JSON under ``$XDG_CACHE_HOME/synthaug/tokenizers/``, keyed by the file's path, size
@@ -20,11 +25,41 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..errors import InputError, OutputError, SynthaugError
 from ..hashing import stable_hash
 from ..io.writers import write_text_atomic
 
 DIGITS_ONE_BY_ONE = {"smollm", "starcoder", "refact"}  # llama.cpp pre-tokenizer names
+REMEMBERED = 1 << 20  # pieces whose count is kept, at most
+
+
+class TokenCounter:
+    """Tokens per word (with the whitespace before it), memoised."""
+
+    def __init__(self, tokenizer: Any):
+        self.tokenizer = tokenizer
+        self.known: dict[str, int] = {}
+
+    def word_counts(self, text: str, words: list[tuple[int, int]]) -> np.ndarray:
+        """For each word span of ``text``, the tokens of the text from the previous word's end
+        (or the start) to its own end."""
+        pieces = [
+            text[before:end] for before, (_, end) in zip(self._ends(words), words, strict=True)
+        ]
+        new = list({piece for piece in pieces if piece not in self.known})
+        if new:
+            if len(self.known) + len(new) > REMEMBERED:
+                self.known.clear()
+            encodings = self.tokenizer.encode_batch(new, add_special_tokens=False)
+            self.known.update(zip(new, (len(e.ids) for e in encodings), strict=True))
+        known = self.known
+        return np.fromiter((known[piece] for piece in pieces), np.int64, len(pieces))
+
+    @staticmethod
+    def _ends(words: list[tuple[int, int]]) -> list[int]:
+        return [0, *(end for _, end in words[:-1])]
 
 
 @cache
