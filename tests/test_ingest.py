@@ -15,8 +15,9 @@ import pypdf
 import pytest
 from conftest import read_jsonl, run_cli
 
+from synthaug.ingest.chunking import chunk_spans, word_spans
 from synthaug.ingest.extract import extract
-from synthaug.ingest.tokens import load_tokenizer
+from synthaug.ingest.tokens import TokenCounter, load_tokenizer
 from synthaug.io import read_records
 
 DOCUMENTS = Path(__file__).parent / "fixtures" / "documents"
@@ -219,3 +220,35 @@ def test_bad_options_and_outputs_are_one_line(tmp_path):
     assert "cannot write the output" in blocked.stderr and "Traceback" not in blocked.stderr
     csv = run_cli("ingest", str(HTMLS[0]), "-o", "c.csv", cwd=tmp_path)
     assert csv.returncode == 2 and "cannot write format" in csv.stderr
+
+
+def test_word_token_counts_add_up_to_the_whole_text_count():
+    tokenizer = load_tokenizer()
+    counter = TokenCounter(tokenizer)
+    for path in PDFS + HTMLS:
+        for page in extract(path):
+            spans = word_spans(page.text)
+            if not spans:
+                continue
+            counted = int(counter.word_counts(page.text, spans).sum())
+            whole = tokenizer.encode(page.text[: spans[-1][1]], add_special_tokens=False).ids
+            assert counted == len(whole), (path.name, page.number)
+    assert len(counter.known) > 1000  # pieces remembered across pages
+
+
+def test_chunk_bounds_overlap_and_a_word_longer_than_a_chunk():
+    text = "alpha beta " + "x" * 50 + " gamma delta epsilon"
+    words = word_spans(text)
+    counts = [1, 1, 9, 1, 1, 1]
+    spans = chunk_spans(words, counts, max_tokens=3, overlap=1)
+    assert [text[s.start : s.end] for s in spans] == [
+        "alpha beta",
+        "x" * 50,  # a word longer than a chunk stands alone, whole, without overlap
+        "gamma delta epsilon",  # no overlap: "x..." and "gamma" would not fit in 3 tokens
+    ]
+    assert [s.tokens for s in spans] == [2, 9, 3]
+    shared = chunk_spans(words[3:], counts[3:], max_tokens=2, overlap=1)
+    assert [text[s.start : s.end] for s in shared] == ["gamma delta", "delta epsilon"]
+    no_overlap = chunk_spans(words, counts, max_tokens=3, overlap=0)
+    assert [s.tokens for s in no_overlap] == [2, 9, 3]
+    assert chunk_spans([], [], 3, 1) == []

@@ -3,7 +3,8 @@
 A word is a run of non-whitespace characters; its token count (``tokens.TokenCounter``)
 includes the whitespace before it. Chunks take whole words while their tokens fit in
 ``max_tokens``; the next chunk starts with the last words of the previous one that fit in
-``overlap`` tokens (always at least one word further on). A single word longer than
+``overlap`` tokens (always at least one word further on, and fewer when the next word would
+not fit otherwise). A single word longer than
 ``max_tokens`` is a chunk of its own. Chunks are spans of the text: ``text[start:end]``.
 Re-tokenized alone, a chunk may count a token or two more than in place: its first word loses
 the whitespace it was counted with.
@@ -51,5 +52,7 @@ def chunk_spans(
         if last + 1 == len(words):
             return spans
         # the earliest word after ``first`` from which the rest of this chunk fits in overlap
-        start = int(np.searchsorted(before, before[last + 1] - overlap, "left"))
-        first = max(start, first + 1)
+        # and leaves room for the next word (a chunk of overlap alone would add nothing)
+        shared = int(np.searchsorted(before, before[last + 1] - overlap, "left"))
+        room = int(np.searchsorted(before, before[last + 2] - max_tokens, "left"))
+        first = min(max(shared, room, first + 1), last + 1)
