@@ -86,7 +86,7 @@ def _pdf(data: bytes, html: HtmlMode) -> list[Page]:
     try:
         document = pdfium.PdfDocument(data)
     except pdfium.PdfiumError as exc:
-        reason = str(exc)
+        reason = str(exc).removeprefix("Failed to load document").strip(" .()")
         if "password" in reason.lower():
             raise Unreadable("encrypted PDF (needs a password)") from None
         raise Unreadable(f"not a readable PDF ({reason})") from None

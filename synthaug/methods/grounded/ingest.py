@@ -51,7 +51,8 @@ class Ingest(SourceStep):
             yield source_record(row, source=row["source"]["path"], index=index)
             index += 1
         if not stats.documents:
-            raise InputError(", ".join(p.paths), "no document could be read")
+            reasons = "; ".join(f"{path}: {reason}" for path, reason in stats.problems)
+            raise InputError(", ".join(p.paths), f"no document could be read ({reasons})")
         for position, (path, reason) in enumerate(stats.problems):
             yield failed(
                 None,

@@ -17,14 +17,14 @@ from ..registry import register
 
 class RetrieveParams(EmbedderParams):
     chunks: str = Field(description="chunks file (from `synthaug ingest`): text and chunk_id")
-    query_column: str = "question"
-    output_column: str = "retrieved"
+    query_column: str = Field("question", description="the column holding each row's query")
+    output_column: str = Field("retrieved", description="where the [{chunk_id, score}] go")
     mode: Literal["bm25", "dense", "hybrid"] = Field(
         "bm25", description="bm25 (bm25s), dense (embeddings) or hybrid (reciprocal rank fusion)"
     )
     k: int = Field(5, ge=1, description="chunks per query")
-    k1: float = Field(1.5, gt=0)
-    b: float = Field(0.75, ge=0, le=1)
+    k1: float = Field(1.5, gt=0, description="BM25 term-frequency saturation")
+    b: float = Field(0.75, ge=0, le=1, description="BM25 length normalisation")
     stopwords: bool = Field(True, description="BM25: leave English stop words out")
 
     @field_validator("chunks")
