@@ -13,6 +13,9 @@ Documents: the real PDFs and HTML pages of ``tests/fixtures/documents`` (Debian 
     page; trafilatura html2txt). Pages/s and MB/s; target >= 0.9x the parser.
 (3) BM25: ``BM25Index.search`` vs bm25s ``tokenize`` + ``retrieve`` called directly, the
     same queries over the chunks repeated to ``--corpus`` chunks; queries/s.
+(4) Tokenizer: the token ids of synthaug's GGUF tokenizer vs transformers' own GGUF
+    conversion (``AutoTokenizer.from_pretrained(..., gguf_file=...)``, the ``prefs`` extra) on
+    every page; and the load time, first (from the GGUF) and cached.
 
     python benchmarks/bench_ingest.py [--rounds 5] [--corpus 20000] [--queries 2000]
 """
@@ -36,6 +39,7 @@ import pypdfium2 as pdfium
 import trafilatura
 
 from synthaug.ingest.corpus import ChunkingParams, IngestStats, ingest
+from synthaug.ingest.extract import extract
 from synthaug.ingest.tokens import load_tokenizer
 from synthaug.retrieval import BM25Index
 
@@ -194,6 +198,36 @@ def bm25(corpus_size: int, queries_count: int) -> None:
     print(f"top-1 identical for {same}/{len(queries)} queries (ties may order differently)")
 
 
+def tokenizer_check() -> None:
+    import os
+    import tempfile
+
+    from synthaug.llm.local import default_model_path
+
+    print("\n(4) tokenizer")
+    with tempfile.TemporaryDirectory() as cache:
+        os.environ["XDG_CACHE_HOME"] = cache  # a cold cache: time the GGUF read
+        load_tokenizer.cache_clear()
+        cold, ours = best_time(load_tokenizer, repeat=1)
+        load_tokenizer.cache_clear()
+        warm, _ = best_time(load_tokenizer, repeat=1)
+    print(f"load: {cold:.2f} s from the GGUF, {warm:.2f} s from the cached tokenizer.json")
+    try:
+        from transformers import AutoTokenizer
+    except ImportError:
+        print("transformers not installed (prefs extra): ids not compared")
+        return
+    gguf = default_model_path()
+    reference = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    pages = [page.text for path in PDFS + HTMLS for page in extract(path)]
+    same = sum(
+        ours.encode(text, add_special_tokens=False).ids
+        == reference(text, add_special_tokens=False)["input_ids"]
+        for text in pages
+    )
+    print(f"token ids identical to transformers' GGUF tokenizer on {same}/{len(pages)} pages")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -207,6 +241,7 @@ def main() -> None:
     parser_choice()
     throughput(args.rounds)
     bm25(args.corpus, args.queries)
+    tokenizer_check()
 
 
 if __name__ == "__main__":
