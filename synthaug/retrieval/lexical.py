@@ -51,19 +51,14 @@ class BM25Index(Index):
         k = min(k, self._size)
         if not queries or k <= 0:
             return [[] for _ in queries]
-        tokens = [[t for t in q if t in self.retriever.vocab_dict] for q in self.tokenize(queries)]
-        hits: list[list[Hit]] = [[] for _ in queries]
-        asked = [i for i, q in enumerate(tokens) if q]  # bm25s scores an empty query as all-zero
-        if asked:
-            ids, scores = self.retriever.retrieve(
-                [tokens[i] for i in asked], k=k, show_progress=False, n_threads=0
-            )
-            for i, row_ids, row_scores in zip(asked, ids, scores, strict=True):
-                hits[i] = _ranked(row_ids, row_scores)
-        return hits
+        tokens = self.tokenize(queries)
+        ids, scores = self.retriever.retrieve(tokens, k=k, show_progress=False, n_threads=0)
+        return [
+            _ranked(row_ids, row_scores) for row_ids, row_scores in zip(ids, scores, strict=True)
+        ]
 
 
 def _ranked(ids: np.ndarray, scores: np.ndarray) -> list[Hit]:
     """Positive-score hits, best first, ties by index."""
-    pairs = [(int(i), float(s)) for i, s in zip(ids, scores, strict=True) if s > 0]
+    pairs = [(i, s) for i, s in zip(ids.tolist(), scores.tolist(), strict=True) if s > 0]
     return [Hit(i, s) for i, s in sorted(pairs, key=lambda p: (-p[1], p[0]))]
