@@ -16,7 +16,7 @@ skipped; files of other types inside a folder are passed over, a named one is re
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,7 +95,7 @@ def ingest(
     params: ChunkingParams,
     stats: IngestStats,
     progress: CountProgress | None = None,
-) -> Iterator[dict[str, Any]]:
+) -> Generator[dict[str, Any], None, None]:
     """The chunk rows of every readable document under ``paths``, in path order; problems and
     duplicates go to ``stats`` (the caller reports them). The next documents are parsed in a
     thread while this one is cut (PDFium releases the GIL)."""

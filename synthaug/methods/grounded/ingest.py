@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator
 from typing import Any
 
 from pydantic import Field
@@ -41,15 +41,18 @@ class Ingest(SourceStep):
     async def rows(self, ctx: StepContext) -> AsyncIterator[dict[str, Any]]:
         p = self.params
         stats = IngestStats()
-        chunks: Iterator[dict[str, Any]] = ingest(
+        chunks: Generator[dict[str, Any], None, None] = ingest(
             p.paths, ChunkingParams(**p.model_dump(exclude={"paths"})), stats
         )
         index = 0
-        # parsing is CPU work: off the event loop, so model-calling steps downstream keep going
-        while (row := await asyncio.to_thread(next, chunks, None)) is not None:
-            row[META] = {"id": record_id(self.name, row["chunk_id"])}
-            yield source_record(row, source=row["source"]["path"], index=index)
-            index += 1
+        try:
+            # parsing is CPU work: off the event loop, so model-calling steps downstream go on
+            while (row := await asyncio.to_thread(next, chunks, None)) is not None:
+                row[META] = {"id": record_id(self.name, row["chunk_id"])}
+                yield source_record(row, source=row["source"]["path"], index=index)
+                index += 1
+        finally:
+            chunks.close()  # a run stopped early (--limit) ends the parsing thread now
         if not stats.documents:
             reasons = "; ".join(f"{path}: {reason}" for path, reason in stats.problems)
             raise InputError(", ".join(p.paths), f"no document could be read ({reasons})")
