@@ -5,7 +5,7 @@ The parsers were chosen by measurement (``benchmarks/bench_ingest.py``):
 - PDF: ``pypdfium2`` (PDFium). On the test PDFs it finds the same distinct words as ``pypdf``
   (coverage 1.000 each way) about twelve times faster. Its line ends (``\\r\\n``) become ``\\n``.
 - HTML: ``trafilatura``. ``full`` (the default) is its ``html2txt``: every visible text, no
-  markup, whitespace collapsed; it covers 100 % of the words an independent ``lxml`` walk finds
+  markup, whitespace collapsed; it covers 99.9-100 % of the words an independent ``lxml`` walk finds
   and is 3-5x faster than ``main``, its main-content extraction (``extract``, recall-favouring,
   tables kept), which drops navigation but also some prose (95.7-99.9 % coverage on the test
   pages; justext: 86.6-98.1 %).
