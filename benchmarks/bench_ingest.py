@@ -9,7 +9,7 @@ Documents: the real PDFs and HTML pages of ``tests/fixtures/documents`` (Debian 
     ``extract`` (``main``) and justext, coverage of the words of an independent lxml walk
     (every text node outside head/script/style), and time.
 (2) Ingest throughput: ``synthaug.ingest`` (parse, chunk with the GGUF tokenizer, hash,
-    dedup) over the documents, ``--rounds`` times, vs the chosen parser alone (pdfium text per
+    dedup; parsing, counting and cutting overlap in threads) over the documents, ``--rounds`` times, vs the chosen parser alone (pdfium text per
     page; trafilatura html2txt). Pages/s and MB/s; target >= 0.9x the parser.
 (3) BM25: ``BM25Index.search`` vs bm25s ``tokenize`` + ``retrieve`` called directly, the
     same queries over the chunks repeated to ``--corpus`` chunks; queries/s.
@@ -39,7 +39,6 @@ import pypdf
 import pypdfium2 as pdfium
 import trafilatura
 
-from synthaug.ingest.chunking import word_spans
 from synthaug.ingest.corpus import ChunkingParams, IngestStats, ingest
 from synthaug.ingest.extract import extract
 from synthaug.ingest.tokens import TokenCounter, load_tokenizer
@@ -149,17 +148,24 @@ def throughput(rounds: int) -> None:
             pages += stats.pages
         return pages
 
-    texts = [page.text for path in files for page in extract(path)]
+    documents = [[page.text for page in extract(path)] for path in files]
 
-    def counting() -> None:  # what ingest adds to parsing: tokens per word, fresh memo per round
+    def counting() -> None:  # what ingest adds to parsing, in its own thread; a fresh memo
         for _ in range(rounds):
             counter = TokenCounter(load_tokenizer())
-            for text in texts:
-                counter.word_counts(text, word_spans(text))
+            for texts in documents:
+                for text in texts:
+                    counter.page(text)
+
+    def encoding() -> None:  # the alternative: each page encoded whole, with offsets
+        for _ in range(rounds):
+            for texts in documents:
+                load_tokenizer().encode_batch(texts, add_special_tokens=False)
 
     t_direct, pages = best_time(direct)
     t_ingest, ingested_pages = best_time(synthaug_ingest)
     t_count, _ = best_time(counting)
+    t_encode, _ = best_time(encoding)
     assert pages == ingested_pages, (pages, ingested_pages)
     print(
         f"\n(2) ingest throughput: {rounds} rounds of {len(files)} documents, {pages} pages, {size / 1e6:.2f} MB"
@@ -169,7 +175,8 @@ def throughput(rounds: int) -> None:
     for name, seconds in (
         ("parsers direct (pdfium, html2txt)", t_direct),
         ("synthaug ingest (parse + chunk + tokens)", t_ingest),
-        ("of which: token counting alone", t_count),
+        ("token counting alone (memoised pieces)", t_count),
+        ("vs pages encoded whole (encode_batch, offsets)", t_encode),
     ):
         print(
             f"| {name} | {seconds:.2f} | {pages / seconds:.0f} | {size / 1e6 / seconds:.2f} | {t_direct / seconds:.2f} |"

@@ -11,11 +11,12 @@ from collections import defaultdict
 from pathlib import Path
 
 import lxml.html
+import numpy as np
 import pypdf
 import pytest
 from conftest import read_jsonl, run_cli
 
-from synthaug.ingest.chunking import chunk_spans, word_spans
+from synthaug.ingest.chunking import chunk_spans
 from synthaug.ingest.extract import extract
 from synthaug.ingest.tokens import TokenCounter, load_tokenizer
 from synthaug.io import read_records
@@ -114,14 +115,12 @@ def test_offsets_round_trip_and_chunks_overlap_on_word_boundaries(ingested):
             assert start == 0 or text[start - 1].isspace()  # never inside a word
             assert end == len(text) or text[end].isspace()
             counted = len(tokenizer.encode(row["text"], add_special_tokens=False).ids)
-            assert row["tokens"] <= CHUNK or " " not in row["text"]
-            assert counted <= CHUNK + 2  # alone, the first word may lose its space token
+            assert row["tokens"] == counted  # exact: the chunk's text encoded alone
+            assert counted <= CHUNK or len(row["text"].split()) == 1
             if previous is not None and previous["source"]["page"] == source["page"]:
-                assert previous["source"]["start"] < start < previous["source"]["end"] <= end
+                assert previous["source"]["start"] < start < previous["source"]["end"] < end
                 shared = text[start : previous["source"]["end"]]
-                assert (
-                    0 < len(tokenizer.encode(shared, add_special_tokens=False).ids) <= OVERLAP + 2
-                )
+                assert 0 < len(tokenizer.encode(shared, add_special_tokens=False).ids) <= OVERLAP
             previous = row
 
 
@@ -222,33 +221,44 @@ def test_bad_options_and_outputs_are_one_line(tmp_path):
     assert csv.returncode == 2 and "cannot write format" in csv.stderr
 
 
-def test_word_token_counts_add_up_to_the_whole_text_count():
+def test_token_counts_up_to_each_word_match_the_page_encoded_whole():
+    """The memoised pieces give, at every word's end, the count of the page's own tokens."""
     tokenizer = load_tokenizer()
     counter = TokenCounter(tokenizer)
     for path in PDFS + HTMLS:
         for page in extract(path):
-            spans = word_spans(page.text)
-            if not spans:
-                continue
-            counted = int(counter.word_counts(page.text, spans).sum())
-            whole = tokenizer.encode(page.text[: spans[-1][1]], add_special_tokens=False).ids
-            assert counted == len(whole), (path.name, page.number)
+            words, through = counter.page(page.text)
+            assert words.tolist() == [list(m.span()) for m in re.finditer(r"\S+", page.text)]
+            encoding = tokenizer.encode(page.text, add_special_tokens=False)
+            ends = np.array([end for _, end in encoding.offsets])
+            assert through.tolist() == np.searchsorted(ends, words[:, 1], "right").tolist()
     assert len(counter.known) > 1000  # pieces remembered across pages
 
 
 def test_chunk_bounds_overlap_and_a_word_longer_than_a_chunk():
     text = "alpha beta " + "x" * 50 + " gamma delta epsilon"
-    words = word_spans(text)
-    counts = [1, 1, 9, 1, 1, 1]
-    spans = chunk_spans(words, counts, max_tokens=3, overlap=1)
-    assert [text[s.start : s.end] for s in spans] == [
-        "alpha beta",
-        "x" * 50,  # a word longer than a chunk stands alone, whole, without overlap
-        "gamma delta epsilon",  # no overlap: "x..." and "gamma" would not fit in 3 tokens
+    words = np.array([m.span() for m in re.finditer(r"\S+", text)])
+    in_place, alone = [1, 1, 9, 1, 1, 1], [1, 1, 10, 1, 1, 1]
+    through = np.cumsum(in_place)
+
+    def cut(first: int, max_tokens: int, overlap: int) -> list[tuple[str, int]]:
+        spans = chunk_spans(
+            words[first:],
+            through[first:],
+            lambda i: alone[first + i],
+            max_tokens=max_tokens,
+            overlap=overlap,
+        )
+        return [(text[s.start : s.end], s.tokens) for s in spans]
+
+    assert cut(0, 3, 1) == [
+        ("alpha beta", 2),
+        ("x" * 50, 10),  # a word longer than a chunk stands alone, whole, without overlap
+        ("gamma delta epsilon", 3),  # no overlap: "x..." and "gamma" would not fit in 3 tokens
     ]
-    assert [s.tokens for s in spans] == [2, 9, 3]
-    shared = chunk_spans(words[3:], counts[3:], max_tokens=2, overlap=1)
-    assert [text[s.start : s.end] for s in shared] == ["gamma delta", "delta epsilon"]
-    no_overlap = chunk_spans(words, counts, max_tokens=3, overlap=0)
-    assert [s.tokens for s in no_overlap] == [2, 9, 3]
-    assert chunk_spans([], [], 3, 1) == []
+    assert cut(3, 2, 1) == [("gamma delta", 2), ("delta epsilon", 2)]
+    assert cut(0, 3, 0) == cut(0, 3, 1)
+    # a chunk's first word counts alone: "x..." alone (10) no longer fits in 10 with "gamma"
+    assert cut(2, 10, 1) == [("x" * 50, 10), ("gamma delta epsilon", 3)]
+    assert cut(2, 11, 1) == [("x" * 50 + " gamma", 11), ("gamma delta epsilon", 3)]
+    assert chunk_spans(np.zeros((0, 2), int), np.zeros(0, int), alone.__getitem__, 3, 1) == []

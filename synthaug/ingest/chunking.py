@@ -1,24 +1,25 @@
 """Token-aware chunking with overlap that never splits inside a word.
 
-A word is a run of non-whitespace characters; its token count (``tokens.TokenCounter``)
-includes the whitespace before it. Chunks take whole words while their tokens fit in
-``max_tokens``; the next chunk starts with the last words of the previous one that fit in
-``overlap`` tokens (always at least one word further on, and fewer when the next word would
-not fit otherwise). A single word longer than
-``max_tokens`` is a chunk of its own. Chunks are spans of the text: ``text[start:end]``.
-Re-tokenized alone, a chunk may count a token or two more than in place: its first word loses
-the whitespace it was counted with.
+A word is a run of non-whitespace characters; ``through[i]`` is the tokens of the page up to
+word ``i``'s end, counted in place (``tokens.TokenCounter``). The byte-level BPE
+pre-tokenizer always cuts at a word's end (no pre-token runs from a non-space into a space), so the text of a chunk, encoded alone, has
+exactly ``alone(first word) + through[last] - through[first]`` tokens: its first word loses
+the whitespace before it and is counted by itself, the rest is as in place. That count is a
+chunk's ``tokens``, and it is what the limits hold for.
+
+Chunks take whole words while they fit in ``max_tokens``; the next chunk starts at the
+earliest word after the previous chunk's start from which the rest of that chunk fits in
+``overlap`` tokens and leaves room for the word after it (a chunk of overlap alone would add
+nothing); if none does, right after it. A single word longer than ``max_tokens`` is a chunk of
+its own. Chunks are spans of the text: ``text[start:end]``.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-
-WORD = re.compile(r"\S+")
 
 
 @dataclass(frozen=True)
@@ -28,31 +29,41 @@ class Span:
     tokens: int
 
 
-def word_spans(text: str) -> list[tuple[int, int]]:
-    """``(start, end)`` of every word of ``text``."""
-    return [match.span() for match in WORD.finditer(text)]
-
-
 def chunk_spans(
-    words: Sequence[tuple[int, int]], counts: Sequence[int], max_tokens: int, overlap: int
+    words: np.ndarray,
+    through: np.ndarray,
+    alone: Callable[[int], int],
+    max_tokens: int,
+    overlap: int,
 ) -> list[Span]:
-    """Chunks of whole ``words`` (spans) whose tokens (``counts``, one per word) fit in
-    ``max_tokens`` (a longer single word excepted), consecutive chunks sharing up to
-    ``overlap`` tokens of whole words."""
-    if not len(words):
-        return []
-    before = np.concatenate(([0], np.cumsum(counts)))  # before[i]: tokens ahead of word i
+    """Chunks of whole ``words`` whose exact tokens (``through`` in place, ``alone(i)`` for
+    word ``i`` by itself) fit in ``max_tokens`` (a longer single word excepted), consecutive
+    chunks sharing up to ``overlap`` tokens of whole words."""
+    count = len(words)
     spans: list[Span] = []
     first = 0
-    while True:
-        # the last word whose end keeps the chunk within max_tokens (at least the first word)
-        last = max(first, int(np.searchsorted(before, before[first] + max_tokens, "right")) - 2)
-        total = int(before[last + 1] - before[first])
-        spans.append(Span(words[first][0], words[last][1], total))
-        if last + 1 == len(words):
-            return spans
-        # the earliest word after ``first`` from which the rest of this chunk fits in overlap
-        # and leaves room for the next word (a chunk of overlap alone would add nothing)
-        shared = int(np.searchsorted(before, before[last + 1] - overlap, "left"))
-        room = int(np.searchsorted(before, before[last + 2] - max_tokens, "left"))
-        first = min(max(shared, room, first + 1), last + 1)
+    while first < count:
+        lead = alone(first)  # the chunk's tokens up to the end of ``last``: lead + ...
+        last = max(
+            first, int(np.searchsorted(through, through[first] + max_tokens - lead, "right")) - 1
+        )
+        spans.append(
+            Span(
+                int(words[first, 0]),
+                int(words[last, 1]),
+                lead + int(through[last] - through[first]),
+            )
+        )
+        if last + 1 == count:
+            break
+        # every word of the overlap counts a token at least: no earlier start can fit
+        shared_from = int(np.searchsorted(through, through[last] - overlap + 1, "left"))
+        room_from = int(np.searchsorted(through, through[last + 1] - max_tokens + 1, "left"))
+        start = max(shared_from, room_from, first + 1)
+        while start <= last and not (
+            alone(start) + through[last] - through[start] <= overlap
+            and alone(start) + through[last + 1] - through[start] <= max_tokens
+        ):
+            start += 1
+        first = start
+    return spans

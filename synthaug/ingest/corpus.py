@@ -17,20 +17,21 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Generator, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..engine.progress import CountProgress
 from ..hashing import stable_hash
-from .chunking import chunk_spans, word_spans
+from .chunking import chunk_spans
 from .extract import HtmlMode, Page, Unreadable, document_format, extract
 from .tokens import TokenCounter, load_tokenizer
 
-PREFETCH = 2  # documents parsed ahead
+PREFETCH = 2  # documents parsed and tokenized ahead
 
 
 class ChunkingParams(BaseModel):
@@ -97,19 +98,26 @@ def ingest(
     progress: CountProgress | None = None,
 ) -> Generator[dict[str, Any], None, None]:
     """The chunk rows of every readable document under ``paths``, in path order; problems and
-    duplicates go to ``stats`` (the caller reports them). The next documents are parsed in a
-    thread while this one is cut (PDFium releases the GIL)."""
+    duplicates go to ``stats`` (the caller reports them). The next documents are parsed in one
+    thread and counted in another while this one is cut (PDFium and ``tokenizers`` release
+    the GIL)."""
     files = find_documents(paths, stats)
-    counter = TokenCounter(load_tokenizer(params.tokenizer))
+    tokenizer = load_tokenizer(params.tokenizer)
+    in_place, alone = TokenCounter(tokenizer), TokenCounter(tokenizer)  # a memo per thread
     seen: dict[str, str] = {}
     if progress is not None:
         progress.total = len(files)
-    with ThreadPoolExecutor(1) as reader:
-        ahead = deque(reader.submit(_read, path, params.html) for path in files[:PREFETCH])
+    with ThreadPoolExecutor(1) as reader, ThreadPoolExecutor(1) as encoder:
+
+        def ahead_of(path: Path) -> Future[_Read]:
+            parsed = reader.submit(_read, path, params.html)
+            return encoder.submit(_count, parsed, in_place)
+
+        ahead = deque(ahead_of(path) for path in files[:PREFETCH])
         for index, path in enumerate(files):
-            pages, problem = ahead.popleft().result()
+            pages, counted, problem = ahead.popleft().result()
             if index + PREFETCH < len(files):
-                ahead.append(reader.submit(_read, files[index + PREFETCH], params.html))
+                ahead.append(ahead_of(files[index + PREFETCH]))
             if problem is not None:
                 stats.problems.append((str(path), problem))
             else:
@@ -121,7 +129,7 @@ def ingest(
                     stats.documents += 1
                     stats.pages += len(pages)
                     stats.bytes += path.stat().st_size
-                    for row in _chunks(path, doc_id, pages, params, counter):
+                    for row in _chunks(path, doc_id, pages, counted, params, alone):
                         stats.chunks += 1
                         yield row
             if progress is not None:
@@ -130,23 +138,43 @@ def ingest(
         progress.draw(final=True)
 
 
-def _read(path: Path, html: HtmlMode) -> tuple[list[Page], str | None]:
+# the pages, their words and tokens up to each word's end, or what is wrong
+_Read = tuple[list[Page], list[tuple[np.ndarray, np.ndarray]], str | None]
+
+
+def _read(path: Path, html: HtmlMode) -> _Read:
     try:
-        return extract(path, html), None
+        return extract(path, html), [], None
     except Unreadable as exc:
-        return [], str(exc)
+        return [], [], str(exc)
+
+
+def _count(parsed: Future[_Read], counter: TokenCounter) -> _Read:
+    pages, _, problem = parsed.result()
+    return pages, [counter.page(page.text) for page in pages], problem
 
 
 def _chunks(
-    path: Path, doc_id: str, pages: list[Page], params: ChunkingParams, counter: TokenCounter
+    path: Path,
+    doc_id: str,
+    pages: list[Page],
+    counted: list[tuple[np.ndarray, np.ndarray]],
+    params: ChunkingParams,
+    alone: TokenCounter,
 ) -> Iterator[dict[str, Any]]:
     number = 0
-    for page in pages:
-        words = word_spans(page.text)
-        counts = counter.word_counts(page.text, words)
-        for span in chunk_spans(words, counts, params.chunk_tokens, params.overlap_tokens):
+    for page, (words, through) in zip(pages, counted, strict=True):
+        text = page.text
+        spans = chunk_spans(
+            words,
+            through,
+            lambda i, text=text, words=words: alone.word(text[words[i, 0] : words[i, 1]]),
+            params.chunk_tokens,
+            params.overlap_tokens,
+        )
+        for span in spans:
             yield {
-                "text": page.text[span.start : span.end],
+                "text": text[span.start : span.end],
                 "doc_id": doc_id,
                 "chunk_id": f"{doc_id}:{number}",
                 "tokens": span.tokens,

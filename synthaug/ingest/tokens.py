@@ -6,11 +6,14 @@ with GPT-2's pre-tokenizer, digits split one by one where the GGUF's ``tokenizer
 says so (SmolLM, StarCoder). Any other byte-level BPE GGUF (``tokenizer.ggml.model`` =
 ``gpt2``) or a ``tokenizer.json`` file may be given instead. Special tokens are not added.
 
-:class:`TokenCounter` counts a word's tokens together with the whitespace before it, and
-remembers the count of every such piece it has seen: words repeat, so most are never
-tokenized again. For byte-level BPE the sum is exactly the token count of the whole text (its
-pre-tokenizer never joins a word's last character with the whitespace after it, so the text's
-pre-tokens are those of its pieces); for other tokenizers it is the count word by word.
+:class:`TokenCounter` cuts a page into pieces, each a word (a run of non-whitespace) with
+the whitespace before it, and counts each piece's tokens, remembering every piece it has seen:
+words repeat, so most are never tokenized again. For byte-level BPE the running sum is exactly
+the token count of the page up to each word's end: its pre-tokenizer never joins a word's last
+character with the whitespace after it, so the page's pre-tokens are those of its pieces. (The
+page encoded whole, with offsets, gives the same counts at about twice the CPU time: measured
+in ``benchmarks/bench_ingest.py``.) It counts a word by itself the same way (a chunk's first
+word, which loses the whitespace before it).
 
 Reading a GGUF's vocabulary takes seconds (``gguf`` maps every field), so the rebuilt tokenizer
 is kept as JSON under ``$XDG_CACHE_HOME/synthaug/tokenizers/``, keyed by the file's path, size
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -33,33 +37,38 @@ from ..io.writers import write_text_atomic
 
 DIGITS_ONE_BY_ONE = {"smollm", "starcoder", "refact"}  # llama.cpp pre-tokenizer names
 REMEMBERED = 1 << 20  # pieces whose count is kept, at most
+PIECE = re.compile(r"\s*\S+")  # a word and the whitespace before it
 
 
 class TokenCounter:
-    """Tokens per word (with the whitespace before it), memoised."""
+    """Tokens per piece of text, memoised; one per thread."""
 
     def __init__(self, tokenizer: Any):
         self.tokenizer = tokenizer
         self.known: dict[str, int] = {}
 
-    def word_counts(self, text: str, words: list[tuple[int, int]]) -> np.ndarray:
-        """For each word span of ``text``, the tokens of the text from the previous word's end
-        (or the start) to its own end."""
-        pieces = [
-            text[before:end] for before, (_, end) in zip(self._ends(words), words, strict=True)
-        ]
-        new = list({piece for piece in pieces if piece not in self.known})
-        if new:
-            if len(self.known) + len(new) > REMEMBERED:
-                self.known.clear()
-            encodings = self.tokenizer.encode_batch(new, add_special_tokens=False)
-            self.known.update(zip(new, (len(e.ids) for e in encodings), strict=True))
-        known = self.known
-        return np.fromiter((known[piece] for piece in pieces), np.int64, len(pieces))
+    def page(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """The ``(start, end)`` of every word of ``text`` (shape ``(n, 2)``) and, for each word,
+        the tokens of ``text`` up to its end."""
+        pieces = PIECE.findall(text)
+        ends = np.cumsum(np.fromiter(map(len, pieces), np.int64, len(pieces)))
+        lengths = np.fromiter(map(len, map(str.lstrip, pieces)), np.int64, len(pieces))
+        return np.stack((ends - lengths, ends), axis=1), np.cumsum(self.counts(pieces))
 
-    @staticmethod
-    def _ends(words: list[tuple[int, int]]) -> list[int]:
-        return [0, *(end for _, end in words[:-1])]
+    def word(self, word: str) -> int:
+        """The tokens of ``word`` by itself."""
+        return int(self.counts([word])[0])
+
+    def counts(self, pieces: list[str]) -> np.ndarray:
+        """The tokens of each piece."""
+        known = self.known
+        new = list(set(pieces).difference(known))
+        if new:
+            if len(known) + len(new) > REMEMBERED:
+                known.clear()
+            encodings = self.tokenizer.encode_batch_fast(new, add_special_tokens=False)
+            known.update(zip(new, map(len, encodings), strict=True))
+        return np.fromiter(map(known.__getitem__, pieces), np.int64, len(pieces))
 
 
 @cache
