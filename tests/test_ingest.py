@@ -16,6 +16,7 @@ import pypdf
 import pytest
 from conftest import read_jsonl, run_cli
 
+from synthaug.ingest import tokens
 from synthaug.ingest.chunking import chunk_spans
 from synthaug.ingest.extract import extract
 from synthaug.ingest.tokens import TokenCounter, load_tokenizer
@@ -233,6 +234,16 @@ def test_token_counts_up_to_each_word_match_the_page_encoded_whole():
             ends = np.array([end for _, end in encoding.offsets])
             assert through.tolist() == np.searchsorted(ends, words[:, 1], "right").tolist()
     assert len(counter.known) > 1000  # pieces remembered across pages
+
+
+def test_a_full_memo_starts_over_and_still_counts_every_piece(monkeypatch):
+    monkeypatch.setattr(tokens, "REMEMBERED", 4)
+    tokenizer = load_tokenizer()
+    counter = TokenCounter(tokenizer)
+    for pieces in (["Grounded", " data", " starts"], [" data", " d\u00e9j\u00e0", " vu", " 2026"]):
+        expected = [len(tokenizer.encode(p, add_special_tokens=False).ids) for p in pieces]
+        assert counter.counts(pieces).tolist() == expected
+    assert set(counter.known) == {" data", " d\u00e9j\u00e0", " vu", " 2026"}  # started over
 
 
 def test_chunk_bounds_overlap_and_a_word_longer_than_a_chunk():

@@ -43,7 +43,7 @@ def chunk_spans(
     spans: list[Span] = []
     first = 0
     while first < count:
-        lead = alone(first)  # the chunk's tokens up to the end of ``last``: lead + ...
+        lead = alone(first)  # then each word after it adds its tokens in place
         last = max(
             first, int(np.searchsorted(through, through[first] + max_tokens - lead, "right")) - 1
         )

@@ -5,9 +5,10 @@ One row per chunk::
     {"text", "doc_id", "chunk_id", "tokens",
      "source": {"path", "page", "start", "end"}}
 
-``page`` is 1-based for PDFs and None otherwise; ``start``/``end`` are character offsets in the
-extracted text of that page (PDF) or document, so ``text == extracted[start:end]``. Chunks never
-span PDF pages. ``doc_id`` is a hash of the document's extracted text, so a document whose text
+``tokens`` is exactly the token count of ``text`` encoded alone (no special tokens), at most
+``chunk_tokens`` unless the chunk is one longer word. ``page`` is 1-based for PDFs and None
+otherwise; ``start``/``end`` are character offsets in the extracted text of that page (PDF) or
+document, so ``text == extracted[start:end]``. Chunks never span PDF pages. ``doc_id`` is a hash of the document's extracted text, so a document whose text
 was already read (the same file twice, a copy under another name) is skipped as a duplicate;
 ``chunk_id`` is ``doc_id:n``. Folders are walked recursively in name order, hidden entries
 skipped; files of other types inside a folder are passed over, a named one is reported.

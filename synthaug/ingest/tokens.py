@@ -13,7 +13,8 @@ the token count of the page up to each word's end: its pre-tokenizer never joins
 character with the whitespace after it, so the page's pre-tokens are those of its pieces. (The
 page encoded whole, with offsets, gives the same counts at about twice the CPU time: measured
 in ``benchmarks/bench_ingest.py``.) It counts a word by itself the same way (a chunk's first
-word, which loses the whitespace before it).
+word, which loses the whitespace before it). A ``tokenizer.json`` of another kind gives exact
+counts where its pre-tokenizer, too, always cuts at a word's end (whitespace-splitting ones do).
 
 Reading a GGUF's vocabulary takes seconds (``gguf`` maps every field), so the rebuilt tokenizer
 is kept as JSON under ``$XDG_CACHE_HOME/synthaug/tokenizers/``, keyed by the file's path, size
@@ -62,10 +63,12 @@ class TokenCounter:
     def counts(self, pieces: list[str]) -> np.ndarray:
         """The tokens of each piece."""
         known = self.known
-        new = list(set(pieces).difference(known))
+        new = set(pieces).difference(known)
         if new:
             if len(known) + len(new) > REMEMBERED:
                 known.clear()
+                new = set(pieces)
+            new = list(new)
             encodings = self.tokenizer.encode_batch_fast(new, add_special_tokens=False)
             known.update(zip(new, map(len, encodings), strict=True))
         return np.fromiter(map(known.__getitem__, pieces), np.int64, len(pieces))
