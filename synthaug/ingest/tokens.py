@@ -11,8 +11,8 @@ the whitespace before it, and counts each piece's tokens, remembering every piec
 words repeat, so most are never tokenized again. For byte-level BPE the running sum is exactly
 the token count of the page up to each word's end: its pre-tokenizer never joins a word's last
 character with the whitespace after it, so the page's pre-tokens are those of its pieces. (The
-page encoded whole, with offsets, gives the same counts at about twice the CPU time: measured
-in ``benchmarks/bench_ingest.py``.) It counts a word by itself the same way (a chunk's first
+page encoded whole, with offsets, gives the same counts for more CPU time: 1.3x before the
+offsets are even read into Python, measured in ``benchmarks/bench_ingest.py``.) It counts a word by itself the same way (a chunk's first
 word, which loses the whitespace before it). A ``tokenizer.json`` of another kind gives exact
 counts where its pre-tokenizer, too, always cuts at a word's end (whitespace-splitting ones do).
 
