@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "synthaug.commands.plan",
     "synthaug.commands.methods",
     "synthaug.commands.inspect",
+    "synthaug.commands.ingest",
     "synthaug.commands.dedup",  # dedup, prune
     "synthaug.commands.curate_text",  # decontaminate, filter, redact, stats
     "synthaug.verify.command",

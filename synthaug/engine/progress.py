@@ -171,12 +171,22 @@ def clock(seconds: float) -> str:
 
 
 class CountProgress:
-    """Progress of a counted loop (a curation pass): done/total, rows/s, ETA."""
+    """Progress of a counted loop (a curation pass, files read): done/total, items/s, ETA.
+
+    ``unit`` names the items; the clock is checked every ``check_every`` items (cheap items,
+    e.g. rows, are ticked by the thousand; slow ones, e.g. documents, one by one)."""
 
     def __init__(
-        self, label: str, total: int | None, stream: TextIO | None = None, log_every: float = 10.0
+        self,
+        label: str,
+        total: int | None,
+        stream: TextIO | None = None,
+        log_every: float = 10.0,
+        unit: str = "rows",
+        check_every: int = 1024,
     ):
         self.label, self.total, self.done = label, total, 0
+        self.unit, self.check_every = unit, check_every
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
         self.interval = 0.5 if self.tty else log_every
@@ -185,13 +195,17 @@ class CountProgress:
 
     def tick(self, count: int = 1) -> None:
         self.done += count
-        if self.done % 1024 < count and time.monotonic() >= self._next:
+        if self.done % self.check_every < count and time.monotonic() >= self._next:
             self.draw()
 
     def line(self) -> str:
         elapsed = max(time.monotonic() - self.start, 1e-9)
         shown = f"{self.done:,}" + (f"/{self.total:,}" if self.total else "")
-        parts = [f"{self.label}: {shown} rows", f"{self.done / elapsed:,.0f} rows/s"]
+        rate = self.done / elapsed
+        parts = [
+            f"{self.label}: {shown} {self.unit}",
+            f"{rate:,.{0 if rate >= 10 else 1}f} {self.unit}/s",
+        ]
         if self.total and self.done:
             parts.append(f"ETA {clock(elapsed * max(self.total - self.done, 0) / self.done)}")
         parts.append(clock(elapsed))
