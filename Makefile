@@ -29,7 +29,7 @@ $(VENV)/.installed: pyproject.toml
 setup-full: $(VENV)/.installed-full
 
 $(VENV)/.installed-full: $(VENV)/.installed
-	$(BIN)/pip install --quiet -e '.[test,embeddings,bench,prefs,augment,browser,openvino]'
+	$(BIN)/pip install --quiet -e '.[test,embeddings,bench,prefs,augment,browser,openvino,ingest]'
 	(command -v chromium >/dev/null && command -v bwrap >/dev/null) || (apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver bubblewrap)
 	touch $@
