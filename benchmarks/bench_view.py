@@ -6,6 +6,7 @@ folder, then measures:
 
 - the byte-offset index build (rows/s) and the memory it holds (the offsets array) and takes
   at its peak (``tracemalloc``: Python and NumPy allocations), and the process's max RSS;
+- a plain Python line count over the same file, the baseline the index build is compared to;
 - a page read (50 rows) at the start, the middle and the end;
 - a capped filter scan (error kind) and a full-text search from the start: rows counted within
   the viewer's one-second budget per request.
@@ -46,6 +47,12 @@ def timed(action):
     return result, time.perf_counter() - began
 
 
+def count_lines(path: Path) -> int:
+    """The baseline: a plain Python pass over the file's lines, in binary."""
+    with open(path, "rb") as handle:
+        return sum(1 for _ in handle)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -56,6 +63,8 @@ def main() -> None:
         _, wrote = timed(lambda: write_rows(path, args.rows))
         size = path.stat().st_size
         print(f"file: {args.rows:,} rows, {size / 1e6:,.0f} MB (written in {wrote:.1f} s)")
+        lines, counted = timed(lambda: count_lines(path))
+        assert lines == args.rows
         tracemalloc.start()
         data, built = timed(lambda: ViewData(path))
         _, peak = tracemalloc.get_traced_memory()
@@ -66,6 +75,9 @@ def main() -> None:
             f"holds {held / 1e6:.1f} MB ({held / args.rows:.0f} B/row), "
             f"peak while building {peak / 1e6:.1f} MB; "
             f"max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3:,.0f} MB"
+        )
+        print(
+            f"baseline, counting lines in Python: {counted:.2f} s ({counted / built:.1f}x the index)"
         )
         for at in (0, args.rows // 2, args.rows - 50):
             page, took = timed(lambda at=at: data.page(at, 50))
