@@ -20,7 +20,8 @@ and calls, decoded under a JSON schema), ``apigen.format_check``, ``apigen.execu
 ``apigen.semantic_check`` (a judge, any backend; the ``verification`` evidence and the
 OpenAI-format ``messages``). A failed check makes the row an error row with its reason.
 Differences from the paper: one query per request (the paper asks for several); the paper's
-generator sees few-shot examples drawn from its data, here one fixed example; an
+generator sees few-shot examples drawn from its data, here none (a fixed example was
+copied verbatim by the small model); an
 ``irrelevance`` row's assistant turn is a fixed reply (``irrelevance_reply``). ``synthaug
 verify`` re-checks the format and re-runs every call; the judge's verdict is stored, not
 re-asked.
