@@ -28,7 +28,7 @@ from synthaug.records import META
 from synthaug.tools.registry import builtin_tools
 from synthaug.verify.evidence import reverify
 from synthaug.verify.sandbox import Sandbox
-from tests.conftest import read_jsonl, run_cli, summary_of
+from tests.conftest import read_jsonl, resume_after_kill, run_cli, summary_of
 
 TOOLS = {tool.name: tool for tool in builtin_tools()}
 CHECKS = {"malformed_output", "malformed_call", "format", "execution", "semantic",
@@ -185,14 +185,12 @@ def test_semantic_check_keeps_only_a_yes_and_stores_re_checkable_evidence():
 
 @pytest.fixture(scope="module")
 def apigen_run(tmp_path_factory) -> SimpleNamespace:
-    """One small APIGen run on the embedded model (one row per query style)."""
+    """One small APIGen run on the embedded model (one row per query style), killed with
+    SIGKILL after 3 answers and resumed (``resume_after_kill`` checks the resume)."""
     cwd = tmp_path_factory.mktemp("apigen")
-    out = cwd / "data.jsonl"
+    records = resume_after_kill(cwd, "apigen", "--set", "steps[0].params.count=5", after_calls=3)[0]
     env = {"SYNTHAUG_CACHE": str(cwd / "cache.sqlite3")}
-    done = run_cli("run", "apigen", "--out", str(out), "--set", "steps[0].params.count=5",
-                   cwd=cwd, env=env)  # fmt: skip
-    assert done.returncode == 0, done.stderr[-2000:]
-    return SimpleNamespace(cwd=cwd, out=out, env=env, records=read_jsonl(out))
+    return SimpleNamespace(cwd=cwd, out=cwd / "data.jsonl", env=env, records=records)
 
 
 def test_apigen_recipe_keeps_only_verified_calls(apigen_run):

@@ -196,8 +196,10 @@ def parse_calls(value: Any) -> list[dict[str, Any]]:
 
 @register("apigen.generate", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
 class Generate(MapStep):
-    """APIGen's generator: a query and the calls that answer it (JSON), for the sampled
-    functions and query style."""
+    """APIGen's generator: a query and the calls that answer it, as JSON.
+
+    For the row's sampled functions and query style; a reply that holds no query or a call
+    that is not ``{"name", "arguments": {...}}`` is a row error."""
 
     Params = GenerateParams
     reads = ("query_style", "target_tools", "call_count")
@@ -271,8 +273,9 @@ class SemanticParams(BaseModel):
 
 @register("apigen.semantic_check", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
 class SemanticCheck(MapStep):
-    """APIGen's stage 3: a judge confirms the calls and results answer the query; writes the
-    evidence ``synthaug verify`` re-checks and the OpenAI-format conversation."""
+    """APIGen's stage 3: a judge confirms the calls and results answer the query.
+
+    Writes the evidence ``synthaug verify`` re-checks and the OpenAI-format conversation."""
 
     Params = SemanticParams
     reads = ("query", "query_style", "tools", "tool_calls", "tool_results", "tool_impl")
