@@ -222,8 +222,18 @@ class Generate(MapStep):
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
         seed = ctx.seed(row[META]["id"])
         request = self.request(row, seed)
-        reply = (await ctx.require_llm().complete(request)).text
+        completion = await ctx.require_llm().complete(request)
+        reply = completion.text
         answer = json_object(reply)
+        if not answer:
+            cut = (
+                " (cut off at max_tokens)"
+                if completion.choices[0].finish_reason == "length"
+                else ""
+            )
+            raise RowError(
+                "malformed_output", f"the reply is not a JSON object{cut}: {reply[:200]!r}"
+            )
         query = answer.get("query")
         if not isinstance(query, str) or not query.strip():
             raise RowError("malformed_output", f"no query in the reply: {reply[:200]!r}")
