@@ -19,6 +19,7 @@ from synthaug.methods.tool_use.apigen import (
     STYLES,
     ExecutionCheck,
     FormatCheck,
+    Generate,
     Sample,
     SemanticCheck,
     parse_calls,
@@ -143,15 +144,37 @@ def test_execution_check_runs_in_the_sandbox_and_fails_with_the_error():
     )
 
 
-def judge(reply: str):
-    """A client answering every request with ``reply`` (the judge's verdict parsing only)."""
+def judge(reply: str, finish_reason: str = "stop"):
+    """A client answering every request with ``reply`` (for the parsing of replies only)."""
 
     async def complete(request):
-        return SimpleNamespace(text=reply)
+        return SimpleNamespace(text=reply, choices=[SimpleNamespace(finish_reason=finish_reason)])
 
     return SimpleNamespace(
         complete=complete, key=lambda request: "key", backend=SimpleNamespace(describe=lambda: "j")
     )
+
+
+def test_generate_turns_bad_replies_into_row_errors():
+    record = row("parallel", ["calculate"], [])
+    record |= {"target_tools": record["tools"], "call_count": 2}
+    cut = fails(Generate(), record, context(judge('{"query": "What is', "length")))
+    assert cut.kind == "malformed_output" and "(cut off at max_tokens)" in str(cut)
+    empty = fails(Generate(), record, context(judge('{"query": " ", "tool_calls": []}')))
+    assert empty.kind == "malformed_output" and "no query" in str(empty)
+    bad = fails(Generate(), record, context(judge('{"query": "2+2?", "tool_calls": [7]}')))
+    assert bad.kind == "malformed_call" and "call 1 has no function name" in str(bad)
+    reply = (
+        '{"query": "2+2 and 3+3?", "tool_calls": [{"name": "calculate", "arguments": '
+        '{"expression": "2+2"}}, {"name": "calculate", "arguments": {"expression": "3+3"}}]}'
+    )
+    (made,) = asyncio.run(Generate().process(record, context(judge(reply))))
+    assert made["query"] == "2+2 and 3+3?" and [c["arguments"] for c in made["tool_calls"]] == [
+        {"expression": "2+2"}, {"expression": "3+3"}
+    ]  # fmt: skip
+    irrelevant = {**record, "query_style": "irrelevance", "call_count": 0}
+    (made,) = asyncio.run(Generate().process(irrelevant, context(judge('{"query": "Hi there"}'))))
+    assert made["tool_calls"] == []
 
 
 def test_semantic_check_keeps_only_a_yes_and_stores_re_checkable_evidence():
