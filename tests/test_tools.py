@@ -138,18 +138,18 @@ def test_load_tools_rejects_unknown_and_duplicate_names(tmp_path):
 def test_schema_problems_name_each_fault():
     schema = builtin_tools()[1].parameters  # add_to_date
     assert problems({"date": "2024-01-01", "days": 3}, schema) == []
-    assert problems({"days": 3}, schema) == ["arguments: missing required 'date'"]
+    assert problems({"days": 3}, schema) == ["arguments: 'date' is a required property"]
     assert problems({"date": "2024-01-01", "days": "3"}, schema) == [
-        "arguments.days: expected integer, got string"
+        "arguments.days: '3' is not of type 'integer'"
     ]
     assert problems({"date": "2024-01-01", "days": True}, schema) == [
-        "arguments.days: expected integer, got boolean"
+        "arguments.days: True is not of type 'integer'"
     ]
     strict = {**schema, "additionalProperties": False}
     assert problems({"date": "2024-01-01", "hours": 1}, strict) == [
-        "arguments: unexpected argument 'hours'"
+        "arguments: Additional properties are not allowed ('hours' was unexpected)"
     ]
-    assert problems([1], schema) == ["arguments: expected object, got array"]
+    assert problems([1], schema) == ["arguments: [1] is not of type 'object'"]
     enum = {"type": "object", "properties": {"s": {"enum": ["a", "b"]}}}
     assert problems({"s": "c"}, enum) == ["arguments.s: 'c' is not one of ['a', 'b']"]
     tools = [t.schema() for t in builtin_tools()]
