@@ -10,6 +10,7 @@ trained here on the test's texts, the models tiny random Llamas built from a con
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -353,3 +354,91 @@ def test_rm_export_is_prepared_by_rewardtrainer(hf, tmp_path, conversational):
         else:
             expected = source["chosen"] + tok.eos_token
         assert decode(hf, row["chosen_ids"]) == expected
+
+
+CALCULATE = {
+    "type": "function",
+    "function": {
+        "name": "calculate",
+        "description": "Evaluate an arithmetic expression exactly.",
+        "parameters": {"type": "object", "properties": {"expression": {"type": "string"}},
+                       "required": ["expression"]},
+    },
+}  # fmt: skip
+DAY = {
+    "type": "function",
+    "function": {
+        "name": "day_of_week",
+        "description": "The day of the week a date falls on.",
+        "parameters": {"type": "object", "properties": {"date": {"type": "string"}}},
+    },
+}
+TOOL_ROWS = [
+    {  # APIGen's shape: parallel calls, their results as tool messages
+        "query": "What are 2**10 and 3*7?",
+        "tools": [CALCULATE],
+        "messages": [
+            {"role": "user", "content": "What are 2**10 and 3*7?"},
+            {"role": "assistant", "content": "", "tool_calls": [
+                {"id": "call_1", "type": "function",
+                 "function": {"name": "calculate", "arguments": '{"expression": "2**10"}'}},
+                {"id": "call_2", "type": "function",
+                 "function": {"name": "calculate", "arguments": '{"expression": "3*7"}'}},
+            ]},
+            {"role": "tool", "tool_call_id": "call_1", "name": "calculate", "content": '"1024"'},
+            {"role": "tool", "tool_call_id": "call_2", "name": "calculate", "content": '"21"'},
+        ],
+        "_meta": {"id": "tool-0001"},
+    },
+    {  # irrelevance: tools offered, none applies
+        "tools": [CALCULATE, DAY],
+        "messages": [
+            {"role": "user", "content": "Translate 'cat' to French."},
+            {"role": "assistant", "content": "None of the available tools can answer this."},
+        ],
+        "_meta": {"id": "tool-0002"},
+    },
+    SFT[0],  # no tools
+]  # fmt: skip
+# ChatML that lists the tools in a system turn and renders calls as <tool_call> blocks
+TOOL_TEMPLATE = (
+    "{% if tools %}<|im_start|>system{{ '\\n' }}{% for t in tools %}{{ t['function']['name'] }}: "
+    "{{ t['function']['description'] }}{{ '\\n' }}{% endfor %}<|im_end|>{{ '\\n' }}{% endif %}"
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}{{ '\\n' }}"
+    "{% if m['role'] == 'assistant' %}{% generation %}{{ m['content'] }}"
+    "{% for c in m['tool_calls'] or [] %}<tool_call>{{ c['function']['name'] }} "
+    "{{ c['function']['arguments'] }}</tool_call>{% endfor %}<|im_end|>{% endgeneration %}"
+    "{% else %}{{ m['content'] }}<|im_end|>{% endif %}{{ '\\n' }}{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant{{ '\\n' }}{% endif %}"
+)
+
+
+def test_tool_calling_export_is_prepared_by_sfttrainer_with_its_tools(hf, tmp_path):
+    data = load(hf, export(tmp_path, TOOL_ROWS, "--format", "sft"))
+    assert data.column_names[:2] == ["messages", "tools"]
+    assert json.loads(data["tools"][0]) == [CALCULATE]
+    assert json.loads(data["tools"][1]) == [CALCULATE, DAY]
+    assert data["tools"][2] is None
+    tokenizer = copy.deepcopy(hf.tokenizer)
+    tokenizer.chat_template = TOOL_TEMPLATE
+    trl = hf.trl
+    config = _args(hf, trl.SFTConfig, assistant_only_loss=True)
+    trainer = trl.SFTTrainer(
+        model=_lm(hf), args=config, train_dataset=data, processing_class=tokenizer
+    )
+    prepared = trainer.train_dataset
+    texts = [decode(hf, row["input_ids"]) for row in prepared]
+    assert texts[0].startswith(
+        "<|im_start|>system\ncalculate: Evaluate an arithmetic expression exactly.\n<|im_end|>"
+    )
+    assert '<|im_start|>tool\n"21"<|im_end|>' in texts[0]
+    assert "day_of_week: The day of the week" in texts[1]
+    assert texts[2].startswith("<|im_start|>system\nAnswer in one word.<|im_end|>")  # no tools
+    pairs = [zip(row["input_ids"], row["labels"], strict=True) for row in prepared]
+    trained = [decode(hf, [token for token, label in pair if label != -100]) for pair in pairs]
+    assert trained == [
+        '<tool_call>calculate {"expression": "2**10"}</tool_call>'
+        '<tool_call>calculate {"expression": "3*7"}</tool_call><|im_end|>',
+        "None of the available tools can answer this.<|im_end|>",
+        "Joy.<|im_end|>",
+    ]

@@ -27,7 +27,11 @@ Input columns:
   ``input_column`` (``input``, as in Alpaca/Self-Instruct rows) is appended after a blank line.
 - Response (``sft``, labelled ``kto`` rows): ``response_column``, or the first of
   :data:`RESPONSE_COLUMNS`. An ``sft`` row with a ``messages`` list is used as it is, unless
-  a prompt or response column is named.
+  a prompt or response column is named. Tool-use rows (APIGen) keep their OpenAI-format
+  turns: an assistant message with ``tool_calls`` (arguments as JSON strings) and ``tool``
+  messages; a row's ``tools`` list (OpenAI function schemas) becomes the ``tools`` column as
+  a JSON string, which TRL's ``SFTTrainer`` decodes and hands to the chat template (a string
+  keeps rows whose tools differ in one Arrow column).
 - Pairs: ``chosen`` and ``rejected`` strings (the pair records of the preference steps). A
   row whose ``chosen`` and ``rejected`` are both null made no pair (a Self-Refine loop that
   stopped at its first output): the pair formats skip it (:func:`is_unpaired`).
@@ -44,6 +48,7 @@ as data (:data:`TRL_COLUMNS`) and the text columns above are never extras, so a 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -54,7 +59,9 @@ from ..records import META
 FORMATS = ("sft", "dpo", "orpo", "kto", "rm")
 PROMPT_COLUMNS = ("instruction", "prompt", "question")
 RESPONSE_COLUMNS = ("response", "output", "completion")
-TRL_COLUMNS = frozenset({"prompt", "completion", "chosen", "rejected", "label", "messages", "text"})
+TRL_COLUMNS = frozenset(
+    {"prompt", "completion", "chosen", "rejected", "label", "messages", "text", "tools"}
+)
 SEPARATOR = "\n\n"
 SCALARS = (str, int, float, bool, type(None))
 _LABELS = {"true": True, "false": False, "1": True, "0": False}
@@ -125,7 +132,7 @@ def to_sft(record: Record, options: ExportOptions) -> Record:
     """``{"messages": [...]}``: the row's ``messages``, or system, prompt and response."""
     named = options.prompt_column or options.response_column
     if not named and record.get("messages") is not None:
-        return {"messages": _messages(record["messages"])}
+        return {"messages": _messages(record["messages"]), **_tools(record)}
     prompt = _prompt(record, options)
     response = _text(record, *_response_columns(options), hint="set --response-column")
     return {"messages": [*_system(record, options), _user(prompt), _assistant(response)]}
@@ -237,6 +244,16 @@ def _messages(value: Any) -> list[Message]:
     if not any(message["role"] == "assistant" for message in value):
         raise ColumnError("messages", "no assistant message to train on")
     return value
+
+
+def _tools(record: Record) -> Record:
+    """``{"tools": JSON string}`` for a row with a non-empty ``tools`` list, else nothing."""
+    tools = record.get("tools")
+    if tools is None or tools == []:
+        return {}
+    if not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools):
+        raise ColumnError("tools", f"expected a list of tool schemas, got {_kind(tools)}")
+    return {"tools": json.dumps(tools, ensure_ascii=False)}
 
 
 def _system(record: Record, options: ExportOptions) -> list[Message]:

@@ -11,6 +11,9 @@ the evidence is enough to re-run the check without the model (``reverify``):
 - ``generator``: ``generator``, ``seed``, ``params``, ``answer`` — re-generate.
 - ``step_labels``: ``gold``, ``rule``, ``steps[{label, rollouts[{text, extracted, match}]}]``
   — re-check every rollout, recompute every label.
+- ``tool_calls``: ``tools``, ``calls``, ``results``, ``implementations``, ``semantic`` —
+  re-check each call against the offered schemas, re-run it with its tool's stored code in
+  the sandbox, compare the results (the judge's stored verdict is taken as it is).
 """
 
 from __future__ import annotations
@@ -106,6 +109,18 @@ async def _step_labels(v: dict[str, Any], _: Sandbox) -> bool:
     return True
 
 
+async def _tool_calls(v: dict[str, Any], sandbox: Sandbox) -> bool:
+    from ..tools.execute import format_problems, run_calls
+
+    if format_problems(v["calls"], v["tools"]):
+        return v["verified"] is False
+    results, _ = await run_calls(sandbox, v["calls"], v["implementations"])
+    if results != v["results"]:
+        return False
+    passed = all("return" in r for r in results) and v["semantic"].get("passes") is True
+    return passed == v["verified"]
+
+
 _CHECKS = {
     "answer": _answer,
     "program": _program,
@@ -113,4 +128,5 @@ _CHECKS = {
     "cases": _cases,
     "generator": _generator,
     "step_labels": _step_labels,
+    "tool_calls": _tool_calls,
 }

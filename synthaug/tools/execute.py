@@ -1,0 +1,64 @@
+"""Tool calls checked and run: the format check (a known tool, arguments valid under its
+schema) and the execution (each call in the sandbox, apart from synthaug: the tool's module
+serves calls sent from here, so its code cannot change an outcome it did not return)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..verify.sandbox import ExecResult, Sandbox
+from .schema import problems
+
+CALL_TIMEOUT_S = 2.0  # per call, after the tool's module has loaded
+
+
+def call_problems(call: Any, tools: list[dict[str, Any]]) -> list[str]:
+    """What is wrong with one call ``{"name", "arguments"}`` against the offered OpenAI tool
+    schemas (empty when it names an offered tool with schema-valid arguments)."""
+    if not isinstance(call, dict) or not isinstance(call.get("name"), str):
+        return ['not a call: expected {"name": ..., "arguments": {...}}']
+    schemas = {t["function"]["name"]: t["function"] for t in tools}
+    name = call["name"]
+    if name not in schemas:
+        return [f"{name}: no such tool (offered: {', '.join(schemas) or 'none'})"]
+    arguments = call.get("arguments")
+    if isinstance(arguments, str):  # the OpenAI wire form: a JSON string
+        try:
+            arguments = json.loads(arguments)
+        except ValueError:
+            return [f"{name}: arguments are not JSON"]
+    parameters = schemas[name].get("parameters") or {"type": "object"}
+    return [f"{name}: {p}" for p in problems(arguments, parameters)]
+
+
+def format_problems(calls: Any, tools: list[dict[str, Any]]) -> list[str]:
+    """The format check of a list of calls: every problem, each naming its call."""
+    if not isinstance(calls, list):
+        return ["tool_calls is not a list"]
+    return [f"call {i}: {p}" for i, call in enumerate(calls, 1) for p in call_problems(call, tools)]
+
+
+async def run_calls(
+    sandbox: Sandbox, calls: list[dict[str, Any]], implementations: dict[str, dict[str, str]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Run each call ``{"name", "arguments"}`` with its tool's code; returns one outcome per
+    call (``{"return": value}`` or ``{"error": "Type: message"}``) and the evidence of each
+    sandbox run. Calls to one tool share one run, in their order."""
+    outcomes: list[dict[str, Any] | None] = [None] * len(calls)
+    runs = []
+    for name in dict.fromkeys(call["name"] for call in calls):
+        indices = [i for i, call in enumerate(calls) if call["name"] == name]
+        inputs = [calls[i]["arguments"] for i in indices]
+        result, answers = await sandbox.call_function(
+            implementations[name]["code"], name, inputs, CALL_TIMEOUT_S
+        )
+        runs.append({"tool": name, "status": result.status, "detail": result.detail,
+                     "isolation": result.isolation})  # fmt: skip
+        for index, answer in zip(indices, answers or [_failed(result)] * len(indices), strict=True):
+            outcomes[index] = answer
+    return [o for o in outcomes if o is not None], runs
+
+
+def _failed(result: ExecResult) -> dict[str, Any]:
+    return {"error": f"sandbox {result.status}: {result.detail}"[:300]}
