@@ -123,7 +123,7 @@ def test_format_check_names_each_bad_call():
     assert error.kind == "format"
     assert str(error) == (
         "call 2: calculator: no such tool (offered: days_between, calculate); "
-        "call 3: calculate: arguments.expression: expected string, got integer"
+        "call 3: calculate: arguments.expression: 1024 is not of type 'string'"
     )
 
 
