@@ -50,6 +50,18 @@ SELF_INSTRUCT_RUN = [
 ]
 
 
+SMALL_SELF_REWARDING = (
+    "--set", "seed=0",  # this seed gives a pair (the other prompt may tie)
+    "--limit", "2",
+    "--set", "steps[1].params.per_prompt=2",
+    "--set", "steps[1].params.max_tokens=32",
+    "--set", "steps[2].params.samples=2",
+    "--set", "steps[2].params.max_tokens=40",
+    "--set", "steps[2].params.justification_chars=60",
+)  # fmt: skip
+"""A small Self-Rewarding run's options (recipe ``self_rewarding`` or a file like it)."""
+
+
 @pytest.fixture(scope="session")
 def self_instruct_run(tmp_path_factory) -> Path:
     """One small real Self-Instruct run (the embedded model) for the tests that read a run's

@@ -8,6 +8,7 @@ import asyncio
 import pytest
 import yaml
 from conftest import (
+    SMALL_SELF_REWARDING,
     read_jsonl,
     run_cli,
     run_recipe_twice,
@@ -180,19 +181,8 @@ def test_pointwise_two_judges_on_the_embedded_model(tmp_path, second_judge, monk
     assert sorted(records[0]["_meta"]["models"]) == sorted(models)
 
 
-SELF_REWARDING = (
-    "--set", "seed=0",  # this seed gives a pair (the other prompt may tie)
-    "--limit", "2",
-    "--set", "steps[1].params.per_prompt=2",
-    "--set", "steps[1].params.max_tokens=32",
-    "--set", "steps[2].params.samples=2",
-    "--set", "steps[2].params.max_tokens=40",
-    "--set", "steps[2].params.justification_chars=60",
-)  # fmt: skip
-
-
 def test_self_rewarding_recipe_on_the_embedded_model(tmp_path):
-    records = run_recipe_twice(tmp_path, "self_rewarding", *SELF_REWARDING)
+    records = run_recipe_twice(tmp_path, "self_rewarding", *SMALL_SELF_REWARDING)
     errors_path = tmp_path / "data.errors.jsonl"
     errors = read_jsonl(errors_path) if errors_path.exists() else []
     assert len(records) + len(errors) == 2  # one pair or one dropped row per prompt
@@ -206,7 +196,14 @@ def test_self_rewarding_recipe_on_the_embedded_model(tmp_path):
     out = tmp_path / "judged.jsonl"
     env = {"SYNTHAUG_CACHE": str(tmp_path / "cache.sqlite3")}
     judged_run = run_cli(
-        "run", "judged.yaml", *SELF_REWARDING, "--out", str(out), "--quiet", cwd=tmp_path, env=env
+        "run",
+        "judged.yaml",
+        *SMALL_SELF_REWARDING,
+        "--out",
+        str(out),
+        "--quiet",
+        cwd=tmp_path,
+        env=env,
     )
     assert judged_run.returncode == 0, judged_run.stderr
     assert summary_of(out)["llm"]["model_calls"] == 0

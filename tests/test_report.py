@@ -9,22 +9,11 @@ import io
 import json
 
 import pytest
-from conftest import copy_run, read_jsonl, run_cli, summary_of
+from conftest import SMALL_SELF_REWARDING, copy_run, read_jsonl, run_cli, summary_of
 from PIL import Image
 
 from synthaug.export.formats import ExportOptions, convert
 from synthaug.report.preference import Pair, PairCounts, pair_of
-
-SELF_REWARDING = [
-    "self_rewarding",
-    "--set", "seed=0",  # the first prompts give pairs (tests/test_pref_judge.py)
-    "--limit", "2",
-    "--set", "steps[1].params.per_prompt=2",
-    "--set", "steps[1].params.max_tokens=32",
-    "--set", "steps[2].params.samples=2",
-    "--set", "steps[2].params.max_tokens=40",
-    "--set", "steps[2].params.justification_chars=60",
-]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +102,16 @@ def preference_files(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("preference")
     out = workdir / "pairs.jsonl"
     env = {"SYNTHAUG_CACHE": str(workdir / "cache.sqlite3")}
-    done = run_cli("run", *SELF_REWARDING, "--out", str(out), "--quiet", cwd=workdir, env=env)
+    done = run_cli(
+        "run",
+        "self_rewarding",
+        *SMALL_SELF_REWARDING,
+        "--out",
+        str(out),
+        "--quiet",
+        cwd=workdir,
+        env=env,
+    )
     assert done.returncode == 0, done.stderr
     exports = []
     for name, options in (("dpo", []), ("rm", ["--conversational"])):
