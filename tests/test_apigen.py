@@ -11,6 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from conftest import read_jsonl, resume_after_kill, run_cli, summary_of
 
 from synthaug.engine.resources import RunResources
 from synthaug.engine.step import RowError, StepContext
@@ -29,7 +30,6 @@ from synthaug.records import META
 from synthaug.tools.registry import builtin_tools
 from synthaug.verify.evidence import reverify
 from synthaug.verify.sandbox import Sandbox
-from tests.conftest import read_jsonl, resume_after_kill, run_cli, summary_of
 
 TOOLS = {tool.name: tool for tool in builtin_tools()}
 CHECKS = {"malformed_output", "malformed_call", "format", "execution", "semantic",
