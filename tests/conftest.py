@@ -20,6 +20,37 @@ from synthaug.llm.local import LocalBackend
 
 ROOT = Path(__file__).resolve().parent.parent
 
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist each worker runs on its own share of the CPUs (children inherit it).
+
+    llama.cpp's threads spin while they wait, so two engines on the same cores starve each
+    other; pinned, each worker's engine sizes itself to its share (``usable_cpus``).
+    """
+    worker, count = (
+        os.environ.get("PYTEST_XDIST_WORKER"),
+        os.environ.get("PYTEST_XDIST_WORKER_COUNT"),
+    )
+    if not worker or not count or not hasattr(os, "sched_setaffinity"):
+        return
+    cpus = sorted(os.sched_getaffinity(0))
+    share = cpus[int(worker.removeprefix("gw")) :: int(count)]
+    if share:
+        os.sched_setaffinity(0, share)
+
+
+# modules that read the session's one Self-Instruct run: one xdist worker runs them all
+SHARES_SELF_INSTRUCT_RUN = {"test_card.py", "test_report.py", "test_view.py"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under ``--dist loadgroup`` a module's tests stay on one worker (its module fixtures run once)."""
+    for item in items:
+        name = item.path.name
+        group = "self_instruct_run" if name in SHARES_SELF_INSTRUCT_RUN else name
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 YES_NO_SCHEMA = {
     "type": "object",
     "properties": {"answer": {"type": "string", "enum": ["Yes", "No"]}},

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import os
 import secrets
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +30,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import BackendUnavailable
+from ..machine import usable_cpus
 from .backend import Backend, BackendCallError, parse_wire_completion, wire_body
 from .registry import register_backend
 from .types import ChatRequest, Completion, Usage
@@ -69,7 +69,7 @@ class LocalBackend(Backend):
         if deterministic:  # one sequence decodes at a time, always from a fresh prompt
             parallel = 1
         self.parallel, self.ctx_per_slot = parallel, ctx_per_slot
-        self.threads = threads or os.cpu_count() or 1
+        self.threads = threads or usable_cpus()
         self.flash_attn = flash_attn
         # a queue of one request per slot hides hand-over gaps
         self.max_concurrency = 1 if deterministic else parallel * 2

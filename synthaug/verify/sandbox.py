@@ -43,6 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..errors import SynthaugError
 from ..hashing import stable_hash
 from ..llm.cache import RequestCache
+from ..machine import usable_cpus
 from . import boundary
 from .bootstrap import Unserialisable, decode, encode
 
@@ -176,7 +177,7 @@ class Sandbox:
     ):
         self.limits = limits or Limits()
         self.cache = cache
-        self.parallel = parallel or os.cpu_count() or 1
+        self.parallel = parallel or usable_cpus()
         self.unsafe = unsafe
         self._gates: dict[int, asyncio.Semaphore] = {}
         self.executions = 0
