@@ -185,6 +185,7 @@ def test_records_carry_positions_calls_and_losses_consistent_with_the_filter(too
 
 def test_verify_re_runs_the_inserted_calls(toolformer_run):
     with_calls = [r for r in toolformer_run.records if r["toolformer_kept"]]
+    assert with_calls, f"no call passed τ_f = {TAU_F}"
     done = run_cli("verify", str(toolformer_run.out), "--json", cwd=toolformer_run.cwd,
                    env=toolformer_run.env)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
