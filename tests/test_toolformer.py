@@ -130,7 +130,7 @@ def test_texts_reject_a_text_that_is_not_a_string(tmp_path: Path):
 
 # ----- the recipe end to end on the embedded model -----
 
-TAU_F = 0.1  # the test's τ_f (the paper's 1.0 keeps almost nothing with the 135M model)
+TAU_F = 0.1  # lowered from the paper's 1.0: the 135M model's best gain here was 0.59, so 1.0 keeps nothing
 
 
 @pytest.fixture(scope="module")
