@@ -6,6 +6,8 @@
 - ``embedders``: ``EmbedderParams`` and ``make_embedder``.
 - ``generators``: ``GeneratorSource``, records from ``synthaug.mathgen`` generators.
 - ``sampling``: ``sample`` / ``split_samples``, many samples of one request.
+- ``logprobs``: ``forced_grammar`` / ``forced_tokens``, a text's log-probabilities by forced
+  decoding.
 - ``parsing``: ``parse_rating`` (AlpaGasus-style score JSON).
 - ``code``: code blocks in replies, ``without_shadowing`` for tests.
 """

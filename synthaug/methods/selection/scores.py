@@ -44,7 +44,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any, Literal, NamedTuple
 
@@ -52,6 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ...engine.step import RowError, StepContext
 from ...llm.types import ChatRequest, Completion, chat
+from ..common.logprobs import forced_grammar, forced_tokens
 from ..common.parsing import parse_rating
 from ..common.tasks import ModelStep
 from ..registry import register
@@ -316,15 +316,7 @@ class InstructionFollowingDifficulty(_ScoreStep):
         }
 
 
-def forced_grammar(text: str) -> str:
-    """A GBNF grammar whose only sentence is ``text``."""
-    return "root ::= " + json.dumps(text, ensure_ascii=False)
-
-
 def answer_loss(completion: Completion) -> float:
     """Mean negative log-probability of the forced answer tokens (the end token excluded)."""
-    tokens = completion.choices[0].logprobs or []
-    forced = [t for t in tokens if t.token]
-    if not forced:
-        raise RowError("no_logprobs", "the backend returned no log-probabilities")
+    forced = forced_tokens(completion)
     return -sum(t.logprob for t in forced) / len(forced)
