@@ -35,17 +35,17 @@ def test_references_follow_aliases_from_imports_and_attribute_chains():
         "    reader = P.read_text\n"
         "    return P(path).exists(), json.decoder.JSONDecodeError\n"
     )
-    assert collect_references(code) == [
-        {"name": "json", "line": 1},
-        {"name": "os.path", "line": 2},
-        {"name": "collections", "line": 3},
-        {"name": "pathlib.Path", "line": 4},
-        {"name": "itertools", "line": 5},
-        {"name": "json.dumps", "line": 7},
-        {"name": "os.path.join", "line": 8},
-        {"name": "collections.Counter", "line": 9},  # the call ends the chain
-        {"name": "pathlib.Path.read_text", "line": 10},
-        {"name": "json.decoder.JSONDecodeError", "line": 11},
+    assert [(r["name"], r["line"], r["module"]) for r in collect_references(code)] == [
+        ("json", 1, "json"),
+        ("os.path", 2, "os.path"),
+        ("collections", 3, "collections"),
+        ("pathlib.Path", 4, "pathlib"),
+        ("itertools", 5, "itertools"),
+        ("json.dumps", 7, "json"),
+        ("os.path.join", 8, "os"),  # ``import os.path`` binds ``os``
+        ("collections.Counter", 9, "collections"),  # the call ends the chain
+        ("pathlib.Path.read_text", 10, "pathlib"),
+        ("json.decoder.JSONDecodeError", 11, "json"),
     ]
 
 
@@ -79,6 +79,10 @@ def test_api_check_resolves_in_the_sandbox_and_reverifies():
     assert outcome["numpy"] == (False, "'numpy' is not an allowed module")
     assert outcome["nosuchmod"] == (False, "'nosuchmod' is not an allowed module")
     assert outcome["json"] == (True, None)
+    # written by the embedded model: a class imported as if it were a module
+    not_a_module = asyncio.run(api_verdict(sandbox, "import statistics.NormalDist as Nd\n", []))
+    assert not not_a_module["verified"]
+    assert "ModuleNotFoundError" in not_a_module["references"][0]["reason"]
     allowed = asyncio.run(api_verdict(sandbox, "import numpy\nnumpy.zeros(2)\n", ["numpy"]))
     assert allowed["verified"] and asyncio.run(reverify(allowed, Sandbox()))
 
@@ -112,6 +116,7 @@ def test_stdlib_index_entries_and_retrieval():
     assert by_name["json.dumps"].signature.startswith("(obj, *, skipkeys=False")
     assert by_name["json.dumps"].doc.startswith("Serialize ``obj`` to a JSON formatted ``str``")
     assert not any(part.startswith("_") for e in entries for part in e.name.split("."))
+    assert set(by_name["json.dumps"].as_row()) == {"name", "kind", "signature", "doc", "module"}
     assert " at 0x" not in "".join(e.signature for e in entries)  # stable prompts
     hits = [e.name for e, _ in api_index(ApiSource()).search("serialize an object to JSON", 3)]
     assert "json.dumps" in hits
@@ -145,9 +150,9 @@ def test_source_code_index_reads_files_without_importing_them(tmp_path):
 
 
 def test_instruction_parsing_and_grounding():
-    assert parse_instruction("Task: Write `f(xs)` that returns the sum.\n```python\n", "stop") == (
-        "Write `f(xs)` that returns the sum."
-    )
+    assert parse_instruction(
+        "Task: Write `f(xs)` that returns the sum.\n```python\n", "length"
+    ) == ("Write `f(xs)` that returns the sum.")
     for text, reason, kind in [("Write f.", "stop", "empty_instruction"),
                                ("Write a function that ...", "length", "unfinished")]:  # fmt: skip
         with pytest.raises(RowError) as error:
@@ -156,6 +161,7 @@ def test_instruction_parsing_and_grounding():
     references = [{"name": "json", "resolved": True}, {"name": "pathlib.Path", "resolved": True}]
     assert grounded(references, ["pathlib.Path.read_text", "re.sub"]) == ["pathlib.Path"]
     assert grounded(references, ["re.sub"]) == []
+    assert grounded([{"name": "json", "resolved": True}], ["json.dumps"]) == []
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,9 @@ _OPTIONAL = {"ImportError", "ModuleNotFoundError"}
 _NAMED = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.ExceptHandler, ast.MatchAs,
           ast.MatchStar)  # fmt: skip
 
-# Runs in the sandbox: stdin {"names", "allowed"} -> stdout [{"resolved", "reason"?}] per name.
+# Runs in the sandbox: stdin {"references": [{name, module}], "allowed"} -> stdout
+# [{"resolved", "reason"?}] per reference; ``module`` (a prefix of ``name``) must import as a
+# module (``import a.b`` needs the module ``a.b``), the rest resolve as attributes or submodules.
 RESOLVER = r"""
 import contextlib, importlib, io, json, sys, types
 
@@ -39,17 +41,18 @@ request = json.loads(sys.stdin.read())
 allowed = set(sys.stdlib_module_names) | set(request["allowed"])
 
 
-def resolve(name):
+def resolve(name, module):
     parts = name.split(".")
     if not parts[0]:
         return {"resolved": False, "reason": "a relative import has no package here"}
     if parts[0] not in allowed:
         return {"resolved": False, "reason": f"{parts[0]!r} is not an allowed module"}
     try:
-        value = importlib.import_module(parts[0])
+        value = importlib.import_module(module)
     except BaseException as error:
-        return {"resolved": False, "reason": f"import {parts[0]}: {type(error).__name__}: {error}"}
-    for depth, part in enumerate(parts[1:], start=2):
+        return {"resolved": False, "reason": f"import {module}: {type(error).__name__}: {error}"}
+    skip = module.count(".") + 1
+    for depth, part in enumerate(parts[skip:], start=skip + 1):
         try:
             if hasattr(value, part):
                 value = getattr(value, part)
@@ -68,7 +71,7 @@ def resolve(name):
 
 
 with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-    results = [resolve(name) for name in request["names"]]
+    results = [resolve(ref["name"], ref["module"]) for ref in request["references"]]
 print(json.dumps(results))
 """
 
@@ -113,15 +116,16 @@ def _chain(node: ast.Attribute) -> tuple[str, list[str]] | None:
 
 
 def collect_references(code: str) -> list[dict[str, Any]]:
-    """``[{name, line}]``: the imported modules and the attribute chains read off imported
-    names, each once (at its first line), in order of appearance. Raises ``SyntaxError``."""
+    """``[{name, line, module}]``: the imported modules and the attribute chains read off
+    imported names, each once (at its first line), in order of appearance; ``module`` is the
+    part of ``name`` that must import as a module. Raises ``SyntaxError``."""
     tree = ast.parse(code)
     optional, shadowed = _optional_imports(tree), _other_bindings(tree)
-    bound: dict[str, str] = {}
-    found: dict[str, int] = {}
+    bound: dict[str, tuple[str, str]] = {}  # name -> (what it is, the module it comes from)
+    found: dict[tuple[str, str], int] = {}
 
-    def add(name: str, line: int) -> None:
-        found[name] = min(found.get(name, line), line)
+    def add(name: str, line: int, module: str) -> None:
+        found[name, module] = min(found.get((name, module), line), line)
 
     for node in ast.walk(tree):
         if id(node) in optional:  # the program copes without it: its names are not followed
@@ -129,22 +133,22 @@ def collect_references(code: str) -> list[dict[str, Any]]:
             continue
         if isinstance(node, ast.Import):
             for alias in node.names:
-                add(alias.name, node.lineno)
+                add(alias.name, node.lineno, alias.name)
                 if alias.asname:
-                    bound[alias.asname] = alias.name
+                    bound[alias.asname] = alias.name, alias.name
                 else:
                     top = alias.name.split(".")[0]
-                    bound[top] = top
+                    bound[top] = top, top
         elif isinstance(node, ast.ImportFrom):
             dots, module = "." * node.level, node.module or ""
             for alias in node.names:
                 if alias.name == "*":
-                    add(dots + module, node.lineno)
+                    add(dots + module, node.lineno, dots + module)
                     continue
                 name = dots + ".".join(part for part in (module, alias.name) if part)
-                add(name, node.lineno)
+                add(name, node.lineno, dots + module)
                 if not node.level:
-                    bound[alias.asname or alias.name] = name
+                    bound[alias.asname or alias.name] = name, module
     usable = {name: target for name, target in bound.items() if name not in shadowed}
     inner = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
     for node in ast.walk(tree):
@@ -153,19 +157,18 @@ def collect_references(code: str) -> list[dict[str, Any]]:
             continue
         chain = _chain(node)
         if chain and chain[0] in usable:
-            add(".".join([usable[chain[0]], *chain[1]]), node.lineno)
-    return [{"name": name, "line": line} for name, line in sorted(found.items(), key=_order)]
-
-
-def _order(item: tuple[str, int]) -> tuple[int, str]:
-    return item[1], item[0]
+            target, module = usable[chain[0]]
+            add(".".join([target, *chain[1]]), node.lineno, module)
+    ordered = sorted(found.items(), key=lambda item: (item[1], item[0]))
+    return [{"name": name, "line": line, "module": module} for (name, module), line in ordered]
 
 
 async def resolve_references(
-    sandbox: Sandbox, names: list[str], allowed: list[str]
+    sandbox: Sandbox, references: list[dict[str, Any]], allowed: list[str]
 ) -> tuple[ExecResult, list[dict[str, Any]] | None]:
-    """The resolver's run and one ``{resolved, reason?}`` per name (None when it failed)."""
-    stdin = json.dumps({"names": names, "allowed": sorted(allowed)})
+    """The resolver's run and one ``{resolved, reason?}`` per reference (None when it failed)."""
+    wanted = [{"name": r["name"], "module": r["module"]} for r in references]
+    stdin = json.dumps({"references": wanted, "allowed": sorted(allowed)})
     result = await sandbox.run(RESOLVER, stdin)
     if not result.ok:
         return result, None
@@ -173,7 +176,8 @@ async def resolve_references(
         outcomes = json.loads(result.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
         return result, None
-    return result, outcomes if isinstance(outcomes, list) and len(outcomes) == len(names) else None
+    usable = isinstance(outcomes, list) and len(outcomes) == len(references)
+    return result, outcomes if usable else None
 
 
 async def api_verdict(sandbox: Sandbox, code: str, allowed: list[str]) -> dict[str, Any]:
@@ -184,7 +188,7 @@ async def api_verdict(sandbox: Sandbox, code: str, allowed: list[str]) -> dict[s
     except (SyntaxError, ValueError) as error:
         return verdict(KIND, False, code=code, allowed=sorted(allowed), references=[],
                        syntax_error=str(error), execution=None)  # fmt: skip
-    result, outcomes = await resolve_references(sandbox, [r["name"] for r in references], allowed)
+    result, outcomes = await resolve_references(sandbox, references, allowed)
     resolved = outcomes or [{"resolved": False, "reason": "the resolver failed"}] * len(references)
     references = [ref | outcome for ref, outcome in zip(references, resolved, strict=True)]
     ok = outcomes is not None and all(r["resolved"] for r in references)
@@ -205,7 +209,8 @@ async def recheck(v: dict[str, Any], sandbox: Sandbox) -> bool:
     """Re-collect the references of the stored code, re-resolve them in the sandbox; the same
     references, outcomes and verdict as stored."""
     again = await api_verdict(sandbox, v["code"], list(v["allowed"]))
-    same_refs = [(r["name"], r["line"], r["resolved"]) for r in again["references"]] == [
-        (r["name"], r["line"], r["resolved"]) for r in v["references"]
+    fields = ("name", "line", "module", "resolved")
+    same_refs = [[r.get(f) for f in fields] for r in again["references"]] == [
+        [r.get(f) for f in fields] for r in v["references"]
     ]
     return same_refs and again["verified"] == v["verified"]

@@ -88,13 +88,13 @@ class Apis(SourceStep):
         for entry in load_entries(source):
             by_module.setdefault(entry.module, []).append(entry)
         modules = sorted(by_module)
-        described = source.model_dump(exclude_defaults=False, exclude_none=True)
+        described = source.described()
         for index in range(self.params.count):
             rng = random.Random(ctx.seed("apis", index))
             entries = by_module[rng.choice(modules)]
             chosen = rng.sample(entries, min(self.params.apis_per_task, len(entries)))
             fields = {"api_source": described, "seed_apis": [e.as_row() for e in chosen]}
-            yield source_record(fields, source=f"api:{described}", index=index)
+            yield source_record(fields, source=source.name(), index=index)
 
 
 class InstructParams(BaseModel):
@@ -104,10 +104,12 @@ class InstructParams(BaseModel):
 
 
 def parse_instruction(text: str, finish_reason: str | None) -> str:
-    """The task of a reply: the text before any code block, a leading ``Task:`` removed."""
-    if finish_reason != "stop":
+    """The task of a reply: the text before any code block (a reply cut off inside the code
+    still has a whole task), a leading ``Task:`` removed."""
+    task, fence, _ = text.partition("```")
+    if finish_reason != "stop" and not fence:
         raise RowError("unfinished", f"finish_reason {finish_reason!r}, not 'stop'")
-    task = text.split("```")[0].strip()
+    task = task.strip()
     if task.lower().startswith(("task:", "**task:**")):
         task = task.split(":", 1)[1].lstrip("* \n")
     if len(task.split()) < 5:
@@ -151,12 +153,17 @@ class SolveParams(BaseModel):
 
 def grounded(references: list[dict[str, Any]], documented: list[str]) -> list[str]:
     """The references naming a documented API, a part of one (``pathlib.Path`` of
-    ``pathlib.Path.read_text``) or something on one."""
+    ``pathlib.Path.read_text``) or something on one; a bare top-level module (``import json``)
+    does not count."""
 
     def related(name: str, doc: str) -> bool:
         return name == doc or doc.startswith(name + ".") or name.startswith(doc + ".")
 
-    return [ref["name"] for ref in references if any(related(ref["name"], d) for d in documented)]
+    return [
+        ref["name"]
+        for ref in references
+        if "." in ref["name"] and any(related(ref["name"], doc) for doc in documented)
+    ]
 
 
 def retry_query(instruction: str, references: list[dict[str, Any]]) -> str:
@@ -188,7 +195,7 @@ class Solve(MapStep):
         source = ApiSource(**row["api_source"])
         index, instruction = api_index(source), row["instruction"]
         query, requests, attempts, retrieved = instruction, [], [], []
-        verification = code = text = None
+        kept: tuple[str, str, dict[str, Any]] | None = None  # the last reply with code
         for attempt in range(p.repair_rounds + 1):
             hits = index.search(query, p.k)
             retrieved.append([{"name": e.name, "score": round(s, 4)} for e, s in hits])
@@ -199,17 +206,21 @@ class Solve(MapStep):
             requests.append(request)
             text = (await llm.complete(request)).choices[0].text
             code = python_code(text)
-            if code is None:
+            if code is None:  # nothing to re-retrieve from
                 attempts.append({"status": "no_code"})
-                continue
+                break
             verification = await api_verdict(ctx.sandbox, code, source.allowed())
-            attempts.append({"status": "verified" if verification["verified"] else "unresolved",
-                             "unresolved": unresolved(verification)})  # fmt: skip
+            kept = text, code, verification
+            missing = unresolved(verification)
+            attempts.append(
+                {"status": "unresolved" if missing else "verified", "unresolved": missing}
+            )
             if verification["verified"]:
                 break
             query = retry_query(instruction, verification["references"])
-        if verification is None or code is None:
-            raise RowError("no_code", "no Python code block in any reply")
+        if kept is None:
+            raise RowError("no_code", "no Python code block in the reply")
+        text, code, verification = kept
         documented = [api["name"] for hits in retrieved for api in hits]
         fields = {
             "solution": text, "code": code, "retrieved_apis": retrieved, "attempts": attempts,

@@ -57,7 +57,8 @@ class ApiEntry:
         return f"{self.name} {words} {self.signature} {self.doc}"
 
     def as_row(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v not in ("", 0)}
+        row = asdict(self)
+        return {k: v for k, v in row.items() if k not in ("path", "line") or row["path"]}
 
 
 class ApiSource(BaseModel):
@@ -78,7 +79,18 @@ class ApiSource(BaseModel):
         unknown = [m for m in self.modules if m.split(".")[0] not in sys.stdlib_module_names]
         if not (self.package or self.path) and unknown:
             raise ValueError(f"not standard-library modules: {', '.join(unknown)}")
+        if self.path and not Path(self.path).exists():
+            raise ValueError(f"{self.path}: no such file or directory")
         return self
+
+    def described(self) -> dict[str, Any]:
+        """What is indexed, as a record field (and the arguments to rebuild it)."""
+        if self.package or self.path:
+            return {"package": self.package} if self.package else {"path": self.path}
+        return {"modules": list(self.modules)}
+
+    def name(self) -> str:
+        return self.package or self.path or "stdlib:" + ",".join(self.modules)
 
     def allowed(self) -> list[str]:
         """Top-level modules besides the standard library that solutions may import."""
