@@ -106,8 +106,9 @@ def add_command(commands: Any) -> None:
         "verify",
         help="re-check every record's verification from its stored evidence",
         description="Re-run each record's verification (answer check, sandboxed program, "
-        "tests, function cases, generator, step labels, tool calls) from the evidence stored in the "
-        "record, without the model; report the agreement. Exit 0 when all agree, 1 otherwise.",
+        "tests, function cases, generator, step labels, tool calls, API references) from the "
+        "evidence stored in the record, without the model; report the agreement. Exit 0 when "
+        "all agree, 1 otherwise.",
     )
     parser.add_argument("file", help="data file whose records carry a 'verification' field")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")

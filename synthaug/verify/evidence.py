@@ -14,6 +14,8 @@ the evidence is enough to re-run the check without the model (``reverify``):
 - ``tool_calls``: ``tools``, ``calls``, ``results``, ``implementations``, ``semantic`` —
   re-check each call against the offered schemas, re-run it with its tool's stored code in
   the sandbox, compare the results (the judge's stored verdict is taken as it is).
+- ``api_exists``: ``code``, ``allowed``, ``references[{name, line, resolved}]`` — re-collect
+  the code's module and attribute references, re-resolve them in the sandbox (``api_refs``).
 """
 
 from __future__ import annotations
@@ -121,6 +123,12 @@ async def _tool_calls(v: dict[str, Any], sandbox: Sandbox) -> bool:
     return passed == v["verified"]
 
 
+async def _api_exists(v: dict[str, Any], sandbox: Sandbox) -> bool:
+    from .api_refs import recheck
+
+    return await recheck(v, sandbox)
+
+
 _CHECKS = {
     "answer": _answer,
     "program": _program,
@@ -129,4 +137,5 @@ _CHECKS = {
     "generator": _generator,
     "step_labels": _step_labels,
     "tool_calls": _tool_calls,
+    "api_exists": _api_exists,
 }
