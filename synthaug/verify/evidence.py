@@ -14,6 +14,9 @@ the evidence is enough to re-run the check without the model (``reverify``):
 - ``tool_calls``: ``tools``, ``calls``, ``results``, ``implementations``, ``semantic`` —
   re-check each call against the offered schemas, re-run it with its tool's stored code in
   the sandbox, compare the results (the judge's stored verdict is taken as it is).
+- ``quotes``: ``answer``, ``passage``, ``quotes``, ``missing`` — re-read the quotes of the
+  answer, look each up in the passage (whitespace normalised); verified only when every
+  quote occurs in it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 
 from .code import call_function, run_tests
 from .math_answer import answers_match, check_answer, program_answer
+from .quotes import check_quotes
 from .sandbox import ExecResult, Sandbox
 
 
@@ -52,6 +56,12 @@ def tests_verdict(code: str, tests: str, result: ExecResult) -> dict[str, Any]:
     return verdict(
         "tests", result.ok, code=code, tests=tests, passed=result.ok, execution=result.evidence()
     )
+
+
+def quotes_verdict(answer: str, passage: str) -> dict[str, Any]:
+    """An answer's verbatim quotes looked up in the passage they cite (``verify.quotes``)."""
+    check = check_quotes(answer, passage)
+    return verdict("quotes", check.pop("verified"), answer=answer, passage=passage, **check)
 
 
 def step_label(matches: list[bool], rule: str) -> float | int:
@@ -121,6 +131,12 @@ async def _tool_calls(v: dict[str, Any], sandbox: Sandbox) -> bool:
     return passed == v["verified"]
 
 
+async def _quotes(v: dict[str, Any], _: Sandbox) -> bool:
+    check = check_quotes(v["answer"], v["passage"])
+    same = check["quotes"] == v["quotes"] and check["missing"] == v["missing"]
+    return same and check["verified"] == v["verified"]
+
+
 _CHECKS = {
     "answer": _answer,
     "program": _program,
@@ -129,4 +145,5 @@ _CHECKS = {
     "generator": _generator,
     "step_labels": _step_labels,
     "tool_calls": _tool_calls,
+    "quotes": _quotes,
 }
