@@ -279,3 +279,17 @@ def test_verify_agrees_on_every_raft_record(raft_run):
     report = json.loads(done.stdout)
     assert report["checked"] == len(raft_run.records) == report["agreed"] >= 1
     assert report["by_kind"]["quotes"]["agreed"] == len(raft_run.records)
+
+
+def test_too_few_chunks_for_raft_is_one_line(tmp_path):
+    note = tmp_path / "note.txt"
+    note.write_text("A short note: libffi calls a function through a prepared call interface.\n")
+    out = tmp_path / "d.jsonl"
+    done = run_cli("run", "raft", "--out", str(out), "--quiet",
+                   "--set", f'steps[0].params.paths=["{note}"]', cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith(f"synthaug: error: {note}: 1 chunks leave chunk ")
+    assert line.endswith("fewer than k + 1 = 4 distractors (not itself or its neighbours): "
+                         "give more documents, smaller chunks or a lower k")  # fmt: skip
+    assert not out.exists()

@@ -120,10 +120,9 @@ class Distractors(WholeStep):
         short = [c["chunk_id"] for c, picks in zip(chunks, chosen, strict=True)
                  if len(picks) < self.params.k + 1]  # fmt: skip
         if short:
+            paths = dict.fromkeys(str(c["source"].get("path")) for c in chunks)
             raise InputError(
-                str(chunks[0].get("source", {}).get("path", "documents"))
-                if chunks
-                else "documents",
+                ", ".join(paths),
                 f"{len(chunks)} chunks leave chunk {short[0]} fewer than k + 1 = "
                 f"{self.params.k + 1} distractors (not itself or its neighbours): give more "
                 "documents, smaller chunks or a lower k",
