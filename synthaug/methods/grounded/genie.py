@@ -143,7 +143,7 @@ class JudgeParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     judge: str | None = None  # a recipe's named backend; None: the recipe's backend
     temperature: float = Field(0.0, ge=0, le=2)
-    max_tokens: int = Field(16, ge=4)
+    max_tokens: int = Field(48, ge=8)  # room for whitespace the grammar allows before the JSON
 
 
 class Judge(MapStep):
