@@ -259,7 +259,8 @@ def raft_run(tmp_path_factory) -> SimpleNamespace:
 
 def test_raft_records_quote_their_oracle_chunk(raft_run):
     records = raft_run.records
-    errors = read_jsonl(raft_run.out.with_name("data.errors.jsonl"))
+    failed = raft_run.out.with_name("data.errors.jsonl")
+    errors = read_jsonl(failed) if failed.exists() else []
     assert len(records) + len(errors) == 2
     assert all(error_of(e)["kind"] in RAFT_ERRORS for e in errors)
     for record in records:
