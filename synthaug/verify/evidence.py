@@ -16,6 +16,9 @@ the evidence is enough to re-run the check without the model (``reverify``):
   the sandbox, compare the results (the judge's stored verdict is taken as it is).
 - ``api_exists``: ``code``, ``allowed``, ``references[{name, line, resolved}]`` — re-collect
   the code's module and attribute references, re-resolve them in the sandbox (``api_refs``).
+- ``quotes``: ``answer``, ``passage``, ``quotes``, ``missing`` — re-read the quotes of the
+  answer, look each up in the passage (whitespace normalised); verified only when every
+  quote occurs in it.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 
 from .code import call_function, run_tests
 from .math_answer import answers_match, check_answer, program_answer
+from .quotes import check_quotes
 from .sandbox import ExecResult, Sandbox
 
 
@@ -54,6 +58,12 @@ def tests_verdict(code: str, tests: str, result: ExecResult) -> dict[str, Any]:
     return verdict(
         "tests", result.ok, code=code, tests=tests, passed=result.ok, execution=result.evidence()
     )
+
+
+def quotes_verdict(answer: str, passage: str) -> dict[str, Any]:
+    """An answer's verbatim quotes looked up in the passage they cite (``verify.quotes``)."""
+    check = check_quotes(answer, passage)
+    return verdict("quotes", check.pop("verified"), answer=answer, passage=passage, **check)
 
 
 def step_label(matches: list[bool], rule: str) -> float | int:
@@ -129,6 +139,12 @@ async def _api_exists(v: dict[str, Any], sandbox: Sandbox) -> bool:
     return await recheck(v, sandbox)
 
 
+async def _quotes(v: dict[str, Any], _: Sandbox) -> bool:
+    check = check_quotes(v["answer"], v["passage"])
+    same = check["quotes"] == v["quotes"] and check["missing"] == v["missing"]
+    return same and check["verified"] == v["verified"]
+
+
 _CHECKS = {
     "answer": _answer,
     "program": _program,
@@ -138,4 +154,5 @@ _CHECKS = {
     "step_labels": _step_labels,
     "tool_calls": _tool_calls,
     "api_exists": _api_exists,
+    "quotes": _quotes,
 }

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Generator
-from typing import Any
+from importlib import resources
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -14,9 +15,18 @@ from ...ingest.corpus import ChunkingParams, IngestStats, ingest
 from ...records import META, failed, record_id, source_record
 from ..registry import register
 
+DOCUMENTS = "documents/"  # under synthaug/data: the default documents (licences in LICENSES.md)
+
+
+def packaged_documents() -> str:
+    """The folder of documents shipped with synthaug, read when no ``paths`` are given."""
+    return str(resources.files("synthaug") / "data" / DOCUMENTS)
+
 
 class IngestParams(ChunkingParams):
-    paths: list[str] = Field(min_length=1, description="document files or folders")
+    paths: list[str] | None = Field(
+        None, min_length=1, description="document files or folders (default: synthaug's sample)"
+    )
 
 
 @register(
@@ -28,6 +38,8 @@ class IngestParams(ChunkingParams):
 class Ingest(SourceStep):
     """Documents (PDF, HTML, Markdown, text, DOCX; folders recursively) as token-counted chunks.
 
+    Without ``paths``, the sample documents shipped in ``synthaug/data/documents``.
+
     Output columns: ``text``, ``doc_id``, ``chunk_id``, ``tokens`` and ``source`` = {``path``,
     ``page`` (PDFs, 1-based), ``start``, ``end``}: offsets in the extracted text of that page or
     document. A document whose text was already read is skipped; an unreadable one becomes an
@@ -36,13 +48,15 @@ class Ingest(SourceStep):
 
     Params = IngestParams
     params: IngestParams
+    seed_data: ClassVar[dict[str, str]] = {"paths": DOCUMENTS}
     writes = ("text", "doc_id", "chunk_id", "tokens", "source")
 
     async def rows(self, ctx: StepContext) -> AsyncIterator[dict[str, Any]]:
         p = self.params
+        paths = p.paths or [packaged_documents()]
         stats = IngestStats()
         chunks: Generator[dict[str, Any], None, None] = ingest(
-            p.paths, ChunkingParams(**p.model_dump(exclude={"paths"})), stats
+            paths, ChunkingParams(**p.model_dump(exclude={"paths"})), stats
         )
         index = 0
         try:
@@ -55,7 +69,7 @@ class Ingest(SourceStep):
             chunks.close()  # a run stopped early (--limit) ends the parsing thread now
         if not stats.documents:
             reasons = "; ".join(f"{path}: {reason}" for path, reason in stats.problems)
-            raise InputError(", ".join(p.paths), f"no document could be read ({reasons})")
+            raise InputError(", ".join(paths), f"no document could be read ({reasons})")
         for position, (path, reason) in enumerate(stats.problems):
             yield failed(
                 None,
