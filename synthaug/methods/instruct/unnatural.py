@@ -209,7 +209,7 @@ class Outputs(ModelStep):
         options = {"temperature": p.temperature, "max_tokens": p.max_tokens}
         if p.mode == "chat":
             return [chat(("user", prompt), **options)]
-        return [ChatRequest(prompt=prompt + " ", **options)]
+        return [ChatRequest(prompt=prompt, **options)]
 
     def parse(self, row: dict[str, Any], replies: list[Any]) -> dict[str, Any]:
         output = replies[0].text.strip()
@@ -248,7 +248,7 @@ class Paraphrase(MapStep):
         }
         if p.mode == "chat":
             return chat(("user", prompt), **options)
-        return ChatRequest(prompt=prompt + " ", **options)
+        return ChatRequest(prompt=prompt, **options)
 
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
         llm, row_id = ctx.require_llm(), row[META]["id"]
