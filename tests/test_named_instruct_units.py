@@ -10,6 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from synthaug.engine.step import RowError, StepContext
+from synthaug.errors import InputError
 from synthaug.llm.types import Choice, Completion
 from synthaug.methods.instruct import code_alpaca, longform, unnatural
 from synthaug.methods.instruct.self_instruct import load_seed_tasks
@@ -41,6 +42,17 @@ def test_unnatural_seed_prompts_are_five_triplets_of_complete_examples():
     examples = [e for p in prompts for e in p]
     assert len({e["instruction"] for e in examples}) == 15
     assert all(all(e[f] for f in unnatural.FIELDS) for e in examples)
+
+
+def test_unnatural_bad_seed_file_is_an_input_error_before_any_model_call(tmp_path):
+    seeds = tmp_path / "seeds.jsonl"
+    seeds.write_text('{"instruction": "Say hi.", "input": "Bob"}\n', encoding="utf-8")
+    with pytest.raises(InputError) as error:
+        unnatural.Generate(seed_path=str(seeds))
+    assert "seeds.jsonl" in str(error.value) and "constraints" in str(error.value)
+    seeds.write_text('{"instruction": "Say hi.", "input": "Bob", "constraints": "None."}\n')
+    with pytest.raises(InputError, match="1 seed examples; a prompt shows 3"):
+        unnatural.Generate(seed_path=str(seeds))
 
 
 def test_unnatural_prompt_shows_three_examples_and_asks_for_the_fourth():

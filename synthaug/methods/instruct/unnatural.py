@@ -30,9 +30,10 @@ What differs: the paper's 15 seed examples come from Super-Natural Instructions 
 prompts' demonstrations are not reproduced here; ``unnatural_seed_examples.jsonl`` holds 15
 examples written for synthaug in the same format (5 triplets, field ``prompt``), and the
 paraphrase prompt's three demonstrations are written for synthaug. The output prompt's
-field layout ("Instruction / Input / Constraints / Output:") is this module's rendering.
-The decoding for reformulations is not stated in the paper here and defaults to the
-generation's (p = 0.99). The model is the paper's text-davinci-002 only by configuration.
+field layout ("Instruction / Input / Constraints / Output:") is this module's rendering, sent
+as a chat turn by default (``mode: completion`` sends it raw, as the paper prompted
+text-davinci-002). Reformulations are sampled as the core examples are (p = 0.99); the
+paper's exact setting for them is not reproduced.
 """
 
 from __future__ import annotations
@@ -125,6 +126,10 @@ class Generate(SourceStep):
     writes = ("instruction", "input", "constraints", "request_idx")
     uses_llm = True
 
+    def __init__(self, name: str | None = None, **params: Any):
+        super().__init__(name, **params)
+        self.prompts = load_seed_prompts(self.params.seed_path, self.params.examples_per_prompt)
+
     def expected_rows(self) -> int | None:
         return self.params.num_examples
 
@@ -144,7 +149,7 @@ class Generate(SourceStep):
 
     async def rows(self, ctx: StepContext) -> AsyncIterator[dict[str, Any]]:
         p, llm = self.params, ctx.require_llm()
-        prompts = load_seed_prompts(p.seed_path, p.examples_per_prompt)
+        prompts = self.prompts
         seen: set[tuple[str, str]] = set()
         produced = 0
 
