@@ -29,17 +29,19 @@ def unnatural_run(tmp_path_factory) -> Path:
     return run_recipe(
         tmp_path_factory.mktemp("unnatural"),
         "unnatural_instructions",
-        *("--set", "steps[0].params.num_examples=3"),
-        *("--set", "steps[0].params.requests_in_flight=8"),
-        *("--set", "steps[1].params.max_tokens=96"),
-        *("--set", "steps[2].params.max_tokens=64"),
+        *("--set", "steps[0].params.num_examples=2"),
+        *("--set", "steps[0].params.max_tokens=112"),
+        *("--set", "steps[0].params.requests_in_flight=4"),
+        *("--set", "steps[1].params.max_tokens=64"),
+        *("--set", "steps[2].params.num_reformulations=1"),
+        *("--set", "steps[2].params.max_tokens=48"),
     )
 
 
 def test_unnatural_core_examples_follow_the_papers_filters(unnatural_run):
     records = read_jsonl(unnatural_run)
     core = [r for r in records if not r["reformulation"]]
-    assert len(core) == 3 and summary_of(unnatural_run)["steps"][0]["rows_out"] == 3
+    assert len(core) == 2 and summary_of(unnatural_run)["steps"][0]["rows_out"] == 2
     seeds = [e for prompt in unnatural.load_seed_prompts(None, 3) for e in prompt]
     seed_keys = {unnatural.key(e[f]) for e in seeds for f in ("instruction", "input")}
     pairs = [(unnatural.key(r["instruction"]), unnatural.key(r["input"])) for r in core]
@@ -60,8 +62,8 @@ def test_unnatural_reformulations_keep_input_and_output_with_the_placeholder(unn
     records = read_jsonl(unnatural_run)
     by_parent = {r["_meta"]["parents"][0]: r for r in records if not r["reformulation"]}
     summary = summary_of(unnatural_run)["steps"][2]
-    assert summary["rows_in"] == 3
-    assert summary["rows_out"] + summary["errors"].get("no_input_placeholder", 0) >= 3
+    assert summary["rows_in"] == 2
+    assert summary["rows_out"] + summary["errors"].get("no_input_placeholder", 0) >= 2
     for record in (r for r in records if r["reformulation"]):
         core = by_parent[record["_meta"]["parents"][0]]
         assert unnatural.PLACEHOLDER in record["instruction"]
@@ -78,12 +80,12 @@ def test_code_alpaca_records_are_novel_filtered_code_tasks(tmp_path):
     out = run_recipe(
         tmp_path,
         "code_alpaca",
-        *("--set", "steps[0].params.num_instructions=3"),
-        *("--set", "steps[0].params.max_tokens=256"),
-        *("--set", "steps[0].params.requests_in_flight=8"),
+        *("--set", "steps[0].params.num_instructions=2"),
+        *("--set", "steps[0].params.max_tokens=192"),
+        *("--set", "steps[0].params.requests_in_flight=4"),
     )
     records = read_jsonl(out)
-    assert len(records) == 3
+    assert len(records) == 2
     seeds = [t["instruction"] for t in load_seed_tasks(_code_seeds())]
     blacklist = code_alpaca.CODE_BLACKLIST
     for i, record in enumerate(records):
@@ -102,10 +104,10 @@ def _code_seeds() -> str:
 
 def test_longform_kill_9_resume_and_reverse_instruction_rules(tmp_path):
     records, summary, _ = resume_after_kill(
-        tmp_path, "longform", "--set", "steps[0].params.count=6", after_calls=3
+        tmp_path, "longform", "--set", "steps[0].params.count=4", after_calls=2
     )
-    assert summary["steps"][1]["rows_in"] == 6
-    documents = {d["title"]: d["document"] for d in load_documents(None, 6)}
+    assert summary["steps"][1]["rows_in"] == 4
+    documents = {d["title"]: d["document"] for d in load_documents(None, 4)}
     assert records
     for record in records:
         expected, truncated = longform.cut_to_words(documents[record["title"]], 1000)
