@@ -234,4 +234,10 @@ def test_longform_parse_takes_the_first_paragraph_without_quotes():
     assert longform.parse_instruction(' "Describe the flood."\n\nOutput: ...') == (
         "Describe the flood."
     )
+    assert longform.parse_instruction("Summarise the news.\nReply: The town opened ...") == (
+        "Summarise the news."
+    )
+    assert longform.parse_instruction("List two causes\nof the flood.") == (
+        "List two causes\nof the flood."
+    )
     assert longform.parse_instruction("   ") == ""

@@ -21,7 +21,8 @@ is natural, long, human text.
   the paper adds length information to its instructions ("Respond in 3 paragraphs.", "...
   in 7 sentences.", "... in about 160 words."): paragraphs when the output has several,
   otherwise sentences or words.
-- The instruction is the reply up to its first blank line (surrounding quotes removed); an
+- The instruction is the reply up to its first blank line or a line opening another
+  template field such as "Reply:" (surrounding quotes removed); an
   empty one is ``empty_instruction``, one cut off by ``max_tokens`` is
   ``instruction_cut_off``.
 
@@ -84,9 +85,10 @@ def length_phrase(text: str, rng: random.Random) -> str:
 
 
 def parse_instruction(text: str) -> str:
-    """The instruction in a reply: up to the first blank line, quotes stripped."""
-    first = re.split(r"\n\s*\n", text.strip(), maxsplit=1)[0].strip()
-    return first.strip("\"'“”").strip()
+    """The instruction in a reply: up to the first blank line or a line that opens another
+    template field ("Reply:", "Output:", "Y:"), quotes stripped."""
+    first = re.split(r"\n\s*\n|\n\s*[A-Z][\w ]{0,20}:", text.strip(), maxsplit=1)[0]
+    return first.strip().strip("\"'“”").strip()
 
 
 class ReverseParams(BaseModel):
