@@ -80,12 +80,12 @@ def test_code_alpaca_records_are_novel_filtered_code_tasks(tmp_path):
     out = run_recipe(
         tmp_path,
         "code_alpaca",
-        *("--set", "steps[0].params.num_instructions=2"),
-        *("--set", "steps[0].params.max_tokens=192"),
+        *("--set", "steps[0].params.num_instructions=1"),
+        *("--set", "steps[0].params.max_tokens=160"),
         *("--set", "steps[0].params.requests_in_flight=4"),
     )
     records = read_jsonl(out)
-    assert len(records) == 2
+    assert len(records) == 1
     seeds = [t["instruction"] for t in load_seed_tasks(_code_seeds())]
     blacklist = code_alpaca.CODE_BLACKLIST
     for i, record in enumerate(records):
