@@ -180,17 +180,19 @@ class Bootstrap(SourceStep):
 
     async def rows(self, ctx: StepContext) -> AsyncIterator[dict[str, Any]]:
         p, llm = self.params, ctx.require_llm()
-        seeds = [normalise_instruction(t["instruction"]) for t in load_seed_tasks(p.seed_tasks)]
-        pool = RougePool()
-        for seed in seeds:
-            pool.add(seed)
         machine: list[str] = []
         in_flight = p.requests_in_flight or llm.backend.max_concurrency
         max_requests = p.max_requests or max(50, 20 * p.num_instructions)
         produced = 0
 
+        tasks = load_seed_tasks(p.seed_tasks)
+        seeds = [normalise_instruction(t["instruction"]) for t in tasks]
+        pool = RougePool()
+        for seed in seeds:
+            pool.add(seed)
+
         def make_request(number: int) -> ChatRequest:
-            request = self.request(self._sample(ctx, number, seeds, machine), 0)
+            request = self.prompt_request(ctx, number, tasks, seeds, machine)
             return request.model_copy(update={"seed": ctx.seed("request", number)})
 
         def missing() -> int:
@@ -202,16 +204,29 @@ class Bootstrap(SourceStep):
                 if isinstance(result, LLMError):
                     yield self._failed(index, result)
                     continue
-                for k, instruction in enumerate(self._candidates(result)):
+                for k, candidate in enumerate(self._candidates(result)):
+                    instruction = candidate["instruction"]
                     accepted = self._novel(pool, instruction)
                     if accepted is None:
                         continue
                     pool.add(instruction)
                     machine.append(instruction)
                     produced += 1
-                    yield self._record(ctx, index, k, instruction, accepted, request)
+                    yield self._record(ctx, index, k, candidate, accepted, request)
                     if missing() <= 0:
                         break
+
+    def prompt_request(
+        self,
+        ctx: StepContext,
+        index: int,
+        tasks: list[dict[str, Any]],
+        seeds: list[str],
+        machine: list[str],
+    ) -> ChatRequest:
+        """Request ``index`` (its seed is set by the caller): the seed tasks' normalised
+        instructions ``seeds`` and the accepted ``machine`` ones in a numbered list."""
+        return self.request(self._sample(ctx, index, seeds, machine), 0)
 
     def _sample(
         self, ctx: StepContext, index: int, seeds: list[str], machine: list[str]
@@ -224,13 +239,16 @@ class Bootstrap(SourceStep):
         rng.shuffle(chosen)
         return chosen
 
-    def _candidates(self, completion: Completion) -> list[str]:
+    def _candidates(self, completion: Completion) -> list[dict[str, str]]:
+        """The listed instructions that pass the filters, each as ``{"instruction": ...}``."""
         choice = completion.choices[0]
         if choice.finish_reason == "length":  # the paper drops truncated lists whole
             return []
         blacklist = tuple(self.params.blacklist)
         items = split_listed_instructions(choice.text)
-        return [normalise_instruction(i) for i in items if passes_filters(i, blacklist)]
+        return [
+            {"instruction": normalise_instruction(i)} for i in items if passes_filters(i, blacklist)
+        ]
 
     def _novel(self, pool: RougePool, instruction: str) -> dict[str, Any] | None:
         """Similarity report if ROUGE-L to every pooled instruction is ≤ threshold, else None."""
@@ -244,9 +262,9 @@ class Bootstrap(SourceStep):
         top = pool.most_similar(instruction, k=10)
         return {"most_similar": dict(top), "avg_similarity_score": fmean(scores) if scores else 0.0}
 
-    def _record(self, ctx, index, k, instruction, report, request) -> dict[str, Any]:
+    def _record(self, ctx, index, k, candidate, report, request) -> dict[str, Any]:
         fields = {
-            "instruction": instruction,
+            **candidate,
             "most_similar": report.get("most_similar", {}),
             "avg_similarity_score": report.get("avg_similarity_score"),
             "request_idx": index,
