@@ -39,7 +39,7 @@ run: setup
 
 test: setup-full
 	$(BIN)/ruff check synthaug tests benchmarks
-	$(BIN)/pytest -q -n auto --dist loadgroup
+	$(BIN)/pytest -q -n auto --dist loadfile
 
 bench: setup-full
 	$(BIN)/python benchmarks/bench_throughput.py

@@ -13,7 +13,7 @@ from synthaug.methods.registry import all_methods
 README = Path(__file__).resolve().parents[1] / "README.md"
 TABLE_START = "| method | survey taxonomy class"
 TABLE_END = "\n## Command line"
-RECIPES = re.compile(r"\(`baize`[^)]*\)")
+RECIPES = re.compile(r"\((?:`\w+`, )+`\w+`\)")  # the parenthesised list of recipe names
 
 
 def method_table() -> str:

@@ -39,18 +39,6 @@ def pytest_configure(config: pytest.Config) -> None:
         os.sched_setaffinity(0, share)
 
 
-# modules that read the session's one Self-Instruct run: one xdist worker runs them all
-SHARES_SELF_INSTRUCT_RUN = {"test_card.py", "test_report.py", "test_view.py"}
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under ``--dist loadgroup`` a module's tests stay on one worker (its module fixtures run once)."""
-    for item in items:
-        name = item.path.name
-        group = "self_instruct_run" if name in SHARES_SELF_INSTRUCT_RUN else name
-        item.add_marker(pytest.mark.xdist_group(group))
-
-
 YES_NO_SCHEMA = {
     "type": "object",
     "properties": {"answer": {"type": "string", "enum": ["Yes", "No"]}},
