@@ -58,6 +58,13 @@ def chat(*turns: tuple[Role, str], **options: Any) -> ChatRequest:
     return ChatRequest(messages=tuple({"role": r, "content": c} for r, c in turns), **options)
 
 
+def one_prompt(prompt: str, mode: Literal["completion", "chat"], **options: Any) -> ChatRequest:
+    """``prompt`` as a raw completion prompt or as the one user turn of a chat."""
+    if mode == "chat":
+        return chat(("user", prompt), **options)
+    return ChatRequest(prompt=prompt, **options)
+
+
 class TokenLogprob(BaseModel):
     token: str
     logprob: float

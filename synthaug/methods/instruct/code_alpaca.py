@@ -39,7 +39,7 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from ...engine.step import StepContext
-from ...llm.types import ChatRequest, Completion, chat
+from ...llm.types import ChatRequest, Completion, one_prompt
 from ..registry import register
 from ..templates import render
 from .self_instruct import (
@@ -101,9 +101,7 @@ class Generate(Bootstrap):
             "frequency_penalty": p.frequency_penalty,
             "stop": tuple(p.stop),
         }
-        if p.mode == "chat":
-            return chat(("user", prompt), **options)
-        return ChatRequest(prompt=prompt, **options)
+        return one_prompt(prompt, p.mode, **options)
 
     def _candidates(self, completion: Completion) -> list[dict[str, str]]:
         choice = completion.choices[0]

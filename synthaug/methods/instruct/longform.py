@@ -43,7 +43,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ...engine.step import MapStep, RowError, StepContext
-from ...llm.types import ChatRequest, chat
+from ...llm.types import one_prompt
 from ...records import META
 from ..registry import register
 from ..templates import render
@@ -140,10 +140,7 @@ class Reverse(MapStep):
         p, plan = self.params, self.plan(row, ctx)
         prompt = render(__file__, f"longform_{plan['style']}.j2", document=plan["document"])
         options = {"temperature": p.temperature, "max_tokens": p.max_tokens, "stop": ("\n\n",)}
-        if p.mode == "chat":
-            request = chat(("user", prompt), **options)
-        else:
-            request = ChatRequest(prompt=prompt, **options)
+        request = one_prompt(prompt, p.mode, **options)
         choice = (await ctx.require_llm().complete(request)).choices[0]
         if choice.finish_reason == "length":
             raise RowError("instruction_cut_off", "the instruction reached max_tokens")

@@ -63,7 +63,7 @@ from ...engine.step import MapStep, RowError, SourceStep, StepContext
 from ...errors import InputError
 from ...io import read_records
 from ...llm.client import LLMError
-from ...llm.types import ChatRequest, Completion, chat, json_object
+from ...llm.types import ChatRequest, Completion, chat, json_object, one_prompt
 from ...quality.rouge import RougePool
 from ...records import META, derive
 from ..common.rows import dropped
@@ -174,9 +174,7 @@ class Bootstrap(SourceStep):
             "stop": tuple(p.stop),
             "seed": seed,
         }
-        if p.mode == "chat":
-            return chat(("user", prompt), **options)
-        return ChatRequest(prompt=prompt, **options)
+        return one_prompt(prompt, p.mode, **options)
 
     async def rows(self, ctx: StepContext) -> AsyncIterator[dict[str, Any]]:
         p, llm = self.params, ctx.require_llm()

@@ -50,7 +50,7 @@ from ...engine.step import MapStep, RowError, SourceStep, StepContext
 from ...errors import InputError
 from ...io import read_records
 from ...llm.client import LLMError
-from ...llm.types import ChatRequest, chat
+from ...llm.types import ChatRequest, one_prompt
 from ...records import META
 from ..common.rows import dropped
 from ..common.tasks import ModelStep, generate_until
@@ -143,9 +143,7 @@ class Generate(SourceStep):
             "stop": tuple(p.stop),
             "seed": seed,
         }
-        if p.mode == "chat":
-            return chat(("user", prompt), **options)
-        return ChatRequest(prompt=prompt, **options)
+        return one_prompt(prompt, p.mode, **options)
 
     async def rows(self, ctx: StepContext) -> AsyncIterator[dict[str, Any]]:
         p, llm = self.params, ctx.require_llm()
@@ -212,9 +210,7 @@ class Outputs(ModelStep):
         p = self.params
         prompt = render(__file__, "unnatural_output.j2", **{f: row[f] for f in FIELDS})
         options = {"temperature": p.temperature, "max_tokens": p.max_tokens}
-        if p.mode == "chat":
-            return [chat(("user", prompt), **options)]
-        return [ChatRequest(prompt=prompt, **options)]
+        return [one_prompt(prompt, p.mode, **options)]
 
     def parse(self, row: dict[str, Any], replies: list[Any]) -> dict[str, Any]:
         output = replies[0].text.strip()
@@ -251,9 +247,7 @@ class Paraphrase(MapStep):
             "stop": ("\n\n", "\nExample"),
             "seed": seed,
         }
-        if p.mode == "chat":
-            return chat(("user", prompt), **options)
-        return ChatRequest(prompt=prompt, **options)
+        return one_prompt(prompt, p.mode, **options)
 
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
         llm, row_id = ctx.require_llm(), row[META]["id"]
