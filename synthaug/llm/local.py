@@ -190,6 +190,7 @@ class LocalOptions(BaseModel):
     model: str | None = None  # a GGUF path; None: the embedded SmolLM2-135M-Instruct
     parallel: int = Field(8, ge=1, le=128)
     ctx_per_slot: int = Field(2048, ge=256)
+    threads: int | None = Field(None, ge=1)  # None: every CPU this process may run on
     # reproducible across processes: one slot, one request at a time, no prompt-cache reuse
     deterministic: bool = False
 
@@ -198,7 +199,11 @@ register_backend(
     "local",
     LocalOptions,
     lambda o: LocalBackend(
-        o.model, parallel=o.parallel, ctx_per_slot=o.ctx_per_slot, deterministic=o.deterministic
+        o.model,
+        parallel=o.parallel,
+        ctx_per_slot=o.ctx_per_slot,
+        threads=o.threads,
+        deterministic=o.deterministic,
     ),
     "a GGUF model in-process (llama.cpp); default: the embedded SmolLM2-135M-Instruct",
 )
