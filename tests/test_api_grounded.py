@@ -171,7 +171,10 @@ def recipe_run(tmp_path_factory):
     out = workdir / "data.jsonl"
     args = ["run", "api_grounded_code", "--out", str(out), "--quiet",
             "--set", "steps[0].params.count=4", "--set", "steps[1].params.max_tokens=96",
-            "--set", "steps[2].params.max_tokens=160", "--set", "steps[2].params.k=3"]  # fmt: skip
+            "--set", "steps[2].params.max_tokens=160", "--set", "steps[2].params.k=3",
+            # one slot and one thread: the same replies on any machine (batching and the
+            # thread count change llama.cpp's samples; some settings leave no code to check)
+            "--set", "backend.deterministic=true", "--set", "backend.threads=1"]  # fmt: skip
     done = run_cli(*args, cwd=workdir, env={"SYNTHAUG_CACHE": str(workdir / "cache.sqlite3")})
     assert done.returncode == 0, done.stderr
     return out
