@@ -28,7 +28,6 @@ with overlap) instead of splitting web pages by their table of contents.
 from __future__ import annotations
 
 import re
-from abc import abstractmethod
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -37,8 +36,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...engine.step import MapStep, RowError, StepContext
-from ...llm.types import ChatRequest, chat, json_object, object_schema
+from ...llm.types import ChatRequest, chat, object_schema
 from ...records import META, derive
+from ..common.judged import JsonJudge
 from ..common.tasks import ModelStep
 from ..registry import register
 from ..templates import render
@@ -146,11 +146,9 @@ class JudgeParams(BaseModel):
     max_tokens: int = Field(48, ge=8)  # room for whitespace the grammar allows before the JSON
 
 
-class Judge(MapStep):
+class Judge(JsonJudge):
     """A filter asking a judge (any backend) one JSON question about the row."""
 
-    uses_llm = True
-    backend_params = ("judge",)
     template: str
     schema: dict[str, Any]
 
@@ -160,19 +158,6 @@ class Judge(MapStep):
         p = self.params
         return chat(("user", prompt), temperature=p.temperature, max_tokens=p.max_tokens,
                     json_schema=self.schema, seed=seed)  # fmt: skip
-
-    @abstractmethod
-    def keep(self, row: dict[str, Any], reply: dict[str, Any], judge: str) -> dict[str, Any]:
-        """The fields a passing row gets (raise ``RowError`` for a failing one)."""
-
-    async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
-        seed = ctx.seed(row[META]["id"])
-        request = self.request(row, seed)
-        llm = ctx.require_llm(self.params.judge)
-        text = (await llm.complete(request)).text
-        reply = json_object(text)
-        fields = self.keep(row, reply, llm.backend.describe())
-        return [self.derived(row, fields, ctx, [request], llm=llm, seed=seed)]
 
 
 @register("genie.faithfulness", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)

@@ -43,6 +43,7 @@ from ...records import META, derive, source_record
 from ...tools.execute import format_problems, run_calls
 from ...tools.registry import Tool, load_tools
 from ...verify.evidence import verdict
+from ..common.judged import JsonJudge
 from ..registry import register
 from ..templates import render
 
@@ -282,7 +283,7 @@ class SemanticParams(BaseModel):
 
 
 @register("apigen.semantic_check", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
-class SemanticCheck(MapStep):
+class SemanticCheck(JsonJudge):
     """APIGen's stage 3: a judge confirms the calls and results answer the query.
 
     Writes the evidence ``synthaug verify`` re-checks and the OpenAI-format conversation."""
@@ -290,8 +291,6 @@ class SemanticCheck(MapStep):
     Params = SemanticParams
     reads = ("query", "query_style", "tools", "tool_calls", "tool_results", "tool_impl")
     writes = ("semantic", "verification", "messages")
-    uses_llm = True
-    backend_params = ("judge",)
 
     def output_columns(self, input_columns: set[str]) -> set[str]:
         return (input_columns | set(self.writes)) - {"tool_impl", "execution"}
@@ -311,22 +310,19 @@ class SemanticCheck(MapStep):
         return chat(("user", prompt), temperature=self.params.temperature,
                     max_tokens=self.params.max_tokens, json_schema=schema, seed=seed)  # fmt: skip
 
-    async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
-        seed = ctx.seed(row[META]["id"])
-        request = self.request(row, seed)
-        llm = ctx.require_llm(self.params.judge)
-        reply = (await llm.complete(request)).text
-        answer = json_object(reply)
-        if answer.get("passes") not in ("yes", "no"):
-            raise RowError("malformed_judgement", f"no yes/no verdict: {reply[:200]!r}")
-        thought = str(answer.get("thought", ""))
-        if answer["passes"] != "yes":
+    def keep(self, row: dict[str, Any], reply: dict[str, Any], judge: str) -> dict[str, Any]:
+        if reply.get("passes") not in ("yes", "no"):
+            raise RowError("malformed_judgement", f"no yes/no verdict: {reply!r}"[:300])
+        thought = str(reply.get("thought", ""))
+        if reply["passes"] != "yes":
             raise RowError("semantic", f"the judge says no: {thought}"[:500])
-        semantic = {"passes": True, "thought": thought, "judge": llm.backend.describe()}
-        fields = {"semantic": semantic, "verification": self.evidence(row, semantic),
-                  "messages": self.messages(row)}  # fmt: skip
-        record = self.derived(row, fields, ctx, [request], llm=llm, seed=seed)
-        return [{k: v for k, v in record.items() if k not in ("tool_impl", "execution")}]
+        semantic = {"passes": True, "thought": thought, "judge": judge}
+        return {"semantic": semantic, "verification": self.evidence(row, semantic),
+                "messages": self.messages(row)}  # fmt: skip
+
+    async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
+        records = await super().process(row, ctx)
+        return [{k: v for k, v in r.items() if k not in ("tool_impl", "execution")} for r in records]
 
     @staticmethod
     def evidence(row: dict[str, Any], semantic: dict[str, Any]) -> dict[str, Any]:
