@@ -3,6 +3,9 @@
 With ``--max-cost`` or ``--max-tokens``, a run whose budget is spent stops cleanly: it prints
 its summary and one line saying how to continue, writes no output, and exits with
 ``BUDGET_EXIT`` (3); the same command with a larger budget (or none) resumes it.
+
+``--shard i/N`` runs one share of the rows (e.g. one task of a Slurm job array) and ``--merge``
+puts the N shares together into the output an unsharded run writes (``synthaug.engine.shards``).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..engine.shards import Shard, parse_shard
 from ..errors import SynthaugError
 from ..io.lock import held_lock
 from ..recipe import Recipe, build_pipeline, load_recipe, recipe_from_dict
@@ -91,6 +95,28 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     add_price_option(parser)
     add_budget_options(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress display")
+    split = parser.add_mutually_exclusive_group()
+    split.add_argument(
+        "--shard",
+        type=_shard,
+        metavar="I/N",
+        help="run only shard I of N (0-based; e.g. $SLURM_ARRAY_TASK_ID/N): the rows at "
+        "source positions p with p %% N == I, up to the first whole-input step; its part goes "
+        "to the run folder beside --out",
+    )
+    split.add_argument(
+        "--merge",
+        action="store_true",
+        help="check that all N shards are complete and write the output from their parts "
+        "(running the whole-input steps): the same records as an unsharded run",
+    )
+
+
+def _shard(text: str) -> Shard:
+    try:
+        return parse_shard(text)
+    except SynthaugError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix(f"--shard {text}: ")) from None
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -137,9 +163,11 @@ def run_recipe(recipe: Recipe, args: argparse.Namespace) -> int:
         backends={name: recipe.backends[name] for name in pipeline.backend_names},
     )
     run_dir = run_dir_for(out)
+    shard: Shard | None = getattr(args, "shard", None)
+    own_dir = shard.folder(run_dir) if shard else run_dir  # shards run side by side
     for client in resources.clients:  # e.g. where a batch backend records its batches
-        client.backend.bind_run_dir(run_dir)
-    with held_lock(run_dir / "lock", out):
+        client.backend.bind_run_dir(own_dir)
+    with held_lock(own_dir / "lock", out):
         result = asyncio.run(
             pipeline.run(
                 out=out,
@@ -148,6 +176,8 @@ def run_recipe(recipe: Recipe, args: argparse.Namespace) -> int:
                 limit=args.limit,
                 progress=not args.quiet,
                 provenance=provenance(recipe, args),
+                shard=shard,
+                merge=getattr(args, "merge", False),
             )
         )
     print(result.render())
