@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..engine import RunResult
 from ..engine.shards import Shard, parse_shard
 from ..errors import SynthaugError
 from ..io.lock import held_lock
@@ -95,6 +96,25 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     add_price_option(parser)
     add_budget_options(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress display")
+    parser.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="local (this process) or ray: the rows in --workers shards, each a Ray task that "
+        "builds its own model clients, checkpoints in the run folder beside --out (a path "
+        "every node sees); then the merge here",
+    )
+    parser.add_argument(
+        "--address",
+        help="with --executor ray: the cluster (auto, or HOST:PORT); default: a local Ray",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        metavar="N",
+        help="with --executor ray: how many shards run as Ray tasks (default 2)",
+    )
     split = parser.add_mutually_exclusive_group()
     split.add_argument(
         "--shard",
@@ -150,36 +170,16 @@ def run_dir_for(out: Path) -> Path:
 
 
 def run_recipe(recipe: Recipe, args: argparse.Namespace) -> int:
-    """Run ``recipe`` with the run options in ``args``; print the summary."""
-    pipeline = build_pipeline(recipe)
-    out = args.out or Path(recipe.output or f"runs/{recipe.name}/data.jsonl")
-    if out.is_dir():
-        raise SynthaugError(f"{out}: is a directory; give a file name such as {out}/data.jsonl")
+    """Run ``recipe`` with the run options in ``args`` (here, or its shards on Ray then the
+    merge here); print the summary."""
     if args.limit is not None and args.limit < 1:
         raise SynthaugError("--limit: must be at least 1")
-    resources = resources_from_args(
-        args,
-        llm=recipe.backend if pipeline.uses_llm else None,
-        backends={name: recipe.backends[name] for name in pipeline.backend_names},
-    )
-    run_dir = run_dir_for(out)
-    shard: Shard | None = getattr(args, "shard", None)
-    own_dir = shard.folder(run_dir) if shard else run_dir  # shards run side by side
-    for client in resources.clients:  # e.g. where a batch backend records its batches
-        client.backend.bind_run_dir(own_dir)
-    with held_lock(own_dir / "lock", out):
-        result = asyncio.run(
-            pipeline.run(
-                out=out,
-                run_dir=run_dir,
-                resources=resources,
-                limit=args.limit,
-                progress=not args.quiet,
-                provenance=provenance(recipe, args),
-                shard=shard,
-                merge=getattr(args, "merge", False),
-            )
-        )
+    if getattr(args, "executor", "local") == "ray":
+        from .ray_executor import run_shards_on_ray
+
+        run_shards_on_ray(recipe, args)
+        args.merge = True
+    result = execute(recipe, args, getattr(args, "shard", None), getattr(args, "merge", False))
     print(result.render())
     if result.stopped:
         print(
@@ -189,6 +189,44 @@ def run_recipe(recipe: Recipe, args: argparse.Namespace) -> int:
         )
         return BUDGET_EXIT
     return 0
+
+
+def output_path(recipe: Recipe, args: argparse.Namespace) -> Path:
+    """The run's output file: ``--out``, else the recipe's ``output``."""
+    out = args.out or Path(recipe.output or f"runs/{recipe.name}/data.jsonl")
+    if out.is_dir():
+        raise SynthaugError(f"{out}: is a directory; give a file name such as {out}/data.jsonl")
+    return out
+
+
+def execute(
+    recipe: Recipe, args: argparse.Namespace, shard: Shard | None = None, merge: bool = False
+) -> RunResult:
+    """Run ``recipe`` in this process: whole, one ``shard`` or the ``merge`` of all shards."""
+    pipeline = build_pipeline(recipe)
+    out = output_path(recipe, args)
+    resources = resources_from_args(
+        args,
+        llm=recipe.backend if pipeline.uses_llm else None,
+        backends={name: recipe.backends[name] for name in pipeline.backend_names},
+    )
+    run_dir = run_dir_for(out)
+    own_dir = shard.folder(run_dir) if shard else run_dir  # shards run side by side
+    for client in resources.clients:  # e.g. where a batch backend records its batches
+        client.backend.bind_run_dir(own_dir)
+    with held_lock(own_dir / "lock", out):
+        return asyncio.run(
+            pipeline.run(
+                out=out,
+                run_dir=run_dir,
+                resources=resources,
+                limit=args.limit,
+                progress=not args.quiet,
+                provenance=provenance(recipe, args),
+                shard=shard,
+                merge=merge,
+            )
+        )
 
 
 def provenance(recipe: Recipe, args: argparse.Namespace) -> dict[str, Any]:
