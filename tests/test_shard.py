@@ -1,0 +1,103 @@
+"""``synthaug run --shard i/N`` and ``--merge`` (job arrays): the merged output is the unsharded one.
+
+A small recipe on the real embedded model (deterministic, one thread): a seeded source, a
+model-calling map step and a whole-input step (exact dedup, run at the merge). The shards
+use their own request cache, so the byte-for-byte comparison also shows that sharding does
+not change a request; one shard is killed mid-run and resumed without repeating a call.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import cached_requests, kill_mid_run, read_jsonl, run_cli, summary_of
+
+RECIPE = """\
+name: shard_test
+seed: 0
+backend: {type: local, parallel: 2, deterministic: true, threads: 1}
+steps:
+  - {name: bios, method: rewrite.bios, params: {num_people: 6}}
+  - {name: rewrite, method: rewrite.style, params: {max_tokens: 12}}
+  - {name: dedup, method: dedup_exact, params: {columns: [text]}}
+"""
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    """The recipe and an unsharded run of it (``full/data.jsonl``, its own cache)."""
+    cwd = tmp_path_factory.mktemp("shard")
+    (cwd / "recipe.yaml").write_text(RECIPE)
+    done = run_cli(
+        "run", "recipe.yaml", "--out", "full/data.jsonl", "--cache", "full.sqlite3", "--quiet",
+        cwd=cwd,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert len(read_jsonl(cwd / "full" / "data.jsonl")) == 6
+    return cwd
+
+
+def shard_args(*extra: str) -> list[str]:
+    return ["run", "recipe.yaml", "--out", "sharded/data.jsonl", "--quiet", *extra]
+
+
+def test_killed_shard_resumes_and_the_merge_equals_the_unsharded_run(workdir):
+    cache = workdir / "shards.sqlite3"
+    env = {"SYNTHAUG_CACHE": str(cache)}
+    paid = kill_mid_run(shard_args("--shard", "0/2"), workdir, cache, after_calls=1)
+    part = workdir / "sharded" / ".data.run" / "shards" / "00000-of-00002"
+    assert not (part / "part.summary.json").exists(), "a killed shard must not look complete"
+    early = run_cli(*shard_args("--merge"), cwd=workdir, env=env)
+    assert early.returncode == 2 and "0/2, 1/2 not complete" in early.stderr
+    assert not (workdir / "sharded" / "data.jsonl").exists()
+    for index in (0, 1):
+        done = run_cli(*shard_args("--shard", f"{index}/2"), cwd=workdir, env=env)
+        assert done.returncode == 0, done.stderr
+    resumed = json.loads((part / "part.summary.json").read_text())
+    assert resumed["records"] == 3
+    assert resumed["llm"]["model_calls"] == 3 - paid, "the killed shard's calls were repeated"
+    assert cached_requests(cache) == 6
+    merged = run_cli(*shard_args("--merge"), cwd=workdir, env=env)
+    assert merged.returncode == 0, merged.stderr
+    out = workdir / "sharded" / "data.jsonl"
+    assert out.read_bytes() == (workdir / "full" / "data.jsonl").read_bytes()
+    summary = summary_of(out)
+    assert summary["records"] == 6
+    assert summary["llm"]["model_calls"] == 6 - paid  # the completed shards' runs
+    assert [s["rows_out"] for s in summary["steps"]] == [6, 6, 6]
+
+
+def test_merge_refuses_parts_of_another_limit(workdir):
+    env = {"SYNTHAUG_CACHE": str(workdir / "limit.sqlite3")}
+    args = ["run", "recipe.yaml", "--out", "limited/data.jsonl", "--quiet"]
+    for index in (0, 1, 2):
+        done = run_cli(*args, "--limit", "4", "--shard", f"{index}/3", cwd=workdir, env=env)
+        assert done.returncode == 0, done.stderr
+    other = run_cli(*args, "--merge", cwd=workdir, env=env)
+    assert other.returncode == 2 and "another recipe, backend or --limit" in other.stderr
+    merged = run_cli(*args, "--limit", "4", "--merge", cwd=workdir, env=env)
+    assert merged.returncode == 0, merged.stderr
+    full = read_jsonl(workdir / "full" / "data.jsonl")
+    assert read_jsonl(workdir / "limited" / "data.jsonl") == full[:4]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--shard", "2/2"], "argument --shard: give i/N with 0 <= i < N"),
+        (["--shard", "x"], "argument --shard: give i/N"),
+        (["--shard", "0/2", "--merge"], "not allowed with argument"),
+    ],
+)
+def test_bad_shard_options_are_one_line(workdir, args, message):
+    done = run_cli("run", "recipe.yaml", *args, cwd=workdir)
+    assert done.returncode == 2 and message in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_model_source_cannot_be_split(tmp_path):
+    done = run_cli("run", "self_instruct", "--shard", "0/2", "--no-cache", cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "generates its rows with a model" in done.stderr and "Traceback" not in done.stderr
