@@ -40,12 +40,7 @@ def run_shards_on_ray(recipe: Recipe, args: argparse.Namespace) -> None:
     if args.workers < 1:
         raise SynthaugError("--workers: must be at least 1")
     check_shardable(build_pipeline(recipe).steps)
-    try:
-        import ray
-    except ImportError:
-        raise SynthaugError(
-            "--executor ray: Ray is not installed; pip install 'synthaug[ray]'"
-        ) from None
+    ray = connect(args.address)
     from .run import output_path
 
     worker_args = argparse.Namespace(
@@ -58,13 +53,6 @@ def run_shards_on_ray(recipe: Recipe, args: argparse.Namespace) -> None:
         }
     )
     worker_args.__dict__.pop("handler", None)
-    code = str(Path(synthaug.__file__).resolve().parent.parent)  # this synthaug, on every worker
-    path = os.pathsep.join(p for p in (code, os.environ.get("PYTHONPATH")) if p)
-    ray.init(
-        address=args.address,
-        log_to_driver=False,
-        runtime_env={"env_vars": {"PYTHONPATH": path}},
-    )
     try:
         task = ray.remote(_run_shard).options(num_cpus=1, max_retries=RETRIES)
         count = args.workers
@@ -88,6 +76,21 @@ def run_shards_on_ray(recipe: Recipe, args: argparse.Namespace) -> None:
                 )
     finally:
         ray.shutdown()
+
+
+def connect(address: str | None) -> Any:
+    """The ``ray`` module, connected to the cluster at ``address`` (a local Ray when None),
+    its workers importing this synthaug."""
+    try:
+        import ray
+    except ImportError:
+        raise SynthaugError(
+            "--executor ray: Ray is not installed; pip install 'synthaug[ray]'"
+        ) from None
+    code = str(Path(synthaug.__file__).resolve().parent.parent)
+    path = os.pathsep.join(p for p in (code, os.environ.get("PYTHONPATH")) if p)
+    ray.init(address=address, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": path}})
+    return ray
 
 
 def _run_shard(recipe: Recipe, args: argparse.Namespace, shard: Shard, cwd: str) -> Any:
