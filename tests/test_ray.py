@@ -26,7 +26,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import cached_requests, read_jsonl, run_cli, summary_of
+from conftest import cached_requests, read_jsonl, run_cli, summary_of, write_jsonl
+from curation_corpus import near_dup_corpus
 
 RECIPE = """\
 name: ray_test
@@ -164,6 +165,24 @@ def test_driver_killed_then_rerun_resumes_with_the_local_bytes(cluster, local_ru
     assert (tmp_path / "data.jsonl").read_bytes() == local_run
     assert summary_of(tmp_path / "data.jsonl")["llm"]["model_calls"] <= 6 - paid
     assert cached_requests(cache) == 6
+
+
+def test_near_dedup_on_the_cluster_writes_the_local_bytes(cluster, tmp_path):
+    address, _ = cluster
+    texts = near_dup_corpus()
+    write_jsonl(tmp_path / "in.jsonl", [{"text": t, "n": i} for i, t in enumerate(texts * 2)])
+    outputs = {}
+    for name, extra in (("local", []), ("ray", ["--executor", "ray", "--address", address])):
+        out = tmp_path / f"{name}.jsonl"
+        done = run_cli(
+            "dedup", "in.jsonl", "-o", str(out), "--columns", "text", "--quiet", *extra,
+            cwd=tmp_path, env=DRIVER_ENV,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        outputs[name] = (out.read_bytes(), out.with_suffix(".report.jsonl").read_bytes())
+    kept = read_jsonl(tmp_path / "ray.jsonl")
+    assert len(texts) // 2 < len(kept) <= len(texts)  # every second copy went, and some more
+    assert outputs["ray"] == outputs["local"]
 
 
 def test_second_node_killed_mid_run_gives_the_local_bytes(cluster, local_run, tmp_path):
