@@ -101,3 +101,27 @@ def test_a_model_source_cannot_be_split(tmp_path):
     done = run_cli("run", "self_instruct", "--shard", "0/2", "--no-cache", cwd=tmp_path)
     assert done.returncode == 2, done.stderr
     assert "generates its rows with a model" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_cache_merge_joins_worker_caches_so_a_rerun_replays(workdir, tmp_path):
+    parts = []
+    for index in (0, 1):  # one cache per shard, as workers without a shared path keep them
+        cache = tmp_path / f"worker{index}.sqlite3"
+        args = ["run", "recipe.yaml", "--out", str(tmp_path / "w" / "data.jsonl"), "--quiet"]
+        done = run_cli(*args, "--cache", str(cache), "--shard", f"{index}/2", cwd=workdir)
+        assert done.returncode == 0, done.stderr
+        parts.append(str(cache))
+    merged = tmp_path / "merged.sqlite3"
+    joined = run_cli(
+        "cache", "merge", str(merged), *parts, str(workdir / "recipe.yaml"), cwd=workdir
+    )
+    assert joined.returncode == 2 and "recipe.yaml: cannot open" in joined.stderr
+    joined = run_cli("cache", "merge", str(merged), *parts, cwd=workdir)
+    assert joined.returncode == 0, joined.stderr
+    assert cached_requests(merged) == 6
+    out = tmp_path / "replayed" / "data.jsonl"
+    again = run_cli("run", "recipe.yaml", "--out", str(out), "--cache", str(merged), "--quiet",
+                    cwd=workdir)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert summary_of(out)["llm"]["model_calls"] == 0
+    assert out.read_bytes() == (workdir / "full" / "data.jsonl").read_bytes()
