@@ -143,8 +143,10 @@ class Pipeline:
             shard,
             merge,
         )
-        try:
-            await resources.start()
+        suffix = self.steps[split_point(self.steps) :] if merge else self.steps
+        try:  # a merge whose whole-input steps call no model loads none
+            if any(step.uses_llm or step.backend_names() for step in suffix):
+                await resources.start()
             return await self._run(settings, resources)
         finally:
             await resources.close()
