@@ -4,8 +4,9 @@ The module starts a head (``ray start --head``) and a second node (``ray start -
 one CPU each, every server bound to 127.0.0.1 (``ray start`` turns a loopback
 ``--node-ip-address`` into the machine's outward address, so the nodes start through
 ``ray.scripts.scripts.main`` with that one rewrite turned off; the driver connects with
-``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, which keeps it on loopback too). Each node runs in
-its own process group, killed as a whole at the end (or to kill the node mid-run).
+``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, which keeps it on loopback too). Every RPC needs
+the token the module draws (Ray's token authentication). Each node runs in its own process
+group, killed as a whole at the end (or to kill the node mid-run).
 
 A small recipe on the embedded model (deterministic, one thread) runs as two shards on the
 cluster and must write the very bytes of a local run; with the second node killed mid-run,
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -42,7 +44,8 @@ LOOPBACK_NODE = (
     "import sys, ray._private.services as s; s.resolve_ip_for_localhost = lambda host: host; "
     "from ray.scripts.scripts import main; sys.argv[0] = 'ray'; main()"
 )
-DRIVER_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+TOKEN = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}  # every RPC
+DRIVER_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", **TOKEN}
 
 
 def free_port() -> int:
@@ -62,7 +65,11 @@ class Node:
         command += ["--object-store-memory", str(80 * 2**20), "--disable-usage-stats"]
         with open(log, "w") as handle:
             self.process = subprocess.Popen(
-                command, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+                command,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env={**os.environ, **TOKEN},
             )
 
     def wait_started(self) -> None:
