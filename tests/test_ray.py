@@ -28,18 +28,17 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import cached_requests, read_jsonl, run_cli, summary_of, write_jsonl
+from conftest import (
+    SHARDABLE_RECIPE,
+    cached_requests,
+    read_jsonl,
+    run_cli,
+    shardable_run,
+    summary_of,
+    write_jsonl,
+)
 from curation_corpus import near_dup_corpus
 
-RECIPE = """\
-name: ray_test
-seed: 0
-backend: {type: local, parallel: 2, deterministic: true, threads: 1}
-steps:
-  - {name: bios, method: rewrite.bios, params: {num_people: 6}}
-  - {name: rewrite, method: rewrite.style, params: {max_tokens: 12}}
-  - {name: dedup, method: dedup_exact, params: {columns: [text]}}
-"""
 LOOPBACK_NODE = (
     "import sys, ray._private.services as s; s.resolve_ip_for_localhost = lambda host: host; "
     "from ray.scripts.scripts import main; sys.argv[0] = 'ray'; main()"
@@ -119,16 +118,10 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def local_run(tmp_path_factory) -> bytes:
-    """The recipe and the bytes of its local run."""
-    cwd = tmp_path_factory.mktemp("ray-local")
-    (cwd / "recipe.yaml").write_text(RECIPE)
-    done = run_cli(
-        "run", "recipe.yaml", "--out", "data.jsonl", "--cache", "cache.sqlite3", "--quiet",
-        cwd=cwd,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert len(read_jsonl(cwd / "data.jsonl")) == 6
-    return (cwd / "data.jsonl").read_bytes()
+    """The bytes of the recipe's local run."""
+    return shardable_run(
+        tmp_path_factory.mktemp("ray-local"), "data.jsonl", "c.sqlite3"
+    ).read_bytes()
 
 
 def ray_args(address: str) -> list[str]:
@@ -158,7 +151,7 @@ def wait_for_answers(cache: Path, count: int, driver: subprocess.Popen) -> int:
 
 def test_driver_killed_then_rerun_resumes_with_the_local_bytes(cluster, local_run, tmp_path):
     address, _ = cluster
-    (tmp_path / "recipe.yaml").write_text(RECIPE)
+    (tmp_path / "recipe.yaml").write_text(SHARDABLE_RECIPE)
     cache = tmp_path / "cache.sqlite3"
     driver = start_ray_run(tmp_path, address)
     wait_for_answers(cache, 1, driver)
@@ -194,7 +187,7 @@ def test_near_dedup_on_the_cluster_writes_the_local_bytes(cluster, tmp_path):
 
 def test_second_node_killed_mid_run_gives_the_local_bytes(cluster, local_run, tmp_path):
     address, second = cluster
-    (tmp_path / "recipe.yaml").write_text(RECIPE)
+    (tmp_path / "recipe.yaml").write_text(SHARDABLE_RECIPE)
     driver = start_ray_run(tmp_path, address)
     wait_for_answers(tmp_path / "cache.sqlite3", 1, driver)
     second.kill()

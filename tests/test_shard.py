@@ -14,30 +14,21 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import cached_requests, kill_mid_run, read_jsonl, run_cli, summary_of
-
-RECIPE = """\
-name: shard_test
-seed: 0
-backend: {type: local, parallel: 2, deterministic: true, threads: 1}
-steps:
-  - {name: bios, method: rewrite.bios, params: {num_people: 6}}
-  - {name: rewrite, method: rewrite.style, params: {max_tokens: 12}}
-  - {name: dedup, method: dedup_exact, params: {columns: [text]}}
-"""
+from conftest import (
+    cached_requests,
+    kill_mid_run,
+    read_jsonl,
+    run_cli,
+    shardable_run,
+    summary_of,
+)
 
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
     """The recipe and an unsharded run of it (``full/data.jsonl``, its own cache)."""
     cwd = tmp_path_factory.mktemp("shard")
-    (cwd / "recipe.yaml").write_text(RECIPE)
-    done = run_cli(
-        "run", "recipe.yaml", "--out", "full/data.jsonl", "--cache", "full.sqlite3", "--quiet",
-        cwd=cwd,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert len(read_jsonl(cwd / "full" / "data.jsonl")) == 6
+    shardable_run(cwd, "full/data.jsonl", "full.sqlite3")
     return cwd
 
 
