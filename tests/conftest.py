@@ -267,3 +267,25 @@ def browser():
         chromium = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+SHARDABLE_RECIPE = """\
+name: shardable
+seed: 0
+backend: {type: local, parallel: 2, deterministic: true, threads: 1}
+steps:
+  - {name: bios, method: rewrite.bios, params: {num_people: 6}}
+  - {name: rewrite, method: rewrite.style, params: {max_tokens: 12}}
+  - {name: dedup, method: dedup_exact, params: {columns: [text]}}
+"""
+"""A seeded source, a model-calling map step and a whole-input step: 6 records, made the
+same way at any thread count (for the ``--shard`` and ``--executor ray`` tests)."""
+
+
+def shardable_run(cwd: Path, out: str, cache: str) -> Path:
+    """Write ``SHARDABLE_RECIPE`` to ``cwd/recipe.yaml`` and run it locally to ``out``."""
+    (cwd / "recipe.yaml").write_text(SHARDABLE_RECIPE)
+    done = run_cli("run", "recipe.yaml", "--out", out, "--cache", cache, "--quiet", cwd=cwd)
+    assert done.returncode == 0, done.stderr
+    assert len(read_jsonl(cwd / out)) == 6
+    return cwd / out

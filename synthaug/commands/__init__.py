@@ -16,7 +16,8 @@ from typing import Any
 EPILOG = "Docs: README.md. Errors in input or recipes exit with code 2."
 COMMAND_MODULES = (
     "synthaug.commands.run",  # run, score
-    "synthaug.commands.batches",  # batches list, batches cancel (openai_batch runs)
+    "synthaug.commands.batches",
+    "synthaug.commands.cache",  # cache merge  # batches list, batches cancel (openai_batch runs)
     "synthaug.commands.plan",
     "synthaug.commands.methods",
     "synthaug.commands.inspect",

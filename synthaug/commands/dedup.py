@@ -13,6 +13,7 @@ from ..curate.files import KEPT, FileCuration, Verdict, row_id
 from ..curate.prune import prune
 from ..curate.semantic import SemanticDuplicates
 from ..curate.text import row_text
+from ..errors import SynthaugError
 from ..llm.embeddings import embed_cached
 from ..methods.curation.dedup import (
     DedupExact,
@@ -48,6 +49,18 @@ def add_commands(commands: Any) -> None:
     for params in DEDUP_PARAMS.values():
         add_param_options(dedup, params, skip=("columns", "cache"))
     add_cache_options(dedup)
+    dedup.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="ray (--mode near): MinHash signing on Ray Data workers; the same output",
+    )
+    dedup.add_argument(
+        "--address", help="with --executor ray: auto or HOST:PORT (default: a local Ray)"
+    )
+    dedup.add_argument(
+        "--workers", type=int, default=2, metavar="N", help="with --executor ray: signing actors"
+    )
     dedup.set_defaults(handler=cmd_dedup)
 
     pruning = commands.add_parser(
@@ -94,6 +107,11 @@ def cmd_dedup(args: argparse.Namespace) -> int:
             "lsh": f"{config.bands} bands x {config.rows} rows ({config.num_perm} permutations)",
             "catch probability at threshold": f"{config.catch_at_threshold:.4f} at Jaccard {config.threshold}",
         }
+    on_ray = getattr(args, "executor", "local") == "ray"
+    if on_ray and not isinstance(detector, NearDuplicates):
+        raise SynthaugError("--executor ray: only --mode near runs on Ray")
+    if on_ray and args.workers < 1:
+        raise SynthaugError("--workers: must be at least 1")
     ids: list[str | None] = []
     texts: list[str] = []
     preferences: list[float] = []
@@ -102,10 +120,14 @@ def cmd_dedup(args: argparse.Namespace) -> int:
         texts.append(text)
         preferences.append(preference(record, text, keep, score_column))
         ids.append(row_id(record))
-        if len(texts) == BATCH:
+        if len(texts) == BATCH and not on_ray:
             detector.add(texts, preferences)
             texts, preferences = [], []
-    detector.add(texts, preferences)
+    if on_ray:
+        assert isinstance(detector, NearDuplicates)
+        _sign_on_ray(detector, texts, preferences, args)
+    else:
+        detector.add(texts, preferences)
     duplicates = detector.resolve()
     if isinstance(detector, NearDuplicates):
         settings["confirmation"] = detector.confirmation
@@ -124,6 +146,25 @@ def cmd_dedup(args: argparse.Namespace) -> int:
         return [verdict(index) for index, _ in batch]
 
     return finish(job, job.write(decide, "pass 2/2"), settings)
+
+
+def _sign_on_ray(
+    detector: NearDuplicates, texts: list[str], preferences: list[float], args: argparse.Namespace
+) -> None:
+    """Sign ``texts`` on Ray Data workers and add them to ``detector`` in input order."""
+    from ..curate.ray_minhash import signed_on_ray
+    from .ray_executor import connect
+
+    if not texts:
+        return
+    ray = connect(args.address)
+    try:
+        done = 0
+        for signatures, shingles in signed_on_ray(ray, detector.config, texts, args.workers, BATCH):
+            detector.add_signed(signatures, shingles, preferences[done : done + len(signatures)])
+            done += len(signatures)
+    finally:
+        ray.shutdown()
 
 
 def cmd_prune(args: argparse.Namespace) -> int:

@@ -3,6 +3,9 @@
 With ``--max-cost`` or ``--max-tokens``, a run whose budget is spent stops cleanly: it prints
 its summary and one line saying how to continue, writes no output, and exits with
 ``BUDGET_EXIT`` (3); the same command with a larger budget (or none) resumes it.
+
+``--shard i/N`` runs one share of the rows (e.g. one task of a Slurm job array) and ``--merge``
+puts the N shares together into the output an unsharded run writes (``synthaug.engine.shards``).
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..engine import RunResult
+from ..engine.shards import Shard, parse_shard
 from ..errors import SynthaugError
 from ..io.lock import held_lock
 from ..recipe import Recipe, build_pipeline, load_recipe, recipe_from_dict
@@ -91,6 +96,47 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     add_price_option(parser)
     add_budget_options(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress display")
+    parser.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="local (this process) or ray: the rows in --workers shards, each a Ray task that "
+        "builds its own model clients, checkpoints in the run folder beside --out (a path "
+        "every node sees); then the merge here",
+    )
+    parser.add_argument(
+        "--address",
+        help="with --executor ray: the cluster (auto, or HOST:PORT); default: a local Ray",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        metavar="N",
+        help="with --executor ray: how many shards run as Ray tasks (default 2)",
+    )
+    split = parser.add_mutually_exclusive_group()
+    split.add_argument(
+        "--shard",
+        type=_shard,
+        metavar="I/N",
+        help="run only shard I of N (0-based; e.g. $SLURM_ARRAY_TASK_ID/N): the rows at "
+        "source positions p with p %% N == I, up to the first whole-input step; its part goes "
+        "to the run folder beside --out",
+    )
+    split.add_argument(
+        "--merge",
+        action="store_true",
+        help="check that all N shards are complete and write the output from their parts "
+        "(running the whole-input steps): the same records as an unsharded run",
+    )
+
+
+def _shard(text: str) -> Shard:
+    try:
+        return parse_shard(text)
+    except SynthaugError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix(f"--shard {text}: ")) from None
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -124,32 +170,16 @@ def run_dir_for(out: Path) -> Path:
 
 
 def run_recipe(recipe: Recipe, args: argparse.Namespace) -> int:
-    """Run ``recipe`` with the run options in ``args``; print the summary."""
-    pipeline = build_pipeline(recipe)
-    out = args.out or Path(recipe.output or f"runs/{recipe.name}/data.jsonl")
-    if out.is_dir():
-        raise SynthaugError(f"{out}: is a directory; give a file name such as {out}/data.jsonl")
+    """Run ``recipe`` with the run options in ``args`` (here, or its shards on Ray then the
+    merge here); print the summary."""
     if args.limit is not None and args.limit < 1:
         raise SynthaugError("--limit: must be at least 1")
-    resources = resources_from_args(
-        args,
-        llm=recipe.backend if pipeline.uses_llm else None,
-        backends={name: recipe.backends[name] for name in pipeline.backend_names},
-    )
-    run_dir = run_dir_for(out)
-    for client in resources.clients:  # e.g. where a batch backend records its batches
-        client.backend.bind_run_dir(run_dir)
-    with held_lock(run_dir / "lock", out):
-        result = asyncio.run(
-            pipeline.run(
-                out=out,
-                run_dir=run_dir,
-                resources=resources,
-                limit=args.limit,
-                progress=not args.quiet,
-                provenance=provenance(recipe, args),
-            )
-        )
+    if getattr(args, "executor", "local") == "ray":
+        from .ray_executor import run_shards_on_ray
+
+        run_shards_on_ray(recipe, args)
+        args.merge = True
+    result = execute(recipe, args, getattr(args, "shard", None), getattr(args, "merge", False))
     print(result.render())
     if result.stopped:
         print(
@@ -159,6 +189,44 @@ def run_recipe(recipe: Recipe, args: argparse.Namespace) -> int:
         )
         return BUDGET_EXIT
     return 0
+
+
+def output_path(recipe: Recipe, args: argparse.Namespace) -> Path:
+    """The run's output file: ``--out``, else the recipe's ``output``."""
+    out = args.out or Path(recipe.output or f"runs/{recipe.name}/data.jsonl")
+    if out.is_dir():
+        raise SynthaugError(f"{out}: is a directory; give a file name such as {out}/data.jsonl")
+    return out
+
+
+def execute(
+    recipe: Recipe, args: argparse.Namespace, shard: Shard | None = None, merge: bool = False
+) -> RunResult:
+    """Run ``recipe`` in this process: whole, one ``shard`` or the ``merge`` of all shards."""
+    pipeline = build_pipeline(recipe)
+    out = output_path(recipe, args)
+    resources = resources_from_args(
+        args,
+        llm=recipe.backend if pipeline.uses_llm else None,
+        backends={name: recipe.backends[name] for name in pipeline.backend_names},
+    )
+    run_dir = run_dir_for(out)
+    own_dir = shard.folder(run_dir) if shard else run_dir  # shards run side by side
+    for client in resources.clients:  # e.g. where a batch backend records its batches
+        client.backend.bind_run_dir(own_dir)
+    with held_lock(own_dir / "lock", out):
+        return asyncio.run(
+            pipeline.run(
+                out=out,
+                run_dir=run_dir,
+                resources=resources,
+                limit=args.limit,
+                progress=not args.quiet,
+                provenance=provenance(recipe, args),
+                shard=shard,
+                merge=merge,
+            )
+        )
 
 
 def provenance(recipe: Recipe, args: argparse.Namespace) -> dict[str, Any]:

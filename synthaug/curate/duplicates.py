@@ -116,9 +116,23 @@ class NearDuplicates:
         return "exact Jaccard" if self._shingles is not None else "MinHash signatures"
 
     def add(self, texts: list[str], preferences: list[float] | None = None) -> None:
+        self.add_signed(*self.sign(texts), preferences)
+
+    def sign(self, texts: list[str]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The texts' MinHash signatures and shingle hashes (the work ``add`` does per text:
+        it runs anywhere, e.g. on Ray workers, and gives the same values everywhere)."""
         shingles = self._hasher.batch([words(t) for t in texts])
-        self._blocks.append(self._minhash.signatures(shingles))
-        self._preferences.extend(preferences or [0.0] * len(texts))
+        return self._minhash.signatures(shingles), shingles
+
+    def add_signed(
+        self,
+        signatures: np.ndarray,
+        shingles: list[np.ndarray],
+        preferences: list[float] | None = None,
+    ) -> None:
+        """Add documents that ``sign`` has already signed, in input order."""
+        self._blocks.append(signatures)
+        self._preferences.extend(preferences or [0.0] * len(signatures))
         if self._shingles is not None:
             self._shingles.extend(shingles)
             self._held += sum(len(s) for s in shingles)

@@ -24,7 +24,7 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +37,21 @@ from ..records import META, failed
 from .checkpoint import ShardStore
 from .progress import run_display
 from .resources import DEFAULT_BACKEND, RunResources
+from .shards import (
+    PART,
+    Shard,
+    check_shardable,
+    failed_rows,
+    merged_rows,
+    part_paths,
+    shard_totals,
+    split_point,
+)
 from .step import MapStep, RowError, SourceStep, Step, StepContext, WholeStep
 from .summary import StepStats, build_summary, render_summary
 
 END = None
-Emit = Callable[[dict[str, Any] | None], Awaitable[None]]  # END (None) closes the stream
+Emit = Callable[[int | None, dict[str, Any] | None], Awaitable[None]]  # (origin, row); END closes
 
 
 @dataclass
@@ -102,14 +112,20 @@ class Pipeline:
         chunk_size: int = 64,
         progress: bool = True,
         provenance: dict[str, Any] | None = None,
+        shard: Shard | None = None,
+        merge: bool = False,
     ) -> RunResult:
         """Run to completion, writing ``out`` (and its errors and summary files) atomically.
 
         Starts the clients of ``resources`` first and closes them all at the end.
         ``provenance`` (how to reproduce the run: command, resolved recipe) goes into the
-        summary as ``reproduce``.
+        summary as ``reproduce``. With ``shard``, runs only that shard's share of the prefix
+        and writes its part under ``run_dir`` instead of ``out``; with ``merge``, runs the
+        suffix on the merged parts of all shards (see ``synthaug.engine.shards``).
         """
         self.validate()
+        if shard is not None:
+            check_shardable(self.steps)
         resources = resources or RunResources()
         if self.uses_llm and resources.llm is None:
             raise RecipeError("backend: this recipe calls a model but no backend is configured")
@@ -124,15 +140,45 @@ class Pipeline:
             chunk_size,
             progress,
             provenance,
+            shard,
+            merge,
         )
-        try:
-            await resources.start()
+        suffix = self.steps[split_point(self.steps) :] if merge else self.steps
+        try:  # a merge whose whole-input steps call no model loads none
+            if any(step.uses_llm or step.backend_names() for step in suffix):
+                await resources.start()
             return await self._run(settings, resources)
         finally:
             await resources.close()
 
+    def fingerprints(self, resources: RunResources) -> list[str]:
+        """Each step's fingerprint, chained: what it and every step before it do, with the
+        identity of the models they call (a map step's checkpoints are kept under it)."""
+        llm, backends = resources.llm, resources.backends
+        chain = [stable_hash([self.seed, self.steps[0].fingerprint_fields()])]
+        for step in self.steps[1:]:
+            chain.append(
+                stable_hash(
+                    [
+                        chain[-1],
+                        step.fingerprint_fields(),
+                        llm.identity if step.uses_llm and llm else None,
+                        *(backends[name].identity for name in step.backend_names().values()),
+                    ]
+                )
+            )
+        return chain
+
     async def _run(self, settings: _Settings, resources: RunResources) -> RunResult:
         started = time.monotonic()
+        split = split_point(self.steps)
+        if settings.shard or settings.merge:
+            prefix = stable_hash([self.fingerprints(resources)[split - 1], settings.limit])
+        if settings.shard:
+            folder = settings.shard.folder(settings.run_dir)
+            settings = replace(settings, out=folder / PART, run_dir=folder, prefix=prefix)
+        elif settings.merge:
+            settings = replace(settings, parts=part_paths(settings.run_dir, prefix))
         clients = resources.clients
         llm_stats = TotalStats([client.stats for client in clients]) if clients else None
         stats = [StepStats(step.name, step.method) for step in self.steps]
@@ -146,6 +192,9 @@ class Pipeline:
             else None
         )
         failed: list[dict[str, Any]] = []
+        if settings.parts:
+            failed.extend(failed_rows(settings.parts))
+            settings = replace(settings, shard_llm=shard_totals(settings.parts, stats[:split]))
         stopped = None
         _remove_stale_temps(settings.out)
         try:
@@ -176,13 +225,18 @@ class Pipeline:
         failed: list[dict[str, Any]],
     ) -> None:
         queues: list[asyncio.Queue] = [asyncio.Queue(maxsize=settings.window) for _ in self.steps]
+        split = split_point(self.steps)
+        # the steps this process runs: all; a shard's prefix; or the suffix after a merge
+        first, stop = (split, len(self.steps)) if settings.merge else (0, len(self.steps))
+        if settings.shard:
+            stop = split
 
-        async def sink(row: dict[str, Any] | None) -> None:
+        async def sink(origin: int | None, row: dict[str, Any] | None) -> None:
             if row is not END:
-                writer.write(row)
+                writer.write({"o": origin, "row": row} if settings.shard else row)
 
         # step k reads queues[k - 1] and writes queues[k]; the last step writes to the sink
-        emitters: list[Emit] = [q.put for q in queues[: len(self.steps) - 1]] + [sink]
+        emitters: list[Emit] = [_put(q) for q in queues[: stop - 1]] + [sink]
         llm, backends = resources.llm, resources.backends
 
         def stage(k: int) -> _Stage:
@@ -196,24 +250,20 @@ class Pipeline:
             inbox = queues[k - 1] if k else None
             return _Stage(step, ctx, emitters[k], counts, failed, inbox)
 
-        fingerprint = stable_hash([self.seed, self.steps[0].fingerprint_fields()])
+        fingerprints = self.fingerprints(resources)
         async with asyncio.TaskGroup() as group:
-            group.create_task(_run_source(stage(0), settings.limit))
-            for k, step in enumerate(self.steps[1:], 1):
-                fingerprint = stable_hash(
-                    [
-                        fingerprint,
-                        step.fingerprint_fields(),
-                        llm.identity if step.uses_llm and llm else None,
-                        *(backends[name].identity for name in step.backend_names().values()),
-                    ]
-                )
+            if settings.merge:
+                group.create_task(_run_merged(settings.parts, emitters[split - 1]))
+            else:
+                group.create_task(_run_source(stage(0), settings.limit, settings.shard))
+            for k in range(max(first, 1), stop):
+                step = self.steps[k]
                 if isinstance(step, WholeStep):
                     group.create_task(_run_whole(stage(k)))
                     continue
                 assert isinstance(step, MapStep)
                 shards = (
-                    settings.run_dir / "checkpoints" / f"{k:02d}-{step.name}-{fingerprint[:12]}"
+                    settings.run_dir / "checkpoints" / f"{k:02d}-{step.name}-{fingerprints[k][:12]}"
                 )
                 store = ShardStore(shards, settings.chunk_size) if step.checkpointed else None
                 group.create_task(_run_map(stage(k), store, settings.window))
@@ -242,6 +292,8 @@ class Pipeline:
         outputs = {"data": str(out), "summary": str(summary_path)} if not stopped else {}
         if failed and not stopped:
             outputs["errors"] = str(errors_path)
+        if settings.shard:  # a part holds the prefix's rows
+            stats = stats[: split_point(self.steps)]
         summary = build_summary(
             recipe=self.name,
             backend=resources.llm.backend.describe() if resources.llm else None,
@@ -256,6 +308,10 @@ class Pipeline:
             stopped=stopped,
             reproduce=settings.provenance,
         )
+        if settings.shard:  # the merge checks that every part was made by the same prefix
+            summary["shard"] = {**asdict(settings.shard), "fingerprint": settings.prefix}
+        for name, value in (settings.shard_llm or {}).items():  # a merge: the shards' model use
+            summary["llm"][name] = summary["llm"].get(name, 0) + value
         if not stopped:
             write_text_atomic(summary_path, json.dumps(summary, indent=2) + "\n")
         errors = errors_path if failed and not stopped else None
@@ -273,6 +329,11 @@ class _Settings:
     chunk_size: int
     progress: bool
     provenance: dict[str, Any] | None = None
+    shard: Shard | None = None  # run only this shard's prefix and write its part
+    merge: bool = False  # run the suffix on the merged parts
+    prefix: str | None = None  # a shard's prefix fingerprint (its part's summary names it)
+    parts: list[Path] | None = None  # a merge's parts
+    shard_llm: dict[str, float] | None = None  # a merge's parts' model-use counters
 
 
 @dataclass
@@ -287,21 +348,23 @@ class _Stage:
     failed: list[dict[str, Any]]
     inbox: asyncio.Queue | None = None
 
-    async def route(self, row: dict[str, Any]) -> None:
+    async def route(self, row: dict[str, Any], origin: int | None = None) -> None:
         """A failed row (``_meta.error``) is counted and set aside; a good one is counted (with
-        the step's ``row_counts``) and goes on."""
+        the step's ``row_counts``) and goes on, with the source position it came from
+        (``origin``; None after a whole-input step)."""
         if error := row[META].get("error"):
             self.stats.errors[error["kind"]] += 1
             self.failed.append(row)
         else:
             self.stats.rows_out += 1
             self.stats.counts.update(self.step.row_counts(row))
-            await self.emit(row)
+            await self.emit(origin, row)
 
-    async def incoming(self) -> AsyncIterator[dict[str, Any]]:
+    async def incoming(self) -> AsyncIterator[tuple[int | None, dict[str, Any]]]:
+        """``(origin, row)`` pairs until the upstream step ends."""
         assert self.inbox is not None
-        while (row := await self.inbox.get()) is not END:
-            yield row
+        while (item := await self.inbox.get()) is not END:
+            yield item
 
 
 class TotalStats:
@@ -315,17 +378,44 @@ class TotalStats:
         return sum(values[1:], values[0])
 
 
-async def _run_source(stage: _Stage, limit: int | None) -> None:
+def _put(queue: asyncio.Queue) -> Emit:
+    async def put(origin: int | None, row: dict[str, Any] | None) -> None:
+        await queue.put(END if row is END else (origin, row))
+
+    return put
+
+
+async def _run_source(stage: _Stage, limit: int | None, shard: Shard | None = None) -> None:
+    """Route the source's rows, each with its position; a shard keeps only its own (the
+    ``limit`` counts the good rows of all shards, so every shard stops at the same row)."""
     source = stage.step
     assert isinstance(source, SourceStep)
     stats = stage.stats
+    good = 0
     async with contextlib.aclosing(source.rows(stage.ctx)) as rows:  # type: ignore[type-var]
-        async for row in rows:
-            await stage.route(row)
-            if limit is not None and stats.rows_out >= limit:
+        async for position, row in _enumerate(rows):
+            good += not row[META].get("error")
+            if shard is None or shard.owns(position):
+                await stage.route(row, position)
+            if limit is not None and good >= limit:
                 stats.usage_at_limit = {name: replace(t) for name, t in stats.usage.items()}
                 break
-    await stage.emit(END)
+    await stage.emit(None, END)
+
+
+async def _enumerate(rows: AsyncIterator[dict[str, Any]]) -> AsyncIterator[tuple[int, Any]]:
+    position = 0
+    async for row in rows:
+        yield position, row
+        position += 1
+
+
+async def _run_merged(parts: list[Path] | None, emit: Emit) -> None:
+    """Feed the shards' rows, in source order, to the first step of the suffix."""
+    assert parts is not None
+    for origin, row in merged_rows(parts):
+        await emit(origin, row)
+    await emit(None, END)
 
 
 async def _run_whole(stage: _Stage) -> None:
@@ -335,14 +425,14 @@ async def _run_whole(stage: _Stage) -> None:
     assert isinstance(step, WholeStep)
 
     async def incoming() -> AsyncIterator[dict[str, Any]]:
-        async for row in stage.incoming():
+        async for _, row in stage.incoming():
             stage.stats.rows_in += 1
             yield row
 
     async with contextlib.aclosing(step.transform(incoming(), stage.ctx)) as rows:  # type: ignore[type-var]
         async for row in rows:
             await stage.route(row)
-    await stage.emit(END)
+    await stage.emit(None, END)
 
 
 async def _run_map(stage: _Stage, store: ShardStore | None, window: int) -> None:
@@ -363,7 +453,7 @@ async def _run_map(stage: _Stage, store: ShardStore | None, window: int) -> None
 
     async def admit() -> None:
         index = 0
-        async for row in stage.incoming():
+        async for origin, row in stage.incoming():
             await slots.acquire()
             parent = row[META]["id"]
             stored = done.get(index)
@@ -374,13 +464,13 @@ async def _run_map(stage: _Stage, store: ShardStore | None, window: int) -> None
             else:
                 future = asyncio.ensure_future(attempt(row))
                 unreleased.add(future)
-            await ordered.put((index, parent, future))
+            await ordered.put((index, parent, origin, future))
             index += 1
         await ordered.put(END)
 
     async def release() -> None:
         while (item := await ordered.get()) is not END:
-            index, parent, future = item
+            index, parent, origin, future = item
             rows = await future
             unreleased.discard(future)
             slots.release()
@@ -388,8 +478,8 @@ async def _run_map(stage: _Stage, store: ShardStore | None, window: int) -> None
             if store is not None:
                 store.add(index, parent, rows)
             for row in rows:
-                await stage.route(row)
-        await stage.emit(END)
+                await stage.route(row, origin)
+        await stage.emit(None, END)
 
     try:
         async with asyncio.TaskGroup() as group:

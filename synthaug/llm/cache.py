@@ -160,6 +160,31 @@ class RequestCache:
             self._db.commit()
         return digest
 
+    def merge(self, other: str | os.PathLike[str]) -> int:
+        """Add every entry of the cache at ``other`` that this one lacks (e.g. a worker's);
+        returns how many completions were added."""
+        source = Path(other)
+        if not source.is_file():
+            raise SynthaugError(f"{source}: no such request cache")
+        before = len(self)
+        with self._lock:
+            try:
+                self._db.execute("ATTACH DATABASE ? AS other", (str(source),))
+            except sqlite3.Error as exc:
+                raise SynthaugError(f"{source}: cannot open ({_reason(exc)})") from None
+            try:
+                for table in ("completions", "embeddings", "executions", "file_hashes"):
+                    self._db.execute(
+                        f"INSERT OR IGNORE INTO main.{table} SELECT * FROM other.{table}"
+                    )
+                self._db.commit()
+            except sqlite3.Error as exc:
+                self._db.rollback()
+                raise SynthaugError(f"{source}: not a request cache ({_reason(exc)})") from None
+            finally:
+                self._db.execute("DETACH DATABASE other")
+        return len(self) - before
+
     def close(self) -> None:
         with self._lock:
             self._db.close()

@@ -1,0 +1,101 @@
+"""``synthaug run --executor ray``: a recipe's shards as Ray tasks, then the merge here.
+
+Each of the ``--workers`` shards (``synthaug.engine.shards``) is one Ray task of one CPU that
+builds its own model clients (the recipe's backend: a local model per worker, or the
+endpoint) and runs ``synthaug run --shard i/N`` in the worker, with its checkpoints and part
+in the run folder beside ``--out``: a path every node must see (a shared filesystem). The
+request cache is the one ``--cache`` names, also on that path (SQLite in WAL mode takes
+several writers; give each node its own with a shared-nothing setup and join them afterwards
+with ``synthaug cache merge``). When a node dies, Ray runs its task again elsewhere; the
+shard resumes from its checkpoints and the cache. When the driver dies, the same command
+resumes every unfinished shard the same way. The merge then runs here, as ``--merge`` does,
+so the output is byte for byte the one a local run writes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import synthaug
+
+from ..engine.shards import Shard, check_shardable
+from ..errors import SynthaugError
+from ..llm.cache import default_cache_path
+from ..recipe import Recipe, build_pipeline
+
+RETRIES = 3  # a task whose worker or node died runs again up to this many times
+
+
+def run_shards_on_ray(recipe: Recipe, args: argparse.Namespace) -> None:
+    """Run every shard of ``recipe`` as a Ray task on the cluster at ``args.address`` (a
+    local Ray when None) and wait for them all; a shard's error is one line."""
+    if getattr(args, "shard", None) or getattr(args, "merge", False):
+        raise SynthaugError(
+            "--executor ray: runs and merges the shards itself; drop --shard/--merge"
+        )
+    if args.workers < 1:
+        raise SynthaugError("--workers: must be at least 1")
+    check_shardable(build_pipeline(recipe).steps)
+    ray = connect(args.address)
+    from .run import output_path
+
+    worker_args = argparse.Namespace(
+        **{
+            **vars(args),
+            "out": output_path(recipe, args).absolute(),
+            "cache": None if args.no_cache else Path(args.cache or default_cache_path()).absolute(),
+            "quiet": True,
+            "executor": "local",
+        }
+    )
+    worker_args.__dict__.pop("handler", None)
+    try:
+        task = ray.remote(_run_shard).options(num_cpus=1, max_retries=RETRIES)
+        count = args.workers
+        pending = {
+            task.remote(recipe, worker_args, Shard(i, count), os.getcwd()): i for i in range(count)
+        }
+        done = 0
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            index = pending.pop(ready[0])
+            try:
+                records = ray.get(ready[0])
+            except ray.exceptions.RayTaskError as exc:
+                cause = exc.cause
+                raise SynthaugError(f"shard {index}/{count}: {cause}") from None
+            done += 1
+            if not args.quiet:
+                print(
+                    f"synthaug: shard {index}/{count} done ({records} rows); {done}/{count}",
+                    file=sys.stderr,
+                )
+    finally:
+        ray.shutdown()
+
+
+def connect(address: str | None) -> Any:
+    """The ``ray`` module, connected to the cluster at ``address`` (a local Ray when None),
+    its workers importing this synthaug."""
+    try:
+        import ray
+    except ImportError:
+        raise SynthaugError(
+            "--executor ray: Ray is not installed; pip install 'synthaug[ray]'"
+        ) from None
+    code = str(Path(synthaug.__file__).resolve().parent.parent)
+    path = os.pathsep.join(p for p in (code, os.environ.get("PYTHONPATH")) if p)
+    ray.init(address=address, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": path}})
+    return ray
+
+
+def _run_shard(recipe: Recipe, args: argparse.Namespace, shard: Shard, cwd: str) -> Any:
+    """In a Ray worker: run one shard as ``synthaug run --shard`` does; its row count."""
+    os.chdir(cwd)  # relative paths in the recipe mean what they mean to the driver
+    from .run import execute
+
+    return execute(recipe, args, shard).summary["records"]

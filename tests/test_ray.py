@@ -1,0 +1,199 @@
+"""``synthaug run --executor ray`` on a real two-node Ray cluster on 127.0.0.1.
+
+The module starts a head (``ray start --head``) and a second node (``ray start --address``),
+one CPU each, every server bound to 127.0.0.1 (``ray start`` turns a loopback
+``--node-ip-address`` into the machine's outward address, so the nodes start through
+``ray.scripts.scripts.main`` with that one rewrite turned off; the driver connects with
+``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, which keeps it on loopback too). Every RPC needs
+the token the module draws (Ray's token authentication). Each node runs in its own process
+group, killed as a whole at the end (or to kill the node mid-run).
+
+A small recipe on the embedded model (deterministic, one thread) runs as two shards on the
+cluster and must write the very bytes of a local run; with the second node killed mid-run,
+Ray retries its shard on the head and the bytes are still the same; with the driver killed,
+the same command resumes without repeating the model calls already made.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from conftest import (
+    SHARDABLE_RECIPE,
+    cached_requests,
+    read_jsonl,
+    run_cli,
+    shardable_run,
+    summary_of,
+    write_jsonl,
+)
+from curation_corpus import near_dup_corpus
+
+LOOPBACK_NODE = (
+    "import sys, ray._private.services as s; s.resolve_ip_for_localhost = lambda host: host; "
+    "from ray.scripts.scripts import main; sys.argv[0] = 'ray'; main()"
+)
+TOKEN = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}  # every RPC
+DRIVER_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", **TOKEN}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Node:
+    """One ``ray start --block`` process group on 127.0.0.1."""
+
+    def __init__(self, log: Path, *args: str):
+        self.log = log
+        ports = ["--dashboard-agent-listen-port", str(free_port())]
+        command = [sys.executable, "-c", LOOPBACK_NODE, "start", "--block", *args, *ports]
+        command += ["--num-cpus", "1", "--node-ip-address", "127.0.0.1"]
+        command += ["--object-store-memory", str(80 * 2**20), "--disable-usage-stats"]
+        with open(log, "w") as handle:
+            self.process = subprocess.Popen(
+                command,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env={**os.environ, **TOKEN},
+            )
+
+    def wait_started(self) -> None:
+        deadline = time.monotonic() + 120
+        while "Ray runtime started" not in self.log.read_text():
+            assert self.process.poll() is None, self.log.read_text()[-2000:]
+            assert time.monotonic() < deadline, "Ray node did not start"
+            time.sleep(0.5)
+
+    def kill(self) -> None:
+        if self.process.poll() is None or _group_alive(self.process.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """``(address, second node)`` of a running two-node cluster; torn down however it ends."""
+    folder = Path(tempfile.mkdtemp(prefix="sa-ray-", dir="/tmp"))  # short: socket paths
+    port = free_port()
+    nodes: list[Node] = []
+    try:
+        head = Node(
+            folder / "head.log",
+            "--head", "--port", str(port), "--temp-dir", str(folder / "t"),
+            "--include-dashboard=false", "--ray-client-server-port", str(free_port()),
+        )  # fmt: skip
+        nodes.append(head)
+        head.wait_started()
+        second = Node(folder / "second.log", "--address", f"127.0.0.1:{port}")
+        nodes.append(second)
+        second.wait_started()
+        yield f"127.0.0.1:{port}", second
+    finally:
+        for node in reversed(nodes):
+            node.kill()
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory) -> bytes:
+    """The bytes of the recipe's local run."""
+    return shardable_run(
+        tmp_path_factory.mktemp("ray-local"), "data.jsonl", "c.sqlite3"
+    ).read_bytes()
+
+
+def ray_args(address: str) -> list[str]:
+    return ["run", "recipe.yaml", "--out", "data.jsonl", "--cache", "cache.sqlite3", "--quiet",
+            "--executor", "ray", "--address", address, "--workers", "2"]  # fmt: skip
+
+
+def start_ray_run(cwd: Path, address: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "synthaug.cli", *ray_args(address)],
+        cwd=cwd,
+        env={**os.environ, **DRIVER_ENV},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for_answers(cache: Path, count: int, driver: subprocess.Popen) -> int:
+    deadline = time.monotonic() + 240
+    while cached_requests(cache) < count:
+        assert driver.poll() is None, driver.stderr.read() if driver.stderr else ""
+        assert time.monotonic() < deadline, "no model answer arrived"
+        time.sleep(0.2)
+    return cached_requests(cache)
+
+
+def test_driver_killed_then_rerun_resumes_with_the_local_bytes(cluster, local_run, tmp_path):
+    address, _ = cluster
+    (tmp_path / "recipe.yaml").write_text(SHARDABLE_RECIPE)
+    cache = tmp_path / "cache.sqlite3"
+    driver = start_ray_run(tmp_path, address)
+    wait_for_answers(cache, 1, driver)
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    assert not (tmp_path / "data.jsonl").exists()
+    time.sleep(3)  # Ray ends the dead driver's tasks
+    paid = cached_requests(cache)
+    again = run_cli(*ray_args(address), cwd=tmp_path, env=DRIVER_ENV)
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "data.jsonl").read_bytes() == local_run
+    assert summary_of(tmp_path / "data.jsonl")["llm"]["model_calls"] <= 6 - paid
+    assert cached_requests(cache) == 6
+
+
+def test_near_dedup_on_the_cluster_writes_the_local_bytes(cluster, tmp_path):
+    address, _ = cluster
+    texts = near_dup_corpus()
+    write_jsonl(tmp_path / "in.jsonl", [{"text": t, "n": i} for i, t in enumerate(texts * 2)])
+    outputs = {}
+    for name, extra in (("local", []), ("ray", ["--executor", "ray", "--address", address])):
+        out = tmp_path / f"{name}.jsonl"
+        done = run_cli(
+            "dedup", "in.jsonl", "-o", str(out), "--columns", "text", "--quiet", *extra,
+            cwd=tmp_path, env=DRIVER_ENV,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        outputs[name] = (out.read_bytes(), out.with_suffix(".report.jsonl").read_bytes())
+    kept = read_jsonl(tmp_path / "ray.jsonl")
+    assert len(texts) // 2 < len(kept) <= len(texts)  # every second copy went, and some more
+    assert outputs["ray"] == outputs["local"]
+
+
+def test_second_node_killed_mid_run_gives_the_local_bytes(cluster, local_run, tmp_path):
+    address, second = cluster
+    (tmp_path / "recipe.yaml").write_text(SHARDABLE_RECIPE)
+    driver = start_ray_run(tmp_path, address)
+    wait_for_answers(tmp_path / "cache.sqlite3", 1, driver)
+    second.kill()
+    _, errors = driver.communicate(timeout=400)
+    assert driver.returncode == 0, errors
+    out = tmp_path / "data.jsonl"
+    assert out.read_bytes() == local_run
+    records = read_jsonl(out)
+    assert len({r["_meta"]["id"] for r in records}) == len(records) == 6
