@@ -121,8 +121,7 @@ def insert_thoughts(text: str, thoughts: list[dict[str, Any]], start: str, end: 
 
 @register("quiet_star.thoughts", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
 class Thoughts(MapStep):
-    """Quiet-STaR data: k thoughts at sampled positions, kept when they raise the likelihood
-    of the next true tokens."""
+    """Quiet-STaR data: k thoughts per sampled position, kept when they help predict the text."""
 
     Params = ThoughtsParams
     reads = ("text",)
