@@ -7,11 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, SynthaugError
+from ..errors import BackendUnavailable, InputError, SynthaugError
 from ..io import read_records
 from ..io.writers import write_text_atomic
 from ..students import ClassifierStudent
-from ..students.compare import compare, render
 from . import EPILOG, command
 from .curation import embedder_of, embedder_options
 
@@ -74,6 +73,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     budget = args.budget or smallest
     if not 0 < budget <= smallest:
         raise SynthaugError(f"--budget: must be 1-{smallest} (the smallest dataset), got {budget}")
+    try:  # scipy comes with scikit-learn; loaded only when the command runs
+        from ..students.compare import compare, render
+    except ImportError as exc:
+        raise BackendUnavailable(
+            "synthaug evaluate needs the augment extra: pip install 'synthaug[augment]'"
+        ) from exc
     embedder, cache = embedder_of(args, args)
     student = ClassifierStudent(embedder, cache)
     report = compare(student, datasets, test, budget, range(args.seeds))
