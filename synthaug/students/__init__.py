@@ -2,7 +2,10 @@
 
 A student trains on records and is scored on held-out records; methods and commands use it,
 it imports nothing above the LLM layer. ``classifier``: sentence embeddings (the bundled
-all-MiniLM-L6-v2 or an endpoint) + scikit-learn logistic regression (``augment`` extra).
+all-MiniLM-L6-v2 or an endpoint) + scikit-learn logistic regression (``augment`` extra);
+``compare``: the same student on several training sets over seeds (``synthaug evaluate``);
+``sft``: LoRA fine-tuning of the embedded SmolLM2-135M on ``messages`` records (``sft``
+extra, imported on use).
 """
 
 from .classifier import ClassifierStudent, Metrics, TrainedClassifier
