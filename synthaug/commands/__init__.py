@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "synthaug.report.command",
     "synthaug.view.command",
     "synthaug.methods.labeling.metrics",  # label-report
+    "synthaug.commands.evaluate",
 )
 ENTRY_POINTS = "synthaug.commands"
 

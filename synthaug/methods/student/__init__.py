@@ -1,0 +1,1 @@
+"""Methods with a student in the loop: the student is trained and evaluated inside the method."""
