@@ -94,6 +94,38 @@ def comparison(
     return {"verdicts": mapped, "raw_verdicts": list(verdicts), "winner": winner, "p_a": p_a}
 
 
+def compared_pairs(
+    completions: list[dict[str, Any]],
+    indices: list[tuple[int, int]],
+    replies: list[Completion],
+    judge_model: str,
+) -> list[dict[str, Any]] | tuple[tuple[int, int], list[str]]:
+    """The comparison of each pair ``(a, b)`` of ``indices`` from its two replies (``replies``
+    holds order 1 then order 2 of each pair, in turn): both sides' groupings, the judge
+    model and ``comparison``'s fields. A pair whose verdict does not parse is returned
+    instead, with its two reply texts."""
+    comparisons = []
+    for k, (a, b) in enumerate(indices):
+        first, second = replies[2 * k], replies[2 * k + 1]
+        verdicts = (parse_verdict(first.text), parse_verdict(second.text))
+        if verdicts[0] is None or verdicts[1] is None:
+            return (a, b), [first.text, second.text]
+        comparisons.append(
+            {
+                "a": a,
+                "b": b,
+                **{
+                    f"{by}_{side}": completions[x].get(by)
+                    for by in GROUPINGS
+                    for side, x in (("a", a), ("b", b))
+                },
+                "judge_model": judge_model,
+                **comparison(verdicts, (soft_preference(first), soft_preference(second))),
+            }
+        )
+    return comparisons
+
+
 def pair_indices(n: int, how: str) -> list[tuple[int, int]]:
     """Every pair of ``n`` items (``all``) or the neighbours (``adjacent``), a < b."""
     if how == "adjacent":
@@ -164,27 +196,12 @@ class Pairwise(MapStep):
             for order, (x, y) in enumerate([(a, b), (b, a)])
         ]
         replies = await asyncio.gather(*(judge.complete(r) for r in requests))
-        comparisons = []
-        for k, (a, b) in enumerate(indices):
-            first, second = replies[2 * k], replies[2 * k + 1]
-            verdicts = (parse_verdict(first.text), parse_verdict(second.text))
-            if None in verdicts:
-                fields = {"judge_replies": [first.text, second.text]}
-                message = f"a verdict on completions {a} and {b} is not A, B or tie"
-                return [dropped(self, row, "unparseable_verdict", message, f"{a}-{b}", fields)]
-            comparisons.append(
-                {
-                    "a": a,
-                    "b": b,
-                    **{
-                        f"{by}_{side}": completions[x].get(by)
-                        for by in GROUPINGS
-                        for side, x in (("a", a), ("b", b))
-                    },
-                    "judge_model": judge.backend.describe(),
-                    **comparison(verdicts, (soft_preference(first), soft_preference(second))),
-                }
-            )
+        comparisons = compared_pairs(completions, indices, replies, judge.backend.describe())
+        if isinstance(comparisons, tuple):
+            (a, b), texts = comparisons
+            message = f"a verdict on completions {a} and {b} is not A, B or tie"
+            fields = {"judge_replies": texts}
+            return [dropped(self, row, "unparseable_verdict", message, f"{a}-{b}", fields)]
         return [self.derived(row, {"comparisons": comparisons}, ctx, requests, llm=judge)]
 
 
