@@ -79,9 +79,9 @@ ANSWERS = [
 ]
 
 
-def load_and(tmp_path, *steps: dict) -> str:
-    """A recipe file: the ANSWERS rows, then ``steps``, on the embedded model."""
-    data = write_jsonl(tmp_path / "rows.jsonl", ANSWERS)
+def load_and(tmp_path, *steps: dict, rows: list[dict] = ANSWERS) -> str:
+    """A recipe file: ``rows`` (default ANSWERS), then ``steps``, on the embedded model."""
+    data = write_jsonl(tmp_path / "rows.jsonl", rows)
     recipe = {
         "name": "named_test",
         "backend": {"type": "local", "parallel": 4},
@@ -114,7 +114,8 @@ def test_nectar_recipe_pairs_follow_the_ranks(tmp_path):
         "nectar",
         "--limit", "1",
         "--set", "steps[1].params.per_prompt=3",
-        "--set", "steps[1].params.max_tokens=12",
+        "--set", "steps[1].params.max_tokens=8",
+        "--set", "steps[2].params.shuffles=2",
     )  # fmt: skip
     assert 1 <= len(records) <= 3 and len(records) + len(errors_of(tmp_path)) >= 1
     for pair in records:
@@ -142,12 +143,16 @@ def test_d_rlaif_recipe_scores_from_stored_logprobs(tmp_path):
 
 
 def test_safe_rlhf_records_reward_and_cost_labels(tmp_path):
-    records = run_recipe_twice(
-        tmp_path,
-        "safe_rlhf",
-        "--limit", "1",
-        "--set", "steps[1].params.max_tokens=16",
-    )  # fmt: skip
+    # the safety meta-labels as safety.label writes them (that step is tested with the
+    # BeaverTails recipe); one answer labelled unsafe, one safe
+    rows = [dict(ANSWERS[0], completions=[
+        {**ANSWERS[0]["completions"][0], "safety": {"category": {}, "is_safe": True}},
+        {**ANSWERS[0]["completions"][3], "safety": {"category": {}, "is_safe": False}},
+    ])]  # fmt: skip
+    recipe = load_and(
+        tmp_path, {"method": "safe_rlhf.compare"}, {"method": "safe_rlhf.pairs"}, rows=rows
+    )
+    records = run_recipe_twice(tmp_path, recipe)
     errors = errors_of(tmp_path)
     rows = records + errors
     assert len(rows) == 2  # one comparison, two dimensions: a pair or an error row each
