@@ -30,23 +30,25 @@ here an LLM judge gives both preferences and ``safety.label`` the meta-label.
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...engine.step import MapStep, StepContext
-from ...llm.types import ChatRequest, chat
+from ...llm.types import ChatRequest
 from ...records import META, derive
 from ..common.rows import dropped
 from ..registry import register
 from ..templates import render
 from .common import INDEX_COLUMNS, PAIR_COLUMNS, pair_fields, prompt_text, without
-from .pairwise import comparison, pair_indices, parse_verdict, soft_preference, verdict_grammar
+from .pairwise import both_orders, compared_pairs, pair_indices, verdict_request
 
 PAPER = "Dai et al., 2023, Safe RLHF (arXiv 2310.12773): decoupled helpfulness/harmlessness"
 TAXONOMY = "synthesis / AI feedback (separate reward and cost preferences)"
 STAGE = "preference alignment (safety)"
 DIMENSIONS = ("helpfulness", "harmlessness")
+VERDICT_KEYS = ("verdicts", "raw_verdicts", "winner", "p_a")  # of pairwise.comparison
 
 
 class CompareParams(BaseModel):
@@ -70,23 +72,6 @@ class Compare(MapStep):
     def input_columns(self) -> set[str]:
         return {self.params.prompt_column, "completions"}
 
-    def request(
-        self, dimension: str, prompt: str, first: str, second: str, seed: int
-    ) -> ChatRequest:
-        p = self.params
-        text = render(
-            __file__, f"safe_rlhf_{dimension}.j2", prompt=prompt, first=first, second=second
-        )
-        return chat(
-            ("user", text),
-            temperature=0,
-            max_tokens=3,
-            grammar=verdict_grammar(False),
-            logprobs=p.logprobs,
-            top_logprobs=p.top_logprobs if p.logprobs else 0,
-            seed=seed,
-        )
-
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
         p, row_id, completions = self.params, row[META]["id"], row["completions"]
         prompt = prompt_text(row, p.prompt_column)
@@ -95,35 +80,32 @@ class Compare(MapStep):
             message = f"{len(completions)} completion(s): nothing to compare"
             return [dropped(self, row, "too_few_completions", message, "none")]
         judge = ctx.require_llm(p.judge)
-        jobs = [(a, b, dimension) for a, b in indices for dimension in DIMENSIONS]
+
+        def ask(
+            dimension: str, first: str, second: str, where: tuple[int, int, int]
+        ) -> ChatRequest:
+            template = f"safe_rlhf_{dimension}.j2"
+            text = render(__file__, template, prompt=prompt, first=first, second=second)
+            seed = ctx.seed(row_id, dimension, *where)
+            return verdict_request(text, False, p.logprobs, p.top_logprobs, seed)
+
         requests = [
-            self.request(
-                dimension,
-                prompt,
-                str(completions[x]["response"]),
-                str(completions[y]["response"]),
-                ctx.seed(row_id, dimension, a, b, order),
-            )
-            for a, b, dimension in jobs
-            for order, (x, y) in enumerate([(a, b), (b, a)])
+            r for d in DIMENSIONS for r in both_orders(completions, indices, partial(ask, d))
         ]
         replies = await asyncio.gather(*(judge.complete(r) for r in requests))
-        compared: dict[tuple[int, int], dict[str, Any]] = {}
-        for k, (a, b, dimension) in enumerate(jobs):
-            first, second = replies[2 * k], replies[2 * k + 1]
-            verdicts = (parse_verdict(first.text), parse_verdict(second.text))
-            if None in verdicts:
-                fields = {"judge_replies": [first.text, second.text]}
+        compared = [{"a": a, "b": b, "judge_model": judge.backend.describe()} for a, b in indices]
+        width = 2 * len(indices)
+        for k, dimension in enumerate(DIMENSIONS):
+            part = replies[k * width : (k + 1) * width]
+            found = compared_pairs(completions, indices, part, judge.backend.describe())
+            if isinstance(found, tuple):
+                (a, b), texts = found
                 message = f"a {dimension} verdict on completions {a} and {b} is not A or B"
+                fields = {"judge_replies": texts}
                 return [dropped(self, row, "unparseable_verdict", message, f"{a}-{b}", fields)]
-            entry = compared.setdefault(
-                (a, b), {"a": a, "b": b, "judge_model": judge.backend.describe()}
-            )
-            entry[dimension] = comparison(
-                verdicts, (soft_preference(first), soft_preference(second))
-            )
-        fields = {"safe_comparisons": list(compared.values())}
-        return [self.derived(row, fields, ctx, requests, llm=judge)]
+            for entry, comparison in zip(compared, found, strict=True):
+                entry[dimension] = {key: comparison[key] for key in VERDICT_KEYS}
+        return [self.derived(row, {"safe_comparisons": compared}, ctx, requests, llm=judge)]
 
 
 def cost_sign(completion: dict[str, Any]) -> int | None:

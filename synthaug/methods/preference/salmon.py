@@ -30,20 +30,16 @@ reasoning and red-teaming principles (by question type) are not built in
 
 from __future__ import annotations
 
-import asyncio
 import random
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ...engine.step import MapStep, StepContext
-from ...llm.types import ChatRequest, chat
+from ...engine.step import StepContext
 from ...records import META
-from ..common.rows import dropped
 from ..registry import register
 from ..templates import render
-from .common import prompt_text
-from .pairwise import compared_pairs, pair_indices, verdict_grammar
+from .pairwise import BothOrders
 
 PAPER = (
     "Sun et al., 2023, SALMON: Self-Alignment with Instructable Reward Models (arXiv 2310.05910)"
@@ -116,64 +112,28 @@ class JudgeParams(BaseModel):
 
 
 @register("salmon.judge", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
-class Judge(MapStep):
+class Judge(BothOrders):
     """SALMON: compare completions under principles drawn per prompt plus intervention principles."""
 
     Params = JudgeParams
-    reads = ("completions",)
     writes = ("comparisons", "principles", "judge_principles")
-    uses_llm = True
-    backend_params = ("judge",)
 
-    def input_columns(self) -> set[str]:
-        return {self.params.prompt_column, "completions"}
-
-    def request(
-        self, prompt: str, texts: list[str], first: str, second: str, seed: int
-    ) -> ChatRequest:
+    def row_fields(self, row: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
         p = self.params
-        text = render(
-            __file__, "salmon_judge.j2", prompt=prompt, principles=texts, first=first, second=second
-        )
-        return chat(
-            ("user", text),
-            temperature=0,
-            max_tokens=3,
-            grammar=verdict_grammar(False),
-            logprobs=p.logprobs,
-            top_logprobs=p.top_logprobs if p.logprobs else 0,
-            seed=seed,
-        )
-
-    async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
-        p, row_id, completions = self.params, row[META]["id"], row["completions"]
-        prompt = prompt_text(row, p.prompt_column)
-        indices = pair_indices(len(completions), "all")
-        if not indices:
-            message = f"{len(completions)} completion(s): nothing to compare"
-            return [dropped(self, row, "too_few_completions", message, "none")]
         names = draw_principles(
-            p.principles_per_prompt, random.Random(ctx.seed(row_id, "principles"))
+            p.principles_per_prompt, random.Random(ctx.seed(row[META]["id"], "principles"))
         )
-        texts = principle_texts(names, p.intervention, p.extra_principles)
-        judge = ctx.require_llm(p.judge)
-        requests = [
-            self.request(
-                prompt,
-                texts,
-                str(completions[x]["response"]),
-                str(completions[y]["response"]),
-                ctx.seed(row_id, "compare", a, b, order),
-            )
-            for a, b in indices
-            for order, (x, y) in enumerate([(a, b), (b, a)])
-        ]
-        replies = await asyncio.gather(*(judge.complete(r) for r in requests))
-        comparisons = compared_pairs(completions, indices, replies, judge.backend.describe())
-        if isinstance(comparisons, tuple):
-            (a, b), replies_text = comparisons
-            message = f"a verdict on completions {a} and {b} is not A or B"
-            fields = {"judge_replies": replies_text}
-            return [dropped(self, row, "unparseable_verdict", message, f"{a}-{b}", fields)]
-        fields = {"comparisons": comparisons, "principles": names, "judge_principles": texts}
-        return [self.derived(row, fields, ctx, requests, llm=judge)]
+        return {
+            "principles": names,
+            "judge_principles": principle_texts(names, p.intervention, p.extra_principles),
+        }
+
+    def judge_text(self, prompt: str, first: str, second: str, fields: dict[str, Any]) -> str:
+        return render(
+            __file__,
+            "salmon_judge.j2",
+            prompt=prompt,
+            principles=fields["judge_principles"],
+            first=first,
+            second=second,
+        )
