@@ -40,14 +40,14 @@ def test_lmsi_keeps_only_majority_paths(tmp_path):
         tmp_path,
         "lmsi",
         "--limit", "1",
-        "--set", "steps[1].params.paths=6",
-        "--set", "steps[1].params.samples_per_call=6",
-        "--set", "steps[1].params.max_tokens=64",
+        "--set", "steps[1].params.paths=3",
+        "--set", "steps[1].params.samples_per_call=3",
+        "--set", "steps[1].params.max_tokens=40",
     )  # fmt: skip
     errors = errors_of(tmp_path)
     kept = [r for r in records if r["format"] == FORMATS[0]]
     assert len(records) == 4 * len(kept)  # every kept path in the four formats
-    assert len(kept) + len(errors) == 6  # every sampled path is a record or an error row
+    assert len(kept) + len(errors) == 3  # every sampled path is a record or an error row
     for record in kept:
         assert answers_match(stated_answer(record["rationale"], False)[0], record["answer"])
         assert record["votes"][record["answer"]] == max(record["votes"].values())
@@ -69,11 +69,11 @@ def test_mathgenie_augments_backtranslates_and_keeps_verified(tmp_path):
         "mathgenie",
         "--limit", "1",
         "--set", "steps[1].params.rounds=2",
-        "--set", "steps[1].params.max_tokens=96",
-        "--set", "steps[2].params.max_tokens=64",
-        "--set", "steps[3].params.max_tokens=96",
-        "--set", "steps[3].params.verify_max_tokens=64",
-        "--set", "steps[3].params.rationale_chars=120",
+        "--set", "steps[1].params.max_tokens=64",
+        "--set", "steps[2].params.max_tokens=48",
+        "--set", "steps[3].params.max_tokens=64",
+        "--set", "steps[3].params.verify_max_tokens=48",
+        "--set", "steps[3].params.rationale_chars=80",
     )  # fmt: skip
     errors = [e for e in errors_of(tmp_path) if e["_meta"]["step"] == "verify"]
     rows = records + errors

@@ -27,7 +27,6 @@ model is PaLM-540B; samples come ``samples_per_call`` at a time through the requ
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -48,13 +47,19 @@ FORMATS = ("few_shot_cot", "few_shot_direct", "zero_shot_cot", "zero_shot_direct
 
 
 def majority(answers: list[str | None]) -> tuple[str | None, dict[str, int]]:
-    """The most frequent normalised answer (ties: the one reached first) and the votes."""
-    votes = Counter(normalize(a) for a in answers if a is not None)
+    """The most frequent answer and the votes: answers that ``answers_match`` (``12``,
+    ``$12``, ``12.0``) count as one, under the normalised form of the first of them; a tie
+    goes to the answer reached first."""
+    votes: dict[str, int] = {}
+    for answer in answers:
+        if answer is None:
+            continue
+        same = next((key for key in votes if answers_match(answer, key)), None)
+        key = same if same is not None else normalize(answer)
+        votes[key] = votes.get(key, 0) + 1
     if not votes:
         return None, {}
-    best = max(votes.values())
-    winner = next(normalize(a) for a in answers if a is not None and votes[normalize(a)] == best)
-    return winner, dict(votes)
+    return max(votes, key=lambda key: votes[key]), votes
 
 
 class SelfConsistencyParams(BaseModel):

@@ -96,15 +96,15 @@ class Augment(MapStep):
     """MathGenie: iterative solution augmentation, each round rewriting the previous one."""
 
     Params = AugmentParams
-    reads = ("question", "solution")
+    reads = ("question",)  # and each row's ``solution`` (the built-in problems have one)
     writes = ("augmented_solution", "round", "seed_question")
     uses_llm = True
 
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
         p, llm, row_id = self.params, ctx.require_llm(), row[META]["id"]
-        solution = str(row["solution"]).strip()
+        solution = str(row.get("solution") or "").strip()
         if not solution:
-            raise RowError("empty_solution", "the row's solution is empty")
+            raise RowError("no_solution", "the row has no solution to augment")
         out, requests = [], []
         for number in range(1, p.rounds + 1):
             request = ask(
