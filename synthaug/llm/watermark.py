@@ -11,7 +11,7 @@ defaults: gamma 0.25, delta 2.0, and z > 4 for detection.
 
 The permutation is ``torch.randperm`` under a ``torch.Generator`` seeded as above, as in the
 authors' reference implementation (``lm-watermarking``, ``WatermarkBase``), so a text
-watermarked by their code scores the same here; torch (the ``embeddings`` extra) is imported
+watermarked by their code scores the same here; torch (the ``sft`` extra) is imported
 on first use.
 """
 
@@ -28,7 +28,7 @@ GAMMA = 0.25  # the paper's green-list fraction
 DELTA = 2.0  # the paper's logit bias
 HASH_KEY = 15485863  # the authors' hash key (a large prime)
 Z_THRESHOLD = 4.0  # the paper's detection threshold
-INSTALL = "watermarking needs torch: pip install 'synthaug[embeddings]'"
+INSTALL = "watermarking needs torch and transformers: pip install 'synthaug[sft]'"
 
 
 def _torch() -> Any:
