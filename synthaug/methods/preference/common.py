@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 from ...engine.step import MapStep, RowError, StepContext
-from ...llm.types import ChatRequest
+from ...llm.types import ChatRequest, Completion
 from ...records import META, derive
 from ..common.rows import dropped
 
@@ -66,9 +66,12 @@ def completion_pairs(
     pairs: Iterable[tuple[int, int]],
     score: str | None,
     extra: Callable[[int, int], dict[str, Any]] = lambda a, b: {},
+    drop: tuple[str, ...] = (),
 ) -> list[dict[str, Any]]:
-    """One record per (chosen, rejected) index pair of the row's completions."""
-    completions, parent = row["completions"], without(row, "completions", "comparisons")
+    """One record per (chosen, rejected) index pair of the row's completions; the parent
+    drops the completions, comparisons and ``drop`` columns."""
+    completions = row["completions"]
+    parent = without(row, "completions", "comparisons", *drop)
     return [
         derive(
             parent,
@@ -107,7 +110,9 @@ def labelled(row: dict[str, Any], key: str, labels: list[Any]) -> dict[str, Any]
 
 class ResponseLabeler(MapStep):
     """A judge step that labels each response of a row with one call: ``request(prompt,
-    response, seed)``, ``parse_label(reply)`` (None: unparseable) stored under ``label_key``.
+    response, seed)``, ``parse_label(reply text)`` (None: unparseable; override
+    ``read_label`` to read the whole completion, e.g. its log-probabilities) stored under
+    ``label_key``.
     Its params name ``prompt_column``, ``response_column`` and ``judge``."""
 
     uses_llm = True
@@ -122,6 +127,10 @@ class ResponseLabeler(MapStep):
     @abstractmethod
     def parse_label(self, text: str) -> Any | None:
         """The label in a judge reply, or None when it is not a complete label."""
+
+    def read_label(self, reply: Completion) -> Any | None:
+        """The label of a judge completion (by default ``parse_label`` of its text)."""
+        return self.parse_label(reply.text)
 
     def input_columns(self) -> set[str]:
         return {self.params.prompt_column}
@@ -144,7 +153,7 @@ class ResponseLabeler(MapStep):
         replies = await asyncio.gather(*(judge.complete(r) for r in requests))
         labels = []
         for i, reply in enumerate(replies):
-            label = self.parse_label(reply.text)
+            label = self.read_label(reply)
             if label is None:
                 message = f"the {key} reply for response {i} is not a complete label"
                 fields = {f"{key}_reply": reply.text}

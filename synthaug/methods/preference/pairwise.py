@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import asyncio
 import math
+from abc import abstractmethod
+from collections.abc import Callable
 from itertools import combinations
 from typing import Any, Literal
 
@@ -44,7 +46,7 @@ from ...records import META, derive
 from ..common.rows import dropped
 from ..registry import register
 from ..templates import render
-from .common import INDEX_COLUMNS, PAIR_COLUMNS, pair_fields, without
+from .common import INDEX_COLUMNS, PAIR_COLUMNS, pair_fields, prompt_text, without
 from .winrates import GROUPINGS
 
 PAPER = "Bai et al., 2022, Constitutional AI (arXiv 2212.08073): RL-CAI pairwise AI feedback"
@@ -94,11 +96,128 @@ def comparison(
     return {"verdicts": mapped, "raw_verdicts": list(verdicts), "winner": winner, "p_a": p_a}
 
 
+def compared_pairs(
+    completions: list[dict[str, Any]],
+    indices: list[tuple[int, int]],
+    replies: list[Completion],
+    judge_model: str,
+) -> list[dict[str, Any]] | tuple[tuple[int, int], list[str]]:
+    """The comparison of each pair ``(a, b)`` of ``indices`` from its two replies (``replies``
+    holds order 1 then order 2 of each pair, in turn): both sides' groupings, the judge
+    model and ``comparison``'s fields. A pair whose verdict does not parse is returned
+    instead, with its two reply texts."""
+    comparisons = []
+    for k, (a, b) in enumerate(indices):
+        first, second = replies[2 * k], replies[2 * k + 1]
+        verdicts = (parse_verdict(first.text), parse_verdict(second.text))
+        if verdicts[0] is None or verdicts[1] is None:
+            return (a, b), [first.text, second.text]
+        comparisons.append(
+            {
+                "a": a,
+                "b": b,
+                **{
+                    f"{by}_{side}": completions[x].get(by)
+                    for by in GROUPINGS
+                    for side, x in (("a", a), ("b", b))
+                },
+                "judge_model": judge_model,
+                **comparison(verdicts, (soft_preference(first), soft_preference(second))),
+            }
+        )
+    return comparisons
+
+
 def pair_indices(n: int, how: str) -> list[tuple[int, int]]:
     """Every pair of ``n`` items (``all``) or the neighbours (``adjacent``), a < b."""
     if how == "adjacent":
         return [(i, i + 1) for i in range(n - 1)]
     return list(combinations(range(n), 2))
+
+
+def verdict_request(
+    text: str, allow_tie: bool, logprobs: bool, top_logprobs: int, seed: int
+) -> ChatRequest:
+    """A greedy judge request for ``text`` whose reply is ``A``, ``B`` (or ``tie``), with the
+    first token's top log-probabilities when ``logprobs``."""
+    return chat(
+        ("user", text),
+        temperature=0,
+        max_tokens=3,
+        grammar=verdict_grammar(allow_tie),
+        logprobs=logprobs,
+        top_logprobs=top_logprobs if logprobs else 0,
+        seed=seed,
+    )
+
+
+def both_orders(
+    completions: list[dict[str, Any]],
+    indices: list[tuple[int, int]],
+    make: Callable[[str, str, tuple[int, int, int]], ChatRequest],
+) -> list[ChatRequest]:
+    """``make(first, second, (a, b, order))`` for each pair, ``a`` shown first then ``b``."""
+    return [
+        make(str(completions[x]["response"]), str(completions[y]["response"]), (a, b, order))
+        for a, b in indices
+        for order, (x, y) in enumerate([(a, b), (b, a)])
+    ]
+
+
+class BothOrders(MapStep):
+    """A judge that compares pairs of a row's completions, each pair in both orders, into
+    ``comparisons`` (``compared_pairs``). A subclass writes ``judge_text`` and may add
+    per-row fields (``row_fields``) that the text can use; its params name
+    ``prompt_column``, ``logprobs``, ``top_logprobs`` and ``judge`` (and may name ``pairs``
+    and ``allow_tie``)."""
+
+    reads = ("completions",)
+    writes = ("comparisons",)
+    uses_llm = True
+    backend_params = ("judge",)
+
+    @abstractmethod
+    def judge_text(self, prompt: str, first: str, second: str, fields: dict[str, Any]) -> str:
+        """The judge prompt for one order of one pair."""
+
+    def row_fields(self, row: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
+        """Fields of the row's record that ``judge_text`` sees (none by default)."""
+        return {}
+
+    def input_columns(self) -> set[str]:
+        return {self.params.prompt_column, "completions"}
+
+    async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
+        p, row_id, completions = self.params, row[META]["id"], row["completions"]
+        allow_tie = getattr(p, "allow_tie", False)
+        indices = pair_indices(len(completions), getattr(p, "pairs", "all"))
+        if not indices:
+            message = f"{len(completions)} completion(s): nothing to compare"
+            return [dropped(self, row, "too_few_completions", message, "none")]
+        judge, prompt, fields = (
+            ctx.require_llm(p.judge),
+            prompt_text(row, p.prompt_column),
+            self.row_fields(row, ctx),
+        )
+        requests = both_orders(
+            completions,
+            indices,
+            lambda first, second, where: verdict_request(
+                self.judge_text(prompt, first, second, fields), allow_tie, p.logprobs,
+                p.top_logprobs, ctx.seed(row_id, "compare", *where),
+            ),
+        )  # fmt: skip
+        replies = await asyncio.gather(*(judge.complete(r) for r in requests))
+        comparisons = compared_pairs(completions, indices, replies, judge.backend.describe())
+        if isinstance(comparisons, tuple):
+            (a, b), texts = comparisons
+            message = f"a verdict on completions {a} and {b} does not parse"
+            return [
+                dropped(
+                    self, row, "unparseable_verdict", message, f"{a}-{b}", {"judge_replies": texts}
+                )
+            ]
+        return [self.derived(row, {"comparisons": comparisons, **fields}, ctx, requests, llm=judge)]
 
 
 class PairwiseParams(BaseModel):
@@ -113,21 +232,14 @@ class PairwiseParams(BaseModel):
 
 
 @register("judge.pairwise", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
-class Pairwise(MapStep):
+class Pairwise(BothOrders):
     """RLAIF pairwise judge: each pair of completions in both orders, A/B/tie and soft p(A)."""
 
     Params = PairwiseParams
-    reads = ("completions",)
-    writes = ("comparisons",)
-    uses_llm = True
-    backend_params = ("judge",)
 
-    def input_columns(self) -> set[str]:
-        return {self.params.prompt_column, "completions"}
-
-    def request(self, prompt: str, first: str, second: str, seed: int) -> ChatRequest:
+    def judge_text(self, prompt: str, first: str, second: str, fields: dict[str, Any]) -> str:
         p = self.params
-        text = render(
+        return render(
             __file__,
             f"pairwise_{p.rubric}.j2",
             prompt=prompt,
@@ -135,57 +247,6 @@ class Pairwise(MapStep):
             second=second,
             allow_tie=p.allow_tie,
         )
-        return chat(
-            ("user", text),
-            temperature=0,
-            max_tokens=3,
-            grammar=verdict_grammar(p.allow_tie),
-            logprobs=p.logprobs,
-            top_logprobs=p.top_logprobs if p.logprobs else 0,
-            seed=seed,
-        )
-
-    async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
-        p, row_id, completions = self.params, row[META]["id"], row["completions"]
-        indices = pair_indices(len(completions), p.pairs)
-        if not indices:
-            message = f"{len(completions)} completion(s): nothing to compare"
-            return [dropped(self, row, "too_few_completions", message, "none")]
-        judge = ctx.require_llm(p.judge)
-        prompt = str(row[p.prompt_column])
-        requests = [
-            self.request(
-                prompt,
-                str(completions[x]["response"]),
-                str(completions[y]["response"]),
-                ctx.seed(row_id, "compare", a, b, order),
-            )
-            for a, b in indices
-            for order, (x, y) in enumerate([(a, b), (b, a)])
-        ]
-        replies = await asyncio.gather(*(judge.complete(r) for r in requests))
-        comparisons = []
-        for k, (a, b) in enumerate(indices):
-            first, second = replies[2 * k], replies[2 * k + 1]
-            verdicts = (parse_verdict(first.text), parse_verdict(second.text))
-            if None in verdicts:
-                fields = {"judge_replies": [first.text, second.text]}
-                message = f"a verdict on completions {a} and {b} is not A, B or tie"
-                return [dropped(self, row, "unparseable_verdict", message, f"{a}-{b}", fields)]
-            comparisons.append(
-                {
-                    "a": a,
-                    "b": b,
-                    **{
-                        f"{by}_{side}": completions[x].get(by)
-                        for by in GROUPINGS
-                        for side, x in (("a", a), ("b", b))
-                    },
-                    "judge_model": judge.backend.describe(),
-                    **comparison(verdicts, (soft_preference(first), soft_preference(second))),
-                }
-            )
-        return [self.derived(row, {"comparisons": comparisons}, ctx, requests, llm=judge)]
 
 
 class PairsParams(BaseModel):
