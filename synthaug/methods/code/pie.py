@@ -41,6 +41,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...engine.step import MapStep, RowError, SourceStep, StepContext
+from ...io.readers import read_records
 from ...llm.types import chat
 from ...records import META, source_record
 from ...verify.evidence import verdict
@@ -60,8 +61,7 @@ SEED_FILE = "pie_seed_programs.jsonl"  # 6 slow Python functions written for syn
 def load_programs(path: str | None = None) -> list[dict[str, Any]]:
     """Seed programs (``name``, ``func_name``, ``program``, ``inputs``)."""
     source = path or str(resources.files("synthaug") / "data" / SEED_FILE)
-    with open(source, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+    return list(read_records(source, required=("func_name", "program", "inputs")))
 
 
 class SeedsParams(BaseModel):

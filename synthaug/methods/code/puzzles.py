@@ -36,7 +36,6 @@ samples; deduplication is the recipe's ``dedup_exact`` on the puzzle.
 from __future__ import annotations
 
 import ast
-import json
 import random
 import re
 from collections.abc import AsyncIterator
@@ -46,6 +45,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...engine.step import MapStep, RowError, SourceStep, StepContext
+from ...io.readers import read_records
 from ...llm.types import ChatRequest
 from ...records import META, source_record
 from ...verify.code import run_tests
@@ -64,8 +64,7 @@ CHECK = "\n\nassert f(g()) is True\n"
 def load_puzzles(path: str | None = None) -> list[dict[str, str]]:
     """Seed puzzles (``name``, ``puzzle``, ``solution``): ``path`` or the built-in set."""
     source = path or str(resources.files("synthaug") / "data" / SEED_FILE)
-    with open(source, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+    return list(read_records(source, required=("puzzle", "solution")))
 
 
 class SeedsParams(BaseModel):
