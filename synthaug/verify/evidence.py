@@ -19,6 +19,10 @@ the evidence is enough to re-run the check without the model (``reverify``):
 - ``quotes``: ``answer``, ``passage``, ``quotes``, ``missing`` — re-read the quotes of the
   answer, look each up in the passage (whitespace normalised); verified only when every
   quote occurs in it.
+- ``speedup``: ``code``, ``original``, ``func_name``, ``inputs``, ``outputs``,
+  ``call_timeout_s``, ``original_s``, ``edited_s``, ``min_speedup``, ``alpha``, ``speedup``,
+  ``p_value`` — re-call both programs on the inputs (both must return the stored outputs)
+  and recompute the speed-up test from the stored timings (timings are not re-measured).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from .code import call_function, run_tests
 from .math_answer import answers_match, check_answer, program_answer
 from .quotes import check_quotes
 from .sandbox import ExecResult, Sandbox
+from .speedup import speedup_test
 
 
 def verdict(kind: str, verified: bool, **evidence: Any) -> dict[str, Any]:
@@ -145,6 +150,18 @@ async def _quotes(v: dict[str, Any], _: Sandbox) -> bool:
     return same and check["verified"] == v["verified"]
 
 
+async def _speedup(v: dict[str, Any], sandbox: Sandbox) -> bool:
+    for code in (v["original"], v["code"]):
+        _, outputs = await sandbox.call_function(
+            code, v["func_name"], v["inputs"], v["call_timeout_s"]
+        )
+        if outputs != v["outputs"]:
+            return False
+    stats = speedup_test(v["original_s"], v["edited_s"], v["min_speedup"], v["alpha"])
+    same = stats["speedup"] == v["speedup"] and stats["p_value"] == v["p_value"]
+    return same and stats["significant"] == v["verified"]
+
+
 _CHECKS = {
     "answer": _answer,
     "program": _program,
@@ -155,4 +172,5 @@ _CHECKS = {
     "tool_calls": _tool_calls,
     "api_exists": _api_exists,
     "quotes": _quotes,
+    "speedup": _speedup,
 }

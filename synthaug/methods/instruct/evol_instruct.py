@@ -18,8 +18,8 @@ from), ``evol_eliminated`` (why attempts since the previous pass failed; the las
 record of a chain also lists later failures in ``evol_eliminated_after``) and
 ``_meta.parents`` pointing at the previous version. Rows evolve concurrently,
 so rounds never wait for each other; a resumed run replays each chain from
-the request cache. The WizardCoder flavour is the same loop with
-``operations`` and the seeds set to code instructions.
+the request cache. WizardCoder (``wizardcoder.evolve``) is this loop with its
+code-specific prompt and operations.
 
 The four in-depth operations of the released code (``Evol_Instruct/depth.py``)
 share one rewriting prompt with a method sentence. "Complicate input" exists
@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import json
 import random
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -91,6 +91,7 @@ EQUALITY_SCHEMA = {
 
 class EvolveParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    known: ClassVar[tuple[str, ...]] = OPERATIONS
     rounds: int = Field(4, ge=1, le=20)  # M
     operations: list[str] = Field(default_factory=lambda: list(OPERATIONS))
     temperature: float = Field(1.0, ge=0, le=2)
@@ -103,10 +104,10 @@ class EvolveParams(BaseModel):
     @field_validator("operations")
     @classmethod
     def _known(cls, value: list[str]) -> list[str]:
-        unknown = sorted(set(value) - set(OPERATIONS))
+        unknown = sorted(set(value) - set(cls.known))
         if unknown or not value:
             raise ValueError(
-                f"unknown operation(s) {', '.join(unknown) or '(none)'}; known: {', '.join(OPERATIONS)}"
+                f"unknown operation(s) {', '.join(unknown) or '(none)'}; known: {', '.join(cls.known)}"
             )
         return value
 
@@ -120,7 +121,7 @@ class Evolve(MapStep):
     writes = (
         "instruction", "output", "evol_operation", "evol_round", "evol_parent", "evol_eliminated",
         "evol_eliminated_after",
-    )
+    )  # fmt: skip
     uses_llm = True
 
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
@@ -135,7 +136,7 @@ class Evolve(MapStep):
             evolve = chat(
                 (
                     "user",
-                    evolution_prompt(
+                    self.prompt(
                         current["instruction"], operation, ctx.seed(row_id, round_, "format")
                     ),
                 ),
@@ -163,6 +164,10 @@ class Evolve(MapStep):
                 requests.append(judge)
                 if judged_equal((await llm.complete(judge)).text):
                     reason = "no_information_gain"
+            checks: dict[str, Any] = {}
+            if reason is None:
+                checks = await self.checked(answer, ctx)
+                reason = self.eliminated(checks)
             if reason is not None:
                 eliminated.append(f"round {round_} {operation}: {reason}")
                 continue
@@ -173,6 +178,7 @@ class Evolve(MapStep):
                 "evol_round": round_,
                 "evol_parent": current["instruction"],
                 "evol_eliminated": eliminated,
+                **checks,
             }
             current = self.derived(current, fields, ctx, requests, seed=seed)
             records.append(current)
@@ -180,6 +186,18 @@ class Evolve(MapStep):
         if eliminated and records:
             records[-1] = {**records[-1], "evol_eliminated_after": eliminated}
         return records
+
+    def prompt(self, instruction: str, operation: str, seed: int) -> str:
+        """The evolving prompt (a subclass with other operations overrides it)."""
+        return evolution_prompt(instruction, operation, seed)
+
+    async def checked(self, answer: str, ctx: StepContext) -> dict[str, Any]:
+        """Fields checking a passing evolution's answer (none here; WizardCoder runs its code)."""
+        return {}
+
+    def eliminated(self, checks: dict[str, Any]) -> str | None:
+        """Why ``checks`` eliminate the evolution, or None."""
+        return None
 
     def _sampling(self, seed: int, max_tokens: int) -> dict[str, Any]:
         return {

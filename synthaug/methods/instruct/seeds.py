@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from importlib import resources
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -12,10 +13,20 @@ from ...records import source_record
 from ..registry import register
 from .self_instruct import load_seed_tasks
 
+BUILTIN = {
+    "self_instruct": "self_instruct_seed_tasks.jsonl",  # the paper's 175 tasks
+    "code_alpaca": "code_alpaca_seed_tasks.jsonl",  # 20 code tasks written for synthaug
+}
+
 
 class SeedsParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    path: str | None = None  # default: the 175 Self-Instruct seed tasks
+    path: str | None = None  # a seed-task file; default: the ``builtin`` set
+    builtin: Literal["self_instruct", "code_alpaca"] = "self_instruct"
+
+    def seed_file(self) -> str:
+        """The seed-task file to read."""
+        return self.path or str(resources.files("synthaug") / "data" / BUILTIN[self.builtin])
 
 
 @register(
@@ -25,17 +36,17 @@ class SeedsParams(BaseModel):
     paper="Wang et al., 2023, Self-Instruct (arXiv 2212.10560): the 175 seed tasks",
 )
 class Seeds(SourceStep):
-    """Seed instructions (default: the 175 Self-Instruct tasks): instruction + "\\n" + input, and an output."""
+    """Seed instructions (Self-Instruct's 175 or 20 code tasks): instruction + "\\n" + input, output."""
 
     Params = SeedsParams
     writes = ("instruction", "output")
 
     def expected_rows(self) -> int | None:
-        return len(load_seed_tasks(self.params.path))
+        return len(load_seed_tasks(self.params.seed_file()))
 
     async def rows(self, ctx: StepContext) -> AsyncIterator[dict[str, Any]]:
-        source = self.params.path or "self_instruct_seed_tasks"
-        for index, task in enumerate(load_seed_tasks(self.params.path)):
+        source = self.params.path or BUILTIN[self.params.builtin].removesuffix(".jsonl")
+        for index, task in enumerate(load_seed_tasks(self.params.seed_file())):
             yield source_record(seed_fields(task), source=source, index=index)
 
 
