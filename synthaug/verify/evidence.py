@@ -19,6 +19,8 @@ the evidence is enough to re-run the check without the model (``reverify``):
 - ``quotes``: ``answer``, ``passage``, ``quotes``, ``missing`` — re-read the quotes of the
   answer, look each up in the passage (whitespace normalised); verified only when every
   quote occurs in it.
+- ``chart_qa``: ``table``, ``question_kind``, ``args``, ``question``, ``answer`` — recompute the
+  question and its answer from the stored data table (``media.chart_questions``).
 """
 
 from __future__ import annotations
@@ -145,6 +147,24 @@ async def _quotes(v: dict[str, Any], _: Sandbox) -> bool:
     return same and check["verified"] == v["verified"]
 
 
+def chart_verdict(table: dict[str, Any], kind: str, args: dict[str, Any]) -> dict[str, Any]:
+    """A chart question whose answer is computed from the chart's data table."""
+    from ..media.chart_questions import answer, question_text
+
+    return verdict("chart_qa", True, table=table, question_kind=kind, args=args,
+                   question=question_text(table, kind, args), answer=answer(table, kind, args))  # fmt: skip
+
+
+async def _chart_qa(v: dict[str, Any], _: Sandbox) -> bool:
+    from ..media.chart_questions import answer, question_text
+
+    table, kind, args = v["table"], v["question_kind"], v["args"]
+    same = question_text(table, kind, args) == v["question"] and (
+        answer(table, kind, args) == v["answer"]
+    )
+    return same == v["verified"]
+
+
 _CHECKS = {
     "answer": _answer,
     "program": _program,
@@ -155,4 +175,5 @@ _CHECKS = {
     "tool_calls": _tool_calls,
     "api_exists": _api_exists,
     "quotes": _quotes,
+    "chart_qa": _chart_qa,
 }
