@@ -21,6 +21,8 @@ the evidence is enough to re-run the check without the model (``reverify``):
   quote occurs in it.
 - ``chart_qa``: ``table``, ``question_kind``, ``args``, ``question``, ``answer`` — recompute the
   question and its answer from the stored data table (``media.chart_questions``).
+- ``scene_qa``: ``scene``, ``question_kind``, ``args``, ``question``, ``answer`` — recompute the
+  question and its answer from the stored scene graph (``media.scene_questions``).
 """
 
 from __future__ import annotations
@@ -165,6 +167,22 @@ async def _chart_qa(v: dict[str, Any], _: Sandbox) -> bool:
     return same == v["verified"]
 
 
+def scene_verdict(scene: dict[str, Any], kind: str, args: dict[str, Any]) -> dict[str, Any]:
+    """A counting, existence or spatial question answered from a scene graph."""
+    from ..media.scene_questions import answer, question_text
+
+    return verdict("scene_qa", True, scene=scene, question_kind=kind, args=args,
+                   question=question_text(kind, args), answer=answer(scene, kind, args))  # fmt: skip
+
+
+async def _scene_qa(v: dict[str, Any], _: Sandbox) -> bool:
+    from ..media.scene_questions import answer, question_text
+
+    scene, kind, args = v["scene"], v["question_kind"], v["args"]
+    same = question_text(kind, args) == v["question"] and answer(scene, kind, args) == v["answer"]
+    return same == v["verified"]
+
+
 _CHECKS = {
     "answer": _answer,
     "program": _program,
@@ -176,4 +194,5 @@ _CHECKS = {
     "api_exists": _api_exists,
     "quotes": _quotes,
     "chart_qa": _chart_qa,
+    "scene_qa": _scene_qa,
 }
