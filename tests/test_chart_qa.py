@@ -13,7 +13,7 @@ from conftest import read_jsonl, resume_after_kill, run_cli, write_jsonl
 from PIL import Image
 
 from synthaug.io.images import ImageStore
-from synthaug.media import chart_questions
+from synthaug.media import chart_questions, ocr
 from synthaug.media.charts import ChartError, chart_types, check_spec, normalise_table
 from synthaug.media.render import render
 from synthaug.verify.evidence import chart_verdict
@@ -92,9 +92,21 @@ def test_charts_are_drawn_deterministically_in_a_child_process():
     assert picture.format == "PNG" and picture.size == (640, 480)
 
 
+def test_ocr_reads_a_drawn_chart_and_flags_a_label_it_cannot_find(tmp_path):
+    table = normalise_table(RAW)
+    picture = tmp_path / "chart.png"
+    picture.write_bytes(asyncio.run(render("chart", table=table, spec=SPEC)))
+    labels = {"title": table["title"], "x_label": table["x_label"], "y_label": table["y_label"]}
+    reading = ocr.legibility(picture, labels)
+    assert reading["passed"] is True, reading["read"]
+    absent = ocr.legibility(picture, {**labels, "note": "Quarterly revenue of zeppelins"})
+    assert absent["legible"]["note"] is False and absent["passed"] is False
+    assert ocr.found("Rainfall (mm)", ["Rainfal (mm)"], 0.8)  # one letter lost
+
+
 def test_bad_parameters_give_exit_2_with_the_yaml_path(tmp_path):
-    bad = run_cli("run", "chart_qa", "--set", "steps[4].params.kinds=[colour]", cwd=tmp_path)
-    assert bad.returncode == 2 and "steps[4].params" in bad.stderr
+    bad = run_cli("run", "chart_qa", "--set", "steps[5].params.kinds=[colour]", cwd=tmp_path)
+    assert bad.returncode == 2 and "steps[5].params" in bad.stderr
     assert "Traceback" not in bad.stderr
 
 
@@ -110,7 +122,7 @@ ARGS = [
 
 
 def test_recipe_resumes_after_kill_and_every_answer_reverifies(tmp_path):
-    records, _, _ = resume_after_kill(tmp_path, *ARGS, after_calls=1)
+    records, summary, _ = resume_after_kill(tmp_path, *ARGS, after_calls=1)
     images = {r["image"] for r in records}
     files = [p for p in (tmp_path / "images").rglob("*") if p.is_file()]
     assert len(files) == len(images), "an image was written twice or is missing"
@@ -120,6 +132,10 @@ def test_recipe_resumes_after_kill_and_every_answer_reverifies(tmp_path):
         assert record["_meta"]["method"] == "chart_qa.questions"
         assert record["messages"][-1]["content"] == record["answer"]
         assert record["verification"]["table"] == record["table"]
+        assert record["ocr"]["engine"] == "rapidocr-onnxruntime" and record["ocr"]["read"]
+        assert record["ocr"]["passed"] == all(record["ocr"]["legible"].values())
+    ocr_step = next(s for s in summary["steps"] if s["method"] == "chart_qa.ocr")
+    assert sum(ocr_step.get("counts", {}).values()) == ocr_step["rows_out"]
     report = run_cli("verify", str(tmp_path / "data.jsonl"), "--json", "--quiet", cwd=tmp_path)
     assert report.returncode == 0, report.stderr
     checked = json.loads(report.stdout)

@@ -19,6 +19,8 @@ Steps here:
   labels) under a schema whose type list holds only the types that can show the table;
 - ``chart_qa.render``: the chart is drawn from (table, spec) by our fixed matplotlib code in a
   child process and stored content-addressed beside the output (``image``);
+- ``chart_qa.ocr`` (optional, the ``ocr`` extra): OCR (RapidOCR) reads the chart back; a
+  chart whose title or axis labels it cannot read is flagged (``ocr.passed``) or dropped;
 - ``chart_qa.questions``: one record per question of the papers' kinds (value lookup, extreme,
   comparison, trend, sum, difference, chart-to-table, summary; see
   ``synthaug.media.chart_questions``) whose answer is computed from the table and kept as
@@ -34,10 +36,11 @@ papers' descriptions (the released prompts were not at hand).
 
 from __future__ import annotations
 
+import asyncio
 import random
 from importlib import resources
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -45,7 +48,7 @@ from ...engine.step import MapStep, RowError, SourceStep, StepContext
 from ...errors import InputError
 from ...io.images import ImageStore
 from ...llm.types import ChatRequest, chat, json_object, object_schema
-from ...media import chart_questions
+from ...media import chart_questions, ocr
 from ...media.charts import LEGENDS, PALETTES, ChartError, chart_types, check_spec, normalise_table
 from ...media.render import RenderError, render
 from ...records import META, derive, record_id
@@ -253,6 +256,44 @@ class Render(MapStep):
             raise RowError("render", str(error)) from None
         image = ImageStore.beside(ctx.output).put(png)
         return [derive(row, {"image": image}, step=self.name, method=self.method)]
+
+
+class OcrParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    threshold: float = Field(0.8, ge=0.5, le=1, description="similarity a label must reach")
+    on_fail: Literal["flag", "drop"] = "flag"  # drop: an error row of kind ``illegible``
+
+
+@register("chart_qa.ocr", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
+class Ocr(MapStep):
+    """Checks with OCR (RapidOCR) that the chart's title and axis labels are legible; a chart
+    that fails is flagged (``ocr.passed`` false) or, with ``on_fail: drop``, an error row.
+
+    Input columns: ``image``, ``table``. Output columns: ``ocr``."""
+
+    Params = OcrParams
+    params: OcrParams
+    reads = ("image", "table")
+    writes = ("ocr",)
+    checkpointed = True  # OCR is slow: a resumed run reuses its readings
+
+    def __init__(self, name: str | None = None, **params: Any):
+        super().__init__(name, **params)
+        ocr.require()
+
+    async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
+        table = row["table"]
+        labels = {"title": table["title"], "x_label": table["x_label"],
+                  "y_label": table["y_label"]}  # fmt: skip
+        picture = ImageStore.beside(ctx.output).path(row["image"])
+        reading = await asyncio.to_thread(ocr.legibility, picture, labels, self.params.threshold)
+        if not reading["passed"] and self.params.on_fail == "drop":
+            missing = [name for name, ok in reading["legible"].items() if not ok]
+            raise RowError("illegible", f"OCR did not read the {', '.join(missing)}")
+        return [derive(row, {"ocr": reading}, step=self.name, method=self.method)]
+
+    def row_counts(self, row: dict[str, Any]) -> dict[str, int]:
+        return {"legible" if row["ocr"]["passed"] else "illegible": 1}
 
 
 class QuestionsParams(BaseModel):
