@@ -76,8 +76,8 @@ ARGS = [
     "llava_instruct",
     "--set", "steps[0].params.count=2",
     "--set", "steps[0].params.max_objects=4",
-    "--set", "steps[1].params.max_tokens=64",
-    "--set", "steps[1].params.types=[detail, complex]",
+    "--set", "steps[1].params.max_tokens=48",
+    "--set", "steps[1].params.types=[detail]",
 ]  # fmt: skip
 
 

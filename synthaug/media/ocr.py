@@ -3,7 +3,7 @@ recognition models run with ONNX Runtime, shipped in the ``rapidocr-onnxruntime`
 
 ``legibility`` reads the picture and says, per expected label (a chart's title and axis
 labels), whether OCR found it: the label and an OCR line match when, lowercased with
-everything but letters and digits removed, one contains the other or their similarity
+everything but letters and digits removed, the line contains the label or their similarity
 (``difflib`` ratio) reaches the threshold.
 """
 

@@ -73,11 +73,12 @@ class ScenesParams(BaseModel):
 class Scenes(SourceStep):
     """CLEVR-like scenes drawn with PIL, stored beside the output, with exact annotations.
 
-    Output columns: ``scene`` (the scene graph), ``image``, ``captions``, ``boxes``."""
+    Output columns: ``scene`` (the scene graph), ``image``, ``captions`` (five), ``caption``
+    (the second: the shapes listed), ``boxes``."""
 
     Params = ScenesParams
     params: ScenesParams
-    writes = ("scene", "image", "captions", "boxes")
+    writes = ("scene", "image", "captions", "caption", "boxes")
 
     def expected_rows(self) -> int | None:
         return self.params.count
@@ -87,8 +88,10 @@ class Scenes(SourceStep):
         for slot in range(p.count):
             seed = ctx.seed(slot)
             scene = scenes.make_scene(seed, p.min_objects, max(p.min_objects, p.max_objects))
+            captions = scenes.captions(scene)
             fields = {"scene": scene, "image": store.put(scenes.draw(scene)),
-                      "captions": scenes.captions(scene), "boxes": scenes.boxes(scene)}  # fmt: skip
+                      "captions": captions, "caption": captions[1],
+                      "boxes": scenes.boxes(scene)}  # fmt: skip
             meta = {"id": record_id(self.name, slot), "parents": [], "step": self.name,
                     "method": self.method, "seed": seed}  # fmt: skip
             yield {**fields, META: meta}
