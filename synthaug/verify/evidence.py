@@ -23,6 +23,8 @@ the evidence is enough to re-run the check without the model (``reverify``):
   question and its answer from the stored data table (``media.chart_questions``).
 - ``scene_qa``: ``scene``, ``question_kind``, ``args``, ``question``, ``answer`` — recompute the
   question and its answer from the stored scene graph (``media.scene_questions``).
+- ``abstract_image``: ``figure``, ``seed``, ``spec``, ``question``, ``answer`` — make the
+  abstract image's spec, question and answer again from its kind and seed (``media.abstract``).
 """
 
 from __future__ import annotations
@@ -183,6 +185,23 @@ async def _scene_qa(v: dict[str, Any], _: Sandbox) -> bool:
     return same == v["verified"]
 
 
+def abstract_verdict(figure: str, seed: int) -> dict[str, Any]:
+    """An abstract image (table, flowchart, route map, geometry) with its computed answer."""
+    from ..media.abstract import make
+
+    made = make(figure, seed)
+    return verdict("abstract_image", True, figure=figure, seed=seed, spec=made["spec"],
+                   question=made["question"], answer=made["answer"])  # fmt: skip
+
+
+async def _abstract_image(v: dict[str, Any], _: Sandbox) -> bool:
+    from ..media.abstract import make
+
+    made = make(v["figure"], v["seed"])
+    same = all(made[key] == v[key] for key in ("spec", "question", "answer"))
+    return same == v["verified"]
+
+
 _CHECKS = {
     "answer": _answer,
     "program": _program,
@@ -195,4 +214,5 @@ _CHECKS = {
     "quotes": _quotes,
     "chart_qa": _chart_qa,
     "scene_qa": _scene_qa,
+    "abstract_image": _abstract_image,
 }
