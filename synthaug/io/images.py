@@ -13,7 +13,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from .writers import output_errors
+from .writers import write_bytes_atomic
 
 FOLDER = "images"
 
@@ -41,17 +41,7 @@ class ImageStore:
         target = self.root / relative
         if target.is_file():
             return relative
-        temp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-        with output_errors(target):
-            target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                with open(temp, "wb") as handle:
-                    handle.write(data)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(temp, target)
-            finally:
-                temp.unlink(missing_ok=True)
+        write_bytes_atomic(target, data)
         return relative
 
     def path(self, relative: str) -> Path:

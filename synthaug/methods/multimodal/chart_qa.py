@@ -38,14 +38,11 @@ from __future__ import annotations
 
 import asyncio
 import random
-from importlib import resources
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ...engine.step import MapStep, RowError, SourceStep, StepContext
-from ...errors import InputError
 from ...io.images import ImageStore
 from ...llm.types import ChatRequest, chat, json_object, object_schema
 from ...media import chart_questions, ocr
@@ -53,6 +50,7 @@ from ...media.charts import LEGENDS, PALETTES, ChartError, chart_types, check_sp
 from ...media.render import RenderError, render
 from ...records import META, derive, record_id
 from ...verify.evidence import chart_verdict
+from ..common.lists import read_list
 from ..registry import register
 from ..templates import render as render_template
 
@@ -73,19 +71,6 @@ TRENDS = (
     "be spread evenly",
 )
 LABEL = {"type": "string", "minLength": 1, "maxLength": 30}
-
-
-def read_topics(path: str | None) -> list[str]:
-    """Topics, one per line (blank lines and ``#`` comments skipped); default: the bundled list."""
-    source = Path(path) if path else resources.files("synthaug") / "data" / "chart_topics.txt"
-    try:
-        lines = source.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise InputError(str(source), f"cannot read the topic list ({exc.strerror})") from exc
-    topics = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
-    if not topics:
-        raise InputError(str(source), "the topic list is empty")
-    return topics
 
 
 class TopicsParams(BaseModel):
@@ -118,7 +103,7 @@ class Topics(SourceStep):
         return self.params.count
 
     async def rows(self, ctx: StepContext):
-        p, topics = self.params, read_topics(self.params.topics_path)
+        p, topics = self.params, read_list(self.params.topics_path, "chart_topics.txt")
         for slot in range(p.count):
             rng = random.Random(ctx.seed(slot))
             fields = {
