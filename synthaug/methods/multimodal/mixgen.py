@@ -9,7 +9,9 @@ pairs, the image becomes ``lam * image_i + (1 - lam) * image_{i+M}`` and the tex
 first ``ratio * batch_size`` records are mixed with the next as many; the mixed images are
 stored beside the output. Differences: offline, so a mixed pair is a new record beside the
 originals (``keep_originals``) instead of replacing them in the batch; the second image is
-resized to the first's size (the paper's batches are already one size).
+resized to the first's size (the paper's batches are already one size). Input images are read
+from the output's folder (``image`` paths relative to it, as the multimodal sources write
+them): write the output beside the input file.
 
 ``scenes.flip``: a synthetic scene mirrored left to right, its scene graph's boxes mirrored
 with it (so captions, boxes and checked questions made from it stay true); a new record beside
