@@ -225,8 +225,9 @@ class Spec(Propose):
 
 @register("chart_qa.render", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
 class Render(MapStep):
-    """Draws the chart from its table and spec (matplotlib, a child process), stored beside the
-    output by content hash.
+    """Draws the chart from its table and spec with fixed matplotlib code in a child process.
+
+    The picture is stored beside the output by content hash.
 
     Input columns: ``table``, ``chart``. Output columns: ``image`` (path relative to the
     output's folder)."""
@@ -251,8 +252,10 @@ class OcrParams(BaseModel):
 
 @register("chart_qa.ocr", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
 class Ocr(MapStep):
-    """Checks with OCR (RapidOCR) that the chart's title and axis labels are legible; a chart
-    that fails is flagged (``ocr.passed`` false) or, with ``on_fail: drop``, an error row.
+    """OCR (RapidOCR) checks that the chart's title and axis labels are legible.
+
+    A chart that fails is flagged (``ocr.passed`` false) or, with ``on_fail: drop``, an error
+    row.
 
     Input columns: ``image``, ``table``. Output columns: ``ocr``."""
 

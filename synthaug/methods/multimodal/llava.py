@@ -172,8 +172,9 @@ class InstructParams(BaseModel):
 
 @register("llava.instruct", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
 class Instruct(MapStep):
-    """LLaVA's three response types from a scene's captions and boxes, plus checked counting,
-    existence and spatial questions answered from the scene graph.
+    """LLaVA's three response types from a scene's captions and boxes, plus checked questions.
+
+    The checked questions (counting, existence, spatial) are answered from the scene graph.
 
     Input columns: ``scene``, ``image``, ``captions``, ``boxes``. Output columns:
     ``response_type``, ``messages``, ``verification`` (the checked questions only)."""
