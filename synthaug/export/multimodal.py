@@ -81,7 +81,7 @@ def export_hf_images(source: Path, folder: Path) -> int:
             messages.append({"role": turn["role"], "content": content})
         rows["source_id"].append(_record_id(record, line))
         rows["messages"].append(messages)
-        rows["images"].append([str(picture)])
+        rows["images"].append([{"bytes": picture.read_bytes(), "path": picture.name}])
     features = datasets.Features({
         "source_id": datasets.Value("string"),
         "messages": [{"role": datasets.Value("string"),
