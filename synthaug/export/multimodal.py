@@ -21,7 +21,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
+from ..errors import InputError, SynthaugError
 from ..io.readers import read_numbered
 from ..io.writers import write_text_atomic
 from ..records import META
@@ -68,7 +68,12 @@ def export_llava(source: Path, out: Path) -> int:
 
 def export_hf_images(source: Path, folder: Path) -> int:
     """Write the dataset folder (replacing ``folder/data``); returns the number of rows."""
-    import datasets
+    try:
+        import datasets
+    except ImportError:
+        raise SynthaugError(
+            "the hf-images export needs the datasets package: pip install 'synthaug[prefs]'"
+        ) from None
 
     rows: dict[str, list] = {"source_id": [], "messages": [], "images": []}
     for line, record in read_numbered(source):
