@@ -1,5 +1,5 @@
 """Synthetic scenes and LLaVA-style visual instructions: scenes drawn with exact annotations,
-replies parsed in the paper's formats, the recipe on the embedded model (resumed after a kill,
+replies parsed in the paper's formats, the recipe on the embedded model (rerun from the cache,
 checked questions re-verified, a corrupted one caught) and the exports loading with datasets."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import shutil
 
 import datasets
 import pytest
-from conftest import resume_after_kill, run_cli, write_jsonl
+from conftest import run_cli, run_recipe_twice, write_jsonl
 from PIL import Image
 
 from synthaug.engine.step import RowError
@@ -81,8 +81,8 @@ ARGS = [
 ]  # fmt: skip
 
 
-def test_recipe_resumes_after_kill_reverifies_and_exports(tmp_path):
-    records, _, _ = resume_after_kill(tmp_path, *ARGS, after_calls=1)
+def test_recipe_reruns_from_cache_reverifies_and_exports(tmp_path):
+    records = run_recipe_twice(tmp_path, *ARGS)
     files = [p for p in (tmp_path / "images").rglob("*") if p.is_file()]
     assert len(files) == 2 and not [p for p in files if ".tmp-" in p.name]
     checked = [r for r in records if r["response_type"] == "scene_qa"]
