@@ -246,7 +246,7 @@ class Pipeline:
                 for name in step.backend_names().values()
             }
             default = llm.counting(counts.tally(DEFAULT_BACKEND)) if llm else None
-            ctx = StepContext(default, self.seed, step.name, named, resources)
+            ctx = StepContext(default, self.seed, step.name, named, resources, settings.out)
             inbox = queues[k - 1] if k else None
             return _Stage(step, ctx, emitters[k], counts, failed, inbox)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -42,8 +43,9 @@ class RowError(Exception):
 
 @dataclass
 class StepContext:
-    """What a running step may use: the LLM clients, the run's resources, the run seed and its
-    own name.
+    """What a running step may use: the LLM clients, the run's resources, the run seed, its
+    own name and the run's output file (``output``: steps that write files beside the
+    output, such as images, put them in its folder).
 
     ``llm`` is the recipe's ``backend:``; ``backends`` holds the clients of the
     named ``backends:`` the step declared (see ``Step.backend_params``);
@@ -55,6 +57,7 @@ class StepContext:
     step_name: str
     backends: dict[str, LLMClient] = field(default_factory=dict)
     resources: RunResources = field(default_factory=RunResources)
+    output: Path | None = None
 
     @property
     def sandbox(self) -> Any:

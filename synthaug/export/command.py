@@ -21,6 +21,7 @@ from ..io.writers import AtomicWriter
 from ..report.command import add_card_options, card_options
 from .formats import FORMATS, ExportOptions, convert_all
 from .hf import export_hf
+from .multimodal import IMAGE_FORMATS, export_hf_images, export_llava
 
 HF = "hf"  # a Hugging Face dataset folder: data/ + README.md card
 
@@ -57,6 +58,11 @@ def export_file(source: Path, out: Path, options: ExportOptions) -> dict[str, An
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    if args.format in IMAGE_FORMATS:
+        write = export_llava if args.format == "llava" else export_hf_images
+        count = write(args.file, args.out)
+        print(f"export: {count:,} {args.format} items of {args.file} -> {args.out}")
+        return 0
     if args.format == HF:
         done = export_hf(args.file, args.out, card_options(args), force=args.force)
         print(f"export: {done['rows']:,} rows of {args.file} -> {done['data']} and the card "
@@ -91,28 +97,34 @@ def add_command(commands: Any) -> None:
     parser = commands.add_parser(
         "export",
         help="write records as a trainer's dataset: sft, dpo, orpo, kto, rm (TRL formats), "
-        "or a Hugging Face dataset folder with its card (hf)",
+        "a Hugging Face dataset folder with its card (hf), or image data: llava, hf-images",
         description="Write records in the dataset format a trainer reads (TRL's column names): "
         "sft {messages}; dpo/orpo {prompt, chosen, rejected}; kto {prompt, completion, label}, "
         "a pair giving a chosen (true) and a rejected (false) row; rm {chosen, rejected} with "
         "the prompt inside both. Scalar columns (ratings, models) stay as extra columns and "
         "_meta becomes source_id. hf: -o names a folder that gets data/SPLIT-*.parquet (every "
         "column, _meta as source_id) and a README.md dataset card (see synthaug card) that "
-        "datasets.load_dataset(folder) reads.",
+        "datasets.load_dataset(folder) reads. Records with an image: llava writes LLaVA's JSON "
+        "list {id, image, conversations} (image paths relative to the output); hf-images a "
+        "folder whose data/ parquet has messages with image parts and an images column of "
+        "datasets.Image.",
         epilog=EPILOG,
     )
     parser.add_argument(
         "file", type=Path, help="data file (JSONL, JSON, CSV, Parquet, datasets folder)"
     )
     parser.add_argument(
-        "--format", choices=(*FORMATS, HF), required=True, help="the trainer's format, or hf"
+        "--format",
+        choices=(*FORMATS, HF, *IMAGE_FORMATS),
+        required=True,
+        help="the trainer's format, hf, or an image format (llava, hf-images)",
     )
     parser.add_argument(
         "-o",
         "--out",
         type=Path,
         required=True,
-        help="output file (.jsonl or .parquet); for hf, a folder",
+        help="output file (.jsonl or .parquet; .json for llava); for hf and hf-images, a folder",
     )
     parser.add_argument(
         "--conversational",

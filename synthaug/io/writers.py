@@ -113,6 +113,11 @@ def write_records(
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` to ``path`` through a temp file and a rename."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temp file (fsynced) and a rename."""
     target = Path(path)
     temp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     with output_errors(target):
@@ -120,8 +125,8 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
         if target.is_dir():
             raise IsADirectoryError(21, "is a directory; give a file name")
         try:
-            with open(temp, "w", encoding="utf-8") as handle:
-                handle.write(text)
+            with open(temp, "wb") as handle:
+                handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(temp, target)

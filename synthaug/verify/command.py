@@ -106,7 +106,8 @@ def add_command(commands: Any) -> None:
         "verify",
         help="re-check every record's verification from its stored evidence",
         description="Re-run each record's verification (answer check, sandboxed program, "
-        "tests, function cases, generator, step labels, tool calls, API references) from the "
+        "tests, function cases, generator, step labels, tool calls, API references, chart, scene "
+        "and abstract-image answers) from the "
         "evidence stored in the record, without the model; report the agreement. Exit 0 when "
         "all agree, 1 otherwise.",
     )

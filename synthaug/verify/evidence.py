@@ -23,6 +23,12 @@ the evidence is enough to re-run the check without the model (``reverify``):
   ``call_timeout_s``, ``original_s``, ``edited_s``, ``min_speedup``, ``alpha``, ``speedup``,
   ``p_value`` — re-call both programs on the inputs (both must return the stored outputs)
   and recompute the speed-up test from the stored timings (timings are not re-measured).
+- ``chart_qa``: ``table``, ``question_kind``, ``args``, ``question``, ``answer`` — recompute the
+  question and its answer from the stored data table (``media.chart_questions``).
+- ``scene_qa``: ``scene``, ``question_kind``, ``args``, ``question``, ``answer`` — recompute the
+  question and its answer from the stored scene graph (``media.scene_questions``).
+- ``abstract_image``: ``figure``, ``seed``, ``spec``, ``question``, ``answer`` — make the
+  abstract image's spec, question and answer again from its kind and seed (``media.abstract``).
 """
 
 from __future__ import annotations
@@ -162,6 +168,57 @@ async def _speedup(v: dict[str, Any], sandbox: Sandbox) -> bool:
     return same and stats["significant"] == v["verified"]
 
 
+def chart_verdict(table: dict[str, Any], kind: str, args: dict[str, Any]) -> dict[str, Any]:
+    """A chart question whose answer is computed from the chart's data table."""
+    from ..media.chart_questions import answer, question_text
+
+    return verdict("chart_qa", True, table=table, question_kind=kind, args=args,
+                   question=question_text(table, kind, args), answer=answer(table, kind, args))  # fmt: skip
+
+
+async def _chart_qa(v: dict[str, Any], _: Sandbox) -> bool:
+    from ..media.chart_questions import answer, question_text
+
+    table, kind, args = v["table"], v["question_kind"], v["args"]
+    same = question_text(table, kind, args) == v["question"] and (
+        answer(table, kind, args) == v["answer"]
+    )
+    return same == v["verified"]
+
+
+def scene_verdict(scene: dict[str, Any], kind: str, args: dict[str, Any]) -> dict[str, Any]:
+    """A counting, existence or spatial question answered from a scene graph."""
+    from ..media.scene_questions import answer, question_text
+
+    return verdict("scene_qa", True, scene=scene, question_kind=kind, args=args,
+                   question=question_text(kind, args), answer=answer(scene, kind, args))  # fmt: skip
+
+
+async def _scene_qa(v: dict[str, Any], _: Sandbox) -> bool:
+    from ..media.scene_questions import answer, question_text
+
+    scene, kind, args = v["scene"], v["question_kind"], v["args"]
+    same = question_text(kind, args) == v["question"] and answer(scene, kind, args) == v["answer"]
+    return same == v["verified"]
+
+
+def abstract_verdict(figure: str, seed: int) -> dict[str, Any]:
+    """An abstract image (table, flowchart, route map, geometry) with its computed answer."""
+    from ..media.abstract import make
+
+    made = make(figure, seed)
+    return verdict("abstract_image", True, figure=figure, seed=seed, spec=made["spec"],
+                   question=made["question"], answer=made["answer"])  # fmt: skip
+
+
+async def _abstract_image(v: dict[str, Any], _: Sandbox) -> bool:
+    from ..media.abstract import make
+
+    made = make(v["figure"], v["seed"])
+    same = all(made[key] == v[key] for key in ("spec", "question", "answer"))
+    return same == v["verified"]
+
+
 _CHECKS = {
     "answer": _answer,
     "program": _program,
@@ -173,4 +230,7 @@ _CHECKS = {
     "api_exists": _api_exists,
     "quotes": _quotes,
     "speedup": _speedup,
+    "chart_qa": _chart_qa,
+    "scene_qa": _scene_qa,
+    "abstract_image": _abstract_image,
 }

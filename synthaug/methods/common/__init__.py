@@ -10,4 +10,5 @@
   decoding.
 - ``parsing``: ``parse_rating`` (AlpaGasus-style score JSON).
 - ``code``: code blocks in replies, ``without_shadowing`` for tests.
+- ``lists``: ``read_list``, a line list from a file or ``synthaug/data``.
 """

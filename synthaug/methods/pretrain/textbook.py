@@ -28,17 +28,16 @@ import json
 import random
 import re
 from collections.abc import AsyncIterator
-from importlib import resources
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...engine.step import SourceStep, StepContext
-from ...errors import InputError, SynthaugError
+from ...errors import SynthaugError
 from ...llm.client import LLMClient, LLMError
 from ...llm.types import ChatRequest, chat, object_schema
 from ...records import META
+from ..common.lists import read_list
 from ..common.rows import dropped
 from ..common.tasks import generate_until
 from ..registry import register
@@ -190,15 +189,7 @@ class Textbook(SourceStep):
 
 def read_topics(path: str | None) -> list[str]:
     """Topics, one per line (blank lines and ``#`` comments skipped); default: the bundled list."""
-    source = Path(path) if path else resources.files("synthaug") / "data" / "textbook_topics.txt"
-    try:
-        lines = source.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise InputError(str(source), f"cannot read the topic list ({exc.strerror})") from exc
-    topics = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
-    if not topics:
-        raise InputError(str(source), "the topic list is empty")
-    return topics
+    return read_list(path, "textbook_topics.txt")
 
 
 def parse_topics(text: str) -> list[str]:

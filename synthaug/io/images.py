@@ -1,0 +1,52 @@
+"""Images beside a run's output, addressed by content hash.
+
+A record never holds image bytes: it holds the image's path relative to the output file's
+folder, ``images/ab/cdef....png`` (the SHA-256 of the bytes, split after two hex digits so no
+folder grows too large). Writing the same bytes twice is a no-op, so a resumed or repeated run
+never duplicates an image; a new image goes through a temp file and a rename, so a killed run
+never leaves a half-written one at its path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from .writers import write_bytes_atomic
+
+FOLDER = "images"
+
+
+class ImageStore:
+    """Content-addressed image files under ``root / "images"``; ``root`` is the output's folder."""
+
+    def __init__(self, root: str | os.PathLike[str]):
+        self.root = Path(root)
+
+    @classmethod
+    def beside(cls, output: str | os.PathLike[str] | None) -> ImageStore:
+        """The store of the run writing ``output`` (the current folder without one)."""
+        return cls(Path(output).parent if output is not None else Path.cwd())
+
+    @staticmethod
+    def relative_path(data: bytes, suffix: str = ".png") -> str:
+        """Where ``data`` goes, relative to the root: ``images/ab/cdef...<suffix>``."""
+        digest = hashlib.sha256(data).hexdigest()
+        return f"{FOLDER}/{digest[:2]}/{digest[2:]}{suffix}"
+
+    def put(self, data: bytes, suffix: str = ".png") -> str:
+        """Store ``data`` (once) and return its relative path."""
+        relative = self.relative_path(data, suffix)
+        target = self.root / relative
+        if target.is_file():
+            return relative
+        write_bytes_atomic(target, data)
+        return relative
+
+    def path(self, relative: str) -> Path:
+        """The file a record's relative image path names."""
+        return self.root / relative
+
+    def read(self, relative: str) -> bytes:
+        return self.path(relative).read_bytes()

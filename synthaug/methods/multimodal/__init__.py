@@ -1,0 +1,1 @@
+"""Multimodal data: chart QA, synthetic scenes and visual instructions, image augmentation."""
