@@ -19,6 +19,10 @@ the evidence is enough to re-run the check without the model (``reverify``):
 - ``quotes``: ``answer``, ``passage``, ``quotes``, ``missing`` — re-read the quotes of the
   answer, look each up in the passage (whitespace normalised); verified only when every
   quote occurs in it.
+- ``kg_path``: ``question``, ``answer``, ``path[{subject, relation, object, evidence?}]`` and
+  the checks — re-check the chain, the answer as the path's end, each hop's entities in its
+  evidence text, the question naming the start but not the answer (``verify.kg``).
+- ``kg_answer``: ``triple``, ``answer``, ``names_object`` — the answer names the object.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from __future__ import annotations
 from typing import Any
 
 from .code import call_function, run_tests
+from .kg import check_path, check_triple_answer
 from .math_answer import answers_match, check_answer, program_answer
 from .quotes import check_quotes
 from .sandbox import ExecResult, Sandbox
@@ -64,6 +69,19 @@ def quotes_verdict(answer: str, passage: str) -> dict[str, Any]:
     """An answer's verbatim quotes looked up in the passage they cite (``verify.quotes``)."""
     check = check_quotes(answer, passage)
     return verdict("quotes", check.pop("verified"), answer=answer, passage=passage, **check)
+
+
+def kg_path_verdict(question: str, answer: str, path: list[dict[str, Any]]) -> dict[str, Any]:
+    """A multi-hop question over a knowledge-graph path (``verify.kg``)."""
+    check = check_path(question, answer, path)
+    return verdict("kg_path", check.pop("verified"), question=question, answer=answer,
+                   path=path, **check)  # fmt: skip
+
+
+def kg_answer_verdict(answer: str, triple: dict[str, Any]) -> dict[str, Any]:
+    """An instruction's answer checked to name its triple's object (``verify.kg``)."""
+    check = check_triple_answer(answer, triple)
+    return verdict("kg_answer", check.pop("verified"), answer=answer, triple=triple, **check)
 
 
 def step_label(matches: list[bool], rule: str) -> float | int:
@@ -145,6 +163,18 @@ async def _quotes(v: dict[str, Any], _: Sandbox) -> bool:
     return same and check["verified"] == v["verified"]
 
 
+async def _kg_path(v: dict[str, Any], _: Sandbox) -> bool:
+    check = check_path(v["question"], v["answer"], v["path"])
+    return all(check[k] == v.get(k) for k in check if k != "verified") and (
+        check["verified"] == v["verified"]
+    )
+
+
+async def _kg_answer(v: dict[str, Any], _: Sandbox) -> bool:
+    check = check_triple_answer(v["answer"], v["triple"])
+    return check["names_object"] == v["names_object"] and check["verified"] == v["verified"]
+
+
 _CHECKS = {
     "answer": _answer,
     "program": _program,
@@ -155,4 +185,6 @@ _CHECKS = {
     "tool_calls": _tool_calls,
     "api_exists": _api_exists,
     "quotes": _quotes,
+    "kg_path": _kg_path,
+    "kg_answer": _kg_answer,
 }
