@@ -207,3 +207,30 @@ def test_huatuo_recipe_and_verify_agree(huatuo_run):
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(done.stdout)
     assert report["checked"] == report["agreed"] == len(records)
+
+
+def test_rankrag_records_label_relevance_from_the_oracle():
+    from synthaug.methods.grounded.rankrag import FIND_ALL, RELEVANCE, Assemble
+
+    distractors = [{"chunk_id": f"e:{i}", "doc_id": "e", "source": {"path": "y"}, "text": f"D{i}"}
+                   for i in range(4)]  # fmt: skip
+    question = row(question="What does ffi_prep_cif return?", answer="ffi_status",
+                   distractors=distractors)  # fmt: skip
+    records = run(Assemble(negatives=3), question)
+    tasks = [r["task"] for r in records]
+    assert tasks == ["rag_qa", "rag_ranking"] + ["context_ranking"] * 4
+    qa, ranking, *pointwise = records
+    assert len(qa["passages"]) == 4 and "distractors" not in qa
+    gold = next(i for i, p in enumerate(qa["passages"], 1) if p["chunk_id"] == "d:0")
+    assert qa["messages"][0]["content"].endswith("\n\nWhat does ffi_prep_cif return?")
+    assert f"Passage {gold}: {CHUNK}" in qa["messages"][0]["content"]
+    assert qa["messages"][1]["content"] == "ffi_status"
+    assert ranking["label"] == f"Passage {gold}"
+    assert ranking["messages"][0]["content"].endswith(
+        FIND_ALL.format(question=question["question"])
+    )
+    labels = {r["passages"][0]["chunk_id"]: r["label"] for r in pointwise}
+    assert labels == {"d:0": "True", "e:0": "False", "e:1": "False", "e:2": "False"}
+    assert all(r["messages"][0]["content"].endswith(RELEVANCE.format(question=question["question"]))
+               for r in pointwise)  # fmt: skip
+    assert len({r[META]["id"] for r in records}) == 6
