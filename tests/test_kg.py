@@ -12,7 +12,7 @@ import json
 from types import SimpleNamespace
 
 import pytest
-from conftest import read_jsonl, run_cli
+from conftest import read_jsonl, resume_after_kill, run_cli
 
 from synthaug.engine.step import RowError, StepContext
 from synthaug.knowledge.entities import candidate_entities, entity_key, mentions, nearest_pair
@@ -234,3 +234,51 @@ def test_rankrag_records_label_relevance_from_the_oracle():
     assert all(r["messages"][0]["content"].endswith(RELEVANCE.format(question=question["question"]))
                for r in pointwise)  # fmt: skip
     assert len({r[META]["id"] for r in records}) == 6
+
+
+MULTIHOP_ERRORS = {"answer_leak", "start_not_named", "ungrounded_hop", "wrong_answer",
+                   "broken_chain", "rejected_triple", "ungrounded_triple", "no_triples",
+                   "malformed_output", "malformed_judgement"}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def multihop_run(tmp_path_factory) -> SimpleNamespace:
+    """kg_multihop on the packaged document in 2 chunks (800 tokens), 4 entities per chunk and
+    2 paths, killed with SIGKILL after 3 answers and resumed (``resume_after_kill``)."""
+    cwd = tmp_path_factory.mktemp("kg_multihop")
+    records = resume_after_kill(
+        cwd, "kg_multihop", "--set", "steps[0].params.chunk_tokens=800",
+        "--set", "steps[1].params.max_triples=4",
+        "--set", "steps[3].params.count=2", "--set", "steps[3].params.save=graph.json",
+        after_calls=3,
+    )[0]  # fmt: skip
+    failed = cwd / "data.errors.jsonl"
+    return SimpleNamespace(cwd=cwd, out=cwd / "data.jsonl", records=records,
+                           errors=read_jsonl(failed) if failed.exists() else [],
+                           env={"SYNTHAUG_CACHE": str(cwd / "cache.sqlite3")})  # fmt: skip
+
+
+def test_multihop_records_follow_grounded_paths(multihop_run):
+    graph = json.loads((multihop_run.cwd / "graph.json").read_text())
+    nodes = {node["id"] for node in graph["nodes"]}
+    assert all(error_of(e)["kind"] in MULTIHOP_ERRORS for e in multihop_run.errors)
+    questions = [e for e in multihop_run.errors if e[META]["step"] == "questions"]
+    assert len(multihop_run.records) + len(questions) == 2
+    for record in multihop_run.records + questions:
+        path = record["path"]
+        assert record["hops"] == len(path) in (2, 3)
+        for hop in path:
+            assert {entity_key(hop["subject"]), entity_key(hop["object"])} <= nodes
+            assert mentions(hop["evidence"], hop["subject"]) and hop["chunk_id"]
+            start, end = hop["source"]["start"], hop["source"]["end"]
+            assert end - start == len(hop["evidence"])
+    for record in multihop_run.records:
+        assert record["verification"]["verified"] is True
+        assert record["messages"][1]["content"] == record["answer"]
+        assert entity_key(record["answer"]) == entity_key(record["path"][-1]["object"])
+    done = run_cli(
+        "verify", str(multihop_run.out), "--json", cwd=multihop_run.cwd, env=multihop_run.env
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["checked"] == report["agreed"] == len(multihop_run.records)

@@ -64,7 +64,7 @@ class Instruct(MapStep):
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
         p, seed = self.params, ctx.seed(row[META]["id"])
         triple = {k: str(row[k]) for k in TRIPLE}
-        text = {"type": "string", "minLength": 5, "maxLength": 600}
+        text = {"type": "string", "minLength": 5}
         request = chat(("user", render(__file__, "huatuo_instruct.j2", **triple)),
                        temperature=p.temperature, max_tokens=p.max_tokens, seed=seed,
                        json_schema=object_schema({"question": text, "answer": text}))  # fmt: skip

@@ -137,7 +137,7 @@ class MultiHop(MapStep):
         middle = [hop["object"] for hop in row["path"][:-1]]
         prompt = render(__file__, "kg_multihop.j2", path=row["path"], start=row["start"],
                         answer=row["answer"], middle=middle)  # fmt: skip
-        schema = object_schema({"question": {"type": "string", "minLength": 10, "maxLength": 300}})
+        schema = object_schema({"question": {"type": "string", "minLength": 10}})
         p = self.params
         return chat(("user", prompt), temperature=p.temperature, max_tokens=p.max_tokens,
                     json_schema=schema, seed=seed)  # fmt: skip
