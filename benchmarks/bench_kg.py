@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 from importlib import resources
+from itertools import pairwise
 from pathlib import Path
 
 import yaml
@@ -82,7 +83,7 @@ def pattern_triples(text: str) -> set[tuple[str, str, str]]:
             for n in names
             for m in re.finditer(rf"(?<!\w){re.escape(n)}(?!\w)", sentence)
         )
-        for (_, end, first), (start, _, second) in zip(spans, spans[1:], strict=False):
+        for (_, end, first), (start, _, second) in pairwise(spans):
             between = sentence[end:start].strip(" ,;:()")
             if 0 < len(between.split()) <= 6 and VERBS.search(between) and first != second:
                 found.add((first, between, second))

@@ -25,11 +25,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ...engine.step import MapStep, RowError, StepContext
-from ...llm.types import chat, json_object, object_schema
+from ...engine.step import RowError, StepContext
+from ...llm.types import ChatRequest, chat, json_object, object_schema
 from ...records import META
 from ...verify.evidence import kg_answer_verdict
 from ..common.rows import dropped
+from ..common.tasks import ModelStep
 from ..registry import register
 from ..templates import render
 
@@ -49,7 +50,7 @@ class InstructParams(BaseModel):
 
 
 @register("huatuo.instruct", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
-class Instruct(MapStep):
+class Instruct(ModelStep):
     """HuaTuo's instances: a question and a grounded answer per knowledge triple.
 
     Input columns: ``subject``, ``relation``, ``object``. Output columns: ``instruction``,
@@ -59,26 +60,30 @@ class Instruct(MapStep):
     params: InstructParams
     reads = TRIPLE
     writes = ("instruction", "output", "messages", "knowledge", "verification")
-    uses_llm = True
 
-    async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
-        p, seed = self.params, ctx.seed(row[META]["id"])
-        triple = {k: str(row[k]) for k in TRIPLE}
+    def requests(self, row: dict[str, Any], ctx: StepContext) -> list[ChatRequest]:
+        p = self.params
         text = {"type": "string", "minLength": 5}
-        request = chat(("user", render(__file__, "huatuo_instruct.j2", **triple)),
-                       temperature=p.temperature, max_tokens=p.max_tokens, seed=seed,
-                       json_schema=object_schema({"question": text, "answer": text}))  # fmt: skip
-        reply = (await ctx.require_llm().complete(request)).text
-        found = json_object(reply)
+        prompt = render(__file__, "huatuo_instruct.j2", **{k: str(row[k]) for k in TRIPLE})
+        return [chat(("user", prompt), temperature=p.temperature, max_tokens=p.max_tokens,
+                     seed=ctx.seed(row[META]["id"]),
+                     json_schema=object_schema({"question": text, "answer": text}))]  # fmt: skip
+
+    def parse(self, row: dict[str, Any], replies: list[Any]) -> dict[str, Any]:
+        found = json_object(replies[0].text)
         question, answer = (" ".join(str(found.get(k, "")).split()) for k in ("question", "answer"))
         if not question or not answer:
-            raise RowError("format", f"no question and answer in the reply: {reply[:200]!r}")
-        evidence = kg_answer_verdict(answer, triple)
+            raise RowError("format", f"no question and answer: {replies[0].text[:200]!r}")
+        triple = {k: str(row[k]) for k in TRIPLE}
         messages = [{"role": "user", "content": question},
                     {"role": "assistant", "content": answer}]  # fmt: skip
-        fields = {"instruction": question, "output": answer, "messages": messages,
-                  "knowledge": triple, "verification": evidence}  # fmt: skip
-        if not evidence["verified"]:
-            message = f"the answer does not state {triple['object']!r}: {answer[:200]!r}"
-            return [dropped(self, row, "object_not_in_answer", message, 0, fields)]
-        return [self.derived(row, fields, ctx, [request], seed=seed)]
+        return {"instruction": question, "output": answer, "messages": messages,
+                "knowledge": triple, "verification": kg_answer_verdict(answer, triple)}  # fmt: skip
+
+    async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
+        (record,) = await super().process(row, ctx)
+        if record["verification"]["verified"]:
+            return [record]
+        message = f"the answer does not state {row['object']!r}: {record['output'][:200]!r}"
+        fields = {k: record[k] for k in self.writes}
+        return [dropped(self, row, "object_not_in_answer", message, 0, fields)]

@@ -27,7 +27,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ...engine.step import MapStep, StepContext, WholeStep
+from ...engine.step import StepContext, WholeStep
 from ...errors import InputError
 from ...knowledge.entities import entity_key
 from ...knowledge.graph import build_graph, sample_paths, save_graph
@@ -35,6 +35,7 @@ from ...llm.types import ChatRequest, chat, json_object, object_schema
 from ...records import META, record_id
 from ...verify.evidence import kg_path_verdict
 from ..common.rows import dropped
+from ..common.tasks import ModelStep
 from ..registry import register
 from ..templates import render
 
@@ -119,7 +120,7 @@ class QuestionParams(BaseModel):
 
 
 @register("kg.multihop", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
-class MultiHop(MapStep):
+class MultiHop(ModelStep):
     """A question over a graph path whose answer is the path's end, verified (``kg_path``).
 
     Input columns: ``path``, ``start``, ``answer``. Output columns: ``question``,
@@ -131,32 +132,32 @@ class MultiHop(MapStep):
     params: QuestionParams
     reads = ("path", "start", "answer")
     writes = ("question", "messages", "verification")
-    uses_llm = True
 
-    def request(self, row: dict[str, Any], seed: int) -> ChatRequest:
+    def requests(self, row: dict[str, Any], ctx: StepContext) -> list[ChatRequest]:
         middle = [hop["object"] for hop in row["path"][:-1]]
         prompt = render(__file__, "kg_multihop.j2", path=row["path"], start=row["start"],
                         answer=row["answer"], middle=middle)  # fmt: skip
         schema = object_schema({"question": {"type": "string", "minLength": 10}})
         p = self.params
-        return chat(("user", prompt), temperature=p.temperature, max_tokens=p.max_tokens,
-                    json_schema=schema, seed=seed)  # fmt: skip
+        return [chat(("user", prompt), temperature=p.temperature, max_tokens=p.max_tokens,
+                     json_schema=schema, seed=ctx.seed(row[META]["id"]))]  # fmt: skip
 
-    async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
-        seed = ctx.seed(row[META]["id"])
-        request = self.request(row, seed)
-        reply = (await ctx.require_llm().complete(request)).text
-        question = " ".join(str(json_object(reply).get("question", "")).split())
-        evidence = kg_path_verdict(question, row["answer"], row["path"])
+    def parse(self, row: dict[str, Any], replies: list[Any]) -> dict[str, Any]:
+        question = " ".join(str(json_object(replies[0].text).get("question", "")).split())
         messages = [{"role": "user", "content": question},
                     {"role": "assistant", "content": row["answer"]}]  # fmt: skip
-        fields = {"question": question, "messages": messages, "verification": evidence}
-        if not evidence["verified"]:
-            failed = [k for k, kind in FAILURES.items()
-                      if evidence[k] is (k == "leaks_answer")]  # fmt: skip
-            message = f"the question fails {', '.join(failed)}: {question[:200]!r}"
-            return [dropped(self, row, FAILURES[failed[0]], message, 0, fields)]
-        return [self.derived(row, fields, ctx, [request], seed=seed)]
+        return {"question": question, "messages": messages,
+                "verification": kg_path_verdict(question, row["answer"], row["path"])}  # fmt: skip
+
+    async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
+        (record,) = await super().process(row, ctx)
+        evidence = record["verification"]
+        if evidence["verified"]:
+            return [record]
+        failed = [k for k, kind in FAILURES.items() if evidence[k] is (k == "leaks_answer")]
+        message = f"the question fails {', '.join(failed)}: {record['question'][:200]!r}"
+        fields = {k: record[k] for k in self.writes}
+        return [dropped(self, row, FAILURES[failed[0]], message, 0, fields)]
 
     def row_counts(self, row: dict[str, Any]) -> dict[str, int]:
         return {f"hops_{row['hops']}": 1}
