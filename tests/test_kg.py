@@ -1,8 +1,8 @@
 """Knowledge graphs: entity normalisation, triples grounded in their chunk with offsets, the
 networkx graph and its unique-answer paths, the AutoKG extractor and reviewer, multi-hop
 questions and HuaTuo instructions with their verification (a corrupted record fails
-``reverify``); the kg_multihop and huatuo_kg recipes on the embedded model, ``synthaug verify``
-agreeing on every record."""
+``reverify``); the huatuo_kg recipe, multi-hop questions over a triples file and extraction
+from the packaged document on the embedded model, ``synthaug verify`` agreeing."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import json
 from types import SimpleNamespace
 
 import pytest
-from conftest import read_jsonl, resume_after_kill, run_cli
+from conftest import read_jsonl, run_cli
 
 from synthaug.engine.step import RowError, StepContext
 from synthaug.knowledge.entities import candidate_entities, entity_key, mentions, nearest_pair
@@ -236,49 +236,87 @@ def test_rankrag_records_label_relevance_from_the_oracle():
     assert len({r[META]["id"] for r in records}) == 6
 
 
-MULTIHOP_ERRORS = {"answer_leak", "start_not_named", "ungrounded_hop", "wrong_answer",
-                   "broken_chain", "rejected_triple", "ungrounded_triple", "no_triples",
-                   "malformed_output", "malformed_judgement"}  # fmt: skip
+QUESTION_ERRORS = {"answer_leak", "start_not_named", "ungrounded_hop", "wrong_answer",
+                   "broken_chain"}  # fmt: skip
+# real facts that chain (Wikidata-style relations), for graph paths of 2 and 3 hops
+CHAIN = [
+    ("Mona Lisa", "creator", "Leonardo da Vinci"),
+    ("Leonardo da Vinci", "place of birth", "Vinci"),
+    ("Vinci", "located in", "Tuscany"),
+    ("Hamlet", "author", "William Shakespeare"),
+    ("William Shakespeare", "place of birth", "Stratford-upon-Avon"),
+    ("Stratford-upon-Avon", "located in", "Warwickshire"),
+]
 
 
 @pytest.fixture(scope="module")
 def multihop_run(tmp_path_factory) -> SimpleNamespace:
-    """kg_multihop on the packaged document in 2 chunks (800 tokens), 4 entities per chunk and
-    2 paths, killed with SIGKILL after 3 answers and resumed (``resume_after_kill``)."""
+    """Triples file -> kg.paths -> kg.multihop on the embedded model (2 paths)."""
     cwd = tmp_path_factory.mktemp("kg_multihop")
-    records = resume_after_kill(
-        cwd, "kg_multihop", "--set", "steps[0].params.chunk_tokens=800",
-        "--set", "steps[1].params.max_triples=4",
-        "--set", "steps[3].params.count=2", "--set", "steps[3].params.save=graph.json",
-        after_calls=3,
-    )[0]  # fmt: skip
+    triples = cwd / "triples.jsonl"
+    triples.write_text("".join(json.dumps(dict(zip(("subject", "relation", "object"), t,
+                                                   strict=True))) + "\n" for t in CHAIN))  # fmt: skip
+    recipe = {"name": "kg_paths_test", "seed": 0,
+              "backend": {"type": "local", "parallel": 2, "deterministic": True, "threads": 1},
+              "steps": [{"method": "kg.triples", "params": {"path": str(triples)}},
+                        {"method": "kg.paths", "params": {"hops": [2, 3], "count": 2,
+                                                          "save": str(cwd / "graph.json")}},
+                        {"method": "kg.multihop", "params": {"max_tokens": 64}}]}  # fmt: skip
+    (cwd / "recipe.yaml").write_text(json.dumps(recipe))
     failed = cwd / "data.errors.jsonl"
-    return SimpleNamespace(cwd=cwd, out=cwd / "data.jsonl", records=records,
+    done = run_cli("run", "recipe.yaml", "--out", "data.jsonl", "--quiet", cwd=cwd,
+                   env={"SYNTHAUG_CACHE": str(cwd / "cache.sqlite3")})  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return SimpleNamespace(cwd=cwd, out=cwd / "data.jsonl", records=read_jsonl(cwd / "data.jsonl"),
                            errors=read_jsonl(failed) if failed.exists() else [],
                            env={"SYNTHAUG_CACHE": str(cwd / "cache.sqlite3")})  # fmt: skip
 
 
-def test_multihop_records_follow_grounded_paths(multihop_run):
+def test_multihop_questions_over_graph_paths_reverify(multihop_run):
     graph = json.loads((multihop_run.cwd / "graph.json").read_text())
-    nodes = {node["id"] for node in graph["nodes"]}
-    assert all(error_of(e)["kind"] in MULTIHOP_ERRORS for e in multihop_run.errors)
-    questions = [e for e in multihop_run.errors if e[META]["step"] == "questions"]
-    assert len(multihop_run.records) + len(questions) == 2
-    for record in multihop_run.records + questions:
+    assert len(graph["nodes"]) == 10 and len(graph["edges"]) == 6
+    everything = multihop_run.records + multihop_run.errors
+    assert len(everything) == 2 and {r["hops"] for r in everything} == {2, 3}
+    assert {error_of(e)["kind"] for e in multihop_run.errors} <= QUESTION_ERRORS
+    sandbox = Sandbox()
+    for record in everything:
         path = record["path"]
-        assert record["hops"] == len(path) in (2, 3)
-        for hop in path:
-            assert {entity_key(hop["subject"]), entity_key(hop["object"])} <= nodes
-            assert mentions(hop["evidence"], hop["subject"]) and hop["chunk_id"]
-            start, end = hop["source"]["start"], hop["source"]["end"]
-            assert end - start == len(hop["evidence"])
-    for record in multihop_run.records:
-        assert record["verification"]["verified"] is True
-        assert record["messages"][1]["content"] == record["answer"]
-        assert entity_key(record["answer"]) == entity_key(record["path"][-1]["object"])
+        assert path[0]["subject"] in {t[0] for t in CHAIN}
+        assert record["answer"] == path[-1]["object"] in {t[2] for t in CHAIN}
+        assert record["verification"]["verified"] is (record in multihop_run.records)
+        assert asyncio.run(reverify(record["verification"], sandbox)) is True
     done = run_cli(
         "verify", str(multihop_run.out), "--json", cwd=multihop_run.cwd, env=multihop_run.env
     )
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(done.stdout)
     assert report["checked"] == report["agreed"] == len(multihop_run.records)
+
+
+def test_extraction_on_the_embedded_model_keeps_provenance(tmp_path):
+    """kg.extract (spans) and kg.review on the first 2 chunks of the packaged document."""
+    recipe = {"name": "kg_extract_test", "seed": 0,
+              "backend": {"type": "local", "parallel": 2},
+              "steps": [{"method": "ingest", "params": {"html": "main"}},
+                        {"method": "kg.extract", "params": {"constrain": "spans",
+                                                            "max_triples": 4}},
+                        {"method": "kg.review", "params": {"reword": False}}]}  # fmt: skip
+    (tmp_path / "recipe.yaml").write_text(json.dumps(recipe))
+    done = run_cli("run", "recipe.yaml", "--limit", "2", "--out", "data.jsonl", "--quiet",
+                   cwd=tmp_path, env={"SYNTHAUG_CACHE": str(tmp_path / "cache.sqlite3")})  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    failed = tmp_path / "data.errors.jsonl"
+    records = read_jsonl(tmp_path / "data.jsonl")
+    errors = read_jsonl(failed) if failed.exists() else []
+    assert records or errors
+    kinds = {"ungrounded_triple", "no_triples", "malformed_output", "rejected_triple",
+             "malformed_judgement"}  # fmt: skip
+    assert {error_of(e)["kind"] for e in errors} <= kinds
+    for record in records + [e for e in errors if error_of(e)["kind"] == "rejected_triple"]:
+        span = record["evidence_span"]
+        assert record["text"][span["start"] : span["end"]] == record["evidence"]
+        assert mentions(record["evidence"], record["subject"])
+        assert mentions(record["evidence"], record["object"])
+        assert record["subject"] != record["object"]
+        source = record["triple_source"]
+        assert source["start"] - record["source"]["start"] == span["start"]
