@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "synthaug.commands.methods",
     "synthaug.commands.inspect",
     "synthaug.commands.ingest",
+    "synthaug.commands.retrieve",
     "synthaug.commands.dedup",  # dedup, prune
     "synthaug.commands.curate_text",  # decontaminate, filter, redact, stats
     "synthaug.verify.command",

@@ -29,6 +29,10 @@ the evidence is enough to re-run the check without the model (``reverify``):
   question and its answer from the stored scene graph (``media.scene_questions``).
 - ``abstract_image``: ``figure``, ``seed``, ``spec``, ``question``, ``answer`` — make the
   abstract image's spec, question and answer again from its kind and seed (``media.abstract``).
+- ``kg_path``: ``question``, ``answer``, ``path[{subject, relation, object, evidence?}]`` and
+  the checks — re-check the chain, the answer as the path's end, each hop's entities in its
+  evidence text, the question naming the start but not the answer (``verify.kg``).
+- ``kg_answer``: ``triple``, ``answer``, ``names_object`` — the answer names the object.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from __future__ import annotations
 from typing import Any
 
 from .code import call_function, run_tests
+from .kg import check_path, check_triple_answer
 from .math_answer import answers_match, check_answer, program_answer
 from .quotes import check_quotes
 from .sandbox import ExecResult, Sandbox
@@ -75,6 +80,19 @@ def quotes_verdict(answer: str, passage: str) -> dict[str, Any]:
     """An answer's verbatim quotes looked up in the passage they cite (``verify.quotes``)."""
     check = check_quotes(answer, passage)
     return verdict("quotes", check.pop("verified"), answer=answer, passage=passage, **check)
+
+
+def kg_path_verdict(question: str, answer: str, path: list[dict[str, Any]]) -> dict[str, Any]:
+    """A multi-hop question over a knowledge-graph path (``verify.kg``)."""
+    check = check_path(question, answer, path)
+    return verdict("kg_path", check.pop("verified"), question=question, answer=answer,
+                   path=path, **check)  # fmt: skip
+
+
+def kg_answer_verdict(answer: str, triple: dict[str, Any]) -> dict[str, Any]:
+    """An instruction's answer checked to name its triple's object (``verify.kg``)."""
+    check = check_triple_answer(answer, triple)
+    return verdict("kg_answer", check.pop("verified"), answer=answer, triple=triple, **check)
 
 
 def step_label(matches: list[bool], rule: str) -> float | int:
@@ -219,6 +237,18 @@ async def _abstract_image(v: dict[str, Any], _: Sandbox) -> bool:
     return same == v["verified"]
 
 
+async def _kg_path(v: dict[str, Any], _: Sandbox) -> bool:
+    check = check_path(v["question"], v["answer"], v["path"])
+    return all(check[k] == v.get(k) for k in check if k != "verified") and (
+        check["verified"] == v["verified"]
+    )
+
+
+async def _kg_answer(v: dict[str, Any], _: Sandbox) -> bool:
+    check = check_triple_answer(v["answer"], v["triple"])
+    return check["names_object"] == v["names_object"] and check["verified"] == v["verified"]
+
+
 _CHECKS = {
     "answer": _answer,
     "program": _program,
@@ -233,4 +263,6 @@ _CHECKS = {
     "chart_qa": _chart_qa,
     "scene_qa": _scene_qa,
     "abstract_image": _abstract_image,
+    "kg_path": _kg_path,
+    "kg_answer": _kg_answer,
 }

@@ -1,7 +1,9 @@
-"""The ``retrieve`` step: for each row's query, the best chunks of a chunks file."""
+"""The ``retrieve`` step: for each row's query, the best chunks of a chunks file (the
+``synthaug retrieve`` command asks the same index from the command line)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -9,16 +11,16 @@ from pydantic import Field, field_validator
 
 from ...engine.step import MapStep, StepContext
 from ...io import read_records
+from ...llm.embeddings import Embedder
 from ...records import derive
 from ...retrieval import BM25Index, DenseIndex, HybridIndex, Index
 from ..common.embedders import EmbedderParams, make_embedder
 from ..registry import register
 
 
-class RetrieveParams(EmbedderParams):
-    chunks: str = Field(description="chunks file (from `synthaug ingest`): text and chunk_id")
-    query_column: str = Field("question", description="the column holding each row's query")
-    output_column: str = Field("retrieved", description="where the [{chunk_id, score}] go")
+class RetrievalParams(EmbedderParams):
+    """How chunks are searched: the mode, k and BM25's settings (and the embedder's)."""
+
     mode: Literal["bm25", "dense", "hybrid"] = Field(
         "bm25", description="bm25 (bm25s), dense (embeddings) or hybrid (reciprocal rank fusion)"
     )
@@ -26,6 +28,25 @@ class RetrieveParams(EmbedderParams):
     k1: float = Field(1.5, gt=0, description="BM25 term-frequency saturation")
     b: float = Field(0.75, ge=0, le=1, description="BM25 length normalisation")
     stopwords: bool = Field(True, description="BM25: leave English stop words out")
+
+
+def build_index(
+    texts: list[str], params: RetrievalParams, embedder: Callable[[], tuple[Embedder, Any]]
+) -> Index:
+    """The index ``params.mode`` names over ``texts``; ``embedder()`` gives the embedder and
+    its vector cache, asked only for dense and hybrid retrieval."""
+    parts: list[Index] = []
+    if params.mode in ("bm25", "hybrid"):
+        parts.append(BM25Index(texts, params.k1, params.b, "en" if params.stopwords else None))
+    if params.mode in ("dense", "hybrid"):
+        parts.append(DenseIndex(texts, *embedder()))
+    return parts[0] if len(parts) == 1 else HybridIndex(parts)
+
+
+class RetrieveParams(RetrievalParams):
+    chunks: str = Field(description="chunks file (from `synthaug ingest`): text and chunk_id")
+    query_column: str = Field("question", description="the column holding each row's query")
+    output_column: str = Field("retrieved", description="where the [{chunk_id, score}] go")
 
     @field_validator("chunks")
     @classmethod
@@ -69,12 +90,7 @@ class Retrieve(MapStep):
             chunks = list(read_records(p.chunks, required=("text", "chunk_id")))
             self._ids = [str(chunk["chunk_id"]) for chunk in chunks]
             texts = [str(chunk["text"]) for chunk in chunks]
-            parts: list[Index] = []
-            if p.mode in ("bm25", "hybrid"):
-                parts.append(BM25Index(texts, p.k1, p.b, "en" if p.stopwords else None))
-            if p.mode in ("dense", "hybrid"):
-                parts.append(DenseIndex(texts, *make_embedder(p, ctx)))
-            self._index = parts[0] if len(parts) == 1 else HybridIndex(parts)
+            self._index = build_index(texts, p, lambda: make_embedder(p, ctx))
         return self._index
 
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
