@@ -11,7 +11,7 @@ JSON under a schema; each triple's subject and object must occur in the chunk, a
 grounded triple becomes one row with its evidence, the shortest stretch of the chunk naming
 both, and its offsets in the chunk and in the page or document) and ``kg.review`` (the domain
 expert: per triple, accept or reject, and the relation as it should be worded). The graph
-itself (entity names normalised, networkx) is built by ``kg.paths`` and ``kg.graph``.
+itself (entity names normalised, networkx) is built, and saved on request, by ``kg.paths``.
 
 Differences from the paper: the two roles are two steps, one request each, not a multi-turn
 conversation; there is no web-searcher agent (the chunk is the only knowledge); the reviewer
