@@ -186,7 +186,9 @@ def kill_mid_run(
         while_running(victim.pid)
     victim.send_signal(signal.SIGKILL)
     victim.wait()
-    return cached_requests(cache)
+    paid = cached_requests(cache)
+    assert paid >= after_calls, f"only {paid} of {after_calls} answers cached in 300 s: no kill test"
+    return paid
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:

@@ -139,3 +139,17 @@ def test_export_of_a_record_without_image_is_one_line_exit_2(tmp_path):
     )
     assert done.returncode == 2 and "plain.jsonl:1" in done.stderr and "image" in done.stderr
     assert "Traceback" not in done.stderr and not (tmp_path / "x.json").exists()
+
+
+def test_export_never_reads_an_image_outside_the_images_folder(tmp_path):
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(b"not for a dataset")
+    messages = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]
+    for k, image in enumerate((str(secret), "../secret.png", "images/../secret.png")):
+        folder = tmp_path / f"run{k}"
+        folder.mkdir()
+        data = write_jsonl(folder / "data.jsonl", [{"image": image, "messages": messages}])
+        out = folder / "x.json"
+        done = run_cli("export", str(data), "--format", "llava", "-o", str(out), cwd=folder)
+        assert done.returncode == 2 and "data.jsonl:1" in done.stderr, done.stderr
+        assert "not a path in images/" in done.stderr and not out.exists()

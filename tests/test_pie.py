@@ -69,8 +69,12 @@ def test_edits_are_kept_only_when_equivalent_and_significantly_faster():
 
 def test_timing_runs_are_distinct_programs_calling_every_input():
     row = load_programs()[0]
-    first, second = (timing_program(row["program"], "fib", row["inputs"], run) for run in (0, 1))
+    first, second = (
+        timing_program(row["program"], "fib", row["inputs"], run, "p1") for run in (0, 1)
+    )
     assert first != second and first.startswith(row["program"].rstrip())
+    other_pair = timing_program(row["program"], "fib", row["inputs"], 0, "p2")
+    assert other_pair != first  # an original is timed afresh beside each edit
     assert "fib(**_arguments)" in first and '\\"n\\": 28' in first
     pipeline = build_pipeline(load_recipe("pie"))
     decontaminate = [s for s in pipeline.steps if s.method == "decontaminate"]

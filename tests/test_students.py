@@ -11,6 +11,7 @@ import pytest
 from conftest import resume_after_kill, write_jsonl
 
 from synthaug.cli import main
+from synthaug.errors import SynthaugError
 from synthaug.llm.embeddings import MiniLM
 from synthaug.methods.student.llm2llm import Iterate
 from synthaug.records import META
@@ -49,7 +50,7 @@ def test_student_trains_predicts_and_scores_deterministically(student, splits):
     assert 0 < metrics.macro_f1 <= 1
     # a linear probe on sentence embeddings separates its own training set better than chance
     assert first.evaluate(train).accuracy > 0.5
-    with pytest.raises(ValueError, match="two labels"):
+    with pytest.raises(SynthaugError, match="two labels"):
         student.train([r for r in train if r["label"] == "sarcastic"])
 
 

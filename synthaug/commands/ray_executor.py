@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import sys
 from pathlib import Path
 from typing import Any
@@ -66,8 +67,10 @@ def run_shards_on_ray(recipe: Recipe, args: argparse.Namespace) -> None:
             try:
                 records = ray.get(ready[0])
             except ray.exceptions.RayTaskError as exc:
-                cause = exc.cause
-                raise SynthaugError(f"shard {index}/{count}: {cause}") from None
+                raise SynthaugError(f"shard {index}/{count}: {exc.cause}") from None
+            except ray.exceptions.RayError as exc:  # a worker or node lost past the retries
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise SynthaugError(f"shard {index}/{count}: {first}") from None
             done += 1
             if not args.quiet:
                 print(
@@ -89,7 +92,18 @@ def connect(address: str | None) -> Any:
         ) from None
     code = str(Path(synthaug.__file__).resolve().parent.parent)
     path = os.pathsep.join(p for p in (code, os.environ.get("PYTHONPATH")) if p)
-    ray.init(address=address, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": path}})
+    local: dict[str, Any] = {}
+    if address is None:  # a Ray of our own: on 127.0.0.1 only, every connection with a token
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
+        os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+        local = {"_node_ip_address": "127.0.0.1", "include_dashboard": False}
+    try:
+        ray.init(address=address, log_to_driver=False,
+                 runtime_env={"env_vars": {"PYTHONPATH": path}}, **local)  # fmt: skip
+    except (ConnectionError, ValueError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SynthaugError(f"--address {address or '(local)'}: Ray: {first}") from None
     return ray
 
 
@@ -98,4 +112,7 @@ def _run_shard(recipe: Recipe, args: argparse.Namespace, shard: Shard, cwd: str)
     os.chdir(cwd)  # relative paths in the recipe mean what they mean to the driver
     from .run import execute
 
-    return execute(recipe, args, shard).summary["records"]
+    try:
+        return execute(recipe, args, shard).summary["records"]
+    except SynthaugError as exc:  # as the base class: its subclasses' __init__ do not unpickle
+        raise SynthaugError(str(exc)) from None

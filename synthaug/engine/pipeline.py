@@ -176,7 +176,8 @@ class Pipeline:
             prefix = stable_hash([self.fingerprints(resources)[split - 1], settings.limit])
         if settings.shard:
             folder = settings.shard.folder(settings.run_dir)
-            settings = replace(settings, out=folder / PART, run_dir=folder, prefix=prefix)
+            settings = replace(settings, out=folder / PART, run_dir=folder, prefix=prefix,
+                               output=settings.out)  # fmt: skip
         elif settings.merge:
             settings = replace(settings, parts=part_paths(settings.run_dir, prefix))
         clients = resources.clients
@@ -197,6 +198,8 @@ class Pipeline:
             settings = replace(settings, shard_llm=shard_totals(settings.parts, stats[:split]))
         stopped = None
         _remove_stale_temps(settings.out)
+        if settings.shard:  # the part is incomplete until its summary is written again
+            settings.out.with_name("part.summary.json").unlink(missing_ok=True)
         try:
             with AtomicWriter(settings.out) as writer:
                 ticker = asyncio.create_task(display.run()) if display else None
@@ -246,7 +249,8 @@ class Pipeline:
                 for name in step.backend_names().values()
             }
             default = llm.counting(counts.tally(DEFAULT_BACKEND)) if llm else None
-            ctx = StepContext(default, self.seed, step.name, named, resources, settings.out)
+            output = settings.output or settings.out
+            ctx = StepContext(default, self.seed, step.name, named, resources, output)
             inbox = queues[k - 1] if k else None
             return _Stage(step, ctx, emitters[k], counts, failed, inbox)
 
@@ -334,6 +338,7 @@ class _Settings:
     prefix: str | None = None  # a shard's prefix fingerprint (its part's summary names it)
     parts: list[Path] | None = None  # a merge's parts
     shard_llm: dict[str, float] | None = None  # a merge's parts' model-use counters
+    output: Path | None = None  # a shard's: the merged output, beside which steps write images
 
 
 @dataclass

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, SynthaugError
+from ..io.images import is_stored_path
 from ..io.readers import read_numbered
 from ..io.writers import write_text_atomic
 from ..records import META
@@ -36,6 +37,10 @@ def _turns(source: Path, line: int, record: dict[str, Any]) -> tuple[Path, list[
     image, messages = record.get("image"), record.get("messages")
     if not isinstance(image, str) or not image:
         raise InputError(source, "no 'image' path in the record", line)
+    if not is_stored_path(image):  # never embed a file from outside the images folder
+        raise InputError(
+            source, f"image {image!r} is not a path in images/ (images/ab/<sha256>.png)", line
+        )
     picture = source.parent / image
     if not picture.is_file():
         raise InputError(source, f"image {image} not found beside the file", line)

@@ -11,11 +11,20 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from pathlib import Path
 
+from ..errors import SynthaugError
 from .writers import write_bytes_atomic
 
 FOLDER = "images"
+STORED = re.compile(rf"{FOLDER}/[0-9a-f]{{2}}/[0-9a-f]{{62}}\.[a-z0-9]{{1,5}}")
+
+
+def is_stored_path(relative: object) -> bool:
+    """Whether ``relative`` is a path the store writes (so it cannot name a file elsewhere,
+    e.g. an absolute path or one with ``..``)."""
+    return isinstance(relative, str) and STORED.fullmatch(relative) is not None
 
 
 class ImageStore:
@@ -45,7 +54,11 @@ class ImageStore:
         return relative
 
     def path(self, relative: str) -> Path:
-        """The file a record's relative image path names."""
+        """The file a record's relative image path names (only paths the store writes)."""
+        if not is_stored_path(relative):
+            raise SynthaugError(
+                f"{relative!r}: not an image path of the store (images/ab/<sha256>.png)"
+            )
         return self.root / relative
 
     def read(self, relative: str) -> bytes:

@@ -33,11 +33,11 @@ def canonical_names(names: Iterable[str]) -> dict[str, str]:
 
 
 def mentions(text: str, name: str) -> bool:
-    """Whether ``text`` names the entity ``name`` (its key or its spelling, case-insensitive,
-    whitespace normalised)."""
+    """Whether ``text`` names the entity ``name`` as whole words (its key or its spelling,
+    case-insensitive, whitespace normalised): "int" is not in "pointer"."""
     haystack = " ".join(_QUOTES.sub("", unicodedata.normalize("NFKC", text)).casefold().split())
     key = entity_key(name)
-    return bool(key) and key in haystack
+    return bool(key) and re.search(rf"(?<!\w){re.escape(key)}(?!\w)", haystack) is not None
 
 
 _IDENTIFIER = re.compile(r"\b[A-Za-z_]\w*_\w+\b|\b[A-Z][A-Z0-9]{1,}\b")
@@ -77,7 +77,8 @@ def nearest_pair(first: str, second: str, text: str) -> tuple[int, int] | None:
         words = name.split()
         if not words:
             return None
-        pattern = re.compile(r"\s+".join(map(re.escape, words)), re.IGNORECASE)
+        joined = r"\s+".join(map(re.escape, words))
+        pattern = re.compile(rf"(?<!\w){joined}(?!\w)", re.IGNORECASE)
         spans.append([m.span() for m in pattern.finditer(text)])
     if not spans[0] or not spans[1]:
         return None

@@ -27,7 +27,10 @@ def number(value: float) -> str:
 
 
 def _series(table: dict[str, Any], name: str) -> list[float]:
-    return next(s["values"] for s in table["series"] if s["name"] == name)
+    for series in table["series"]:
+        if series["name"] == name:
+            return series["values"]
+    raise KeyError(f"no series {name!r} in the table")
 
 
 def _value(table: dict[str, Any], name: str, category: str) -> float:

@@ -68,9 +68,15 @@ def answer(scene: dict[str, Any], kind: str, args: dict[str, Any]) -> str:
         hits = sum(_matches(o, args["attributes"]) for o in objects)
         return str(hits) if kind == "count" else ("Yes" if hits else "No")
     if kind == "relation":
-        first = next(o for o in objects if name(o) == args["first"])
-        second = next(o for o in objects if name(o) == args["second"])
+        first, second = (_named(objects, args[which]) for which in ("first", "second"))
         (x1, y1), (x2, y2) = center(first), center(second)
         holds = {"left of": x1 < x2, "right of": x1 > x2, "above": y1 < y2, "below": y1 > y2}
         return "Yes" if holds[args["relation"]] else "No"
     raise ValueError(f"unknown question kind {kind!r}")
+
+
+def _named(objects: list[dict[str, Any]], wanted: str) -> dict[str, Any]:
+    for candidate in objects:
+        if name(candidate) == wanted:
+            return candidate
+    raise KeyError(f"no object {wanted!r} in the scene")

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import BackendUnavailable
+from ..errors import BackendUnavailable, SynthaugError
 from ..llm.cache import RequestCache
 from ..llm.embeddings import Embedder, embed_cached
 
@@ -80,7 +80,7 @@ class ClassifierStudent:
         """A classifier fitted on ``records`` (at least two labels needed)."""
         labels = self.labels(records)
         if len(set(labels)) < 2:
-            raise ValueError(f"training needs at least two labels, got {sorted(set(labels))}")
+            raise SynthaugError(f"training needs at least two labels, got {sorted(set(labels))}")
         model = _sklearn().linear_model.LogisticRegression(
             C=self.c, max_iter=self.max_iter, random_state=seed
         )
@@ -105,7 +105,7 @@ class TrainedClassifier:
     def evaluate(self, records: Sequence[dict[str, Any]]) -> Metrics:
         """Accuracy and macro-F1 (over the labels present in gold or predictions)."""
         if not records:
-            raise ValueError("evaluation needs at least one record")
+            raise SynthaugError("evaluation needs at least one record")
         metrics = _sklearn().metrics
         gold, predicted = self.student.labels(records), self.predict(records)
         return Metrics(

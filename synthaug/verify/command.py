@@ -39,7 +39,7 @@ async def _recheck_all(
         kind = verification.get("kind", "?")
         try:
             same = await reverify(verification, sandbox)
-        except (KeyError, TypeError, ValueError) as error:
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
             problem = f"bad {FIELD} evidence in record {index + 1}: {error!r}"
             raise InputError(path, problem) from None
         checked[kind] += 1

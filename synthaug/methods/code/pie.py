@@ -41,6 +41,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...engine.step import MapStep, RowError, SourceStep, StepContext
+from ...hashing import stable_hash
 from ...io.readers import read_records
 from ...llm.types import chat
 from ...records import META, source_record
@@ -96,11 +97,15 @@ class EditParams(BaseModel):
     call_timeout_s: float = Field(5.0, gt=0)  # per call in the equivalence check
 
 
-def timing_program(code: str, func_name: str, inputs: list[dict[str, Any]], run: int) -> str:
+def timing_program(
+    code: str, func_name: str, inputs: list[dict[str, Any]], run: int, pair: str
+) -> str:
     """``code`` followed by a driver calling ``func_name`` on every input; ``run`` numbers
-    the timed run (so each is its own sandbox execution, cached for a resumed run)."""
+    the timed run of the ``pair`` compared, so each is its own sandbox execution, cached for
+    a resumed run but never shared with another pair's timings (an original is timed again,
+    interleaved, beside each edit)."""
     return (
-        f"{code.rstrip()}\n\n\n# synthaug timing run {run}\n"
+        f"{code.rstrip()}\n\n\n# synthaug timing run {run} of pair {pair}\n"
         f"import json as _json\n"
         f"for _arguments in _json.loads({json.dumps(json.dumps(inputs))}):\n"
         f"    {func_name}(**_arguments)\n"
@@ -113,10 +118,11 @@ async def timings(
     """Wall times of ``repeats`` runs of each, alternating (who goes first alternates too);
     the failing status otherwise."""
     slow, fast = [], []
+    tag = stable_hash([original, edited], 16)
     for run in range(repeats):
         pair = ((original, slow), (edited, fast))
         for code, times in pair if run % 2 == 0 else pair[::-1]:
-            result = await sandbox.run(timing_program(code, func_name, inputs, run))
+            result = await sandbox.run(timing_program(code, func_name, inputs, run, tag))
             if not result.ok:
                 return result.status
             times.append(result.wall_s)

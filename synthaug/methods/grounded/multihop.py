@@ -23,7 +23,7 @@ synthaug.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -68,7 +68,9 @@ def hop_fields(row: dict[str, Any]) -> dict[str, Any]:
 
 class PathParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    hops: list[int] = Field([2, 3], min_length=1, description="path lengths, taken in turn")
+    hops: list[Annotated[int, Field(ge=1, le=5)]] = Field(
+        [2, 3], min_length=1, description="path lengths (1-5 hops), taken in turn"
+    )
     count: int = Field(20, ge=1, description="paths to sample")
     save: str | None = Field(None, description="write the graph here (networkx node-link JSON)")
 

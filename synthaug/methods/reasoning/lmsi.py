@@ -27,7 +27,7 @@ model is PaLM-540B; samples come ``samples_per_call`` at a time through the requ
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -43,7 +43,13 @@ PAPER = "Huang et al., 2022, Large Language Models Can Self-Improve (arXiv 2210.
 TAXONOMY = "synthesis / self-improvement (self-consistent reasoning paths, no labels)"
 STAGE = "reasoning (SFT data)"
 ZERO_SHOT_COT = "Let's think step by step."
-FORMATS = ("few_shot_cot", "few_shot_direct", "zero_shot_cot", "zero_shot_direct")
+Format = Literal["few_shot_cot", "few_shot_direct", "zero_shot_cot", "zero_shot_direct"]
+FORMATS: tuple[Format, ...] = (
+    "few_shot_cot",
+    "few_shot_direct",
+    "zero_shot_cot",
+    "zero_shot_direct",
+)
 
 
 def majority(answers: list[str | None]) -> tuple[str | None, dict[str, int]]:
@@ -157,7 +163,7 @@ def formats(question: str, rationale: str, answer: str) -> dict[str, tuple[str, 
 class FormatsParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     question_column: str = "question"
-    formats: list[str] = Field(default_factory=lambda: list(FORMATS), min_length=1)
+    formats: list[Format] = Field(default_factory=lambda: list(FORMATS), min_length=1)
 
 
 @register("lmsi.formats", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)

@@ -173,7 +173,7 @@ class Iterate(WholeStep):
         """The seed rows the student labels wrongly (generated rows never count)."""
         predicted = model.predict(seeds)
         label = self.params.label_column
-        return [row for row, guess in zip(seeds, predicted, strict=True) if guess != row[label]]
+        return [row for row, guess in zip(seeds, predicted, strict=True) if guess != str(row[label])]
 
     def scores(
         self,
@@ -279,7 +279,7 @@ class Iterate(WholeStep):
             text, _, rest = item.partition("Label:")
             text = text.strip().splitlines()[0].strip().strip('"') if text.strip() else ""
             named = rest.strip().splitlines()[0].strip().strip(".").lower() if rest.strip() else ""
-            if text and (not named or named.replace(" ", "_") == label.lower()):
+            if text and (not named or named.replace(" ", "_") == str(label).lower()):
                 texts.append(text)
         return texts
 
