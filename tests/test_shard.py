@@ -120,3 +120,19 @@ def test_a_model_source_cannot_be_split(tmp_path):
     done = run_cli("run", "self_instruct", "--shard", "0/2", "--no-cache", cwd=tmp_path)
     assert done.returncode == 2, done.stderr
     assert "generates its rows with a model" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_sharded_images_land_beside_the_merged_output(tmp_path):
+    """Steps in a shard see the run's output, not the shard's part: their images go to
+    images/ beside the merged data.jsonl, where its records' relative paths point."""
+    run = ["run", "abstract_images", "--set", "steps[0].params.count=6", "--quiet"]
+    whole = run_cli(*run, "--out", "whole/data.jsonl", cwd=tmp_path)
+    assert whole.returncode == 0, whole.stderr
+    for extra in (["--shard", "0/2"], ["--shard", "1/2"], ["--merge"]):
+        done = run_cli(*run, "--out", "sharded/data.jsonl", *extra, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+    merged = read_jsonl(tmp_path / "sharded" / "data.jsonl")
+    assert merged == read_jsonl(tmp_path / "whole" / "data.jsonl") and len(merged) == 6
+    for record in merged:
+        assert (tmp_path / "sharded" / record["image"]).is_file(), record["image"]
+    assert not list((tmp_path / "sharded").glob(".data.run/shards/*/images"))
