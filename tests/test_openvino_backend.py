@@ -65,7 +65,7 @@ def test_chat_raw_schema_grammar_stop_and_samples(engine):
         engine,
         chat(("user", "Name a colour."), max_tokens=12, temperature=0),
         ChatRequest(prompt="1. Write a poem.\n2.", max_tokens=12, temperature=0),
-        chat(("user", "Is fire hot?"), max_tokens=48, json_schema=YES_NO_SCHEMA),
+        chat(("user", "Is fire hot?"), max_tokens=48, temperature=0, json_schema=YES_NO_SCHEMA),
         chat(("user", "Is ice cold?"), max_tokens=4, grammar='root ::= "Yes" | "No"'),
         chat(("user", "Describe the sea."), max_tokens=40, temperature=0, stop=("e",)),
         chat(("user", "Say a word."), max_tokens=8, n=3, temperature=1, seed=4),

@@ -129,6 +129,9 @@ LLM2LLM_ARGS = [
     "--set", "steps[1].params.max_attempts=1",
     "--set", "steps[1].params.max_tokens=48",
     "--set", "steps[1].params.report_path=iterations.json",
+    # llama.cpp's samples depend on thread count and batching: one slot, one thread
+    "--set", "backend.deterministic=true",
+    "--set", "backend.threads=1",
 ]  # fmt: skip
 
 

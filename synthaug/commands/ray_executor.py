@@ -84,6 +84,12 @@ def run_shards_on_ray(recipe: Recipe, args: argparse.Namespace) -> None:
 def connect(address: str | None) -> Any:
     """The ``ray`` module, connected to the cluster at ``address`` (a local Ray when None),
     its workers importing this synthaug."""
+    local: dict[str, Any] = {}
+    if address is None:  # a Ray of our own: on 127.0.0.1 only, every connection with a token
+        os.environ.setdefault("RAY_AUTH_MODE", "token")  # read when ray is imported
+        os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+        local = {"_node_ip_address": "127.0.0.1", "include_dashboard": False}
     try:
         import ray
     except ImportError:
@@ -92,12 +98,6 @@ def connect(address: str | None) -> Any:
         ) from None
     code = str(Path(synthaug.__file__).resolve().parent.parent)
     path = os.pathsep.join(p for p in (code, os.environ.get("PYTHONPATH")) if p)
-    local: dict[str, Any] = {}
-    if address is None:  # a Ray of our own: on 127.0.0.1 only, every connection with a token
-        os.environ.setdefault("RAY_AUTH_MODE", "token")
-        os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
-        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-        local = {"_node_ip_address": "127.0.0.1", "include_dashboard": False}
     try:
         ray.init(address=address, log_to_driver=False,
                  runtime_env={"env_vars": {"PYTHONPATH": path}}, **local)  # fmt: skip
