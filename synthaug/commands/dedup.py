@@ -27,6 +27,7 @@ from ..resources import add_cache_options
 from . import command
 from .curation import BATCH, EPILOG, embedder_of, finish, io_options, split_columns
 from .params import add_param_options, params_from_args
+from .ray_executor import add_executor_options
 
 # the steps' own params: the same options, defaults and checks as in a recipe
 DEDUP_PARAMS = {"exact": DedupExactParams, "near": DedupNearParams, "semantic": DedupSemanticParams}
@@ -49,18 +50,10 @@ def add_commands(commands: Any) -> None:
     for params in DEDUP_PARAMS.values():
         add_param_options(dedup, params, skip=("columns", "cache"))
     add_cache_options(dedup)
-    dedup.add_argument(
-        "--executor",
-        choices=("local", "ray"),
-        default="local",
-        help="ray (--mode near): MinHash signing on Ray Data workers; the same output",
-    )
-    dedup.add_argument(
-        "--address", help="with --executor ray: auto or HOST:PORT (default: a local Ray)"
-    )
-    dedup.add_argument(
-        "--workers", type=int, default=2, metavar="N", help="with --executor ray: signing actors"
-    )
+    add_executor_options(
+        dedup, "(--mode near) MinHash signing on Ray Data workers; the same output",
+        "signing actors",
+    )  # fmt: skip
     dedup.set_defaults(handler=cmd_dedup)
 
     pruning = commands.add_parser(

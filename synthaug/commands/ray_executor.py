@@ -31,6 +31,24 @@ from ..recipe import Recipe, build_pipeline
 RETRIES = 3  # a task whose worker or node died runs again up to this many times
 
 
+def add_executor_options(parser: argparse.ArgumentParser, on_ray: str, workers: str) -> None:
+    """``--executor local|ray``, ``--address`` and ``--workers``; ``on_ray`` says what runs on
+    Ray, ``workers`` what a worker is."""
+    parser.add_argument(
+        "--executor", choices=("local", "ray"), default="local",
+        help=f"local (this process) or ray: {on_ray}",
+    )  # fmt: skip
+    parser.add_argument(
+        "--address",
+        help="with --executor ray: the cluster (auto, or HOST:PORT); default: a local Ray "
+        "on 127.0.0.1 with token auth",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=2, metavar="N",
+        help=f"with --executor ray: how many {workers} (default 2)",
+    )  # fmt: skip
+
+
 def run_shards_on_ray(recipe: Recipe, args: argparse.Namespace) -> None:
     """Run every shard of ``recipe`` as a Ray task on the cluster at ``args.address`` (a
     local Ray when None) and wait for them all; a shard's error is one line."""

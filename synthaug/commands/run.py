@@ -32,6 +32,7 @@ from ..resources import (
     resources_from_args,
 )
 from . import EPILOG, command
+from .ray_executor import add_executor_options
 
 SCORERS = ("alpagasus", "deita", "ifd")
 BUDGET_EXIT = 3  # the budget was spent; the run stopped and resumes when run again
@@ -96,24 +97,11 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     add_price_option(parser)
     add_budget_options(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress display")
-    parser.add_argument(
-        "--executor",
-        choices=("local", "ray"),
-        default="local",
-        help="local (this process) or ray: the rows in --workers shards, each a Ray task that "
-        "builds its own model clients, checkpoints in the run folder beside --out (a path "
-        "every node sees); then the merge here",
-    )
-    parser.add_argument(
-        "--address",
-        help="with --executor ray: the cluster (auto, or HOST:PORT); default: a local Ray",
-    )
-    parser.add_argument(
-        "--workers",
-        type=int,
-        default=2,
-        metavar="N",
-        help="with --executor ray: how many shards run as Ray tasks (default 2)",
+    add_executor_options(
+        parser,
+        "the rows in --workers shards, each a Ray task that builds its own model clients, "
+        "checkpoints in the run folder beside --out (a path every node sees); then the merge here",
+        "shards run as Ray tasks",
     )
     split = parser.add_mutually_exclusive_group()
     split.add_argument(
