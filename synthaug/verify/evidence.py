@@ -32,6 +32,10 @@ the evidence is enough to re-run the check without the model (``reverify``):
 - ``kg_path``: ``question``, ``answer``, ``path[{subject, relation, object, evidence?}]`` and
   the checks — re-check the chain, the answer as the path's end, each hop's entities in its
   evidence text, the question naming the start but not the answer (``verify.kg``).
+- ``toolformer``: ``calls[{api, query, result, losses, gain, threshold}]``, ``implementations``,
+  ``date``, ``corpus``, ``stored`` — recompute each kept call's loss filter, re-run the
+  Calculator (sandbox), Calendar and WikiSearch (BM25) calls; QA and MT results are taken as
+  stored (``verify.toolformer``).
 - ``kg_answer``: ``triple``, ``answer``, ``names_object`` — the answer names the object.
 """
 
@@ -162,6 +166,12 @@ async def _tool_calls(v: dict[str, Any], sandbox: Sandbox) -> bool:
     return passed == v["verified"]
 
 
+async def _toolformer(v: dict[str, Any], sandbox: Sandbox) -> bool:
+    from .toolformer import recheck
+
+    return await recheck(v, sandbox)
+
+
 async def _api_exists(v: dict[str, Any], sandbox: Sandbox) -> bool:
     from .api_refs import recheck
 
@@ -265,4 +275,5 @@ _CHECKS = {
     "abstract_image": _abstract_image,
     "kg_path": _kg_path,
     "kg_answer": _kg_answer,
+    "toolformer": _toolformer,
 }
