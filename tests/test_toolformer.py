@@ -131,7 +131,7 @@ def test_texts_reject_a_text_that_is_not_a_string(tmp_path: Path):
 
 # ----- the recipe end to end on the embedded model -----
 
-TAU_F = 0.1  # lowered from the paper's 0.5: the 135M model's best gain here was 0.59, so 0.5 keeps few
+TAU_F = 0.1  # lowered from the paper's 0.5: the 135M model's best gain here was 0.59
 # k = 5 and τ_s = 0.05 (the paper's defaults for its other APIs) instead of the Calculator's
 # k = 20 and τ_s = 0.0, to keep the run short
 

@@ -13,6 +13,7 @@ The model-backed APIs (QA, MT) are answered by the backend; their results are ta
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from datetime import date
 from functools import lru_cache
@@ -38,6 +39,13 @@ def calendar_sentence(day: str) -> str:
 
 
 def file_digest(path: str) -> str:
+    """The sha256 of the file (computed again only when its size or time changes)."""
+    stat = os.stat(path)
+    return _digest(path, stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=16)
+def _digest(path: str, _size: int, _mtime_ns: int) -> str:
     with open(path, "rb") as handle:
         return hashlib.sha256(handle.read()).hexdigest()
 

@@ -58,7 +58,7 @@ import math
 from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -285,14 +285,16 @@ class Calls(MapStep):
     Output columns: ``toolformer_calls`` (per distinct call: ``api``, ``offset``,
     ``probability``, ``start``, ``argument``, the executor's ``query``, the paper's
     ``result`` text (and the calculator's ``return``, WikiSearch's ``hits``), or the
-    ``error``), ``toolformer_discarded`` (samples that did not close the call, and MT calls
-    that look ahead), ``tool_impl`` and ``toolformer_corpus`` (for the evidence).
+    ``error``), ``toolformer_discarded`` (samples that did not close the call or have an
+    empty input, and MT calls that look ahead), ``tool_impl`` and ``toolformer_corpus``
+    (for the evidence).
     """
 
     Params = CallsParams
     reads = ("text", "date", "toolformer_positions")
     writes = ("toolformer_calls", "toolformer_discarded", "tool_impl", "toolformer_corpus")
     uses_llm = True
+    seed_data: ClassVar[dict[str, str]] = {"corpus": WIKI_CORPUS}
 
     def __init__(self, name: str | None = None, **params: Any):
         super().__init__(name, **params)
@@ -332,7 +334,9 @@ class Calls(MapStep):
             discarded += arguments.count(None)
             for argument in dict.fromkeys(a for a in arguments if a is not None):
                 query = query_of(argument)
-                if position["api"] == "MT" and looks_ahead(text, position["offset"], query):
+                if not query or (
+                    position["api"] == "MT" and looks_ahead(text, position["offset"], query)
+                ):
                     discarded += 1
                     continue
                 calls.append({**position, "argument": argument, "query": query})
@@ -346,24 +350,8 @@ class Calls(MapStep):
         for call in calls:
             by_executor.setdefault(APIS[call["api"]].executor, []).append(call)
         impl = {CALCULATE: self.calculator.implementation()}
-        outcomes, _ = await run_calls(
-            ctx.sandbox,
-            [{"name": CALCULATE, "arguments": {"expression": c["query"]}}
-             for c in by_executor.get("sandbox", [])],
-            impl,
-        )  # fmt: skip
-        for call, outcome in zip(by_executor.get("sandbox", []), outcomes, strict=True):
-            if "return" in outcome:
-                call.update(
-                    {"return": outcome["return"], "result": round_result(outcome["return"])}
-                )
-            else:
-                call["error"] = outcome["error"]
-        asked = [model_request(APIS[c["api"]], c["query"]) for c in by_executor.get("model", [])]
-        answers = await asyncio.gather(*(ctx.require_llm().complete(r) for r in asked))
-        for call, answer in zip(by_executor.get("model", []), answers, strict=True):
-            result = model_result(answer.choices[0].text if answer.choices else "")
-            call.update({"result": result} if result else {"error": "the backend gave no answer"})
+        await self.calculate(by_executor.get("sandbox", []), impl, ctx)
+        asked = await self.ask(by_executor.get("model", []), ctx)
         corpus = self.corpus if "bm25" in by_executor else None
         for call in by_executor.get("bm25", []):
             found = wiki_search(corpus["path"], call["query"], corpus["snippets"],
@@ -374,6 +362,31 @@ class Calls(MapStep):
         fields = {"toolformer_calls": calls, "toolformer_discarded": discarded,
                   "tool_impl": impl, "toolformer_corpus": corpus}  # fmt: skip
         return [self.derived(row, fields, ctx, sent + asked)]
+
+    @staticmethod
+    async def calculate(
+        calls: list[dict[str, Any]], impl: dict[str, Any], ctx: StepContext
+    ) -> None:
+        """The Calculator's calls run in the sandbox: ``return`` and ``result``, or ``error``."""
+        tool_calls = [{"name": CALCULATE, "arguments": {"expression": c["query"]}} for c in calls]
+        outcomes, _ = await run_calls(ctx.sandbox, tool_calls, impl)
+        for call, outcome in zip(calls, outcomes, strict=True):
+            if "return" in outcome:
+                call.update(
+                    {"return": outcome["return"], "result": round_result(outcome["return"])}
+                )
+            else:
+                call["error"] = outcome["error"]
+
+    @staticmethod
+    async def ask(calls: list[dict[str, Any]], ctx: StepContext) -> list[ChatRequest]:
+        """QA and MT calls answered by the backend; the requests sent."""
+        asked = [model_request(APIS[c["api"]], c["query"]) for c in calls]
+        answers = await asyncio.gather(*(ctx.require_llm().complete(r) for r in asked))
+        for call, answer in zip(calls, answers, strict=True):
+            result = model_result(answer.choices[0].text if answer.choices else "")
+            call.update({"result": result} if result else {"error": "the backend gave no answer"})
+        return asked
 
     def row_counts(self, row: dict[str, Any]) -> dict[str, int]:
         calls = row["toolformer_calls"]
@@ -506,5 +519,6 @@ def evidence(kept: list[dict[str, Any]], row: dict[str, Any]) -> dict[str, Any]:
     model-backed APIs' results are ``stored`` (taken as they are)."""
     calls = [{k: c[k] for k in EVIDENCE_KEYS if k in c} for c in kept]
     stored = sorted({c["api"] for c in kept if APIS[c["api"]].executor == "model"})
+    corpus = row.get("toolformer_corpus")
     return verdict("toolformer", True, calls=calls, implementations=row["tool_impl"],
-                   date=row.get("date"), corpus=row.get("toolformer_corpus"), stored=stored)  # fmt: skip
+                   date=row.get("date"), corpus=corpus, stored=stored)  # fmt: skip
