@@ -28,6 +28,7 @@ from synthaug.methods.tool_use.toolformer import (
     prompt_of,
 )
 from synthaug.methods.tool_use.toolformer_apis import (
+    calculator_worthy,
     foreign_span,
     looks_ahead,
     model_request,
@@ -145,6 +146,23 @@ def test_mt_applies_only_to_texts_with_a_non_english_span():
     assert not looks_ahead(text, text.index(", that"), "O homem suprimido")  # seen before
     assert looks_ahead(text, text.index(" O homem"), "O homem suprimido")  # only after
     assert not applies(APIS["Calendar"], {"text": TEXT, "date": None})
+
+
+def test_the_calculator_annotates_only_texts_that_pass_the_papers_heuristic():
+    assert calculator_worthy("It bought 48 books in March and 37 in April: 85 in all.")  # 48 + 37
+    assert calculator_worthy("An average of 2.87 goals over 252 matches, 723 in all.")  # 723 / 252
+    assert calculator_worthy("The bill came to a total of 45 dollars.")  # "total of" and a number
+    assert calculator_worthy("We found that 3 x 4 = 12 here.")
+    assert not calculator_worthy("The bridge opened in 1932 and is 330 metres long.")
+    assert calculator_worthy("It cost 40 dollars, then 2 more, 42 dollars in all.")  # 40 + 2
+    far = "It cost 40 dollars. " + "word " * 120 + "Then 2 more, 42 dollars in all."
+    assert not calculator_worthy(far)  # 40 is more than 100 words from 2 and 42
+    # texts with three numbers and nothing else: the paper keeps a random 1 %
+    plain = [f"Room {n}, floor {n + 7} and desk {3 * n + 1000} were booked." for n in range(1, 601)]
+    kept = sum(map(calculator_worthy, plain))
+    assert 0 < kept < 20
+    assert applies(APIS["Calculator"], {"text": TEXT}, text_filters=False)
+    assert not applies(APIS["Calculator"], {"text": TEXT})
 
 
 def test_texts_read_dates_and_reject_a_bad_one(tmp_path: Path):

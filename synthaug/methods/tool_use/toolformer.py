@@ -22,8 +22,9 @@ Steps here: ``toolformer.texts`` (plain texts, by default ``data/toolformer_text
 with an optional date column), ``toolformer.positions`` (a), ``toolformer.calls`` (b and c)
 and ``toolformer.filter`` (d, the augmented text and, when a call stays, ``verification``
 evidence that ``synthaug verify`` re-checks). The five APIs of the paper (Calculator, QA,
-WikiSearch, MT, Calendar; ``toolformer_apis``) each have the paper's prompt, executor and
-per-API k, τ_s, m, τ_f; a run annotates with the ``apis`` it names, each API scored on its
+WikiSearch, MT, Calendar; ``toolformer_apis``) each have the paper's prompt, executor,
+per-API k, τ_s, m, τ_f and text filter (Calendar: a date; MT: a non-English span;
+Calculator: the paper's number heuristic; ``text_filters: false`` lifts the last two); a run annotates with the ``apis`` it names, each API scored on its
 own as in the paper, and the calls kept for all of them merged into one x*. Faithful: the
 paper's prompts, settings, the weights, L⁺ and L⁻ with the call as a prefix, the "[", "→",
 "]" spelling, results to two decimal places, every text kept in C* (with or without calls).
@@ -79,6 +80,7 @@ from .toolformer_apis import (
     APIS,
     Api,
     ApiName,
+    calculator_worthy,
     foreign_span,
     looks_ahead,
     model_request,
@@ -161,10 +163,15 @@ def prompt_of(api: Api, text: str) -> str:
     return render(__file__, api.template, text=text)
 
 
-def applies(api: Api, row: dict[str, Any]) -> bool:
-    """Calendar needs the text's date, MT a non-English span (the paper's text filters)."""
+def applies(api: Api, row: dict[str, Any], text_filters: bool = True) -> bool:
+    """Calendar needs the text's date; with ``text_filters``, the Calculator a text that
+    passes the paper's heuristic and MT a non-English span (the paper's text filters)."""
     if api.name == "Calendar":
         return row.get("date") is not None
+    if not text_filters:
+        return True
+    if api.name == "Calculator":
+        return calculator_worthy(row["text"])
     return api.name != "MT" or foreign_span(row["text"]) is not None
 
 
@@ -201,6 +208,7 @@ class PositionsParams(BaseModel):
     apis: list[ApiName] = Field(["Calculator"], min_length=1)
     top_k: int | None = Field(None, ge=1, description="the paper's k; None: the API's")
     threshold: float | None = Field(None, ge=0, lt=1, description="τ_s; None: the API's")
+    text_filters: bool = Field(True, description="the paper's Calculator and MT text filters")
     top_logprobs: int = Field(20, ge=1, le=20)
     max_text_tokens: int = Field(512, ge=8)
 
@@ -226,7 +234,7 @@ class Positions(MapStep):
 
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
         text, p = row["text"], self.params
-        apis = [APIS[name] for name in dict.fromkeys(p.apis) if applies(APIS[name], row)]
+        apis = [APIS[n] for n in dict.fromkeys(p.apis) if applies(APIS[n], row, p.text_filters)]
         requests = [self.request(api, text) for api in apis]
         completions = await asyncio.gather(*(ctx.require_llm().complete(r) for r in requests))
         positions = []

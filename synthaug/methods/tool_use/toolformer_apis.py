@@ -19,12 +19,18 @@ MT applies only to texts with a non-English span (``foreign_span``): the paper's
 chunks, a middle chunk of another language with confidence > 0.8 between English chunks,
 chunks of only numbers or symbols skipped; the paper's classifier is fastText's, here
 py3langid (its model ships with the package). The paper's later MT filter (a call whose input
-appears after the call but not before it is dropped) is ``looks_ahead``. The Calculator's
-heuristic text filter (three numbers, "=" …) is not built: every text is annotated.
+appears after the call but not before it is dropped) is ``looks_ahead``. The Calculator
+applies only to texts that pass the paper's heuristic (``calculator_worthy``): three numbers
+within 100 tokens (words here), one the result of + - * / on the other two (to two decimal
+places here); or "=",
+"equals", "equal to", "total of", "average of" followed by a number; or at least three
+numbers, of which texts a 1 % subset is kept (chosen by a hash of the text here).
 """
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -129,3 +135,38 @@ def foreign_span(text: str) -> str | None:
 def looks_ahead(text: str, offset: int, query: str) -> bool:
     """The paper's MT call filter: the input appears after the call but not before it."""
     return query in text[offset:] and query not in text[:offset]
+
+
+NUMBER = re.compile(r"(?<![\w.])\d+(?:,\d{3})*(?:\.\d+)?")
+STATED = re.compile(r"(?:=|\bequals?\b|\bequal to\b|\btotal of\b|\baverage of\b)\s*\$?\d", re.I)
+WINDOW = 100  # the paper's window of 100 tokens, in words here
+
+
+def _numbers(text: str) -> list[tuple[int, float]]:
+    """(word index, value) of each number in ``text``."""
+    found = []
+    for index, word in enumerate(text.split()):
+        found += [(index, float(m.group().replace(",", ""))) for m in NUMBER.finditer(word)]
+    return found
+
+
+def computed_triple(numbers: list[tuple[int, float]]) -> bool:
+    """Three numbers within ``WINDOW`` words, one the result of + - * / on the other two."""
+    for start, (at, _) in enumerate(numbers):
+        window = [value for index, value in numbers[start:] if index - at < WINDOW]
+        for i, j in itertools.permutations(range(len(window)), 2):
+            a, b = window[i], window[j]
+            results = {a + b, a - b, a * b} | ({a / b} if b else set())
+            others = (v for k, v in enumerate(window) if k not in (i, j))
+            if any(abs(v - r) < 0.01 for v in others for r in results):  # to two places
+                return True
+    return False
+
+
+def calculator_worthy(text: str) -> bool:
+    """The paper's Calculator text filter (Appendix A.1)."""
+    numbers = _numbers(text)
+    if (len(numbers) >= 3 and computed_triple(numbers)) or STATED.search(text):
+        return True
+    sampled = int(hashlib.sha256(text.encode()).hexdigest(), 16) % 100 == 0  # the 1 % subset
+    return len(numbers) >= 3 and sampled
