@@ -5,18 +5,19 @@ The paper, for a text x = x_1..x_n and an API with a few-shot prompt P(x) (its F
 Appendix A.2):
 
 (a) **positions**: p_i = p_M("[" | P(x), x_{1:i-1}) at every position i; keep the
-    positions with p_i > τ_s, at most the k most likely (k = 5, τ_s = 0.05);
-(b) **calls**: at each kept position sample m calls (m = 5) from M continuing
-    P(x), x_{1:i-1}, "["; a sample that does not close with "]" is discarded;
+    positions with p_i > τ_s, at most the k most likely (k = 5, τ_s = 0.05; the Calculator
+    and MT, run on heuristically filtered texts: k = 20, τ_s = 0.0);
+(b) **calls**: at each kept position sample m calls (m = 5; Calculator, MT: 10) from M
+    continuing P(x), x_{1:i-1}, "["; a sample that does not close with "]" is discarded;
 (c) **execution**: every call is run and its result r kept (the calculator rounds to two
     decimal places);
 (d) **filtering**: L_i(z) = -Σ_j w_{j-i} log p_M(x_j | z, x_{1:j-1}), the loss of the text
     from position i with z given as a prefix (not inserted: M has not seen calls yet), and
     w_t ∝ max(0, 1 - 0.2 t) normalised to sum 1. With e(c, r) = "[API(input) → r]",
     L⁺ = L_i(e(c, r)) and L⁻ = min(L_i(ε), L_i(e(c, ε))); the call stays iff
-    L⁻ - L⁺ ≥ τ_f (τ_f = 1.0 for most tools). The kept calls are inserted into the text,
-    x* = x_{1:i-1}, e(c, r), x_{i:n}; the texts x* form the augmented set C*, on which the
-    paper fine-tunes M.
+    L⁻ - L⁺ ≥ τ_f (τ_f = 1.0; Calculator, MT: 0.5). The kept calls of all APIs are
+    inserted into the text, x* = x_{1:i-1}, e(c, r), x_{i:n}; the texts x* form the
+    augmented set C*, on which the paper fine-tunes M.
 
 Steps here: ``toolformer.texts`` (plain texts, by default ``data/toolformer_texts.jsonl``,
 with an optional date column), ``toolformer.positions`` (a), ``toolformer.calls`` (b and c)
