@@ -1,0 +1,207 @@
+"""ToolCoder (Zhang et al., 2023, arXiv 2305.04032): code annotated with API-search calls where
+an API is chosen, to teach a code model to search for APIs instead of inventing them.
+
+The paper: (1) ChatGPT annotates existing code with a few-shot prompt, inserting
+``<API>APISearch(query)→answer</API>`` right before an API is used, where the query says what
+the API has to do and the answer is the API's name; (2) the annotated code fine-tunes a code
+model (CodeGen, with parameter-efficient tuning); (3) at inference, when the model writes
+``APISearch(query)→``, decoding pauses, the search tool answers with API names and generation
+goes on. Its tools: an online search engine (DuckDuckGo restricted to one site, the APIs read
+off the first result) for public libraries, and BM25 over the library's documentation
+answering with the top-1 API (the authors' ``docapi.py``) for private ones.
+
+Steps here:
+
+- ``toolcoder.seeds``: code with tests (default: ``data/toolcoder_seeds.jsonl``, 12 small
+  standard-library functions written for synthaug);
+- ``toolcoder.annotate``: the paper's annotation prompt (its instruction and few-shot
+  ``Input:``/``Output:`` pattern; the examples use the standard library, not numpy), then the
+  checks of ``verify/api_search.py``: the reply with its calls removed must be the seed code
+  (else an error row, ``changed_code``); every call's query is run against the real search
+  (BM25 over an index of a real code base's API, ``retrieval.api_index``: the standard
+  library's default modules, an installed package or a folder), whose answer, the top-``k``
+  names, replaces the teacher's; a call stays only when the API the code uses right after it
+  is in that answer; the code runs with the seed's tests in the sandbox. The record keeps the
+  annotated code with the kept calls, each call's query, answers, position and API, and an
+  ``api_search`` verdict that ``synthaug verify`` re-checks (searches re-run, filter
+  re-applied, tests re-run).
+
+What differs: the teacher is the recipe's backend (the paper: ChatGPT) and its sampling
+settings are written from memory (greedy here); the search is the documentation BM25 tool for
+every source (no web search engine), over names, signatures and first docstring paragraphs, not
+the docstrings alone; the paper's own filtering rules could not be read (only the authors'
+search server is public), so the filter here is the one above, written for this task, as is
+the sandbox run against tests (the paper's annotated code has no tests); a seed whose calls
+were all dropped becomes an error row (``no_kept_call``); "->" is read as "→". Fine-tuning
+and the paused decoding at inference are not built here: the output is the annotated data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from importlib import resources
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ...engine.step import MapStep, SourceStep, StepContext
+from ...errors import InputError
+from ...io import count_records, read_records
+from ...llm.types import one_prompt
+from ...records import META, source_record
+from ...retrieval.api_index import ApiSource
+from ...verify.api_search import (
+    CallFormatError,
+    answered,
+    api_after,
+    api_search_verdict,
+    parse_calls,
+    search,
+)
+from ..common.code import code_blocks
+from ..common.rows import dropped
+from ..registry import register
+from ..templates import render
+
+PAPER = (
+    "Zhang et al., 2023, ToolCoder: Teach Code Generation Models to use API search tools "
+    "(arXiv 2305.04032)"
+)
+TAXONOMY = "synthesis / tool use (code annotated with API-search calls)"
+STAGE = "fine-tuning (code, tool use)"
+BUILTIN_SEEDS = "toolcoder_seeds.jsonl"
+
+
+class SeedsParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    path: str | None = None  # None: the shipped seeds
+    format: str = "auto"
+    code_column: str = "code"
+    tests_column: str = "tests"
+    count: int | None = Field(None, ge=1, description="the first count seeds; None: all")
+
+
+@register("toolcoder.seeds", taxonomy="I/O", stage=STAGE, paper=PAPER)
+class Seeds(SourceStep):
+    """Code with tests to annotate (``code``, ``tests``), by default
+    ``synthaug/data/toolcoder_seeds.jsonl``."""
+
+    Params = SeedsParams
+    params: SeedsParams
+    writes = ("code", "tests")
+
+    @property
+    def path(self) -> str:
+        return self.params.path or str(resources.files("synthaug") / "data" / BUILTIN_SEEDS)
+
+    def expected_rows(self) -> int | None:
+        total = count_records(self.path, fmt=self.params.format)
+        return min(total, self.params.count or total)
+
+    async def rows(self, ctx: StepContext) -> AsyncIterator[dict[str, Any]]:
+        p = self.params
+        records = read_records(self.path, fmt=p.format, required=[p.code_column, p.tests_column])
+        for index, record in enumerate(records):
+            if p.count is not None and index >= p.count:
+                return
+            fields = {"code": record[p.code_column], "tests": record[p.tests_column]}
+            for column, value in zip((p.code_column, p.tests_column), fields.values(), strict=True):
+                if not isinstance(value, str) or not value.strip():
+                    raise InputError(self.path, "not a non-empty string", line=index + 1,
+                                     field=column)  # fmt: skip
+            yield source_record(fields, source=self.path, index=index)
+
+
+class AnnotateParams(ApiSource):
+    k: int = Field(1, ge=1, le=20, description="API names the search answers with")
+    mode: Literal["chat", "completion"] = Field(
+        "chat", description="the prompt as a user turn (the paper's ChatGPT) or raw text"
+    )
+    temperature: float = Field(0.0, ge=0, le=2)
+    max_tokens: int = Field(512, ge=16)
+
+
+def reply_code(text: str) -> str:
+    """The annotated code of a reply: its first code block, else the text after ``Output:``
+    up to a next ``Input:``."""
+    blocks = [body for _, body in code_blocks(text) if body.strip()]
+    if blocks:
+        return blocks[0].strip()
+    body = text.split("Output:", 1)[1] if text.lstrip().startswith("Output:") else text
+    return body.split("\nInput:", 1)[0].strip()
+
+
+def changed_line(expected: str, got: str) -> str:
+    """Where ``got`` first differs from ``expected``, for an error message."""
+    want, have = expected.splitlines(), got.splitlines()
+    for number, (a, b) in enumerate(zip(want, have, strict=False), 1):
+        if a != b:
+            return f"line {number}: {b[:80]!r} instead of {a[:80]!r}"
+    return f"{len(have)} lines instead of {len(want)}"
+
+
+@register("toolcoder.annotate", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
+class Annotate(MapStep):
+    """Insert API-search calls into code (the teacher), run each against the real API search,
+    keep those whose answer holds the API used next, and run the code with its tests.
+
+    Input columns: ``code``, ``tests``. Output columns: ``annotated_code`` (the code with the
+    kept calls and the search's answers), ``api_calls`` (every call: ``query``,
+    ``teacher_answer``, ``answer``, ``position`` in the code, ``api`` used after it,
+    ``kept``), ``annotation`` (the teacher's reply), ``verification`` (kind ``api_search``).
+    Error kinds: ``malformed_call``, ``changed_code``, ``no_calls``, ``no_kept_call``,
+    ``tests_failed``.
+    """
+
+    Params = AnnotateParams
+    params: AnnotateParams
+    reads = ("code", "tests")
+    writes = ("annotated_code", "api_calls", "annotation", "verification")
+    uses_llm = True
+
+    def source(self) -> ApiSource:
+        return ApiSource(**self.params.model_dump(include=set(ApiSource.model_fields)))
+
+    async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
+        p, code = self.params, row["code"]
+        prompt = render(__file__, "toolcoder_annotate.j2", code=code)
+        request = one_prompt(prompt, p.mode, temperature=p.temperature, max_tokens=p.max_tokens,
+                             stop=("\nInput:",), seed=ctx.seed(row[META]["id"]))  # fmt: skip
+        reply = (await ctx.require_llm().complete(request)).choices[0].text
+        try:
+            stripped, calls = parse_calls(reply_code(reply))
+        except CallFormatError as error:
+            return [dropped(self, row, "malformed_call", str(error), 0, {"annotation": reply})]
+        core = code.strip()
+        if stripped != core:
+            message = "the code without the calls is not the seed code: "
+            message += changed_line(core, stripped)
+            return [dropped(self, row, "changed_code", message, 0, {"annotation": reply})]
+        if not calls:
+            message = "the reply inserted no API search call"
+            return [dropped(self, row, "no_calls", message, 0, {"annotation": reply})]
+        lead, source = len(code) - len(code.lstrip()), self.source()
+        found = []
+        for call in calls:
+            position = call.position + lead
+            answer, api = search(source, call.query, p.k), api_after(code, position)
+            found.append({"query": call.query, "teacher_answer": call.answer, "answer": answer,
+                          "position": position, "api": api, "kept": answered(api, answer)})  # fmt: skip
+        kept = [{k: c[k] for k in ("query", "answer", "position", "api")} for c in found
+                if c["kept"]]  # fmt: skip
+        verification = await api_search_verdict(ctx.sandbox, source, p.k, code, kept, row["tests"])
+        fields = {"annotated_code": verification["annotated"], "api_calls": found,
+                  "annotation": reply, "verification": verification}  # fmt: skip
+        if not kept:
+            apis = "; ".join(f"{c['api']} not in {c['answer']}" for c in found)
+            return [dropped(self, row, "no_kept_call", f"no call answered its API: {apis}", 0,
+                            fields)]  # fmt: skip
+        if not verification["passed"]:
+            detail = verification["execution"].get("detail") or verification["execution"]["status"]
+            return [dropped(self, row, "tests_failed", f"the tests fail: {detail}"[:300], 0,
+                            fields)]  # fmt: skip
+        return [self.derived(row, fields, ctx, [request])]
+
+    def row_counts(self, row: dict[str, Any]) -> dict[str, int]:
+        calls = row["api_calls"]
+        return {"calls": len(calls), "kept_calls": sum(c["kept"] for c in calls)}
