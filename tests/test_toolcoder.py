@@ -209,3 +209,14 @@ def test_recipe_resumes_after_kill_and_rows_carry_reasons(killed_and_resumed):
         checked = run_cli("verify", str(cwd / "data.jsonl"), "--json", cwd=cwd)
         assert checked.returncode == 0, checked.stdout + checked.stderr
         assert json.loads(checked.stdout)["agreement"] == 1.0
+
+
+def test_bad_seed_file_is_one_line_and_exit_2(tmp_path):
+    bad = write_jsonl(tmp_path / "seeds.jsonl", [{"code": "x = 1\n", "tests": "assert x\n"},
+                                                 {"code": "y = 2\n", "tests": ""}])  # fmt: skip
+    out = tmp_path / "out" / "data.jsonl"
+    done = run_cli("run", "toolcoder", "--out", str(out), "--quiet",
+                   "--set", f"steps[0].params.path={bad}", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"synthaug: error: {bad}:2: field 'tests': not a non-empty string"
+    assert not out.exists()

@@ -83,8 +83,9 @@ class SeedsParams(BaseModel):
 
 @register("toolcoder.seeds", taxonomy="I/O", stage=STAGE, paper=PAPER)
 class Seeds(SourceStep):
-    """Code with tests to annotate (``code``, ``tests``), by default
-    ``synthaug/data/toolcoder_seeds.jsonl``."""
+    """Code with tests to annotate (``code``, ``tests``).
+
+    By default the 12 functions of ``synthaug/data/toolcoder_seeds.jsonl``."""
 
     Params = SeedsParams
     params: SeedsParams
@@ -142,8 +143,10 @@ def changed_line(expected: str, got: str) -> str:
 
 @register("toolcoder.annotate", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
 class Annotate(MapStep):
-    """Insert API-search calls into code (the teacher), run each against the real API search,
-    keep those whose answer holds the API used next, and run the code with its tests.
+    """ToolCoder's annotation: API-search calls inserted into code, checked by a real search.
+
+    The teacher inserts the calls; each is run against the real API search and kept when its
+    answer holds the API used next; the code runs with its tests in the sandbox.
 
     Input columns: ``code``, ``tests``. Output columns: ``annotated_code`` (the code with the
     kept calls and the search's answers), ``api_calls`` (every call: ``query``,
