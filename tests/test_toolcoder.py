@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 from conftest import cached_requests, kill_mid_run, read_jsonl, run_cli, summary_of, write_jsonl
 
-from synthaug.methods.tool_use.toolcoder import changed_line, reply_code
+from synthaug.engine.step import RowError
+from synthaug.methods.tool_use.toolcoder import changed_line, header, reply_code
 from synthaug.retrieval.api_index import ApiSource
 from synthaug.verify.api_search import (
+    _CALL,
     Call,
     CallFormatError,
     answered,
@@ -90,6 +92,13 @@ def test_the_api_used_after_a_call_and_the_filter():
     assert not answered(None, ["json.dumps"])
 
 
+def test_the_generation_prompt_is_the_code_up_to_its_def_line():
+    assert header(seed("to_json")["code"]) == "import json\n\n\ndef to_json(data):"
+    with pytest.raises(RowError) as error:
+        header("x = 1\n")
+    assert error.value.kind == "no_function"
+
+
 def test_reply_code_and_change_messages():
     assert reply_code("Sure:\n```python\nx = 1\n```\nmore") == "x = 1"
     assert reply_code("Output:\nx = 1\nInput:\ny = 2") == "x = 1"
@@ -158,15 +167,15 @@ def test_a_failing_seed_is_not_verified():
     assert asyncio.run(reverify(v, Sandbox()))
 
 
-RUN = ["run", "toolcoder", "--quiet", "--set", "steps[0].params.count=4",
-       "--set", "steps[1].params.max_tokens=96",
+RUN = ["run", "toolcoder", "--quiet", "--set", "steps[0].params.count=3",
+       "--set", "steps[1].params.max_tokens=64",
        # one slot and one thread: the same replies on any machine
        "--set", "backend.deterministic=true", "--set", "backend.threads=1"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def killed_and_resumed(tmp_path_factory):
-    """The recipe on 4 seeds, SIGKILLed after 2 answers, run again to the end, then once more
+    """The recipe on 3 seeds, SIGKILLed after 2 answers, run again to the end, then once more
     (no model call). The embedded 135M model rarely copies code exactly: expect error rows."""
     cwd = tmp_path_factory.mktemp("toolcoder")
     cache, out = cwd / "cache.sqlite3", cwd / "data.jsonl"
@@ -188,11 +197,11 @@ def killed_and_resumed(tmp_path_factory):
 
 def test_recipe_resumes_after_kill_and_rows_carry_reasons(killed_and_resumed):
     cwd, summary, paid, cached, records, failed = killed_and_resumed
-    assert cached == 4 and summary["llm"]["model_calls"] == cached - paid  # no call twice
+    assert cached == 3 and summary["llm"]["model_calls"] == cached - paid  # no call twice
     steps = summary["steps"]
-    assert steps[0]["rows_out"] == 4 and len(records) + len(failed) == 4
+    assert steps[0]["rows_out"] == 3 and len(records) + len(failed) == 3
     ids = [r["_meta"]["id"] for r in records + failed]
-    assert len(set(ids)) == 4
+    assert len(set(ids)) == 3
     assert set(steps[1]["errors"]) <= ERROR_KINDS
     for row in failed:
         error = row["_meta"]["error"]
@@ -220,3 +229,37 @@ def test_bad_seed_file_is_one_line_and_exit_2(tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip() == f"synthaug: error: {bad}:2: field 'tests': not a non-empty string"
     assert not out.exists()
+
+
+def test_generation_pauses_for_the_real_search(tmp_path):
+    """toolcoder_generate on two seeds (the embedded model, one slot, one thread): each call
+    the model opens is answered by the real search; rows without a passing, calling function
+    are error rows with reasons."""
+    seeds = write_jsonl(tmp_path / "seeds.jsonl", [seed("from_json"), seed("flatten")])
+    out = tmp_path / "data.jsonl"
+    done = run_cli("run", "toolcoder_generate", "--out", str(out), "--quiet",
+                   "--set", f"steps[0].params.path={seeds}", "--set", "steps[1].params.max_calls=1",
+                   "--set", "steps[1].params.max_tokens=48",
+                   "--set", "backend.deterministic=true", "--set", "backend.threads=1",
+                   cwd=tmp_path, env={"SYNTHAUG_CACHE": str(tmp_path / "cache.sqlite3")})  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    errors = out.with_name("data.errors.jsonl")
+    rows = read_jsonl(out) + (read_jsonl(errors) if errors.exists() else [])
+    assert len(rows) == 2
+    answered_calls = 0
+    for row in rows:
+        generated = row["generated_code"]
+        assert generated.startswith(header(row["code"]))
+        for call in _CALL.finditer(generated):  # every answer is the search's, not the model's
+            query = call.group("query").strip()
+            assert call.group("answer") == ", ".join(search(ApiSource(), query, 1))
+            answered_calls += 1
+        error = row["_meta"].get("error")
+        if error:
+            assert error["kind"] in {"malformed_call", "no_calls", "tests_failed"}
+            assert error["message"]
+        else:
+            assert row["verification"]["verified"] and not row["verification"]["filtered"]
+            assert asyncio.run(reverify(row["verification"], Sandbox()))
+    assert answered_calls >= 1, "the model opened no call: the search was never exercised"
+    assert summary_of(out)["llm"]["model_calls"] == 2 + answered_calls

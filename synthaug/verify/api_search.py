@@ -7,11 +7,12 @@ before the API it looks up. The search is BM25 over an index of a real code base
 names of the top ``k`` entries. A call is kept when the API the code uses right after it is
 one of the names its search answered.
 
-Evidence of ``api_search``: ``api_source``, ``k``, ``annotated`` (the code with the kept calls),
-``calls[{query, answer, position, api}]``, ``code``, ``tests``, ``passed``, ``execution``. The
-re-check parses ``annotated`` again (its calls and its stripped code must be those stored),
-re-runs every query against a freshly built index (same answers), re-applies the filter (every
-call's API in its answer) and re-runs the code with its tests in the sandbox.
+Evidence of ``api_search``: ``api_source``, ``k``, ``filtered``, ``annotated`` (the code with
+its calls), ``calls[{query, answer, position, api}]``, ``code``, ``tests``, ``passed``,
+``execution``. The re-check parses ``annotated`` again (its calls and its stripped code must be
+those stored), re-runs every query against a freshly built index (same answers), re-finds the
+API after each call and, when ``filtered`` (annotation, not generation), re-applies the filter
+(every call's API in its answer), and re-runs the code with its tests in the sandbox.
 """
 
 from __future__ import annotations
@@ -136,16 +137,17 @@ def search(source: ApiSource, query: str, k: int) -> list[str]:
 
 async def api_search_verdict(
     sandbox: Sandbox, source: ApiSource, k: int, code: str, calls: list[dict[str, Any]],
-    tests: str,
+    tests: str, filtered: bool = True,
 ) -> dict[str, Any]:  # fmt: skip
-    """The verdict of code annotated with the kept ``calls`` (``{query, answer, position,
-    api}``): verified when there is at least one and the code passes its tests."""
+    """The verdict of code with ``calls`` (``{query, answer, position, api}``; ``filtered``:
+    only calls that passed the filter): verified when there is at least one and the code
+    passes its tests."""
     result = await run_tests(sandbox, code, tests)
     annotated = insert_calls(code, [Call(c["query"], ", ".join(c["answer"]), c["position"])
                                     for c in calls])  # fmt: skip
     return verdict(KIND, bool(calls) and result.ok, api_source=source.described(), k=k,
-                   annotated=annotated, calls=calls, code=code, tests=tests, passed=result.ok,
-                   execution=result.evidence())  # fmt: skip
+                   filtered=filtered, annotated=annotated, calls=calls, code=code, tests=tests,
+                   passed=result.ok, execution=result.evidence())  # fmt: skip
 
 
 async def recheck(v: dict[str, Any], sandbox: Sandbox) -> bool:
@@ -161,9 +163,9 @@ async def recheck(v: dict[str, Any], sandbox: Sandbox) -> bool:
     for call in v["calls"]:
         if search(source, call["query"], v["k"]) != call["answer"]:
             return False
-        if call["api"] != api_after(code, call["position"]) or not answered(
-            call["api"], call["answer"]
-        ):
+        if call["api"] != api_after(code, call["position"]):
+            return False
+        if v["filtered"] and not answered(call["api"], call["answer"]):
             return False
     result = await run_tests(sandbox, v["code"], v["tests"])
     return result.ok == v["passed"] and (bool(v["calls"]) and result.ok) == v["verified"]

@@ -38,23 +38,26 @@ and the paused decoding at inference are not built here: the output is the annot
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from importlib import resources
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ...engine.step import MapStep, SourceStep, StepContext
+from ...engine.step import MapStep, RowError, SourceStep, StepContext
 from ...errors import InputError
 from ...io import count_records, read_records
-from ...llm.types import one_prompt
+from ...llm.types import ChatRequest, one_prompt
 from ...records import META, source_record
 from ...retrieval.api_index import ApiSource
 from ...verify.api_search import (
+    Call,
     CallFormatError,
     answered,
     api_after,
     api_search_verdict,
+    call_text,
     parse_calls,
     search,
 )
@@ -200,11 +203,104 @@ class Annotate(MapStep):
             return [dropped(self, row, "no_kept_call", f"no call answered its API: {apis}", 0,
                             fields)]  # fmt: skip
         if not verification["passed"]:
-            detail = verification["execution"].get("detail") or verification["execution"]["status"]
-            return [dropped(self, row, "tests_failed", f"the tests fail: {detail}"[:300], 0,
-                            fields)]  # fmt: skip
+            return [tests_failed(self, row, fields)]
         return [self.derived(row, fields, ctx, [request])]
 
     def row_counts(self, row: dict[str, Any]) -> dict[str, int]:
         calls = row["api_calls"]
         return {"calls": len(calls), "kept_calls": sum(c["kept"] for c in calls)}
+
+
+def tests_failed(step: MapStep, row: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """The error row of code that fails its tests, with the sandbox's detail."""
+    execution = fields["verification"]["execution"]
+    detail = execution.get("detail") or execution["status"]
+    return dropped(step, row, "tests_failed", f"the tests fail: {detail}"[:300], 0, fields)
+
+
+class GenerateParams(ApiSource):
+    k: int = Field(1, ge=1, le=20, description="API names the search answers with")
+    max_calls: int = Field(3, ge=0, le=10, description="searches answered per function")
+    temperature: float = Field(0.0, ge=0, le=2)
+    max_tokens: int = Field(256, ge=16, description="per stretch of generation between calls")
+
+
+_OPEN = re.compile(r"<API>APISearch\((?P<query>[^\n]*)\)\s*(?:→|->)?\s*$")
+GENERATE_STOPS = ("→", "->", "\n\n\n")
+
+
+def header(code: str) -> str:
+    """The code up to and including its first ``def`` line: what the model completes."""
+    lines = code.strip().splitlines()
+    for number, line in enumerate(lines):
+        if line.lstrip().startswith(("def ", "async def ")) and line.rstrip().endswith(":"):
+            return "\n".join(lines[: number + 1])
+    raise RowError("no_function", "the seed code has no one-line def header to complete")
+
+
+@register("toolcoder.generate", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
+class Generate(MapStep):
+    """ToolCoder's inference: the model completes a function, and whenever it writes
+    ``<API>APISearch(query)→`` generation pauses, the real API search answers and it goes on.
+
+    The paper's model is fine-tuned on the annotated data; an untuned model is shown three
+    annotated functions first. The function (the calls removed) runs with the seed's tests.
+    Input columns: ``code`` (its imports and ``def`` line are the prompt), ``tests``. Output
+    columns: ``generated_code`` (with the calls), ``solution`` (without them), ``api_calls``
+    (``query``, ``answer``, ``position``, ``api``), ``verification`` (kind ``api_search``,
+    unfiltered). Error kinds: ``no_function``, ``malformed_call``, ``no_calls``,
+    ``tests_failed``.
+    """
+
+    Params = GenerateParams
+    params: GenerateParams
+    reads = ("code", "tests")
+    writes = ("generated_code", "solution", "api_calls", "verification")
+    uses_llm = True
+
+    def source(self) -> ApiSource:
+        return ApiSource(**self.params.model_dump(include=set(ApiSource.model_fields)))
+
+    async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
+        p, llm, source = self.params, ctx.require_llm(), self.source()
+        head = header(row["code"])
+        prompt = render(__file__, "toolcoder_generate.j2", header=head) + "\n"
+        text, requests = "", []
+        for round_ in range(p.max_calls + 1):
+            request = ChatRequest(prompt=prompt + text, temperature=p.temperature,
+                                  max_tokens=p.max_tokens, stop=GENERATE_STOPS,
+                                  seed=ctx.seed(row[META]["id"], round_))  # fmt: skip
+            requests.append(request)
+            choice = (await llm.complete(request)).choices[0]
+            text += choice.text
+            open_call = _OPEN.search(text)
+            if open_call is None or choice.finish_reason != "stop" or round_ == p.max_calls:
+                break
+            query = open_call.group("query").strip()
+            if not query:
+                break
+            answer = ", ".join(search(source, query, p.k))
+            text = text[: open_call.start()] + call_text(query, answer)
+        generated = f"{head}\n{text}".rstrip() + "\n"
+        try:
+            code, parsed = parse_calls(generated)
+        except CallFormatError as error:
+            fields = {"generated_code": generated}
+            return [dropped(self, row, "malformed_call", str(error), 0, fields)]
+        calls = [self.found(code, call) for call in parsed]
+        if not calls:
+            message = "the model wrote no API search call"
+            return [dropped(self, row, "no_calls", message, 0, {"generated_code": generated})]
+        verification = await api_search_verdict(ctx.sandbox, source, p.k, code, calls,
+                                                row["tests"], filtered=False)  # fmt: skip
+        fields = {"generated_code": generated, "solution": code, "api_calls": calls,
+                  "verification": verification}  # fmt: skip
+        if not verification["passed"]:
+            return [tests_failed(self, row, fields)]
+        return [self.derived(row, fields, ctx, requests)]
+
+    @staticmethod
+    def found(code: str, call: Call) -> dict[str, Any]:
+        answer = call.answer.split(", ") if call.answer else []
+        return {"query": call.query, "answer": answer, "position": call.position,
+                "api": api_after(code, call.position)}  # fmt: skip
