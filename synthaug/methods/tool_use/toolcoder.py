@@ -24,7 +24,11 @@ Steps here:
   is in that answer; the code runs with the seed's tests in the sandbox. The record keeps the
   annotated code with the kept calls, each call's query, answers, position and API, and an
   ``api_search`` verdict that ``synthaug verify`` re-checks (searches re-run, filter
-  re-applied, tests re-run).
+  re-applied, tests re-run);
+- ``toolcoder.generate``: the paper's inference, where the model completes a seed function
+  from its imports and ``def`` line; generation stops at each ``APISearch(query)→``, the real
+  search writes the answer and ``</API>``, generation goes on (at most ``max_calls`` times);
+  the function, its calls removed, runs with the seed's tests (``api_search``, no filter).
 
 What differs: the teacher is the recipe's backend (the paper: ChatGPT) and its sampling
 settings are written from memory (greedy here); the search is the documentation BM25 tool for
@@ -32,8 +36,9 @@ every source (no web search engine), over names, signatures and first docstring 
 the docstrings alone; the paper's own filtering rules could not be read (only the authors'
 search server is public), so the filter here is the one above, written for this task, as is
 the sandbox run against tests (the paper's annotated code has no tests); a seed whose calls
-were all dropped becomes an error row (``no_kept_call``); "->" is read as "→". Fine-tuning
-and the paused decoding at inference are not built here: the output is the annotated data.
+were all dropped becomes an error row (``no_kept_call``); "->" is read as "→". Nothing is
+fine-tuned here: the output is the annotated data, and ``toolcoder.generate`` shows an untuned
+model three annotated functions (written for synthaug) instead of fine-tuning it.
 """
 
 from __future__ import annotations
@@ -116,12 +121,28 @@ class Seeds(SourceStep):
             yield source_record(fields, source=self.path, index=index)
 
 
-class AnnotateParams(ApiSource):
+class SearchParams(ApiSource):
+    """The code base the API search indexes, its answer's size, and the sampling."""
+
     k: int = Field(1, ge=1, le=20, description="API names the search answers with")
+    temperature: float = Field(0.0, ge=0, le=2)
+
+
+class SearchStep(MapStep):
+    """A map step over code with tests that asks the model and the API search."""
+
+    params: SearchParams
+    reads = ("code", "tests")
+    uses_llm = True
+
+    def source(self) -> ApiSource:
+        return ApiSource(**self.params.model_dump(include=set(ApiSource.model_fields)))
+
+
+class AnnotateParams(SearchParams):
     mode: Literal["chat", "completion"] = Field(
         "chat", description="the prompt as a user turn (the paper's ChatGPT) or raw text"
     )
-    temperature: float = Field(0.0, ge=0, le=2)
     max_tokens: int = Field(512, ge=16)
 
 
@@ -145,7 +166,7 @@ def changed_line(expected: str, got: str) -> str:
 
 
 @register("toolcoder.annotate", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
-class Annotate(MapStep):
+class Annotate(SearchStep):
     """ToolCoder's annotation: API-search calls inserted into code, checked by a real search.
 
     The teacher inserts the calls; each is run against the real API search and kept when its
@@ -161,12 +182,7 @@ class Annotate(MapStep):
 
     Params = AnnotateParams
     params: AnnotateParams
-    reads = ("code", "tests")
     writes = ("annotated_code", "api_calls", "annotation", "verification")
-    uses_llm = True
-
-    def source(self) -> ApiSource:
-        return ApiSource(**self.params.model_dump(include=set(ApiSource.model_fields)))
 
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
         p, code = self.params, row["code"]
@@ -218,10 +234,8 @@ def tests_failed(step: MapStep, row: dict[str, Any], fields: dict[str, Any]) -> 
     return dropped(step, row, "tests_failed", f"the tests fail: {detail}"[:300], 0, fields)
 
 
-class GenerateParams(ApiSource):
-    k: int = Field(1, ge=1, le=20, description="API names the search answers with")
+class GenerateParams(SearchParams):
     max_calls: int = Field(3, ge=0, le=10, description="searches answered per function")
-    temperature: float = Field(0.0, ge=0, le=2)
     max_tokens: int = Field(256, ge=16, description="per stretch of generation between calls")
 
 
@@ -239,9 +253,11 @@ def header(code: str) -> str:
 
 
 @register("toolcoder.generate", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
-class Generate(MapStep):
-    """ToolCoder's inference: the model completes a function, and whenever it writes
-    ``<API>APISearch(query)→`` generation pauses, the real API search answers and it goes on.
+class Generate(SearchStep):
+    """ToolCoder's inference: a function completed with the real search answering each call.
+
+    Whenever the model writes ``<API>APISearch(query)→``, generation pauses, the real API
+    search writes the answer and ``</API>``, and generation goes on.
 
     The paper's model is fine-tuned on the annotated data; an untuned model is shown three
     annotated functions first. The function (the calls removed) runs with the seed's tests.
@@ -254,12 +270,7 @@ class Generate(MapStep):
 
     Params = GenerateParams
     params: GenerateParams
-    reads = ("code", "tests")
     writes = ("generated_code", "solution", "api_calls", "verification")
-    uses_llm = True
-
-    def source(self) -> ApiSource:
-        return ApiSource(**self.params.model_dump(include=set(ApiSource.model_fields)))
 
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
         p, llm, source = self.params, ctx.require_llm(), self.source()
