@@ -85,6 +85,8 @@ def test_the_api_used_after_a_call_and_the_filter():
     assert after("os.path.join") == "os.path.join"
     assert after("len(b)") == "len"
     assert after("\ndef f") is None  # the rest of the line has no API
+    assert api_after("if (x):\n    return (len(x))\n", 0) is None  # keywords are no APIs
+    assert api_after("    return (len(x))\n", 0) == "len"
     assert answered("numpy.squeeze", ["numpy.squeeze", "numpy.ravel"])
     assert not answered("numpy.squeeze", ["numpy.ravel"])
     assert answered(".read_text", ["pathlib.Path.read_text"])
@@ -129,6 +131,7 @@ def test_real_search_verdict_and_verify_agree(tmp_path):
         in verified["annotated"]
     )
     assert asyncio.run(reverify(verified, Sandbox()))
+    assert search(ApiSource(), "the", 3) == [] == search(ApiSource(), "!!", 3)  # no match: empty
     # a query whose top answer is not the API used next: the call is dropped, nothing verified
     dropped = verdict_of("middle_value", "sample standard deviation", "statistics.median")
     assert dropped["calls"] == [] and not dropped["verified"] and dropped["passed"]

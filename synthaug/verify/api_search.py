@@ -18,6 +18,7 @@ API after each call and, when ``filtered`` (annotation, not generation), re-appl
 from __future__ import annotations
 
 import ast
+import keyword
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -111,6 +112,8 @@ def api_after(code: str, position: int) -> str | None:
         if match.start() and line[match.start() - 1] == ".":  # inside a chain begun before
             continue
         parts = [p.strip() for p in match.group().split(".")]
+        if keyword.iskeyword(parts[0]):
+            continue
         if parts[0] in imported:
             return ".".join([imported[parts[0]], *parts[1:]])
         if len(parts) > 1:
