@@ -178,12 +178,12 @@ RUN = ["run", "toolcoder", "--quiet", "--set", "steps[0].params.count=3",
 
 @pytest.fixture(scope="module")
 def killed_and_resumed(tmp_path_factory):
-    """The recipe on 3 seeds, SIGKILLed after 2 answers, run again to the end, then once more
+    """The recipe on 3 seeds, SIGKILLed after 1 answer, run again to the end, then once more
     (no model call). The embedded 135M model rarely copies code exactly: expect error rows."""
     cwd = tmp_path_factory.mktemp("toolcoder")
     cache, out = cwd / "cache.sqlite3", cwd / "data.jsonl"
     command = [*RUN, "--out", str(out)]
-    paid = kill_mid_run(command, cwd, cache, after_calls=2)
+    paid = kill_mid_run(command, cwd, cache, after_calls=1)
     assert not out.exists()
     env = {"SYNTHAUG_CACHE": str(cache)}
     resumed = run_cli(*command, cwd=cwd, env=env)
