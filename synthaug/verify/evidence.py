@@ -16,6 +16,9 @@ the evidence is enough to re-run the check without the model (``reverify``):
   the sandbox, compare the results (the judge's stored verdict is taken as it is).
 - ``api_exists``: ``code``, ``allowed``, ``references[{name, line, resolved}]`` — re-collect
   the code's module and attribute references, re-resolve them in the sandbox (``api_refs``).
+- ``api_search``: ``api_source``, ``k``, ``annotated``, ``calls[{query, answer, position, api}]``,
+  ``code``, ``tests``, ``passed``, ``execution`` — re-parse the annotated code, re-run every
+  API search on a rebuilt index, re-apply ToolCoder's filter, re-run the tests (``api_search``).
 - ``quotes``: ``answer``, ``passage``, ``quotes``, ``missing`` — re-read the quotes of the
   answer, look each up in the passage (whitespace normalised); verified only when every
   quote occurs in it.
@@ -168,6 +171,12 @@ async def _api_exists(v: dict[str, Any], sandbox: Sandbox) -> bool:
     return await recheck(v, sandbox)
 
 
+async def _api_search(v: dict[str, Any], sandbox: Sandbox) -> bool:
+    from .api_search import recheck
+
+    return await recheck(v, sandbox)
+
+
 async def _quotes(v: dict[str, Any], _: Sandbox) -> bool:
     check = check_quotes(v["answer"], v["passage"])
     same = check["quotes"] == v["quotes"] and check["missing"] == v["missing"]
@@ -258,6 +267,7 @@ _CHECKS = {
     "step_labels": _step_labels,
     "tool_calls": _tool_calls,
     "api_exists": _api_exists,
+    "api_search": _api_search,
     "quotes": _quotes,
     "speedup": _speedup,
     "chart_qa": _chart_qa,
