@@ -78,6 +78,8 @@ class SampleParams(BaseModel):
     builtins: list[str] | None = Field(None, description="built-in tools; None: all of them")
     python_files: list[str] = Field([], description="Python files of tools (hints + docstrings)")
     json_files: list[JsonToolFile] = []
+    corpus: str | None = Field(None, description="chunks of `synthaug ingest` (search_documents)")
+    encyclopedia: str | None = Field(None, description="lookup's text (default: the shipped one)")
     max_offered: int = Field(3, ge=2, description="functions offered in multiple-style rows")
     max_calls: int = Field(3, ge=2, description="calls in parallel-style rows")
 
@@ -93,7 +95,7 @@ class Sample(SourceStep):
         super().__init__(name, **params)
         p = self.params
         files = [(f.schemas, f.implementation) for f in p.json_files]
-        self.tools = load_tools(p.builtins, p.python_files, files)
+        self.tools = load_tools(p.builtins, p.python_files, files, p.corpus, p.encyclopedia)
         needs_two = {"multiple", "parallel_multiple", "irrelevance"} & set(p.styles)
         if needs_two and len(self.tools) < 2:
             problem = f"styles {sorted(needs_two)} need at least 2 tools, {len(self.tools)} given"
