@@ -192,9 +192,11 @@ def load_tools(
     json_files: list[tuple[str, str]] = (),  # type: ignore[assignment]
     corpus: str | Path | None = None,
     encyclopedia: str | Path | None = None,
+    openapi_files: list[tuple[str, str]] = (),  # type: ignore[assignment]
 ) -> list[Tool]:
-    """The built-ins named, then the tools of each Python file and each (schemas,
-    implementation) pair; names must be unique. ``names`` None: the built-ins that need no
+    """The built-ins named, then the tools of each Python file, each (schemas,
+    implementation) pair and each (OpenAPI document, implementation) pair; names must be
+    unique. ``names`` None: the built-ins that need no
     data, and ``search_documents`` when a ``corpus`` is given; ``lookup`` is there when
     named (over ``encyclopedia``, default the shipped one)."""
     builtins = {tool.name: tool for tool in builtin_tools()}
@@ -214,6 +216,11 @@ def load_tools(
         tools += python_tools(path)
     for schemas, implementation in json_files:
         tools += json_tools(schemas, implementation)
+    if openapi_files:
+        from .openapi import openapi_tools  # it builds on this module
+
+        for document, implementation in openapi_files:
+            tools += openapi_tools(document, implementation)
     seen: set[str] = set()
     for tool in tools:
         if tool.name in seen:
