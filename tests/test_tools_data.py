@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from synthaug.errors import InputError
 from synthaug.tools.data import DataChanged, data_file, load
 from synthaug.tools.execute import run_calls
 from synthaug.tools.registry import Tool, load_tools
+from synthaug.verify import boundary
 from synthaug.verify.evidence import reverify, verdict
 from synthaug.verify.sandbox import Sandbox
 
@@ -63,6 +65,8 @@ def grab(secret_path: str, corpus_path: str) -> dict:
         "unlink": lambda: os.unlink(target),
         "rename": lambda: os.rename(target, "/tmp/w/moved"),
         "new_file": lambda: open(os.path.join(folder, "extra.jsonl"), "w").write("x"),
+        "chmod_folder": lambda: os.chmod(folder, 0o777),
+        "new_file_after_chmod": lambda: open(os.path.join(folder, "more.jsonl"), "w").write("x"),
         "host_corpus": lambda: open(corpus_path).read(),
         "secret": lambda: open(secret_path).read(),
         "passwd": lambda: open("/etc/passwd").read(),
@@ -175,6 +179,40 @@ def test_verify_reruns_on_the_recorded_corpus_and_sees_a_change(chunks, tmp_path
     assert not asyncio.run(reverify(record, Sandbox()))
     (outcome,), (failed,) = run(calls, [tool])
     assert failed["status"] == "data_changed" and outcome["error"].startswith("DataChanged")
+
+
+def test_synthaug_verify_agrees_then_reports_the_changed_corpus(chunks, tmp_path):
+    corpus = tmp_path / "chunks.jsonl"
+    corpus.write_bytes(chunks.read_bytes())
+    tools = load_tools(["search_documents", "lookup"], corpus=corpus)
+    calls = [
+        {"name": "search_documents", "arguments": {"query": "user groups in Debian", "k": 1}},
+        {"name": "lookup", "arguments": {"title_or_query": "Abacus"}},
+    ]
+    results, runs = run(calls, tools)
+    record = {"verification": verdict(
+        "tool_calls", True, tools=[t.schema() for t in tools], calls=calls, results=results,
+        implementations={t.name: t.implementation() for t in tools}, format_problems=[],
+        execution=runs, semantic={"passes": True},
+    )}  # fmt: skip
+    data = tmp_path / "data.jsonl"
+    data.write_text(json.dumps(record) + "\n")
+    done = run_cli("verify", str(data), "--json", "--quiet", cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    corpus.write_text(corpus.read_text().replace("group", "GROUP"))
+    done = run_cli("verify", str(data), "--json", "--quiet", cwd=ROOT)
+    assert done.returncode == 1, done.stdout + done.stderr
+
+
+def test_without_the_boundary_the_data_is_given_and_removed(monkeypatch):
+    monkeypatch.setattr(boundary, "mode", lambda: ("bubblewrap (bwrap) is not installed", ""))
+    (tool,) = load_tools(["lookup"])
+    calls = [{"name": "lookup", "arguments": {"title_or_query": "Aardvark"}}]
+    before = set(Path(tempfile.gettempdir()).glob("synthaug-sandbox-*"))
+    (found,), (run_info,) = run(calls, [tool], Sandbox(unsafe=True))
+    assert found["return"]["title"] == "Aardvark"
+    assert run_info["isolation"] == "UNSAFE:no-boundary+two-process"
+    assert set(Path(tempfile.gettempdir()).glob("synthaug-sandbox-*")) <= before
 
 
 def test_a_tool_cannot_change_its_data_or_read_the_host(chunks, tmp_path):
