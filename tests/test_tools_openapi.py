@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from synthaug.errors import InputError
+from synthaug.methods.tool_use.apigen import Sample
 from synthaug.tools.execute import format_problems, run_calls
 from synthaug.tools.openapi import openapi_tools
 from synthaug.tools.registry import load_tools
@@ -50,6 +51,9 @@ def test_each_operation_is_a_tool_with_resolved_parameters(tmp_path):
     ]
     loaded = load_tools(["calculate"], openapi_files=[(str(SPEC), str(CODE))])
     assert [t.name for t in loaded] == ["calculate", *tools]
+    files = [{"document": str(SPEC), "implementation": str(CODE)}]
+    step = Sample(builtins=["calculate"], openapi_files=files)  # a recipe's apigen.sample
+    assert [t.name for t in step.tools] == ["calculate", *tools]
 
 
 def test_calls_are_checked_and_run_in_the_sandbox():
