@@ -8,7 +8,7 @@ import asyncio
 from synthaug.llm.cache import RequestCache
 from synthaug.llm.client import LLMClient
 from synthaug.tools.execute import format_problems, run_calls
-from synthaug.tools.host import TRANSLATE, Translator, host_implementation
+from synthaug.tools.host import TRANSLATE, Translator
 from synthaug.verify.evidence import reverify, verdict
 from synthaug.verify.sandbox import Sandbox
 
@@ -22,7 +22,8 @@ CALLS = [
 def test_translate_runs_on_the_model_and_verify_takes_the_stored_result(local_backend, tmp_path):
     client = LLMClient(local_backend, RequestCache(tmp_path / "cache.sqlite3"))
     sandbox = Sandbox()
-    implementations = {"translate": host_implementation(TRANSLATE)}
+    implementations = {"translate": TRANSLATE.implementation()}
+    assert implementations["translate"]["host"] == "translate"  # no code to run anywhere
     assert format_problems(CALLS, [TRANSLATE.schema()]) == []
     translator = Translator(client, max_tokens=32)
     results, runs = asyncio.run(run_calls(sandbox, CALLS, implementations, translator))
@@ -40,6 +41,10 @@ def test_translate_runs_on_the_model_and_verify_takes_the_stored_result(local_ba
     unbacked, _ = asyncio.run(run_calls(sandbox, CALLS[:1], implementations))
     assert unbacked == [{"error": "RuntimeError: translate needs a backend"}]
     bad = [{"name": "translate", "arguments": {"text": "hi"}}]
+    unchecked, _ = asyncio.run(run_calls(sandbox, bad, implementations, translator))
+    assert unchecked == [
+        {"error": "TypeError: arguments: 'target_language' is a required property"}
+    ]
     assert format_problems(bad, [TRANSLATE.schema()]) == [
         "call 1: translate: arguments: 'target_language' is a required property"
     ]

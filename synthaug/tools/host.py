@@ -5,10 +5,11 @@ with code from a tool file.
 
 The one host tool is ``translate`` (the issue's "the model itself as a translator", as
 Toolformer's machine-translation API, which was a separate model, NLLB): a
-:class:`Translator` asks the backend for the translation at temperature 0. A host tool's
-implementation is ``{"host": NAME, "origin": ...}``; its call's result and the model that
-gave it are recorded, and ``synthaug verify`` takes that stored result as it is (as it takes
-an APIGen judge's verdict): it re-checks the call's format, not the model's answer.
+:class:`Translator` asks the backend for the translation at temperature 0. A host tool
+(``Tool.host``) stores ``{"host": NAME, "origin": ...}`` as its implementation; each call's
+result and the model that gave it are recorded, and ``synthaug verify`` takes that stored
+result as it is (as it takes an APIGen judge's verdict): it re-checks the call's format,
+not the model's answer.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, Protocol
 
 from ..llm.types import ChatRequest, Completion, chat
 from .registry import Tool
+from .schema import problems
 
 TRANSLATE = Tool(
     name="translate",
@@ -36,6 +38,7 @@ TRANSLATE = Tool(
     },
     code="",
     origin="host:translate (the model, through a synthaug backend)",
+    host=True,
 )
 HOST_TOOLS = {TRANSLATE.name: TRANSLATE}
 MAX_TEXT = 2000
@@ -49,11 +52,6 @@ class Completer(Protocol):
 
 def is_host(implementation: dict[str, Any]) -> bool:
     return "host" in implementation
-
-
-def host_implementation(tool: Tool) -> dict[str, str]:
-    """What a record stores for a host tool: its name, no code."""
-    return {"host": tool.name, "origin": tool.origin}
 
 
 class Translator:
@@ -76,7 +74,10 @@ class Translator:
         """(outcome, evidence) of one call: ``{"return": {"translation"}}`` or an error."""
         if name != TRANSLATE.name:
             return {"error": f"LookupError: no host tool {name!r}"}, {"tool": name}
-        if len(arguments.get("text", "")) > MAX_TEXT:
+        found = problems(arguments, TRANSLATE.parameters)
+        if found:  # a call that skipped the format check
+            return {"error": f"TypeError: {found[0]}"[:300]}, {"tool": name}
+        if len(arguments["text"]) > MAX_TEXT:
             return {"error": f"ValueError: text longer than {MAX_TEXT} characters"}, {"tool": name}
         completion = await self.llm.complete(self.request(arguments))
         text = completion.text.strip()

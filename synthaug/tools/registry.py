@@ -44,6 +44,7 @@ class Tool:
     code: str  # the module's source; ``name`` is one of its functions
     origin: str
     data: tuple[DataFile, ...] = ()  # read-only files the code reads in ``$SYNTHAUG_DATA``
+    host: bool = False  # run in synthaug's process by a host runner (``host.py``), no code
 
     def schema(self) -> dict[str, Any]:
         """The OpenAI ``tools`` entry."""
@@ -58,7 +59,9 @@ class Tool:
 
     def implementation(self) -> dict[str, Any]:
         """What a verdict stores to re-run a call without the registry: the code, and each
-        data file's source and content hash (``data.py``)."""
+        data file's source and content hash (``data.py``); for a host tool, its name."""
+        if self.host:
+            return {"host": self.name, "origin": self.origin}
         stored: dict[str, Any] = {"code": self.code, "origin": self.origin}
         if self.data:
             stored["data"] = [file.spec() for file in self.data]
