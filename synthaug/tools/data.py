@@ -27,6 +27,7 @@ from ..io.readers import read_records
 SHIPPED = "synthaug:"
 DATA = Path(__file__).parent.parent / "data"
 Kind = Literal["file", "chunks"]
+KEPT = 4  # files whose contents stay in memory: a run uses one or two
 _loaded: dict[tuple[str, str, int, int], bytes] = {}  # (path, kind, mtime, size) -> contents
 
 
@@ -73,7 +74,8 @@ def _contents(path: Path, kind: str) -> bytes:
                 body = path.read_bytes()
             except OSError as error:
                 raise InputError(str(path), f"cannot read: {error.strerror or error}") from None
-        _loaded.clear()  # one corpus kept: a run uses one or two
+        while len(_loaded) >= KEPT:
+            del _loaded[next(iter(_loaded))]
         _loaded[key] = body
     return _loaded[key]
 
