@@ -13,7 +13,8 @@ the evidence is enough to re-run the check without the model (``reverify``):
   — re-check every rollout, recompute every label.
 - ``tool_calls``: ``tools``, ``calls``, ``results``, ``implementations``, ``semantic`` —
   re-check each call against the offered schemas, re-run it with its tool's stored code in
-  the sandbox, compare the results (the judge's stored verdict is taken as it is).
+  the sandbox, compare the results (the judge's stored verdict, and a host tool's stored
+  result, e.g. the model as a translator, are taken as they are).
 - ``api_exists``: ``code``, ``allowed``, ``references[{name, line, resolved}]`` — re-collect
   the code's module and attribute references, re-resolve them in the sandbox (``api_refs``).
 - ``api_search``: ``api_source``, ``k``, ``annotated``, ``calls[{query, answer, position, api}]``,
@@ -158,7 +159,8 @@ async def _tool_calls(v: dict[str, Any], sandbox: Sandbox) -> bool:
 
     if format_problems(v["calls"], v["tools"]):
         return v["verified"] is False
-    results, _ = await run_calls(sandbox, v["calls"], v["implementations"])
+    # a host tool's (the model's) stored result is taken as it is, as the judge's verdict
+    results, _ = await run_calls(sandbox, v["calls"], v["implementations"], recorded=v["results"])
     if results != v["results"]:
         return False
     passed = all("return" in r for r in results) and v["semantic"].get("passes") is True
