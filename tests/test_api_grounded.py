@@ -12,7 +12,7 @@ from conftest import read_jsonl, run_cli, summary_of, write_jsonl
 from synthaug.engine.step import RowError
 from synthaug.errors import InputError
 from synthaug.methods.code.api_grounded import grounded, parse_instruction
-from synthaug.methods.code.api_index import ApiSource, api_index, load_entries
+from synthaug.retrieval.api_index import ApiSource, api_index, load_entries
 from synthaug.verify.api_refs import api_verdict, collect_references
 from synthaug.verify.evidence import reverify
 from synthaug.verify.sandbox import Sandbox

@@ -119,8 +119,13 @@ def test_recipe_reruns_from_cache_reverifies_and_exports(tmp_path):
         assert [t["from"] for t in item["conversations"]][:2] == ["human", "gpt"]
 
     folder = tmp_path / "hf"
-    done = run_cli("export", str(data), "--format", "hf-images", "-o", str(folder), cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
+    for _ in range(2):  # the second export replaces the first's data folder
+        done = run_cli(
+            "export", str(data), "--format", "hf-images", "-o", str(folder), cwd=tmp_path
+        )
+        assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in tmp_path.glob("*hf*")) == ["hf"]  # no staging left
+    assert [p.name for p in (folder / "data").iterdir()] == ["train-00000-of-00001.parquet"]
     shutil.rmtree(tmp_path / "images")  # the pictures travel inside the dataset
     loaded = datasets.load_dataset(str(folder), split="train")
     assert len(loaded) == len(records)

@@ -11,7 +11,14 @@ import pytest
 import yaml
 from conftest import read_jsonl, run_recipe_twice, write_jsonl
 
-from synthaug.methods.preference.d_rlaif import reward, score_distribution, weighted_score
+from synthaug.engine.step import RowError
+from synthaug.llm.types import Choice, Completion, TokenLogprob, Usage
+from synthaug.methods.preference.d_rlaif import (
+    digit_logprobs,
+    reward,
+    score_distribution,
+    weighted_score,
+)
 from synthaug.methods.preference.nectar import aggregate, parse_ranking, permutation_grammar
 from synthaug.methods.preference.salmon import INTERVENTIONS, PRINCIPLES, draw_principles
 
@@ -56,6 +63,29 @@ def test_d_rlaif_score_from_real_logprobs():
     assert round(weighted_score(distribution), 4) == 1.6282
     assert reward(1) == -1 and reward(10) == 1 and reward(5.5) == 0
     assert score_distribution({}, -1.0) == {}
+
+
+def _forced(*tokens: TokenLogprob) -> Completion:
+    return Completion(
+        choices=[Choice(text="".join(t.token for t in tokens), logprobs=list(tokens))],
+        usage=Usage(),
+    )
+
+
+def test_d_rlaif_reads_ten_as_two_tokens_or_one():
+    top = [{"token": t, "logprob": lp} for t, lp in [("1", -1.0), (" 7", -2.0), ("10", -3.0)]]
+    two = _forced(TokenLogprob(token="1", logprob=-1.0, top_logprobs=top),
+                  TokenLogprob(token="0", logprob=-0.5))  # fmt: skip
+    assert digit_logprobs(two) == ({"1": -1.0, "7": -2.0}, -0.5)  # "10" is no score here
+    one = _forced(TokenLogprob(token="10", logprob=-3.0, top_logprobs=top))
+    first, zero_after_one = digit_logprobs(one)
+    assert first == {"1": -1.0, "7": -2.0, "10": -3.0} and zero_after_one is None
+    distribution = score_distribution(first, None)
+    total = sum(2.718281828459045**lp for lp in first.values())
+    assert distribution[10] == pytest.approx(2.718281828459045**-3.0 / total)
+    assert distribution[1] == pytest.approx(2.718281828459045**-1.0 / total)
+    with pytest.raises(RowError, match="forced reply's tokens"):
+        digit_logprobs(_forced(TokenLogprob(token="9", logprob=-1.0)))
 
 
 def test_salmon_draws_by_weight_without_replacement():

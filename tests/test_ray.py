@@ -185,6 +185,18 @@ def test_near_dedup_on_the_cluster_writes_the_local_bytes(cluster, tmp_path):
     assert outputs["ray"] == outputs["local"]
 
 
+def test_a_budget_is_shared_by_the_shards_and_a_spent_one_exits_3(cluster, local_run, tmp_path):
+    address, _ = cluster
+    (tmp_path / "recipe.yaml").write_text(SHARDABLE_RECIPE)
+    spent = run_cli(*ray_args(address), "--max-tokens", "2", cwd=tmp_path, env=DRIVER_ENV)
+    assert spent.returncode == 3, spent.stderr
+    assert "shard 0/2: " in spent.stderr and "limit 1" in spent.stderr  # 2 tokens: 1 each
+    assert not (tmp_path / "data.jsonl").exists()
+    resumed = run_cli(*ray_args(address), cwd=tmp_path, env=DRIVER_ENV)
+    assert resumed.returncode == 0, resumed.stderr
+    assert (tmp_path / "data.jsonl").read_bytes() == local_run
+
+
 def test_second_node_killed_mid_run_gives_the_local_bytes(cluster, local_run, tmp_path):
     address, second = cluster
     (tmp_path / "recipe.yaml").write_text(SHARDABLE_RECIPE)

@@ -9,6 +9,9 @@ import json
 import math
 from importlib import resources
 
+import pytest
+
+from synthaug.errors import SynthaugError
 from synthaug.students.sft import LoraSFTStudent, SFTConfig, last_checkpoint
 
 
@@ -48,3 +51,6 @@ def test_lora_student_trains_checkpoints_and_resumes(tmp_path):
     assert second["resumed_from"] == "checkpoint-2"
     steps = [e["step"] for e in second["log_history"] if "loss" in e]
     assert steps[-1] == 3 and last_checkpoint(tmp_path).name == "checkpoint-3"
+    with pytest.raises(SynthaugError, match="checkpoints of another training"):
+        student.train(held_out, tmp_path, seed=0)  # other records: not resumed from these
+    assert last_checkpoint(tmp_path).name == "checkpoint-3"

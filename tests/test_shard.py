@@ -71,6 +71,18 @@ def test_killed_shard_resumes_and_the_merge_equals_the_unsharded_run(workdir, sh
     assert [s["rows_out"] for s in summary["steps"]] == [6, 6, 6]
 
 
+def test_a_complete_shard_is_not_run_again(workdir, shards):
+    part = workdir / "sharded" / ".data.run" / "shards" / "00001-of-00002"
+
+    def written() -> dict[str, int]:  # the lock is taken again, the rest left alone
+        return {p.name: p.stat().st_mtime_ns for p in part.iterdir() if p.name != "lock"}
+
+    before = written()
+    again = run_cli(*shard_args("--shard", "1/2", "--cache", str(shards[0][1])), cwd=workdir)
+    assert again.returncode == 0, again.stderr
+    assert written() == before and "part.summary.json" in before
+
+
 def test_cache_merge_joins_worker_caches_so_a_rerun_replays(workdir, shards, tmp_path):
     parts = [str(cache) for cache in shards[0]]
     merged = tmp_path / "merged.sqlite3"
@@ -136,3 +148,16 @@ def test_sharded_images_land_beside_the_merged_output(tmp_path):
     for record in merged:
         assert (tmp_path / "sharded" / record["image"]).is_file(), record["image"]
     assert not list((tmp_path / "sharded").glob(".data.run/shards/*/images"))
+
+
+def test_shard_totals_add_counters_and_cost_but_not_rates(tmp_path):
+    from synthaug.engine.shards import shard_totals
+
+    parts = []
+    for index, (calls, cost) in enumerate([(3, 0.25), (4, 0.5)]):
+        folder = tmp_path / f"{index:05d}-of-00002"
+        folder.mkdir()
+        llm = {"model_calls": calls, "tokens_per_s": 10.0, "cost_usd": cost}
+        (folder / "part.summary.json").write_text(json.dumps({"steps": [], "llm": llm}))
+        parts.append(folder / "part.jsonl")
+    assert shard_totals(parts, []) == {"model_calls": 7, "cost_usd": 0.75}

@@ -9,7 +9,9 @@ several writers; give each node its own with a shared-nothing setup and join the
 with ``synthaug cache merge``). When a node dies, Ray runs its task again elsewhere; the
 shard resumes from its checkpoints and the cache. When the driver dies, the same command
 resumes every unfinished shard the same way. The merge then runs here, as ``--merge`` does,
-so the output is byte for byte the one a local run writes.
+so the output is byte for byte the one a local run writes. ``--max-cost``/``--max-tokens``
+are split evenly between the shards; a shard that spends its share stops cleanly, and the
+command exits 3 (resumable) without merging.
 """
 
 from __future__ import annotations
@@ -49,9 +51,10 @@ def add_executor_options(parser: argparse.ArgumentParser, on_ray: str, workers: 
     )  # fmt: skip
 
 
-def run_shards_on_ray(recipe: Recipe, args: argparse.Namespace) -> None:
+def run_shards_on_ray(recipe: Recipe, args: argparse.Namespace) -> str | None:
     """Run every shard of ``recipe`` as a Ray task on the cluster at ``args.address`` (a
-    local Ray when None) and wait for them all; a shard's error is one line."""
+    local Ray when None) and wait for them all; a shard's error is one line. Returns why
+    shards stopped early (their budget spent), None when all are complete."""
     if getattr(args, "shard", None) or getattr(args, "merge", False):
         raise SynthaugError(
             "--executor ray: runs and merges the shards itself; drop --shard/--merge"
@@ -69,6 +72,7 @@ def run_shards_on_ray(recipe: Recipe, args: argparse.Namespace) -> None:
             "cache": None if args.no_cache else Path(args.cache or default_cache_path()).absolute(),
             "quiet": True,
             "executor": "local",
+            **shard_budget(args, args.workers),
         }
     )
     worker_args.__dict__.pop("handler", None)
@@ -78,25 +82,37 @@ def run_shards_on_ray(recipe: Recipe, args: argparse.Namespace) -> None:
         pending = {
             task.remote(recipe, worker_args, Shard(i, count), os.getcwd()): i for i in range(count)
         }
-        done = 0
+        done, stopped = 0, []
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             index = pending.pop(ready[0])
             try:
-                records = ray.get(ready[0])
+                records, stop = ray.get(ready[0])
             except ray.exceptions.RayTaskError as exc:
                 raise SynthaugError(f"shard {index}/{count}: {exc.cause}") from None
             except ray.exceptions.RayError as exc:  # a worker or node lost past the retries
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise SynthaugError(f"shard {index}/{count}: {first}") from None
             done += 1
-            if not args.quiet:
+            if stop:
+                stopped.append(f"shard {index}/{count}: {stop}")
+            elif not args.quiet:
                 print(
                     f"synthaug: shard {index}/{count} done ({records} rows); {done}/{count}",
                     file=sys.stderr,
                 )
     finally:
         ray.shutdown()
+    return "; ".join(stopped) or None
+
+
+def shard_budget(args: argparse.Namespace, count: int) -> dict[str, Any]:
+    """Each of ``count`` shards' share of ``--max-cost``/``--max-tokens``."""
+    max_cost, max_tokens = getattr(args, "max_cost", None), getattr(args, "max_tokens", None)
+    return {
+        "max_cost": max_cost / count if max_cost else None,
+        "max_tokens": max(1, max_tokens // count) if max_tokens else None,
+    }
 
 
 def connect(address: str | None) -> Any:
@@ -125,12 +141,16 @@ def connect(address: str | None) -> Any:
     return ray
 
 
-def _run_shard(recipe: Recipe, args: argparse.Namespace, shard: Shard, cwd: str) -> Any:
-    """In a Ray worker: run one shard as ``synthaug run --shard`` does; its row count."""
+def _run_shard(
+    recipe: Recipe, args: argparse.Namespace, shard: Shard, cwd: str
+) -> tuple[int, str | None]:
+    """In a Ray worker: run one shard as ``synthaug run --shard`` does; its row count and why
+    it stopped early (its share of the budget spent), if it did."""
     os.chdir(cwd)  # relative paths in the recipe mean what they mean to the driver
     from .run import execute
 
     try:
-        return execute(recipe, args, shard).summary["records"]
+        result = execute(recipe, args, shard)
+        return result.summary["records"], result.stopped
     except SynthaugError as exc:  # as the base class: its subclasses' __init__ do not unpickle
         raise SynthaugError(str(exc)) from None

@@ -110,7 +110,7 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
         metavar="I/N",
         help="run only shard I of N (0-based; e.g. $SLURM_ARRAY_TASK_ID/N): the rows at "
         "source positions p with p %% N == I, up to the first whole-input step; its part goes "
-        "to the run folder beside --out",
+        "to the run folder beside --out; --max-cost/--max-tokens then apply to this shard",
     )
     split.add_argument(
         "--merge",
@@ -165,18 +165,21 @@ def run_recipe(recipe: Recipe, args: argparse.Namespace) -> int:
     if getattr(args, "executor", "local") == "ray":
         from .ray_executor import run_shards_on_ray
 
-        run_shards_on_ray(recipe, args)
+        if stopped := run_shards_on_ray(recipe, args):
+            return _stopped(stopped)
         args.merge = True
     result = execute(recipe, args, getattr(args, "shard", None), getattr(args, "merge", False))
     print(result.render())
-    if result.stopped:
-        print(
-            f"synthaug: {result.stopped}: the run stopped and kept its work; run the same "
-            "command with a larger --max-cost/--max-tokens (or without) to continue",
-            file=sys.stderr,
-        )
-        return BUDGET_EXIT
-    return 0
+    return _stopped(result.stopped) if result.stopped else 0
+
+
+def _stopped(why: str) -> int:
+    print(
+        f"synthaug: {why}: the run stopped and kept its work; run the same command with a "
+        "larger --max-cost/--max-tokens (or without) to continue",
+        file=sys.stderr,
+    )
+    return BUDGET_EXIT
 
 
 def output_path(recipe: Recipe, args: argparse.Namespace) -> Path:

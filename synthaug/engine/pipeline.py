@@ -143,13 +143,39 @@ class Pipeline:
             shard,
             merge,
         )
-        suffix = self.steps[split_point(self.steps) :] if merge else self.steps
-        try:  # a merge whose whole-input steps call no model loads none
-            if any(step.uses_llm or step.backend_names() for step in suffix):
+        split = split_point(self.steps)
+        if shard and (done := self._complete_part(settings, resources)):
+            await resources.close()
+            return done  # nothing to do: no model loaded
+        running = self.steps[:split] if shard else self.steps[split:] if merge else self.steps
+        try:  # a shard or merge whose steps call no model loads none
+            if any(step.uses_llm or step.backend_names() for step in running):
                 await resources.start()
             return await self._run(settings, resources)
         finally:
             await resources.close()
+
+    def _prefix(self, settings: _Settings, resources: RunResources) -> str:
+        """The fingerprint of a shard's work: the prefix's steps and models, and ``--limit``."""
+        split = split_point(self.steps)
+        return stable_hash([self.fingerprints(resources)[split - 1], settings.limit])
+
+    def _complete_part(self, settings: _Settings, resources: RunResources) -> RunResult | None:
+        """A shard's part when an earlier run of the same prefix completed it (its summary,
+        written last, is there and names this fingerprint), else None."""
+        assert settings.shard
+        folder = settings.shard.folder(settings.run_dir)
+        summary_path = folder / "part.summary.json"
+        try:
+            summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if summary.get("shard", {}).get("fingerprint") != self._prefix(settings, resources):
+            return None
+        errors = folder / "part.errors.jsonl"
+        return RunResult(
+            summary, folder / PART, summary_path, errors if errors.exists() else None, []
+        )
 
     def fingerprints(self, resources: RunResources) -> list[str]:
         """Each step's fingerprint, chained: what it and every step before it do, with the
@@ -173,7 +199,7 @@ class Pipeline:
         started = time.monotonic()
         split = split_point(self.steps)
         if settings.shard or settings.merge:
-            prefix = stable_hash([self.fingerprints(resources)[split - 1], settings.limit])
+            prefix = self._prefix(settings, resources)
         if settings.shard:
             folder = settings.shard.folder(settings.run_dir)
             settings = replace(settings, out=folder / PART, run_dir=folder, prefix=prefix,
@@ -315,7 +341,9 @@ class Pipeline:
         if settings.shard:  # the merge checks that every part was made by the same prefix
             summary["shard"] = {**asdict(settings.shard), "fingerprint": settings.prefix}
         for name, value in (settings.shard_llm or {}).items():  # a merge: the shards' model use
-            summary["llm"][name] = summary["llm"].get(name, 0) + value
+            current = summary["llm"].get(name, 0)
+            if not isinstance(current, str):  # cost "unknown" stays unknown
+                summary["llm"][name] = round(current + value, 6)
         if not stopped:
             write_text_atomic(summary_path, json.dumps(summary, indent=2) + "\n")
         errors = errors_path if failed and not stopped else None

@@ -68,7 +68,7 @@ def split_point(steps: list[Step]) -> int:
 
 def check_shardable(steps: list[Step]) -> None:
     """A shard runs the whole source, so the source must not call a model."""
-    if steps[0].uses_llm:
+    if steps[0].uses_llm or steps[0].backend_names():
         raise SynthaugError(
             f"--shard: steps[0] ({steps[0].name}) generates its rows with a model, one after "
             "another; it cannot be split. Run it alone first, then shard a recipe that loads "
@@ -143,7 +143,10 @@ def shard_totals(parts: list[Path], stats: list[StepStats]) -> dict[str, float]:
                     used["prompt_tokens"],
                     used["completion_tokens"],
                 )
-        llm.update({k: v for k, v in summary["llm"].items() if isinstance(v, int)})
+        used = summary["llm"]
+        llm.update({k: v for k, v in used.items() if isinstance(v, int)})
+        if isinstance(used.get("cost_usd"), float):  # a rate (tokens_per_s) does not add up
+            llm["cost_usd"] += used["cost_usd"]
     return dict(llm)
 
 

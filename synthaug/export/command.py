@@ -19,7 +19,7 @@ from ..commands import command
 from ..io.readers import read_numbered
 from ..io.writers import AtomicWriter
 from ..report.command import add_card_options, card_options
-from .formats import FORMATS, ExportOptions, convert_all
+from .formats import CHAT_FORMATS, FORMATS, ExportOptions, convert_all
 from .hf import export_hf
 from .multimodal import IMAGE_FORMATS, export_hf_images, export_llava
 
@@ -79,7 +79,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         keep_extra=not args.drop_extra,
     )
     counts = export_file(args.file, args.out, options)
-    style = "conversational" if args.conversational or args.format == "sft" else "plain"
+    chat = args.conversational or args.format in CHAT_FORMATS
+    style = "conversational" if chat else "plain"
     print(f"export: {counts['rows_in']:,} rows of {args.file} -> {counts['records_out']:,} "
           f"{args.format} records ({style}) in {args.out}")  # fmt: skip
     if counts["unpaired"]:
@@ -97,11 +98,13 @@ def add_command(commands: Any) -> None:
     parser = commands.add_parser(
         "export",
         help="write records as a trainer's dataset: sft, dpo, orpo, kto, rm (TRL formats), "
-        "a Hugging Face dataset folder with its card (hf), or image data: llava, hf-images",
+        "openai (OpenAI's chat fine-tuning JSONL with tools), a Hugging Face dataset folder with its card (hf), or image data: llava, hf-images",
         description="Write records in the dataset format a trainer reads (TRL's column names): "
         "sft {messages}; dpo/orpo {prompt, chosen, rejected}; kto {prompt, completion, label}, "
         "a pair giving a chosen (true) and a rejected (false) row; rm {chosen, rejected} with "
-        "the prompt inside both. Scalar columns (ratings, models) stay as extra columns and "
+        "the prompt inside both; openai {messages, tools}: OpenAI's chat fine-tuning form, "
+        "function calling included (tools a list, call arguments JSON strings, tool turns "
+        "with tool_call_id; no other columns). Scalar columns (ratings, models) stay as extra columns and "
         "_meta becomes source_id. hf: -o names a folder that gets data/SPLIT-*.parquet (every "
         "column, _meta as source_id) and a README.md dataset card (see synthaug card) that "
         "datasets.load_dataset(folder) reads. Records with an image: llava writes LLaVA's JSON "
@@ -117,7 +120,8 @@ def add_command(commands: Any) -> None:
         "--format",
         choices=(*FORMATS, HF, *IMAGE_FORMATS),
         required=True,
-        help="the trainer's format, hf, or an image format (llava, hf-images)",
+        help="the trainer's format (openai: function-calling JSONL), hf, or an image format "
+        "(llava, hf-images)",
     )
     parser.add_argument(
         "-o",

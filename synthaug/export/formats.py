@@ -13,6 +13,13 @@ The shapes are those of TRL's dataset formats (the column names its trainers rea
   TRL's ``unpair_preference_dataset`` does; a row with a ``label`` column gives one.
 - ``rm``: ``{"chosen", "rejected"}`` (preference with the prompt implicit in both, the
   Bradley-Terry pairs of InstructGPT's reward model, Ouyang et al., 2022, arXiv 2203.02155).
+- ``openai``: plain function-calling JSONL as OpenAI's chat fine-tuning reads it (and the
+  fine-tuning services that take its format): ``{"messages": [...], "tools": [...]}``,
+  ``tools`` a list of ``{"type": "function", "function": {...}}`` objects (not a string),
+  assistant turns with ``tool_calls`` (``{"id", "type": "function", "function": {"name",
+  "arguments": JSON string}}``, no empty ``content``), ``tool`` turns ``{"role", "content",
+  "tool_call_id"}`` answering an earlier call; tool turns after the last assistant turn
+  (which train nothing) are left out; no other columns (see :func:`to_openai`).
 
 Plain (default for ``dpo``/``orpo``/``kto``/``rm``): strings. TRL tokenizes
 ``prompt + chosen`` with no separator, so a plain prompt ends with :data:`SEPARATOR` (a blank
@@ -56,7 +63,8 @@ from typing import Any
 from ..errors import InputError
 from ..records import META
 
-FORMATS = ("sft", "dpo", "orpo", "kto", "rm")
+FORMATS = ("sft", "dpo", "orpo", "kto", "rm", "openai")
+CHAT_FORMATS = ("sft", "openai")  # always conversational
 PROMPT_COLUMNS = ("instruction", "prompt", "question")
 RESPONSE_COLUMNS = ("response", "output", "completion")
 TRL_COLUMNS = frozenset(
@@ -99,8 +107,10 @@ def is_unpaired(record: Record) -> bool:
 def convert(record: Record, options: ExportOptions) -> list[Record]:
     """The output rows of one record (two for a ``kto`` pair, none for an unpaired row of a
     pair format, else one)."""
-    if options.format != "sft" and is_unpaired(record) and "label" not in record:
+    if options.format not in CHAT_FORMATS and is_unpaired(record) and "label" not in record:
         return []
+    if options.format == "openai":
+        return [to_openai(record, options)]  # the format has no room for other columns
     if options.format == "sft":
         rows = [to_sft(record, options)]
     elif options.format in ("dpo", "orpo"):
@@ -136,6 +146,48 @@ def to_sft(record: Record, options: ExportOptions) -> Record:
     prompt = _prompt(record, options)
     response = _text(record, *_response_columns(options), hint="set --response-column")
     return {"messages": [*_system(record, options), _user(prompt), _assistant(response)]}
+
+
+def to_openai(record: Record, options: ExportOptions) -> Record:
+    """``{"messages", "tools"?}`` in OpenAI's chat fine-tuning form: the ``sft`` messages with
+    each call's arguments as a JSON string and each ``tool`` turn tied to an earlier call."""
+    sft = to_sft(record, options)
+    messages, ids = [], set()
+    for number, message in enumerate(sft["messages"], 1):
+        role = message["role"]
+        if role == "tool":
+            call_id = message.get("tool_call_id")
+            if call_id not in ids:
+                raise ColumnError("messages", f"message {number} (tool) answers no earlier call")
+            messages.append({"role": "tool", "content": message["content"],
+                             "tool_call_id": call_id})  # fmt: skip
+            continue
+        out = {"role": role, "content": message["content"]}
+        if isinstance(message.get("name"), str):
+            out["name"] = message["name"]
+        if role == "assistant" and message.get("tool_calls"):
+            out["tool_calls"] = [_openai_call(c, number) for c in message["tool_calls"]]
+            ids.update(call["id"] for call in out["tool_calls"])
+            if not out["content"]:
+                del out["content"]
+        messages.append(out)
+    while messages[-1]["role"] == "tool":
+        messages.pop()
+    tools = json.loads(sft["tools"]) if "tools" in sft else []
+    return {"messages": messages, **({"tools": tools} if tools else {})}
+
+
+def _openai_call(call: Any, number: int) -> Record:
+    function = call.get("function") if isinstance(call, dict) else None
+    if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+        raise ColumnError("messages", f"message {number}: a tool call without a function name")
+    if not isinstance(call.get("id"), str) or not call["id"]:
+        raise ColumnError("messages", f"message {number}: a tool call without an id")
+    arguments = function.get("arguments", {})
+    if not isinstance(arguments, str):
+        arguments = json.dumps(arguments, ensure_ascii=False)
+    return {"id": call["id"], "type": "function",
+            "function": {"name": function["name"], "arguments": arguments}}  # fmt: skip
 
 
 def to_preference(record: Record, options: ExportOptions) -> Record:

@@ -106,7 +106,8 @@ def export_hf_images(source: Path, folder: Path) -> int:
         (staging / "data").mkdir(parents=True)
         table.to_parquet(str(staging / "data" / "train-00000-of-00001.parquet"))
         folder.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(folder / "data", ignore_errors=True)
+        if (folder / "data").exists():  # set aside, not deleted, until the new one is in place
+            os.replace(folder / "data", staging / "old")
         os.replace(staging / "data", folder / "data")
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -8,21 +8,27 @@ turn of each record is learned: the tokens of the turns before it are masked. Se
 adapters' initialisation and the data order. Checkpoints go to ``out_dir/checkpoint-N``
 every ``save_steps`` steps; ``train`` resumes from the newest complete one (its
 ``trainer_state.json`` is written last), so a run killed with kill -9 continues where it
-stopped. ``evaluate`` gives the mean loss per learned token on held-out records and its
+stopped; ``out_dir/training.json`` names the records, seed, model and settings the
+checkpoints belong to, and another training refuses them (only the step count may grow). ``evaluate`` gives the mean loss per learned token on held-out records and its
 perplexity. Needs the ``sft`` extra (torch, transformers, gguf, peft).
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import BackendUnavailable
+from ..errors import BackendUnavailable, SynthaugError
+from ..hashing import stable_hash
+from ..io.writers import write_text_atomic
 
 IGNORE = -100  # label of a token that is not learned
+MARKER = "training.json"  # in out_dir: what the checkpoints there were trained on
+EXTENDABLE = ("epochs", "max_steps", "save_steps")  # a resumed training may change these
 
 
 def _libraries() -> tuple[Any, Any, Any]:
@@ -67,6 +73,7 @@ class LoraSFTStudent:
 
             model_path = default_model_path()
         path = Path(model_path)
+        self.model_name = path.name
         self.config = config or SFTConfig()
         folder, name = str(path.parent), path.name
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(folder, gguf_file=name)
@@ -120,9 +127,24 @@ class LoraSFTStudent:
             train_dataset=[self.encode(r) for r in records],
         )  # fmt: skip
         resume = last_checkpoint(out)
+        self._claim(out, trainer.train_dataset, seed, resume)
         trainer.train(resume_from_checkpoint=str(resume) if resume else None)
         self.model.save_pretrained(str(out / "final"))
         return {"log_history": trainer.state.log_history, "resumed_from": resume and resume.name}
+
+    def _claim(self, out: Path, encoded: list, seed: int, resume: Path | None) -> None:
+        """Mark ``out`` as this training's; refuse checkpoints another training left there."""
+        settings = {k: v for k, v in asdict(self.config).items() if k not in EXTENDABLE}
+        made = {"records": stable_hash(encoded), "seed": seed, "settings": settings,
+                "model": self.model_name}  # fmt: skip
+        marker = out / MARKER
+        found = json.loads(marker.read_text(encoding="utf-8")) if marker.exists() else None
+        if (found or resume) and found != json.loads(json.dumps(made)):
+            raise SynthaugError(
+                f"{out}: holds the checkpoints of another training (other records, seed, model "
+                "or settings); give another folder or remove it"
+            )
+        write_text_atomic(marker, json.dumps(made, indent=1) + "\n")
 
     def evaluate(self, records: Sequence[dict[str, Any]]) -> dict[str, float]:
         """Mean loss per learned token on ``records`` and its perplexity."""

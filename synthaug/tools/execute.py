@@ -8,6 +8,8 @@ import json
 from typing import Any
 
 from ..verify.sandbox import ExecResult, Sandbox
+from .data import DataChanged, load
+from .host import HostRunner, is_host
 from .schema import problems
 
 CALL_TIMEOUT_S = 2.0  # per call, after the tool's module has loaded
@@ -40,18 +42,45 @@ def format_problems(calls: Any, tools: list[dict[str, Any]]) -> list[str]:
 
 
 async def run_calls(
-    sandbox: Sandbox, calls: list[dict[str, Any]], implementations: dict[str, dict[str, str]]
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    sandbox: Sandbox, calls: list[dict[str, Any]], implementations: dict[str, dict[str, Any]],
+    host: HostRunner | None = None, recorded: list[dict[str, Any]] | None = None,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:  # fmt: skip
     """Run each call ``{"name", "arguments"}`` with its tool's code; returns one outcome per
     call (``{"return": value}`` or ``{"error": "Type: message"}``) and the evidence of each
-    sandbox run. Calls to one tool share one run, in their order."""
+    sandbox run. Calls to one tool share one run, in their order. A tool's recorded data
+    files (``data.py``) are given to it read-only, and only with the contents they were
+    recorded with: otherwise its calls fail (``data_changed``) and nothing runs.
+
+    A host tool (``host.py``: the model as a translator) runs through ``host`` in this
+    process, one call at a time; given ``recorded`` outcomes (``synthaug verify``), a host
+    call's stored outcome is taken as it is."""
     outcomes: list[dict[str, Any] | None] = [None] * len(calls)
     runs = []
     for name in dict.fromkeys(call["name"] for call in calls):
         indices = [i for i, call in enumerate(calls) if call["name"] == name]
         inputs = [calls[i]["arguments"] for i in indices]
+        implementation = implementations[name]
+        if is_host(implementation):
+            for index in indices:
+                if recorded is not None:
+                    outcomes[index] = recorded[index]
+                    runs.append({"tool": name, "status": "recorded",
+                                 "isolation": "host: the stored result, taken as it is"})  # fmt: skip
+                elif host is None:
+                    outcomes[index] = {"error": f"RuntimeError: {name} needs a backend"}
+                else:
+                    outcomes[index], evidence = await host(name, calls[index]["arguments"])
+                    runs.append(evidence)
+            continue
+        try:
+            data = {spec["name"]: load(spec) for spec in implementation.get("data", [])}
+        except DataChanged as error:
+            runs.append({"tool": name, "status": "data_changed", "detail": str(error)})
+            for index in indices:
+                outcomes[index] = {"error": f"DataChanged: {error}"[:300]}
+            continue
         result, answers = await sandbox.call_function(
-            implementations[name]["code"], name, inputs, CALL_TIMEOUT_S
+            implementation["code"], name, inputs, CALL_TIMEOUT_S, data or None
         )
         runs.append({"tool": name, "status": result.status, "detail": result.detail,
                      "isolation": result.isolation})  # fmt: skip

@@ -5,7 +5,9 @@ from the source with ``ast`` (a function's type hints and docstring), and the co
 in the sandbox (``execute.py``). Sources of tools:
 
 - the built-ins (``builtin/``): ``calculate`` (exact arithmetic, sympy), ``add_to_date``,
-  ``days_between``, ``day_of_week`` (calendar), ``convert_units``;
+  ``days_between``, ``day_of_week`` (calendar), ``convert_units``; and the search tools given
+  read-only data (``data.py``): ``lookup`` (the shipped encyclopedia text, or another) and
+  ``search_documents`` (BM25 over the chunks of ``synthaug ingest``, when a corpus is given);
 - a Python file: every public top-level function with type hints and a docstring (the
   first paragraph describes the tool; an ``Args:`` section describes the parameters);
 - a JSON file of OpenAI-format tool schemas (a list, or ``{"tools": [...]}``) and the
@@ -17,15 +19,18 @@ from __future__ import annotations
 import ast
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from .data import DataFile, data_file
 from .schema import annotation_schema
 
 BUILTIN = Path(__file__).with_name("builtin")
 BUILTIN_FILES = ("calculator.py", "dates.py", "units.py")
+ENCYCLOPEDIA = "synthaug:encyclopedia.jsonl"  # Wikipedia leads, CC BY-SA (data/LICENSES.md)
+DATA_TOOLS = ("search_documents", "lookup")
 _ARG_LINE = re.compile(r"^\s{2,}(\w+)(?:\s*\(.*?\))?:\s*(.*)$")
 
 
@@ -38,6 +43,8 @@ class Tool:
     parameters: dict[str, Any]
     code: str  # the module's source; ``name`` is one of its functions
     origin: str
+    data: tuple[DataFile, ...] = ()  # read-only files the code reads in ``$SYNTHAUG_DATA``
+    host: bool = False  # run in synthaug's process by a host runner (``host.py``), no code
 
     def schema(self) -> dict[str, Any]:
         """The OpenAI ``tools`` entry."""
@@ -50,14 +57,32 @@ class Tool:
             },
         }
 
-    def implementation(self) -> dict[str, str]:
-        """What a verdict stores to re-run a call without the registry."""
-        return {"code": self.code, "origin": self.origin}
+    def implementation(self) -> dict[str, Any]:
+        """What a verdict stores to re-run a call without the registry: the code, and each
+        data file's source and content hash (``data.py``); for a host tool, its name."""
+        if self.host:
+            return {"host": self.name, "origin": self.origin}
+        stored: dict[str, Any] = {"code": self.code, "origin": self.origin}
+        if self.data:
+            stored["data"] = [file.spec() for file in self.data]
+        return stored
 
 
 def builtin_tools() -> list[Tool]:
-    """The built-in tools, in a fixed order."""
+    """The built-in tools that need no data, in a fixed order."""
     return [tool for name in BUILTIN_FILES for tool in python_tools(BUILTIN / name)]
+
+
+def data_tools(corpus: str | Path | None = None, encyclopedia: str | Path = ENCYCLOPEDIA):
+    """The built-in search tools: ``lookup`` over ``encyclopedia`` (JSONL rows ``{"title",
+    "text", "url"}``; default: the shipped one) and, when ``corpus`` (a chunks file of
+    ``synthaug ingest``) is given, ``search_documents`` over it."""
+    tools = {tool.name: tool for tool in python_tools(BUILTIN / "search.py")}
+    chosen = [replace(tools["lookup"], data=(data_file("encyclopedia.jsonl", encyclopedia),))]
+    if corpus is not None:
+        files = (data_file("corpus.jsonl", corpus, "chunks"),)
+        chosen.insert(0, replace(tools["search_documents"], data=files))
+    return chosen
 
 
 def python_tools(path: str | Path) -> list[Tool]:
@@ -168,20 +193,37 @@ def load_tools(
     names: list[str] | None = None,
     python_files: list[str] = (),  # type: ignore[assignment]
     json_files: list[tuple[str, str]] = (),  # type: ignore[assignment]
+    corpus: str | Path | None = None,
+    encyclopedia: str | Path | None = None,
+    openapi_files: list[tuple[str, str]] = (),  # type: ignore[assignment]
 ) -> list[Tool]:
-    """The built-ins named (all when ``names`` is None), then the tools of each Python file and
-    each (schemas, implementation) pair; names must be unique."""
+    """The built-ins named, then the tools of each Python file, each (schemas,
+    implementation) pair and each (OpenAPI document, implementation) pair; names must be
+    unique. ``names`` None: the built-ins that need no
+    data, and ``search_documents`` when a ``corpus`` is given; ``lookup`` is there when
+    named (over ``encyclopedia``, default the shipped one)."""
     builtins = {tool.name: tool for tool in builtin_tools()}
-    chosen = list(builtins) if names is None else names
-    unknown = [name for name in chosen if name not in builtins]
+    known = [*builtins, *DATA_TOOLS]
+    chosen = [*builtins, *(["search_documents"] if corpus else [])] if names is None else names
+    unknown = [name for name in chosen if name not in known]
     if unknown:
         raise InputError("tools", f"unknown built-in tool {unknown[0]!r}; built-ins: "
-                         f"{', '.join(builtins)}")  # fmt: skip
+                         f"{', '.join(known)}")  # fmt: skip
+    if "search_documents" in chosen and corpus is None:
+        raise InputError("tools", "search_documents needs a corpus: the chunks file of "
+                         "`synthaug ingest` (corpus=PATH)")  # fmt: skip
+    if set(DATA_TOOLS) & set(chosen):
+        builtins |= {t.name: t for t in data_tools(corpus, encyclopedia or ENCYCLOPEDIA)}
     tools = [builtins[name] for name in chosen]
     for path in python_files:
         tools += python_tools(path)
     for schemas, implementation in json_files:
         tools += json_tools(schemas, implementation)
+    if openapi_files:
+        from .openapi import openapi_tools  # it builds on this module
+
+        for document, implementation in openapi_files:
+            tools += openapi_tools(document, implementation)
     seen: set[str] = set()
     for tool in tools:
         if tool.name in seen:

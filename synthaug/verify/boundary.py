@@ -42,6 +42,7 @@ BOOTSTRAP_AT = "/sandbox/bootstrap.pyc"
 BOOTSTRAP_SOURCE = "/sandbox/bootstrap.py"  # the name tracebacks show
 NO_SPAWN_AT = "/sandbox/no-spawn.bpf"  # the bootstrap loads it: no execve, no new process
 MAIN_AT = f"{WORKDIR}/main.py"
+DATA_AT = "/sandbox/data"  # read-only data files of a run (``call_function(data=...)``)
 # syscalls refused with EPERM: nothing a generated program needs
 DENIED = (
     "ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd", "pidfd_open",
@@ -171,7 +172,8 @@ def run_as_nobody() -> bool:
 
 def command(fds: dict[str, int], disk_mb: int, env: dict[str, str], seccomp_fd: int | None):
     """The ``bwrap`` arguments; ``fds`` maps ``"bootstrap"`` and ``"main"`` to descriptors of
-    the two files' contents."""
+    the two files' contents, and ``"data:NAME"`` to a data file's, bound read-only at
+    ``DATA_AT/NAME``."""
     args = [
         "bwrap", "--unshare-all", "--unshare-user", "--disable-userns", "--uid", str(NOBODY),
         "--gid", str(NOBODY), "--die-with-parent", "--new-session", "--hostname", "sandbox",
@@ -186,6 +188,12 @@ def command(fds: dict[str, int], disk_mb: int, env: dict[str, str], seccomp_fd: 
     if "no_spawn" in fds:
         args += ["--ro-bind-data", str(fds["no_spawn"]), NO_SPAWN_AT]
     args += ["--perms", "0644", "--ro-bind-data", str(fds["main"]), MAIN_AT]
+    data = [(key[5:], fd) for key, fd in fds.items() if key.startswith("data:")]
+    if data:  # a tmpfs of its own, read-only once the files are bound: no file added
+        args += ["--perms", "0555", "--tmpfs", DATA_AT]
+        for name, fd in data:
+            args += ["--perms", "0444", "--ro-bind-data", str(fd), f"{DATA_AT}/{name}"]
+        args += ["--remount-ro", DATA_AT]
     for name, value in env.items():
         args += ["--setenv", name, value]
     if seccomp_fd is not None:

@@ -13,9 +13,13 @@ the evidence is enough to re-run the check without the model (``reverify``):
   — re-check every rollout, recompute every label.
 - ``tool_calls``: ``tools``, ``calls``, ``results``, ``implementations``, ``semantic`` —
   re-check each call against the offered schemas, re-run it with its tool's stored code in
-  the sandbox, compare the results (the judge's stored verdict is taken as it is).
+  the sandbox, compare the results (the judge's stored verdict, and a host tool's stored
+  result, e.g. the model as a translator, are taken as they are).
 - ``api_exists``: ``code``, ``allowed``, ``references[{name, line, resolved}]`` — re-collect
   the code's module and attribute references, re-resolve them in the sandbox (``api_refs``).
+- ``api_search``: ``api_source``, ``k``, ``annotated``, ``calls[{query, answer, position, api}]``,
+  ``code``, ``tests``, ``passed``, ``execution`` — re-parse the annotated code, re-run every
+  API search on a rebuilt index, re-apply ToolCoder's filter, re-run the tests (``api_search``).
 - ``quotes``: ``answer``, ``passage``, ``quotes``, ``missing`` — re-read the quotes of the
   answer, look each up in the passage (whitespace normalised); verified only when every
   quote occurs in it.
@@ -159,7 +163,8 @@ async def _tool_calls(v: dict[str, Any], sandbox: Sandbox) -> bool:
 
     if format_problems(v["calls"], v["tools"]):
         return v["verified"] is False
-    results, _ = await run_calls(sandbox, v["calls"], v["implementations"])
+    # a host tool's (the model's) stored result is taken as it is, as the judge's verdict
+    results, _ = await run_calls(sandbox, v["calls"], v["implementations"], recorded=v["results"])
     if results != v["results"]:
         return False
     passed = all("return" in r for r in results) and v["semantic"].get("passes") is True
@@ -174,6 +179,12 @@ async def _toolformer(v: dict[str, Any], sandbox: Sandbox) -> bool:
 
 async def _api_exists(v: dict[str, Any], sandbox: Sandbox) -> bool:
     from .api_refs import recheck
+
+    return await recheck(v, sandbox)
+
+
+async def _api_search(v: dict[str, Any], sandbox: Sandbox) -> bool:
+    from .api_search import recheck
 
     return await recheck(v, sandbox)
 
@@ -268,6 +279,7 @@ _CHECKS = {
     "step_labels": _step_labels,
     "tool_calls": _tool_calls,
     "api_exists": _api_exists,
+    "api_search": _api_search,
     "quotes": _quotes,
     "speedup": _speedup,
     "chart_qa": _chart_qa,

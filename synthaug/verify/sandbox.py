@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import site
@@ -65,6 +67,7 @@ Status = Literal[
 EVIDENCE_CHARS = 2000
 RESULT_VERSION = 3
 UNSAFE_FLAG = "--unsafe-sandbox"
+DATA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
 class SandboxUnavailable(SynthaugError):
@@ -125,8 +128,9 @@ def isolation(unsafe: bool = False) -> list[str]:
     return ["UNSAFE_no_boundary", *layers] if unsafe else []
 
 
-def _scrubbed_env(home: str) -> dict[str, str]:
-    return {
+def _scrubbed_env(home: str, data_dir: str | None = None) -> dict[str, str]:
+    data = {"SYNTHAUG_DATA": data_dir} if data_dir else {}
+    return data | {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "HOME": home,
         "TMPDIR": home,
@@ -249,18 +253,27 @@ class Sandbox:
         return ExecResult(**await self._cached(key, job))
 
     async def call_function(
-        self, code: str, func_name: str, inputs: list[dict[str, Any]], timeout: float
-    ) -> tuple[ExecResult, list[dict[str, Any]]]:
+        self, code: str, func_name: str, inputs: list[dict[str, Any]], timeout: float,
+        data: dict[str, bytes] | None = None,
+    ) -> tuple[ExecResult, list[dict[str, Any]]]:  # fmt: skip
         """Call ``func_name(**input)`` for each input in the candidate's process; this
-        process sends the calls and reads the outcomes."""
+        process sends the calls and reads the outcomes. ``data`` (file name -> contents) is
+        given to the code read-only, in the folder named by ``$SYNTHAUG_DATA``: passed by
+        descriptor and bound read-only (``boundary.DATA_AT``), never a host path."""
+        for name in data or {}:
+            if not DATA_NAME.match(name):
+                raise ValueError(f"data file name {name!r}: letters, digits, '.', '_', '-'")
 
         async def job(level: str) -> dict:
             result, outcomes = await execute_calls(
-                code, func_name, inputs, timeout, self._process_limits(), level
+                code, func_name, inputs, timeout, self._process_limits(), level, data
             )
             return {"result": asdict(result), "outcomes": outcomes}
 
-        key = self.key(code, kind="calls", extra=[func_name, inputs, timeout])
+        extra: list[Any] = [func_name, inputs, timeout]
+        if data:  # the contents' hashes: a changed file is a new run
+            extra.append({n: hashlib.sha256(b).hexdigest() for n, b in sorted(data.items())})
+        key = self.key(code, kind="calls", extra=extra)
         stored = await self._cached(key, job)
         return ExecResult(**stored["result"]), stored["outcomes"]
 
@@ -275,10 +288,10 @@ class _Process:
 
     def __init__(
         self, mode: str, code: str, limits: Limits, level: str, channel=(-1, -1), timeout=0.0,
-        tests: tuple[str, tuple[int, int]] | None = None,
+        tests: tuple[str, tuple[int, int]] | None = None, data: dict[str, bytes] | None = None,
     ):  # fmt: skip
         self.mode, self.code, self.limits, self.level = mode, code, limits, level
-        self.channel, self.timeout, self.tests = channel, timeout, tests
+        self.channel, self.timeout, self.tests, self.data = channel, timeout, tests, data or {}
         self.out = _Capture(limits.output_bytes)
         self.err = _Capture(limits.output_bytes)
         self.process: asyncio.subprocess.Process | None = None
@@ -307,8 +320,9 @@ class _Process:
             files = {"bootstrap": boundary.data_fd(boundary.bootstrap_code()),
                      "main": boundary.data_fd(self.code.encode()),
                      "no_spawn": boundary.data_fd(boundary.compile_no_spawn())}  # fmt: skip
+            files |= {f"data:{name}": boundary.data_fd(body) for name, body in self.data.items()}
             seccomp = boundary.data_fd(boundary.compile_filter(fork=self.tests is not None) or b"")
-            env = _scrubbed_env(boundary.WORKDIR)
+            env = _scrubbed_env(boundary.WORKDIR, boundary.DATA_AT if self.data else None)
             command = [
                 *boundary.command(files, limits.disk_mb, env, seccomp),
                 boundary.python_binary(), "-S", "-P", "-B", boundary.BOOTSTRAP_AT,
@@ -323,7 +337,7 @@ class _Process:
             main = Path(self.workdir, "main.py")
             main.write_text(self.code, encoding="utf-8")
             command = [sys.executable, "-S", "-P", "-B", BOOTSTRAP, self.mode, str(main), *tail]
-            options = {"cwd": self.workdir, "env": _scrubbed_env(self.workdir)}
+            options = {"cwd": self.workdir, "env": _scrubbed_env(self.workdir, self._data_dir())}
         try:
             self.process = await asyncio.create_subprocess_exec(
                 *command,
@@ -337,6 +351,19 @@ class _Process:
         finally:
             for fd in closing:
                 os.close(fd)
+
+    def _data_dir(self) -> str | None:
+        """Without the boundary: the data files in a folder beside the working directory,
+        read-only (as far as permissions go: nothing protects them in an unsafe run)."""
+        if not self.data:
+            return None
+        folder = Path(f"{self.workdir}-data")
+        folder.mkdir(mode=0o755)
+        for name, body in self.data.items():
+            (folder / name).write_bytes(body)
+            (folder / name).chmod(0o444)
+        folder.chmod(0o555)
+        return str(folder)
 
     def report(self, which: int = 0) -> dict[str, Any] | None:
         """The last report line of the bootstrap (``which`` 1: a pair's candidate), if any."""
@@ -361,6 +388,9 @@ class _Process:
         self.reports = []
         if self.workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
+            if self.data and os.path.isdir(f"{self.workdir}-data"):
+                os.chmod(f"{self.workdir}-data", 0o755)
+                shutil.rmtree(f"{self.workdir}-data", ignore_errors=True)
 
 
 async def _supervise(one: _Process, stdin: str, limits: Limits) -> tuple[str | None, float]:
@@ -436,12 +466,14 @@ async def execute_pair(solution: str, tests: str, limits: Limits, level: str) ->
 
 async def execute_calls(
     code: str, func_name: str, inputs: list[dict[str, Any]], timeout: float, limits: Limits,
-    level: str,
+    level: str, data: dict[str, bytes] | None = None,
 ) -> tuple[ExecResult, list[dict[str, Any]]]:  # fmt: skip
     """The candidate serves; this process sends each call and decodes each outcome."""
     to_candidate, from_parent = os.pipe()
     to_parent, from_candidate = os.pipe()
-    candidate = _Process("serve", code, limits, level, (to_candidate, from_candidate), timeout)
+    candidate = _Process(
+        "serve", code, limits, level, (to_candidate, from_candidate), timeout, data=data
+    )
     replies: list[Any] = []
     loop = asyncio.get_running_loop()
 

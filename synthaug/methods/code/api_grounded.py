@@ -43,13 +43,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from ...engine.step import MapStep, RowError, SourceStep, StepContext
 from ...llm.types import ChatRequest, chat
 from ...records import META, source_record
+from ...retrieval.api_index import ApiEntry, ApiSource, api_index, load_entries
 from ...verify.api_refs import api_verdict, unresolved
 from ..common.code import python_code
 from ..common.rows import dropped
 from ..common.tasks import ModelStep
 from ..registry import register
 from ..templates import render
-from .api_index import ApiEntry, ApiSource, api_index, load_entries
 
 PAPER = (
     "Eghbali & Pradel, 2024, De-Hallucinator (arXiv 2401.01701); Zhang et al., 2023, "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -40,14 +41,21 @@ class Detect(MapStep):
 
     Params = DetectParams
 
+    def __init__(self, name: str | None = None, **params: Any):
+        super().__init__(name, **params)
+        self._loading = asyncio.Lock()
+
     def input_columns(self) -> set[str]:
         return set(self.params.columns)
 
+    async def _tokenizer(self) -> Any:
+        async with self._loading:  # loaded once, off the event loop (the first rows wait)
+            return await asyncio.to_thread(load_tokenizer, self.params.tokenizer)
+
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
         p = self.params
-        found = detect(
-            row_text(row, p.columns), load_tokenizer(p.tokenizer), p.gamma, p.key, p.z_threshold
-        )
+        tokenizer = await self._tokenizer()
+        found = detect(row_text(row, p.columns), tokenizer, p.gamma, p.key, p.z_threshold)
         if (p.action == "drop" and found["watermarked"]) or (
             p.action == "keep" and not found["watermarked"]
         ):

@@ -13,7 +13,8 @@ llama.cpp servers return the model's own distribution before the grammar), so on
 the first score token's distribution and log p("0" | "1"). The tokenizer of the embedded
 model writes ``10`` as ``1`` then ``0``, so P(10) = p("1") p("0" | "1"),
 P(1) = p("1") (1 - p("0" | "1")) and P(k) = p("k") for k = 2..9, renormalised over the ten
-scores (a digit missing from the top log-probabilities counts as 0). Label ``d_rlaif``:
+scores (a digit missing from the top log-probabilities counts as 0); a tokenizer that writes
+``10`` as one token gives P(k) = p("k") for all ten (``zero_after_one`` is then null). Label ``d_rlaif``:
 ``{"score": s in [1, 10], "reward": (s - 5.5) / 4.5 in [-1, 1], "distribution": {score: P},
 "first_token": {digit: logprob}, "zero_after_one": logprob}``. A reply whose top
 log-probabilities hold no score digit is an error row ``unparseable_d_rlaif``; a backend that
@@ -43,17 +44,22 @@ PAPER = "Lee et al., 2023, RLAIF vs. RLHF (arXiv 2309.00267): direct RLAIF"
 TAXONOMY = "synthesis / AI feedback (LLM score log-probabilities as reward)"
 STAGE = "preference alignment (reward labels)"
 SCORES = range(1, 11)
+SCORE_TOKENS = {str(k) for k in SCORES}
 FORCED = "10"  # one forced reply reads p(first digit) and p("0" | "1")
 
 
-def score_distribution(first: dict[str, float], zero_after_one: float) -> dict[int, float]:
-    """P(score) for 1..10 from the first token's log-probabilities of the digits and
-    log p("0" | "1"); empty when no digit has a probability."""
-    p = {int(d): math.exp(lp) for d, lp in first.items() if d in {str(k) for k in range(1, 10)}}
+def score_distribution(first: dict[str, float], zero_after_one: float | None) -> dict[int, float]:
+    """P(score) for 1..10 from the first token's log-probabilities of the scores and, where
+    the tokenizer writes ``10`` as ``1`` then ``0``, log p("0" | "1") (None where ``10`` is
+    one token, its log-probability then in ``first``); empty when no score has a probability."""
+    p = {int(s): math.exp(lp) for s, lp in first.items() if s in SCORE_TOKENS}
     if not p:
         return {}
-    ten = p.get(1, 0.0) * math.exp(zero_after_one)
-    raw = {k: p.get(k, 0.0) for k in range(2, 10)} | {1: p.get(1, 0.0) - ten, 10: ten}
+    if zero_after_one is None:  # "10" is one token: p("1") is the score 1 alone
+        raw = {k: p.get(k, 0.0) for k in SCORES}
+    else:
+        ten = p.get(1, 0.0) * math.exp(zero_after_one)
+        raw = {k: p.get(k, 0.0) for k in range(2, 10)} | {1: p.get(1, 0.0) - ten, 10: ten}
     total = sum(raw.values())
     return {k: raw[k] / total for k in SCORES}
 
@@ -68,18 +74,25 @@ def reward(score: float) -> float:
     return (score - 5.5) / 4.5
 
 
-def digit_logprobs(reply: Completion) -> tuple[dict[str, float], float]:
-    """The first token's top log-probabilities of the digits 1-9 and log p("0" | "1") of a
-    reply forced to ``10``."""
+def digit_logprobs(reply: Completion) -> tuple[dict[str, float], float | None]:
+    """The first token's top log-probabilities of the scores and log p("0" | "1") of a reply
+    forced to ``10``: written ``1`` then ``0`` (the embedded model), or one token ``10``
+    (then None, and ``10``'s log-probability is among the first token's)."""
     tokens = forced_tokens(reply)
-    if len(tokens) < 2 or (tokens[0].token, tokens[1].token) != ("1", "0"):
+    if tokens and tokens[0].token == FORCED:
+        zero_after_one = None
+    elif len(tokens) >= 2 and (tokens[0].token, tokens[1].token) == ("1", "0"):
+        zero_after_one = tokens[1].logprob
+    else:
         raise RowError("unexpected_tokens", f"the forced reply's tokens are {tokens!r}")
     first: dict[str, float] = {}
     for entry in tokens[0].top_logprobs:
-        digit = entry["token"].strip()
-        if digit.isdigit() and len(digit) == 1 and digit != "0" and digit not in first:
-            first[digit] = float(entry["logprob"])
-    return first, tokens[1].logprob
+        score = entry["token"].strip()
+        if score in SCORE_TOKENS and score not in first:
+            first[score] = float(entry["logprob"])
+    if zero_after_one is not None:
+        first.pop(FORCED, None)  # "10" as one token is not a score here
+    return first, zero_after_one
 
 
 class ScoreParams(BaseModel):

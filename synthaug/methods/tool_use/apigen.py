@@ -71,6 +71,12 @@ class JsonToolFile(BaseModel):
     implementation: str  # the Python file with a function of the same name for each
 
 
+class OpenApiFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    document: str  # an OpenAPI 3 document (JSON or YAML)
+    implementation: str  # the Python file with a function per operation
+
+
 class SampleParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     count: int = Field(20, ge=1, description="rows (one query each)")
@@ -78,6 +84,9 @@ class SampleParams(BaseModel):
     builtins: list[str] | None = Field(None, description="built-in tools; None: all of them")
     python_files: list[str] = Field([], description="Python files of tools (hints + docstrings)")
     json_files: list[JsonToolFile] = []
+    openapi_files: list[OpenApiFile] = []
+    corpus: str | None = Field(None, description="chunks of `synthaug ingest` (search_documents)")
+    encyclopedia: str | None = Field(None, description="lookup's text (default: the shipped one)")
     max_offered: int = Field(3, ge=2, description="functions offered in multiple-style rows")
     max_calls: int = Field(3, ge=2, description="calls in parallel-style rows")
 
@@ -93,7 +102,10 @@ class Sample(SourceStep):
         super().__init__(name, **params)
         p = self.params
         files = [(f.schemas, f.implementation) for f in p.json_files]
-        self.tools = load_tools(p.builtins, p.python_files, files)
+        openapi = [(f.document, f.implementation) for f in p.openapi_files]
+        self.tools = load_tools(
+            p.builtins, p.python_files, files, p.corpus, p.encyclopedia, openapi
+        )
         needs_two = {"multiple", "parallel_multiple", "irrelevance"} & set(p.styles)
         if needs_two and len(self.tools) < 2:
             problem = f"styles {sorted(needs_two)} need at least 2 tools, {len(self.tools)} given"

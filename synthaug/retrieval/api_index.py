@@ -29,8 +29,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ...errors import InputError
-from ...retrieval import BM25Index
+from ..errors import InputError
+from .lexical import BM25Index
 
 DEFAULT_MODULES = [
     "json", "pathlib", "itertools", "collections", "re", "datetime", "statistics", "textwrap",
