@@ -99,7 +99,7 @@ PAPER = (
 TAXONOMY = "synthesis / tool use (self-annotated API calls, loss-filtered)"
 STAGE = "pretraining, fine-tuning (tool use)"
 BUILTIN_TEXTS = {"arithmetic": "toolformer_texts.jsonl", "dated": "toolformer_dated_texts.jsonl"}
-WIKI_CORPUS = "toolformer_wiki.jsonl"  # WikiSearch's default corpus
+WIKI_CORPUS = "encyclopedia.jsonl"  # WikiSearch's default: 60 Wikipedia lead sections
 CALL_STARTS = ("[", " [")  # the paper's <API>, alone or with the space before it
 CALCULATE = "calculate"  # the sandboxed tool behind the Calculator
 
