@@ -375,9 +375,10 @@ class AnswerParams(BaseModel):
 
 @register("apigen.answer", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
 class Answer(MapStep):
-    """The assistant's final turn, written by the model: an answer from the tool results, or
-    for an irrelevance row, a reply that none of the offered functions can do it (not in the
-    paper, whose data ends at the calls; replaces ``semantic_check``'s fixed reply)."""
+    """The assistant's final turn written by the model, from the tool results.
+
+    For an irrelevance row: a reply that none of the offered functions can do it (replacing
+    ``semantic_check``'s fixed reply). Not in the paper, whose data ends at the calls."""
 
     Params = AnswerParams
     reads = ("query", "tools", "tool_calls", "tool_results", "messages")

@@ -85,7 +85,9 @@ def user_turn(text: str) -> str | None:
 
 def answered_prefix(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The conversation up to its last assistant text answer (an unanswered turn dropped)."""
-    ends = [i for i, m in enumerate(messages) if m["role"] == "assistant" and not m.get("tool_calls")]
+    ends = [
+        i for i, m in enumerate(messages) if m["role"] == "assistant" and not m.get("tool_calls")
+    ]
     return messages[: ends[-1] + 1] if ends else []
 
 
@@ -115,7 +117,9 @@ class DialogueParams(BaseModel):
     max_steps: int = Field(MAX_STEPS, ge=1, description="assistant actions per dialogue")
     max_calls: int = Field(3, ge=1, description="calls in one assistant action")
     max_call_steps: int | None = Field(
-        None, ge=1, description="call actions per user turn before decoding allows only an "
+        None,
+        ge=1,
+        description="call actions per user turn before decoding allows only an "
         "answer (None: no limit, as τ-bench)",
     )
     constrain: Literal["shape", "names", "arguments"] = "shape"
@@ -128,8 +132,9 @@ class DialogueParams(BaseModel):
 
 @register("tool_dialogues.dialogue", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
 class Dialogue(MapStep):
-    """APIGen-MT phase 2: a simulated user with the blueprint's goal talks to an assistant
-    that calls tools; every call is checked and run in the sandbox as it is made."""
+    """APIGen-MT phase 2: a simulated user with a goal talks to a tool-calling assistant.
+
+    Every call is parsed, format-checked and run in the sandbox as it is made."""
 
     Params = DialogueParams
     reads = ("query", "tools", "tool_impl")
@@ -244,8 +249,9 @@ class CheckParams(BaseModel):
 
 @register("tool_dialogues.check", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
 class Check(MapStep):
-    """APIGen-MT's trajectory filter: every ground-truth call's result was obtained in the
-    dialogue (and, with ``review``, a judge says it fulfils the goal); writes the
+    """APIGen-MT's filter: keeps a dialogue that obtained every ground-truth result.
+
+    With ``review``, a judge (any backend) must also say it fulfils the goal; writes the
     ``tool_calls`` verdict over every call of the dialogue."""
 
     Params = CheckParams
@@ -308,7 +314,9 @@ def missing_results(
 ) -> list[str]:  # fmt: skip
     """The ground-truth calls whose result no call of the same function in the dialogue
     returned (stateless tools: the stand-in for APIGen-MT's final-state comparison)."""
-    obtained = [(c["name"], json.dumps(r, sort_keys=True)) for c, r in zip(calls, results, strict=True)]
+    obtained = [
+        (c["name"], json.dumps(r, sort_keys=True)) for c, r in zip(calls, results, strict=True)
+    ]
     return [
         f"{c['name']}({json.dumps(c['arguments'])}) -> {json.dumps(r)}"
         for c, r in zip(goal_calls, goal_results, strict=True)
