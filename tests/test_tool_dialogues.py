@@ -147,6 +147,21 @@ def test_a_scripted_dialogue_runs_every_call_and_its_verdict_re_checks():
     assert asyncio.run(reverify(forged, sandbox)) is False
 
 
+def test_the_optional_review_asks_a_judge():
+    llm = scripted(["What is 2+3?", STOP], [action([ADD]), action(content="5.")])
+    (done,) = asyncio.run(Dialogue().process(blueprint(), context(llm)))
+    verdicts = ['{"thought": "right", "passes": "yes"}', '{"thought": "wrong", "passes": "no"}',
+                '{"thought": "']  # fmt: skip
+    judge = scripted([], verdicts)
+    (kept,) = asyncio.run(Check(review=True).process(done, context(judge)))
+    assert kept["semantic"] == {"passes": True, "goal": "every ground-truth result obtained",
+                                "thought": "right", "judge": "scripted"}  # fmt: skip
+    assert "The user's goal: What is 2+3?" in judge.seen[0].messages[0]["content"]
+    assert kept["verification"]["semantic"] == kept["semantic"]
+    assert str(fails(Check(review=True), done, judge)) == "the judge says no: wrong"
+    assert fails(Check(review=True), done, judge).kind == "malformed_judgement"
+
+
 def fails(step, row, llm) -> RowError:
     with pytest.raises(RowError) as raised:
         asyncio.run(step.process(row, context(llm)))
@@ -243,16 +258,17 @@ def test_verify_re_runs_every_call_of_every_dialogue(dialogue_run):
     assert report["agreement"] == 1.0 and report["by_kind"]["tool_calls"]["agreed"] >= 1
 
 
-# ChatML that lists the tools in a system turn and renders calls as <tool_call> blocks, with
-# a {% generation %} block so TRL's assistant_only_loss trains on the assistant turns only
+# Hermes-style ChatML: the tools' schemas in a system turn, each call as a JSON object in a
+# <tool_call> block, results as `tool` turns; assistant turns in a {% generation %} block so
+# TRL's assistant_only_loss trains on them only
 TOOL_TEMPLATE = (
-    "{% if tools %}<|im_start|>system{{ '\\n' }}{% for t in tools %}{{ t['function']['name'] }}"
-    "{{ '\\n' }}{% endfor %}<|im_end|>{{ '\\n' }}{% endif %}"
-    "{% for m in messages %}<|im_start|>{{ m['role'] }}{{ '\\n' }}"
-    "{% if m['role'] == 'assistant' %}{% generation %}{{ m['content'] }}"
-    "{% for c in m['tool_calls'] or [] %}<tool_call>{{ c['function']['name'] }} "
-    "{{ c['function']['arguments'] }}</tool_call>{% endfor %}<|im_end|>{% endgeneration %}"
-    "{% else %}{{ m['content'] }}<|im_end|>{% endif %}{{ '\\n' }}{% endfor %}"
+    "{% if tools %}<|im_start|>system{{ '\\n' }}<tools>{% for t in tools %}"
+    "{{ t['function'] | tojson }}{% endfor %}</tools><|im_end|>{{ '\\n' }}{% endif %}"
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}{{ '\\n' }}{% if m['role'] != 'assistant' %}"
+    "{{ m['content'] }}<|im_end|>{% else %}{% generation %}{{ m['content'] }}"
+    "{% for c in m['tool_calls'] or [] %}<tool_call>{\"name\": \"{{ c['function']['name'] }}\", "
+    "\"arguments\": {{ c['function']['arguments'] }}}</tool_call>{% endfor %}<|im_end|>"
+    "{% endgeneration %}{% endif %}{{ '\\n' }}{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant{{ '\\n' }}{% endif %}"
 )
 
@@ -308,8 +324,8 @@ def test_sft_export_is_prepared_by_trl_with_its_tools(dialogue_run, monkeypatch)
                               processing_class=tokenizer).train_dataset  # fmt: skip
     for row, record in zip(prepared, records, strict=True):
         text = tokenizer.decode(row["input_ids"])
-        names = "".join(f"{t['function']['name']}\n" for t in record["tools"])
-        assert text.startswith(f"<|im_start|>system\n{names}<|im_end|>")
+        assert text.startswith("<|im_start|>system\n<tools>")
+        assert all(t["function"]["name"] in text.split("</tools>")[0] for t in record["tools"])
         for message in record["messages"]:
             if message["role"] == "tool":
                 assert f"<|im_start|>tool\n{message['content']}<|im_end|>" in text
@@ -317,8 +333,8 @@ def test_sft_export_is_prepared_by_trl_with_its_tools(dialogue_run, monkeypatch)
             [t for t, label in zip(row["input_ids"], row["labels"], strict=True) if label != -100]
         )
         expected = "".join(
-            m["content"] + "".join(f"<tool_call>{c['function']['name']} "
-                                   f"{c['function']['arguments']}</tool_call>"
+            m["content"] + "".join(f'<tool_call>{{"name": "{c["function"]["name"]}", '
+                                   f'"arguments": {c["function"]["arguments"]}}}</tool_call>'
                                    for c in m.get("tool_calls") or []) + "<|im_end|>"
             for m in record["messages"] if m["role"] == "assistant"
         )  # fmt: skip

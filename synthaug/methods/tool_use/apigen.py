@@ -192,6 +192,15 @@ def reply_schema(
     return object_schema({"query": query, "tool_calls": calls})
 
 
+def call_lines(row: dict[str, Any]) -> list[dict[str, str]]:
+    """Each call of a row with its arguments and result as JSON, for a prompt."""
+    return [
+        {"name": c["name"], "arguments_json": json.dumps(c["arguments"]),
+         "result_json": json.dumps(r)}
+        for c, r in zip(row["tool_calls"], row["tool_results"], strict=True)
+    ]  # fmt: skip
+
+
 def parse_calls(value: Any) -> list[dict[str, Any]]:
     """The calls of a reply as ``{"name", "arguments": {...}}`` (arguments given as a JSON
     string are decoded); ``RowError`` ``malformed_call`` when one is not a call."""
@@ -315,11 +324,7 @@ class SemanticCheck(JsonJudge):
         return (input_columns | set(self.writes)) - {"tool_impl", "execution"}
 
     def request(self, row: dict[str, Any], seed: int):
-        calls = [
-            {"name": c["name"], "arguments_json": json.dumps(c["arguments"]),
-             "result_json": json.dumps(r)}
-            for c, r in zip(row["tool_calls"], row["tool_results"], strict=True)
-        ]  # fmt: skip
+        calls = call_lines(row)
         prompt = render(
             __file__, "apigen_semantic.j2", query=row["query"], style=row["query_style"],
             calls=calls, tools_json=json.dumps([t["function"] for t in row["tools"]], indent=1),
@@ -386,11 +391,7 @@ class Answer(MapStep):
     uses_llm = True
 
     def request(self, row: dict[str, Any], seed: int):
-        calls = [
-            {"name": c["name"], "arguments_json": json.dumps(c["arguments"]),
-             "result_json": json.dumps(r)}
-            for c, r in zip(row["tool_calls"], row["tool_results"], strict=True)
-        ]  # fmt: skip
+        calls = call_lines(row)
         prompt = render(__file__, "apigen_answer.j2", query=row["query"], calls=calls,
                         tools=row["tools"])  # fmt: skip
         return chat(("user", prompt), temperature=self.params.temperature,
