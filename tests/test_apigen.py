@@ -18,6 +18,7 @@ from synthaug.engine.step import RowError, StepContext
 from synthaug.errors import InputError
 from synthaug.methods.tool_use.apigen import (
     STYLES,
+    Answer,
     ExecutionCheck,
     FormatCheck,
     Generate,
@@ -231,6 +232,9 @@ def test_apigen_recipe_keeps_only_verified_calls(apigen_run):
         assert {c["name"] for c in record["tool_calls"]} <= offered
         assert (record["query_style"] == "irrelevance") == (record["tool_calls"] == [])
         assert record["messages"][0] == {"role": "user", "content": record["query"]}
+        final = record["messages"][-1]  # apigen.answer: the model's own final turn
+        assert final["role"] == "assistant" and final["content"] and "tool_calls" not in final
+        assert final["content"] != SemanticCheck.Params().irrelevance_reply
         assert all(r["isolation"].startswith("bwrap") for r in evidence["execution"])
     failed = read_jsonl(apigen_run.out.with_name("data.errors.jsonl"))
     assert len(failed) + len(records) == 5
@@ -267,3 +271,19 @@ def test_bad_tool_file_in_the_recipe_is_one_line(tmp_path: Path):
     assert done.stderr.strip().splitlines() == [
         f"synthaug: error: {tmp_path / 'bad.py'}:1: not Python: invalid syntax"
     ]
+
+
+def test_answer_step_writes_the_final_turn_from_the_results():
+    calls = [{"name": "calculate", "arguments": {"expression": "2**10"}}]
+    result = {"exact": "1024", "decimal": "1024"}
+    record = row("simple", ["calculate"], calls, [result])
+    record["messages"] = SemanticCheck().messages(record)
+    client = judge(" It is 1024. ")
+    (done,) = asyncio.run(Answer().process(record, context(client)))
+    assert done["messages"] == [*record["messages"], {"role": "assistant", "content": "It is 1024."}]
+    irrelevant = row("irrelevance", ["calculate"], [])
+    irrelevant["messages"] = SemanticCheck().messages(irrelevant)  # user, the fixed reply
+    (done,) = asyncio.run(Answer().process(irrelevant, context(judge("I cannot translate."))))
+    assert done["messages"] == [irrelevant["messages"][0],
+                                {"role": "assistant", "content": "I cannot translate."}]  # fmt: skip
+    assert fails(Answer(), record, context(judge("  "))).kind == "empty_answer"

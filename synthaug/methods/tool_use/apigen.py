@@ -21,10 +21,11 @@ and calls, decoded under a JSON schema), ``apigen.format_check``, ``apigen.execu
 OpenAI-format ``messages``). A failed check makes the row an error row with its reason.
 Differences from the paper: one query per request (the paper asks for several); the paper's
 generator sees few-shot examples drawn from its data, here none (a fixed example was
-copied verbatim by the small model); an
-``irrelevance`` row's assistant turn is a fixed reply (``irrelevance_reply``). ``synthaug
-verify`` re-checks the format and re-runs every call; the judge's verdict is stored, not
-re-asked.
+copied verbatim by the small model); the paper's data ends at the calls, here
+``apigen.answer`` (after the checks) has the model write the assistant's final turn from
+the results, and an ``irrelevance`` row's reply (without it, a fixed ``irrelevance_reply``).
+``synthaug verify`` re-checks the format and re-runs every call; the judge's verdict is
+stored, not re-asked.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from ...verify.evidence import verdict
 from ..common.judged import JsonJudge
 from ..registry import register
 from ..templates import render
+from .openai_messages import call_turns
 
 PAPER = (
     "Liu et al., 2024, APIGen: Automated Pipeline for Generating Verifiable and Diverse "
@@ -165,6 +167,19 @@ class GenerateParams(BaseModel):
     )
 
 
+def call_schema(targets: list[dict[str, Any]], constrain: str) -> dict[str, Any]:
+    """The JSON schema of one call ``{"name", "arguments"}`` to one of ``targets``, holding
+    the shape only, also the names, or also each function's argument schema."""
+    if constrain == "arguments":
+        return {"anyOf": [
+            object_schema({"name": {"const": t["function"]["name"]},
+                           "arguments": t["function"]["parameters"]})
+            for t in targets
+        ]}  # fmt: skip
+    name = {"enum": _names(targets)} if constrain == "names" else {"type": "string"}
+    return object_schema({"name": name, "arguments": {"type": "object"}})
+
+
 def reply_schema(
     targets: list[dict[str, Any]], count: int, constrain: str, max_chars: int
 ) -> dict[str, Any]:
@@ -172,17 +187,18 @@ def reply_schema(
     query = {"type": "string", "minLength": 8, "maxLength": max_chars}
     if count == 0:
         return object_schema({"query": query})
-    if constrain == "arguments":
-        call: dict[str, Any] = {"anyOf": [
-            object_schema({"name": {"const": t["function"]["name"]},
-                           "arguments": t["function"]["parameters"]})
-            for t in targets
-        ]}  # fmt: skip
-    else:
-        name = {"enum": _names(targets)} if constrain == "names" else {"type": "string"}
-        call = object_schema({"name": name, "arguments": {"type": "object"}})
+    call = call_schema(targets, constrain)
     calls = {"type": "array", "items": call, "minItems": count, "maxItems": count}
     return object_schema({"query": query, "tool_calls": calls})
+
+
+def call_lines(row: dict[str, Any]) -> list[dict[str, str]]:
+    """Each call of a row with its arguments and result as JSON, for a prompt."""
+    return [
+        {"name": c["name"], "arguments_json": json.dumps(c["arguments"]),
+         "result_json": json.dumps(r)}
+        for c, r in zip(row["tool_calls"], row["tool_results"], strict=True)
+    ]  # fmt: skip
 
 
 def parse_calls(value: Any) -> list[dict[str, Any]]:
@@ -308,11 +324,7 @@ class SemanticCheck(JsonJudge):
         return (input_columns | set(self.writes)) - {"tool_impl", "execution"}
 
     def request(self, row: dict[str, Any], seed: int):
-        calls = [
-            {"name": c["name"], "arguments_json": json.dumps(c["arguments"]),
-             "result_json": json.dumps(r)}
-            for c, r in zip(row["tool_calls"], row["tool_results"], strict=True)
-        ]  # fmt: skip
+        calls = call_lines(row)
         prompt = render(
             __file__, "apigen_semantic.j2", query=row["query"], style=row["query_style"],
             calls=calls, tools_json=json.dumps([t["function"] for t in row["tools"]], indent=1),
@@ -349,21 +361,48 @@ class SemanticCheck(JsonJudge):
 
     def messages(self, row: dict[str, Any]) -> list[dict[str, Any]]:
         """user, assistant with ``tool_calls`` (arguments as JSON strings, the OpenAI wire
-        form) and one ``tool`` message per result; an irrelevance row: user, a fixed reply."""
+        form) and one ``tool`` message per result; an irrelevance row: user, a fixed reply
+        (``apigen.answer`` has the model write the final turns)."""
         user = {"role": "user", "content": row["query"]}
         if not row["tool_calls"]:
             return [user, {"role": "assistant", "content": self.params.irrelevance_reply}]
-        ids = [f"call_{i}" for i in range(1, len(row["tool_calls"]) + 1)]
-        calls = [
-            {"id": i, "type": "function",
-             "function": {"name": c["name"], "arguments": json.dumps(c["arguments"])}}
-            for i, c in zip(ids, row["tool_calls"], strict=True)
-        ]  # fmt: skip
-        results = [
-            {"role": "tool", "tool_call_id": i, "name": c["name"], "content": json.dumps(r)}
-            for i, c, r in zip(ids, row["tool_calls"], row["tool_results"], strict=True)
-        ]  # fmt: skip
-        return [user, {"role": "assistant", "content": "", "tool_calls": calls}, *results]
+        return [user, *call_turns(row["tool_calls"], row["tool_results"])]
 
     def row_counts(self, row: dict[str, Any]) -> dict[str, int]:
         return {f"verified_{row['query_style']}": 1, "calls": len(row["tool_calls"])}
+
+
+class AnswerParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    temperature: float = Field(0.7, ge=0, le=2)
+    max_tokens: int = Field(256, ge=16)
+
+
+@register("apigen.answer", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
+class Answer(MapStep):
+    """The assistant's final turn written by the model, from the tool results.
+
+    For an irrelevance row: a reply that none of the offered functions can do it (replacing
+    ``semantic_check``'s fixed reply). Not in the paper, whose data ends at the calls."""
+
+    Params = AnswerParams
+    reads = ("query", "tools", "tool_calls", "tool_results", "messages")
+    writes = ("messages",)
+    uses_llm = True
+
+    def request(self, row: dict[str, Any], seed: int):
+        calls = call_lines(row)
+        prompt = render(__file__, "apigen_answer.j2", query=row["query"], calls=calls,
+                        tools=row["tools"])  # fmt: skip
+        return chat(("user", prompt), temperature=self.params.temperature,
+                    max_tokens=self.params.max_tokens, seed=seed)  # fmt: skip
+
+    async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
+        seed = ctx.seed(row[META]["id"])
+        request = self.request(row, seed)
+        text = (await ctx.require_llm().complete(request)).text.strip()
+        if not text:
+            raise RowError("empty_answer", "the model wrote no final answer")
+        kept = row["messages"] if row["tool_calls"] else row["messages"][:1]
+        fields = {"messages": [*kept, {"role": "assistant", "content": text}]}
+        return [self.derived(row, fields, ctx, [request], seed=seed)]
