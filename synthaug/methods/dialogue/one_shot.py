@@ -26,7 +26,7 @@ per request, is not built here). Steps:
 
 What differs: the paper prompts ChatGPT with MultiWOZ goals and a MultiWOZ example dialogue
 and judges the results by human evaluation; MultiWOZ (MIT) ships in no registry package here,
-so the ontology (five MultiWOZ domains, a subset of their slots, invented values) and the two
+so the ontology (five MultiWOZ domains, a subset of their slots, invented values) and the three
 example dialogues are written for synthaug, and the automatic goal check stands in for the
 paper's human annotation assessment. The paper's prompt text was not found (searched: its
 arXiv page, code and pages corpora); this module's prompt is written for synthaug. The belief
