@@ -45,9 +45,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ...engine.step import MapStep, RowError, SourceStep, StepContext
 from ...errors import InputError
-from ...llm.types import chat, json_object, object_schema
+from ...llm.types import chat, object_schema
 from ...records import META, derive, source_record
 from ...verify.evidence import dialogue_state_verdict
+from ..common.parsing import json_reply
 from ..registry import register
 from ..templates import render
 from .ontology import Ontology, closest_example, load_examples, load_ontology, sample_goal
@@ -209,11 +210,7 @@ class OneShot(MapStep):
         seed = ctx.seed(row[META]["id"])
         request = self.request(row, seed)
         completion = await ctx.require_llm().complete(request)
-        answer = json_object(completion.text)
-        if not answer:
-            cut = completion.choices[0].finish_reason == "length"
-            raise RowError("malformed_output", "the reply is not a JSON object"
-                           f"{' (cut off at max_tokens)' if cut else ''}: {completion.text[:200]!r}")  # fmt: skip
+        answer = json_reply(completion)
         turns = parse_dialogue(answer)
         return [self.derived(row, {"dialogue": turns}, ctx, [request], seed=seed)]
 
