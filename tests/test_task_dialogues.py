@@ -223,3 +223,19 @@ def test_verify_re_checks_every_dialogue_and_agrees(dialogue_run):
     report = json.loads(done.stdout)
     assert report["checked"] == len(dialogue_run.records) == report["agreed"]
     assert report["by_kind"]["dialogue_state"]["agreed"] == len(dialogue_run.records)
+
+
+def test_bad_recipe_input_is_one_line(tmp_path: Path):
+    out = str(tmp_path / "d.jsonl")
+    done = run_cli("run", "task_dialogues", "--out", out, "--set",
+                   'steps[0].params.domains=["spa"]', cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "synthaug: error: domains: not in the ontology: spa"
+    ]
+    (tmp_path / "bad.json").write_text('{"domains": 3}')
+    done = run_cli("run", "task_dialogues", "--out", out, "--set",
+                   "steps[0].params.ontology=bad.json", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert done.stderr.startswith("synthaug: error: bad.json: not an ontology")
+    assert not (tmp_path / "d.jsonl").exists()
