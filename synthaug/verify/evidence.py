@@ -41,6 +41,9 @@ the evidence is enough to re-run the check without the model (``reverify``):
   Calculator (sandbox), Calendar and WikiSearch (BM25) calls; QA and MT results are taken as
   stored (``verify.toolformer``).
 - ``kg_answer``: ``triple``, ``answer``, ``names_object`` — the answer names the object.
+- ``dialogue_state``: ``goal``, ``turns``, ``ontology``, ``aliases``, ``belief_state``,
+  ``problems`` — re-accumulate the turns' belief states, re-check them against the goal and
+  the ontology (``verify.dialogue_state``).
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from __future__ import annotations
 from typing import Any
 
 from .code import call_function, run_tests
+from .dialogue_state import check_state
 from .kg import check_path, check_triple_answer
 from .math_answer import answers_match, check_answer, program_answer
 from .quotes import check_quotes
@@ -270,6 +274,24 @@ async def _kg_answer(v: dict[str, Any], _: Sandbox) -> bool:
     return check["names_object"] == v["names_object"] and check["verified"] == v["verified"]
 
 
+def dialogue_state_verdict(
+    goal: dict[str, Any],
+    turns: list[dict[str, Any]],
+    ontology: dict[str, list[str]],
+    aliases: dict[str, str],
+) -> dict[str, Any]:
+    """A generated dialogue's annotation checked against its user goal (``verify.dialogue_state``)."""
+    check = check_state(goal, turns, ontology, aliases)
+    return verdict("dialogue_state", check.pop("verified"), goal=goal, turns=turns,
+                   ontology=ontology, aliases=aliases, **check)  # fmt: skip
+
+
+async def _dialogue_state(v: dict[str, Any], _: Sandbox) -> bool:
+    check = check_state(v["goal"], v["turns"], v["ontology"], v["aliases"])
+    same = check["belief_state"] == v["belief_state"] and check["problems"] == v["problems"]
+    return same and check["verified"] == v["verified"]
+
+
 _CHECKS = {
     "answer": _answer,
     "program": _program,
@@ -288,4 +310,5 @@ _CHECKS = {
     "kg_path": _kg_path,
     "kg_answer": _kg_answer,
     "toolformer": _toolformer,
+    "dialogue_state": _dialogue_state,
 }
