@@ -1,0 +1,1 @@
+"""Dialogue data: multi-turn conversations generated from sampled scenarios."""
