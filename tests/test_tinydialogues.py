@@ -36,10 +36,9 @@ RECORDED = (
     'have a grown-up like you!"\n\n**Father**: "Aw, don\'t forget to bring your favorite book, '
     "it's so exciting to see all your favorite books in the library!\"\n\n"
 )
-# The shape of a free (unconstrained) reply: a header, a "Toddler" label, curly quotes.
-FREE = (
-    "DIALOGUE:\n\n**Toddler**: Ball! Ball!\n\n**Mother**: Yes, that’s your ball.\n\n**Child**: Mine"
-)
+# The shape of a free (unconstrained) reply: a scene description before the header, a
+# "Toddler" label, curly quotes.
+FREE = "**Setting**: a park.\n\n**DIALOGUE:**\n\n**Toddler**: Ball! Ball!\n\n**Mother**: Yes, that’s your ball.\n\n**Child**: Mine"
 
 
 def context() -> StepContext:

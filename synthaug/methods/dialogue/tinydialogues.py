@@ -87,6 +87,7 @@ WORD_LENGTHS: dict[int, tuple[int, ...]] = {  # written for synthaug; all under 
 }  # fmt: skip
 _TURN = re.compile(r"\*\*\s*([^*\n]+?)\s*:?\s*\*\*\s*:?[ \t]*(.*?)(?=\n\s*\*\*|\Z)", re.DOTALL)
 _TODDLER = re.compile(r"\btoddler\b", re.IGNORECASE)
+_HEADER = re.compile(r"\**DIALOGUE:\**", re.IGNORECASE)
 
 
 class SampleParams(BaseModel):
@@ -155,10 +156,12 @@ def dialogue_grammar(speakers: list[str], min_turns: int) -> str:
 
 
 def parse_turns(text: str, truncated: bool = False) -> list[dict[str, str]]:
-    """The ``{"speaker", "content"}`` turns of a ``**Speaker**: utterance`` dialogue (a leading
-    ``DIALOGUE:`` is dropped, ``Toddler`` becomes ``Child`` as in the released preprocessing);
-    ``truncated``: the reply was cut off, so its last turn is incomplete and dropped."""
-    body = _TODDLER.sub(CHILD, text.replace("’", "'").replace("‘", "'"))
+    """The ``{"speaker", "content"}`` turns of a ``**Speaker**: utterance`` dialogue (whatever
+    comes before a ``DIALOGUE:`` header is dropped, ``Toddler`` becomes ``Child`` as in the
+    released preprocessing); ``truncated``: the reply was cut off, so its last turn is
+    incomplete and dropped."""
+    body = _HEADER.split(text)[-1].replace("’", "'").replace("‘", "'")
+    body = _TODDLER.sub(CHILD, body)
     turns = [
         {"speaker": m.group(1).strip(), "content": " ".join(m.group(2).split())}
         for m in _TURN.finditer(body)
