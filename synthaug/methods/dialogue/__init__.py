@@ -1,2 +1,2 @@
-"""Task-oriented dialogue data: user goals sampled from an ontology, dialogues written with
-their belief-state annotation, the annotation checked against the goal."""
+"""Dialogue data: task-oriented dialogues (user goals from an ontology, belief-state
+annotations checked against the goal) and child-directed conversations (TinyDialogues)."""
