@@ -48,3 +48,20 @@ def test_translate_runs_on_the_model_and_verify_takes_the_stored_result(local_ba
     assert format_problems(bad, [TRANSLATE.schema()]) == [
         "call 1: translate: arguments: 'target_language' is a required property"
     ]
+
+
+def test_apigen_execution_check_runs_translate_on_the_recipe_model(local_backend, tmp_path):
+    from synthaug.engine.step import StepContext
+    from synthaug.methods.tool_use.apigen import ExecutionCheck
+    from synthaug.records import META
+    from synthaug.tools.registry import load_tools
+
+    assert "translate" not in [t.name for t in load_tools()]  # only when named
+    [tool] = load_tools(["translate"])
+    client = LLMClient(local_backend, RequestCache(tmp_path / "cache.sqlite3"))
+    row = {META: {"id": "r1"}, "tool_calls": CALLS[:1],
+           "tool_impl": {"translate": tool.implementation()}}  # fmt: skip
+    ctx = StepContext(llm=client, run_seed=0, step_name="execute")
+    [done] = asyncio.run(ExecutionCheck().process(row, ctx))
+    assert done["tool_results"][0]["translation"] and client.stats.model_calls == 1
+    assert done["execution"][0]["isolation"].startswith("host")

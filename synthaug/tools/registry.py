@@ -201,10 +201,14 @@ def load_tools(
     implementation) pair and each (OpenAPI document, implementation) pair; names must be
     unique. ``names`` None: the built-ins that need no
     data, and ``search_documents`` when a ``corpus`` is given; ``lookup`` is there when
-    named (over ``encyclopedia``, default the shipped one)."""
-    builtins = {tool.name: tool for tool in builtin_tools()}
+    named (over ``encyclopedia``, default the shipped one), and so is ``translate`` (the
+    model, a host tool: its calls run through the step's backend, ``host.py``)."""
+    from .host import HOST_TOOLS  # it builds on this module
+
+    builtins = {tool.name: tool for tool in builtin_tools()} | HOST_TOOLS
     known = [*builtins, *DATA_TOOLS]
-    chosen = [*builtins, *(["search_documents"] if corpus else [])] if names is None else names
+    plain = [name for name in builtins if name not in HOST_TOOLS]
+    chosen = [*plain, *(["search_documents"] if corpus else [])] if names is None else names
     unknown = [name for name in chosen if name not in known]
     if unknown:
         raise InputError("tools", f"unknown built-in tool {unknown[0]!r}; built-ins: "

@@ -42,6 +42,7 @@ from ...errors import InputError
 from ...llm.types import chat, json_object, object_schema
 from ...records import META, derive, source_record
 from ...tools.execute import format_problems, run_calls
+from ...tools.host import Translator
 from ...tools.registry import Tool, load_tools
 from ...verify.evidence import verdict
 from ..common.judged import JsonJudge
@@ -286,14 +287,16 @@ class FormatCheck(MapStep):
 
 @register("apigen.execution_check", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
 class ExecutionCheck(MapStep):
-    """APIGen's stage 2: every call runs in the sandbox without error; results stored."""
+    """APIGen's stage 2: every call runs in the sandbox without error; results stored (a
+    ``translate`` call, the model as a tool, runs through the recipe's backend)."""
 
     reads = ("tool_calls", "tool_impl")
     writes = ("tool_results", "execution")
 
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
         calls = row["tool_calls"]
-        results, runs = await run_calls(ctx.sandbox, calls, row["tool_impl"])
+        host = Translator(ctx.llm, seed=ctx.seed(row[META]["id"], "translate")) if ctx.llm else None
+        results, runs = await run_calls(ctx.sandbox, calls, row["tool_impl"], host)
         failed = [f"call {i} {c['name']}: {r['error']}"
                   for i, (c, r) in enumerate(zip(calls, results, strict=True), 1) if "error" in r]  # fmt: skip
         if failed:
@@ -346,7 +349,9 @@ class SemanticCheck(JsonJudge):
 
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
         records = await super().process(row, ctx)
-        return [{k: v for k, v in r.items() if k not in ("tool_impl", "execution")} for r in records]
+        return [
+            {k: v for k, v in r.items() if k not in ("tool_impl", "execution")} for r in records
+        ]
 
     @staticmethod
     def evidence(row: dict[str, Any], semantic: dict[str, Any]) -> dict[str, Any]:

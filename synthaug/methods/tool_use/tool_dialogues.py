@@ -48,6 +48,7 @@ from ...llm.client import LLMClient
 from ...llm.types import ChatRequest, Completion, chat, json_object, object_schema
 from ...records import META, derive
 from ...tools.execute import format_problems, run_calls
+from ...tools.host import Translator
 from ...verify.evidence import verdict
 from ..registry import register
 from ..templates import render
@@ -167,7 +168,8 @@ class Dialogue(MapStep):
                 if not calls:
                     messages.append({"role": "assistant", "content": _answer(action, steps)})
                     break
-                results, ran = await run_calls(ctx.sandbox, calls, row["tool_impl"])
+                host = Translator(assistant, seed=seed)  # a translate call: the model
+                results, ran = await run_calls(ctx.sandbox, calls, row["tool_impl"], host)
                 runs += ran
                 failed = [f"step {steps} call {i} {c['name']}: {r['error']}"
                           for i, (c, r) in enumerate(zip(calls, results, strict=True), 1)
