@@ -39,13 +39,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ...engine.step import MapStep, RowError, SourceStep, StepContext
 from ...errors import InputError
-from ...llm.types import chat, json_object, object_schema
+from ...llm.types import chat, object_schema
 from ...records import META, derive, source_record
 from ...tools.execute import format_problems, run_calls
 from ...tools.host import Translator
 from ...tools.registry import Tool, load_tools
 from ...verify.evidence import verdict
 from ..common.judged import JsonJudge
+from ..common.parsing import json_reply
 from ..registry import register
 from ..templates import render
 from .openai_messages import call_turns
@@ -254,16 +255,7 @@ class Generate(MapStep):
         request = self.request(row, seed)
         completion = await ctx.require_llm().complete(request)
         reply = completion.text
-        answer = json_object(reply)
-        if not answer:
-            cut = (
-                " (cut off at max_tokens)"
-                if completion.choices[0].finish_reason == "length"
-                else ""
-            )
-            raise RowError(
-                "malformed_output", f"the reply is not a JSON object{cut}: {reply[:200]!r}"
-            )
+        answer = json_reply(completion)
         query = answer.get("query")
         if not isinstance(query, str) or not query.strip():
             raise RowError("malformed_output", f"no query in the reply: {reply[:200]!r}")
