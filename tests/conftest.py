@@ -69,7 +69,8 @@ SELF_INSTRUCT_RUN = [
 ]
 
 
-SMALL_SELF_REWARDING = (
+SMALL_SELF_REWARDING = (  # deterministic, one thread: the same replies on any machine
+    "--set", "backend.deterministic=true", "--set", "backend.threads=1",
     "--set", "seed=0",  # this seed gives a pair (the other prompt may tie)
     "--limit", "2",
     "--set", "steps[1].params.per_prompt=2",
