@@ -93,7 +93,10 @@ def test_domain_rule_and_annotation():
     # questions: 5/8 collected >= 0.5 -> its 3 uncollected pages are annotated; users: 0/2
     assert annotate(urls, collected, {"q.example.org"}, 0.5) == {5, 6, 7}
     assert annotate(urls, collected, {"q.example.org"}, 0.7) == set()
-    assert url_prefix("https://www.mathoverflow.net/questions/12/title") == "mathoverflow.net/questions"
+    assert (
+        url_prefix("https://www.mathoverflow.net/questions/12/title")
+        == "mathoverflow.net/questions"
+    )
     assert fasttext_line("Let $x^2$ be \\frac{a}{b}") == "let $ x ^ 2 $ be \\frac { a } { b }"
 
 
@@ -101,16 +104,25 @@ def test_mining_rounds_grow_the_seed_and_the_recall(crawl):
     texts, urls, seeds = crawl
     result = mine(texts, urls, seeds, MiningConfig(fasttext=SMALL), seed=0)
     first, last = result.rounds[0], result.rounds[-1]
-    assert len(result.rounds) >= 2
-    assert "mathqa.example.org" in first.math_domains and "en.wikipedia.org" not in first.math_domains
-    assert first.annotated > 0 and result.rounds[1].positives == len(seeds) + first.annotated
-    collected_math = [sum(is_math(urls[i]) for i in range(len(urls)) if result.first_round.get(i, 99) <= r.round)
-                      for r in result.rounds]  # fmt: skip
+    assert "mathqa.example.org" in first.math_domains
+    assert "en.wikipedia.org" not in first.math_domains
+    # the domain rule adds annotated pages to the seed, and each round trains on them
+    assert sum(r.annotated for r in result.rounds) > 0
+    for before, after in zip(result.rounds, result.rounds[1:], strict=False):
+        assert after.positives == before.positives + before.annotated
+    collected_math = [
+        sum(
+            is_math(urls[i])
+            for i, first_seen in result.first_round.items()
+            if first_seen <= r.round
+        )
+        for r in result.rounds
+    ]
     assert collected_math[-1] > collected_math[0]  # later rounds recall math round 1 missed
     assert all(is_math(urls[i]) for i in result.collected)  # and nothing else
     assert last.collected == len(result.collected)
     scores = [result.scores[i] for i in result.collected]
-    assert scores == sorted(scores, reverse=True) and min(scores) >= 0.5
+    assert scores == sorted(scores, reverse=True) and min(scores) > 0.5
     again = mine(texts, urls, seeds, MiningConfig(fasttext=SMALL), seed=0)
     assert again.collected == result.collected and again.rounds == result.rounds
 
@@ -180,7 +192,7 @@ def test_deepseekmath_recipe_end_to_end(tmp_path):
     rows = _run("deepseekmath_mining", out, tmp_path)
     urls = [r["url"] for r in rows]
     assert rows and all(is_math(u) for u in urls)
-    assert all(r["math_score"] >= 0.5 and r["mining_round"] >= 1 for r in rows)
+    assert all(r["math_score"] > 0.5 and r["mining_round"] >= 1 for r in rows)
     assert "$" in rows[0]["text"] and "html" not in rows[0]
     hosts = {urlsplit(u).netloc for u in urls}
     assert {"calculus-notes.example.edu", "mathqa.example.org"} <= hosts

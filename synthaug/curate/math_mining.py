@@ -61,7 +61,7 @@ class MiningConfig:
     rounds: int = 4  # the paper's four iterations
     domain_share: float = 0.10  # a domain with more than this share collected is math-related
     path_share: float = 0.5  # ours: the rule standing in for the manual URL annotation
-    min_score: float = 0.5  # a page is recalled when P(math) reaches this
+    min_score: float = 0.5  # a page is recalled when P(math) exceeds this
     budget_words: int | None = None  # keep the top-ranked pages up to this many words
     negative_ratio: float = 1.0  # negatives per positive (paper: 500K / 500K)
     stop_overlap: float = 0.98  # stop when this share of a round's pages was already collected
@@ -116,7 +116,9 @@ def math_domains(urls: list[str], collected: set[int], share: float) -> set[str]
     return {d for d, s in _shares([host(u) for u in urls], collected).items() if s > share}
 
 
-def annotate(urls: list[str], collected: set[int], domains: set[str], path_share: float) -> set[int]:
+def annotate(
+    urls: list[str], collected: set[int], domains: set[str], path_share: float
+) -> set[int]:
     """Pages not collected under a math URL prefix of a math domain (the annotation rule)."""
     prefixes = [url_prefix(u) for u in urls]
     shares = _shares(prefixes, collected)
@@ -164,7 +166,7 @@ class MathClassifier:
 def _keep(scores: list[float], texts: list[str], config: MiningConfig) -> list[int]:
     """Recalled pages ranked by score, cut at the word budget."""
     ranked = sorted(
-        (i for i, s in enumerate(scores) if s >= config.min_score), key=lambda i: (-scores[i], i)
+        (i for i, s in enumerate(scores) if s > config.min_score), key=lambda i: (-scores[i], i)
     )
     if config.budget_words is None:
         return ranked
@@ -196,7 +198,7 @@ def mine(
         classifier = MathClassifier(config.fasttext, seed + number)
         classifier.train(positives, negatives)
         scores = classifier.scores(texts)
-        recalled = sum(s >= config.min_score for s in scores)
+        recalled = sum(s > config.min_score for s in scores)
         kept = _keep(scores, texts, config)
         collected = set(kept)
         for i in kept:
@@ -205,8 +207,16 @@ def mine(
         domains = math_domains(urls, collected, config.domain_share)
         new = annotate(urls, collected, domains, config.path_share) - added
         rounds.append(
-            RoundStats(number, len(positives), len(negatives), recalled, len(collected),
-                       overlap, sorted(domains), len(new))  # fmt: skip
+            RoundStats(
+                number,
+                len(positives),
+                len(negatives),
+                recalled,
+                len(collected),
+                overlap,
+                sorted(domains),
+                len(new),
+            )
         )
         if number > 1 and overlap >= config.stop_overlap and not new:
             break

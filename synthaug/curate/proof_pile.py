@@ -56,11 +56,12 @@ CPP_INCLUDES = (
     "#include <armadillo", "#include <blitz", "#include <Eigen", "#include <deal.II",
     "#include <dlib", "#include <NTL", "#include <mtl",
 )  # fmt: skip
-TEX_SECTIONS = tuple(
-    f"\\{cmd}{star}{{"
-    for cmd in ("chapter", "section", "subsection", "subsubsection")
-    for star in ("", "*")
-) + ("\\paragraph{", "\\subparagraph{")
+TEX_SECTIONS = (
+    *(f"\\{cmd}{star}{{" for cmd in ("chapter", "section", "subsection", "subsubsection")
+      for star in ("", "*")),
+    "\\paragraph{",
+    "\\subparagraph{",
+)  # fmt: skip
 NOTEBOOK_KEYWORDS = ("\\begin{equation}", "\\begin{align}", "import sympy", "from sympy")
 COQ_KEYWORDS = ("Theorem", "Proof", "Qed", "Inductive", "Definition", "Fixpoint")
 VERILOG_KEYWORDS = ("pragma", "endmodule", "posedge", "negedge", "wire")

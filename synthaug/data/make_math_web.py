@@ -129,8 +129,7 @@ EVERYDAY = {
         "and date every page.",
         "Parents often ask how much homework is too much; talk with the teacher and look "
         "for signs of stress.",
-        "We are moving to a new office in the city centre next month; the website stays "
-        "the same.",
+        "We are moving to a new office in the city centre next month; the website stays the same.",
     ],
 }
 
@@ -184,7 +183,9 @@ def main() -> None:
     for host, texts in EVERYDAY.items():
         for text in texts:
             title = text.split(".")[0][:50]
-            rows.append({"url": f"https://{host}/{slug(title)}", "html": page(title, f"<p>{text}</p>")})
+            rows.append(
+                {"url": f"https://{host}/{slug(title)}", "html": page(title, f"<p>{text}</p>")}
+            )
 
     facts = list(range(len(FACTS)))
     for i in range(12):  # forum questions with MathJax
@@ -198,7 +199,7 @@ def main() -> None:
     problems = [json.loads(x) for x in (HERE / "gsm_symbolic.jsonl").open(encoding="utf-8")]
     for i, problem in enumerate(problems[0:40:5]):  # forum word problems, no LaTeX
         solution = "".join(f"<p>{html.escape(s)}</p>" for s in problem["solution"].split("\n"))
-        body = f"<p>{html.escape(problem['question'])}</p><div class=\"answer\">{solution}</div>"
+        body = f'<p>{html.escape(problem["question"])}</p><div class="answer">{solution}</div>'
         rows.append({"url": f"https://mathqa.example.org/questions/{2000 + i}/word-problem",
                      "html": page("Word problem", body, "Questions | Tags | Users"),
                      "source": problem["id"]})  # fmt: skip

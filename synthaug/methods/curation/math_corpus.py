@@ -117,7 +117,9 @@ class MiningParams(BaseModel):
     bucket: int = Field(2_000_000, ge=1)
 
 
-@register("deepseekmath.mine", taxonomy="curation / domain data mining", stage=STAGE, paper=DEEPSEEKMATH)
+@register(
+    "deepseekmath.mine", taxonomy="curation / domain data mining", stage=STAGE, paper=DEEPSEEKMATH
+)
 class DeepSeekMathMine(WholeStep):
     """Keep the crawl's math pages found by DeepSeekMath's iterative fastText mining.
 
@@ -144,7 +146,10 @@ class DeepSeekMathMine(WholeStep):
     ) -> AsyncIterator[dict[str, Any]]:
         p = self.params
         held = [row async for row in rows]
-        seeds = [r[p.seed_column] for r in read_records(p.seed_path or packaged(SEED), required=[p.seed_column])]
+        seeds = [
+            r[p.seed_column]
+            for r in read_records(p.seed_path or packaged(SEED), required=[p.seed_column])
+        ]
         texts = [str(row[p.text_column]) for row in held]
         urls = [str(row[p.url_column]) for row in held]
         result = await asyncio.to_thread(mine, texts, urls, seeds, self.config(), ctx.seed("mine"))
@@ -176,5 +181,7 @@ class ProofPileFilter(MapStep):
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
         p = self.params
         text = str(row[p.text_column])
-        reason = code_reason(text, str(row[p.path_column])) if p.kind == "code" else web_reason(text)
+        reason = (
+            code_reason(text, str(row[p.path_column])) if p.kind == "code" else web_reason(text)
+        )
         return [] if reason else [row]
