@@ -146,6 +146,8 @@ class DeepSeekMathMine(WholeStep):
     ) -> AsyncIterator[dict[str, Any]]:
         p = self.params
         held = [row async for row in rows]
+        if not held:
+            return
         seeds = [
             r[p.seed_column]
             for r in read_records(p.seed_path or packaged(SEED), required=[p.seed_column])
