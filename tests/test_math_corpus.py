@@ -3,6 +3,7 @@ filters, and their recipes run through the CLI (no model; fastText and trafilatu
 
 from __future__ import annotations
 
+import asyncio
 import json
 from importlib import resources
 from urllib.parse import urlsplit
@@ -21,6 +22,9 @@ from synthaug.curate.math_mining import (
     url_prefix,
 )
 from synthaug.curate.proof_pile import code_reason, numerical_density, web_reason
+from synthaug.engine.step import StepContext
+from synthaug.methods.curation.math_corpus import ProofPileFilter
+from synthaug.records import source_record
 
 DATA = resources.files("synthaug") / "data"
 # the recipe's settings for the tiny crawl (see deepseekmath_mining.yaml)
@@ -213,3 +217,24 @@ def test_proof_pile_web_recipe_end_to_end(tmp_path):
     mirrored = {"https://calculus-notes.example.edu/notes/lecture-3",
                 "https://notes-mirror.example.net/calculus/lecture-3.html"}  # fmt: skip
     assert len(mirrored & urls) == 1  # the mirror is a near duplicate
+
+
+def test_proof_pile_step_on_code_rows():
+    step = ProofPileFilter(kind="code", text_column="content", path_column="path")
+    ctx = StepContext(llm=None, run_seed=0, step_name=step.name)
+    files = {
+        "solver.py": "from scipy.optimize import minimize\n",
+        "server.py": "import socket\n",
+        "Basic.lean": "theorem t : 1 = 1 := rfl\n",
+    }
+    kept = [
+        row["path"]
+        for i, (path, content) in enumerate(files.items())
+        for row in asyncio.run(
+            step.process(
+                source_record({"path": path, "content": content}, source="t", index=i), ctx
+            )
+        )
+    ]
+    assert kept == ["solver.py", "Basic.lean"]
+    assert step.input_columns() == {"content", "path"}
