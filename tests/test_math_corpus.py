@@ -77,6 +77,7 @@ def test_minerva_keeps_every_kind_of_math():
         assert tex in text, tex
     for gone in ("a2", "z1z2", "tracker", "Privacy", "Home | Questions"):
         assert gone not in text, gone
+    assert minerva_text("") == "" and minerva_text("<html><body></body></html>") == ""
 
 
 def test_minerva_on_the_packaged_pages(crawl):

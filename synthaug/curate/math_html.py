@@ -19,8 +19,12 @@ follows the description:
 
 from __future__ import annotations
 
+import importlib.util
+
 import lxml.html
 from lxml import etree
+
+from ..errors import SynthaugError
 
 RENDERED = (
     "//*[contains(concat(' ', normalize-space(@class), ' '), ' MathJax_Preview ')]"
@@ -29,6 +33,12 @@ RENDERED = (
     " | //mjx-container | //*[contains(concat(' ', normalize-space(@class), ' '), ' katex-html ')]"
 )
 INSTALL = "Minerva formatting needs trafilatura: pip install 'synthaug[ingest]'"
+
+
+def require() -> None:
+    """A one-line error when trafilatura is missing."""
+    if importlib.util.find_spec("trafilatura") is None:
+        raise SynthaugError(INSTALL)
 
 
 def _replace(node: etree._Element, text: str) -> None:
@@ -46,6 +56,8 @@ def _tex(source: str, display: bool) -> str:
 
 def math_as_tex(html: str) -> str:
     """``html`` with every formula written as TeX text (see the module doc)."""
+    if not html.strip():
+        return ""
     root = lxml.html.fromstring(html)
     for node in root.xpath(RENDERED):
         node.drop_tree()  # keeps its tail text
@@ -65,11 +77,11 @@ def math_as_tex(html: str) -> str:
 
 def minerva_text(html: str) -> str:
     """The page's main text with its mathematics kept as LaTeX ("" when it has no text)."""
-    try:
-        import trafilatura
-    except ImportError as err:  # pragma: no cover - the extra is installed in tests
-        raise ImportError(INSTALL) from err
-    text = trafilatura.extract(
-        math_as_tex(html), favor_recall=True, include_comments=False, include_tables=True
-    )
+    require()
+    import trafilatura
+
+    page = math_as_tex(html)
+    if not page:
+        return ""
+    text = trafilatura.extract(page, favor_recall=True, include_comments=False, include_tables=True)
     return text or ""

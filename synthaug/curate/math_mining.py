@@ -31,6 +31,7 @@ paper stopped. What differs here:
 
 from __future__ import annotations
 
+import importlib.util
 import random
 import re
 import tempfile
@@ -39,9 +40,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ..errors import SynthaugError
+
 INSTALL = "DeepSeekMath mining needs fastText: pip install 'synthaug[mathmine]'"
 TOKEN = re.compile(r"\\[A-Za-z]+|\w+|[^\w\s]")
 MATH, OTHER = "__label__math", "__label__other"
+
+
+def require() -> None:
+    """A one-line error when fastText is missing."""
+    if importlib.util.find_spec("fasttext") is None:
+        raise SynthaugError(INSTALL)
 
 
 @dataclass(frozen=True)
@@ -138,10 +147,9 @@ class MathClassifier:
         self.model = None
 
     def train(self, positives: list[str], negatives: list[str]) -> None:
-        try:
-            import fasttext
-        except ImportError as err:
-            raise ImportError(INSTALL) from err
+        require()
+        import fasttext
+
         lines = [f"{MATH} {fasttext_line(t)}" for t in positives]
         lines += [f"{OTHER} {fasttext_line(t)}" for t in negatives]
         random.Random(self.seed).shuffle(lines)

@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ...curate import math_html, math_mining
 from ...curate.math_html import minerva_text
 from ...curate.math_mining import FastTextConfig, MiningConfig, mine
 from ...curate.proof_pile import code_reason, web_reason
@@ -78,6 +79,10 @@ class MinervaFormat(MapStep):
 
     Params = MinervaParams
 
+    def __init__(self, name: str | None = None, **params: Any):
+        super().__init__(name, **params)
+        math_html.require()
+
     def input_columns(self) -> set[str]:
         return {self.params.html_column}
 
@@ -132,6 +137,10 @@ class DeepSeekMathMine(WholeStep):
     writes = ("math_score", "mining_round")
     seed_data: ClassVar[dict[str, str]] = {"seed_path": SEED}
 
+    def __init__(self, name: str | None = None, **params: Any):
+        super().__init__(name, **params)
+        math_mining.require()
+
     def input_columns(self) -> set[str]:
         return {self.params.text_column, self.params.url_column}
 
@@ -171,8 +180,11 @@ class ProofPileParams(BaseModel):
 
 @register("proof_pile.filter", taxonomy="curation / quality filtering", stage=STAGE, paper=LLEMMA)
 class ProofPileFilter(MapStep):
-    """Proof-Pile-2's rules: AlgebraicStack's code-file filters (``kind: code``) or the
-    math-markup test of its web part (``kind: web``); failing rows are dropped."""
+    """Drop rows failing Proof-Pile-2's rules: AlgebraicStack code files, or web math markup.
+
+    ``kind: code`` reads the file's text and path (its extension picks the rules); ``kind:
+    web`` keeps text that carries TeX math.
+    """
 
     Params = ProofPileParams
 
