@@ -20,6 +20,7 @@ from ...curate.math_html import minerva_text
 from ...curate.math_mining import FastTextConfig, MiningConfig, mine
 from ...curate.proof_pile import code_reason, web_reason
 from ...engine.step import MapStep, SourceStep, StepContext, WholeStep
+from ...errors import InputError
 from ...io import count_records, read_records
 from ...records import source_record
 from ..registry import register
@@ -144,6 +145,9 @@ class DeepSeekMathMine(WholeStep):
     def input_columns(self) -> set[str]:
         return {self.params.text_column, self.params.url_column}
 
+    def row_counts(self, row: dict[str, Any]) -> dict[str, int]:
+        return {f"collected_in_round_{row['mining_round']}": 1}
+
     def config(self) -> MiningConfig:
         p = self.params
         fasttext = FastTextConfig(p.dim, p.lr, p.word_ngrams, p.min_count, p.epochs, p.bucket)
@@ -157,10 +161,10 @@ class DeepSeekMathMine(WholeStep):
         held = [row async for row in rows]
         if not held:
             return
-        seeds = [
-            r[p.seed_column]
-            for r in read_records(p.seed_path or packaged(SEED), required=[p.seed_column])
-        ]
+        path = p.seed_path or packaged(SEED)
+        seeds = [str(r[p.seed_column]) for r in read_records(path, required=[p.seed_column])]
+        if not seeds:
+            raise InputError(path, "no seed texts")
         texts = [str(row[p.text_column]) for row in held]
         urls = [str(row[p.url_column]) for row in held]
         result = await asyncio.to_thread(mine, texts, urls, seeds, self.config(), ctx.seed("mine"))
