@@ -77,8 +77,10 @@ def test_evaluate_command_compares_datasets_with_spread(tmp_path, splits, capsys
     code = main(["evaluate", str(a), str(b), "--test", str(t), "--seeds", "3", "--budget", "40",
                  "--names", "clean,noisy", "--no-cache", "-o", str(out)])  # fmt: skip
     assert code == 0
-    table = capsys.readouterr().out
+    printed = capsys.readouterr()
+    table = printed.out
     assert "| clean |" in table and "| noisy |" in table and "paired" in table
+    assert "evaluate: 6/6 trainings" in printed.err  # progress: 2 datasets x 3 seeds
     report = json.loads(out.read_text())
     assert report["budget"] == 40 and report["seeds"] == [0, 1, 2]
     clean, noisy_entry = report["datasets"]["clean"], report["datasets"]["noisy"]

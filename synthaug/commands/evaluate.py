@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..engine.progress import CountProgress
 from ..errors import BackendUnavailable, InputError, SynthaugError
 from ..io import read_records
 from ..io.writers import write_text_atomic
@@ -38,6 +39,7 @@ def add_command(commands: Any) -> None:
     parser.add_argument("--label-column", default="label")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("-o", "--out", type=Path, help="also write the JSON report here")
+    parser.add_argument("--quiet", action="store_true", help="no progress display")
     embedder_options(parser)
     parser.set_defaults(handler=cmd_evaluate)
 
@@ -81,7 +83,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         ) from exc
     embedder, cache = embedder_of(args, args)
     student = ClassifierStudent(embedder, cache)
-    report = compare(student, datasets, test, budget, range(args.seeds))
+    runs = len(datasets) * args.seeds
+    progress = (
+        None if args.quiet else CountProgress("evaluate", runs, unit="trainings", check_every=1)
+    )
+    report = compare(student, datasets, test, budget, range(args.seeds), progress)
+    if progress:
+        progress.draw(final=True)
     if args.out:
         write_text_atomic(args.out, json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2) if args.json else render(report))

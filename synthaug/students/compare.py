@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import stats
 
 from ..hashing import derive_seed
 from .classifier import ClassifierStudent
+
+if TYPE_CHECKING:
+    from ..engine.progress import CountProgress
 
 METRICS = ("accuracy", "macro_f1")
 ALPHA = 0.05
@@ -69,8 +72,10 @@ def compare(
     test: list[dict[str, Any]],
     budget: int,
     seeds: Sequence[int],
+    progress: CountProgress | None = None,
 ) -> dict[str, Any]:
-    """The report: per dataset, per-seed metrics and their summaries; tests vs the first."""
+    """The report: per dataset, per-seed metrics and their summaries; tests vs the first
+    (``progress`` ticks once per training run)."""
     runs: dict[str, dict[str, list[float]]] = {}
     for name, rows in datasets.items():
         runs[name] = {metric: [] for metric in METRICS}
@@ -78,6 +83,8 @@ def compare(
             scores = student.train(draw(rows, budget, seed), seed).evaluate(test).as_dict()
             for metric in METRICS:
                 runs[name][metric].append(scores[metric])
+            if progress:
+                progress.tick()
     base = next(iter(datasets))
     report: dict[str, Any] = {
         "budget": budget,
