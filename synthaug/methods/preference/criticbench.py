@@ -32,13 +32,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ...engine.step import MapStep, StepContext
+from ...engine.step import StepContext
 from ...llm.types import chat
 from ...records import META, derive
 from ..common.rows import dropped
 from ..registry import register
 from ..templates import render
-from .common import prompt_text, without
+from .common import FromCompletions, prompt_text, without
 from .verified import task_kind, verify
 
 PAPER = "Lin et al., 2024, CriticBench: Benchmarking LLMs for Critique-Correct Reasoning (arXiv 2402.14809)"
@@ -93,7 +93,7 @@ class CritiqueParams(BaseModel):
 
 
 @register("criticbench.critique", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
-class Critique(MapStep):
+class Critique(FromCompletions):
     """CriticBench: each answer checked against the gold, then critiqued ([[correct]]/[[wrong]])."""
 
     Params = CritiqueParams
@@ -108,9 +108,6 @@ class Critique(MapStep):
     def input_columns(self) -> set[str]:
         extra = {"math": {"answer"}, "code": {"tests"}, "auto": set()}[self.params.task]
         return {self.params.prompt_column, "completions", *extra}
-
-    def output_columns(self, input_columns: set[str]) -> set[str]:
-        return (input_columns - {"completions"}) | set(self.writes)
 
     def row_counts(self, row: dict[str, Any]) -> dict[str, int]:
         return confusion(row["response_label"], row["critique_verdict"])

@@ -68,7 +68,7 @@ from ..common.logprobs import forced_grammar, forced_tokens
 from ..common.rows import dropped
 from ..registry import register
 from ..templates import render
-from .common import prompt_text, without
+from .common import FromCompletions, prompt_text, without
 
 PAPER = "Lee et al., 2024, Aligning LLMs by On-Policy Self-Judgment (arXiv 2402.11253)"
 TAXONOMY = "synthesis / self-improvement (the policy as its own pairwise judge)"
@@ -202,7 +202,7 @@ class JsftParams(BaseModel):
 
 
 @register("self_judge.jsft", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
-class Jsft(MapStep):
+class Jsft(FromCompletions):
     """Self-Judge JSFT: an SFT record of the best completion plus pairwise judgment records."""
 
     Params = JsftParams
@@ -211,12 +211,6 @@ class Jsft(MapStep):
         "messages", "jsft_task", "principle", "chosen_index", "rejected_index", "position",
         "chosen_rating", "rejected_rating",
     )  # fmt: skip
-
-    def input_columns(self) -> set[str]:
-        return {self.params.prompt_column, "completions"}
-
-    def output_columns(self, input_columns: set[str]) -> set[str]:
-        return (input_columns - {"completions"}) | set(self.writes)
 
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
         completions = row["completions"]
