@@ -4,6 +4,8 @@ the embedded model."""
 
 from __future__ import annotations
 
+import random
+from itertools import combinations, pairwise
 from statistics import mean
 
 import pytest
@@ -11,6 +13,7 @@ import yaml
 from conftest import read_jsonl, run_recipe_twice, summary_of, write_jsonl
 
 from synthaug.methods.preference.criticbench import confusion, critique_f1, parse_verdict
+from synthaug.methods.preference.cyclealign import longest_common_subsequence
 from synthaug.methods.preference.metacritique import f1_score, share_true, verdict
 from synthaug.methods.preference.self_judge import (
     BASE,
@@ -228,3 +231,56 @@ def test_criticbench_critiques_with_known_correctness(tmp_path):
         0.0 if totals["wrong_tp"] == 0
         else 2 * totals["wrong_tp"] / (2 * totals["wrong_tp"] + totals["wrong_fp"] + totals["wrong_fn"])
     )  # fmt: skip
+
+
+def test_cyclealign_agreement_is_the_longest_common_subsequence():
+    def common(sub: list[int], ranking: list[int]) -> bool:
+        positions = [ranking.index(x) for x in sub]
+        return positions == sorted(positions)
+
+    rng = random.Random(0)
+    for _ in range(200):
+        first = rng.sample(range(5), 5)
+        second = rng.sample(range(5), 5)
+        found = longest_common_subsequence(first, second)
+        assert common(found, first) and common(found, second)
+        best = max(
+            len(sub)
+            for k in range(6)
+            for sub in map(list, combinations(first, k))
+            if common(sub, second)
+        )
+        assert len(found) == best
+    assert longest_common_subsequence([0, 2, 1], [2, 0, 1]) == [0, 1]  # keeps the white box's top
+
+
+def test_cyclealign_recipe_pairs_from_the_agreement(tmp_path):
+    records = run_recipe_twice(
+        tmp_path, "cyclealign", *SMALL,
+        "--set", "steps[1].params.per_prompt=3",
+        "--set", "steps[1].params.max_tokens=16",
+        "--set", "steps[2].params.max_tokens=40",
+    )  # fmt: skip
+    rows = records + errors_of(tmp_path)
+    assert rows
+    if not records:
+        assert rows[0]["_meta"]["error"]["kind"] == "no_agreement"
+        return
+    label = records[0]["cyclealign"]
+    scores, white = label["scores"], label["ranking"]
+    assert all(s < 0 for s in scores)  # mean token log-probabilities of the white box
+    assert white == sorted(range(3), key=lambda i: (-scores[i], i))
+    agreements = [played["agreement"] for played in label["rounds"]]
+    for played in label["rounds"]:
+        assert played["agreement"] == longest_common_subsequence(white, played["black_box"])
+    # the cycle goes on while the agreement changes, up to 3 rounds
+    assert all(a != b for a, b in pairwise(agreements[:-1]))
+    assert len(agreements) == 3 or agreements[-1] == agreements[-2]
+    final = label["agreement"]
+    assert (
+        final == label["rounds"][-1]["agreement"]
+        and len(records) == len(final) * (len(final) - 1) // 2
+    )
+    for pair in records:
+        assert final.index(pair["chosen_index"]) < final.index(pair["rejected_index"])
+        assert pair["chosen"] != pair["rejected"] or pair["chosen_index"] != pair["rejected_index"]
