@@ -48,9 +48,8 @@ from ...records import META
 from ..common.logprobs import forced_grammar, forced_tokens
 from ..common.rows import dropped
 from ..registry import register
-from ..templates import render
 from .common import INDEX_COLUMNS, PAIR_COLUMNS, FromCompletions, completion_pairs, prompt_text
-from .nectar import LABELS, SEPARATOR, parse_ranking, permutation_grammar
+from .nectar import LABELS, SEPARATOR, parse_ranking, ranking_request
 
 PAPER = "Hong et al., 2023, CycleAlign: Iterative Distillation from Black-box LLM to White-box Models (arXiv 2310.16271)"
 TAXONOMY = "synthesis / general model distillation (black-box and white-box ranking agreement)"
@@ -116,27 +115,6 @@ class Rank(FromCompletions):
             logprobs=True,
         )
 
-    def rank_request(
-        self, prompt: str, responses: list[str], demonstration: list[int] | None, seed: int
-    ) -> ChatRequest:
-        labels = LABELS[: len(responses)]
-        text = render(
-            __file__,
-            "cyclealign_rank.j2",
-            count=len(responses),
-            prompt=prompt,
-            responses=list(zip(labels, responses, strict=True)),
-            demonstration=SEPARATOR.join(labels[i] for i in demonstration or []),
-            example=SEPARATOR.join(sorted(labels, key=lambda x: (x != labels[-1], x))),
-        )
-        return chat(
-            ("user", text),
-            temperature=0,
-            max_tokens=4 * len(labels),
-            grammar=permutation_grammar(labels),
-            seed=seed,
-        )
-
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
         p, completions = self.params, row["completions"]
         prompt = prompt_text(row, p.prompt_column)
@@ -156,7 +134,10 @@ class Rank(FromCompletions):
         demonstration: list[int] | None = None
         labels = LABELS[: len(texts)]
         for t in range(p.rounds):
-            request = self.rank_request(prompt, texts, demonstration, ctx.seed(row[META]["id"], t))
+            request = ranking_request(
+                __file__, "cyclealign_rank.j2", prompt, texts, ctx.seed(row[META]["id"], t),
+                demonstration=SEPARATOR.join(labels[i] for i in demonstration or []),
+            )  # fmt: skip
             keys.append(black.key(request))
             letters = parse_ranking((await black.complete(request)).text, labels)
             if letters is None:
