@@ -10,7 +10,7 @@ from statistics import mean
 
 import pytest
 import yaml
-from conftest import read_jsonl, run_recipe_twice, summary_of, write_jsonl
+from conftest import read_jsonl, run_cli, run_recipe_twice, summary_of, write_jsonl
 
 from synthaug.methods.preference.criticbench import confusion, critique_f1, parse_verdict
 from synthaug.methods.preference.cyclealign import longest_common_subsequence
@@ -284,3 +284,18 @@ def test_cyclealign_recipe_pairs_from_the_agreement(tmp_path):
     for pair in records:
         assert final.index(pair["chosen_index"]) < final.index(pair["rejected_index"])
         assert pair["chosen"] != pair["rejected"] or pair["chosen_index"] != pair["rejected_index"]
+
+
+@pytest.mark.parametrize(
+    ("recipe", "override", "message"),
+    [
+        ("self_judge_rejection", "steps[2].params.judging=fair", "steps[2].params.judging"),
+        ("metacritique", "steps[2].params.kind=essay", "steps[2].params.kind"),
+        ("cyclealign", "steps[2].params.rounds=0", "steps[2].params.rounds"),
+        ("criticbench", "steps[2].params.task=poem", "steps[2].params.task"),
+    ],
+)
+def test_bad_params_are_one_line_errors(tmp_path, recipe, override, message):
+    result = run_cli("run", recipe, "--set", override, "--quiet", cwd=tmp_path)
+    assert result.returncode == 2 and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not list(tmp_path.iterdir())
