@@ -276,6 +276,8 @@ def judgment_tasks(
 def letter_probabilities(reply: Completion) -> list[float]:
     """p(A) and p(B) at the forced reply's last token (the letter), from its top
     log-probabilities; a letter missing from them counts 0."""
+    if not reply.text.endswith((" A", " B")):
+        raise RowError("cut_off", f"the judgment stops before its letter: {reply.text[-40:]!r}")
     tokens = forced_tokens(reply)
     found: dict[str, float] = {}
     for entry in tokens[-1].top_logprobs:
@@ -333,7 +335,7 @@ class Tournament(MapStep):
         return chat(
             *((m["role"], m["content"]) for m in messages),
             temperature=0,
-            max_tokens=len(prefix) // 2 + 8,  # generous: the prefix is forced
+            max_tokens=len(prefix) + 4,  # a bound: the prefix is forced, then one letter
             grammar=forced_grammar(prefix) + ' (" A" | " B")',
             logprobs=True,
             top_logprobs=self.params.top_logprobs,
