@@ -19,8 +19,9 @@ reference critique (both GPT-4's):
 
 ``metacritique.write`` writes the texts MetaCritique needs: ``kind: answer`` the reference
 answer, ``kind: critique`` a critique of the row's response (the critique under evaluation
-from one backend, the reference critique from another), into ``column``, greedily (``temperature`` to sample a critic).
-``metacritique.score`` runs steps 1-4: row field ``metacritique`` = ``{"precision",
+from one backend, the reference critique from another), into ``column``, greedily
+(``temperature`` samples a critic). ``metacritique.score`` runs steps 1-4: row field
+``metacritique`` = ``{"precision",
 "recall", "f1", "critique_aius": [{"claim", "true", "rationale"}], "reference_aius": [...]}``;
 a critique with no AIU is an error row ``no_aius``.
 
