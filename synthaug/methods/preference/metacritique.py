@@ -21,9 +21,9 @@ reference critique (both GPT-4's):
 answer, ``kind: critique`` a critique of the row's response (the critique under evaluation
 from one backend, the reference critique from another), into ``column``, greedily
 (``temperature`` samples a critic). ``metacritique.score`` runs steps 1-4: row field
-``metacritique`` = ``{"precision",
-"recall", "f1", "critique_aius": [{"claim", "true", "rationale"}], "reference_aius": [...]}``;
-a critique with no AIU is an error row ``no_aius``.
+``metacritique`` = ``{"precision", "recall", "f1", "critique_aius": [{"claim", "true",
+"rationale"}], "reference_aius": [...]}``; a critique with no AIU is an error row
+``no_aius``.
 
 Faithful: the four stages, what each verification sees, temperature 0 (the authors'
 config), the counting rule and F1. Different: the prompts are paraphrases with one few-shot
