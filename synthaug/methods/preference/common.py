@@ -90,6 +90,17 @@ def completion_pairs(
     ]
 
 
+class FromCompletions(MapStep):
+    """A step over a row's prompt (``params.prompt_column``) and ``completions`` whose records
+    carry ``writes`` instead of the completions list."""
+
+    def input_columns(self) -> set[str]:
+        return {self.params.prompt_column, "completions"}
+
+    def output_columns(self, input_columns: set[str]) -> set[str]:
+        return (input_columns - {"completions"}) | set(self.writes)
+
+
 def response_texts(row: dict[str, Any], response_column: str) -> list[str]:
     """What a labelling step rates: each completion's response, or the row's own response."""
     completions = row.get("completions")

@@ -82,6 +82,31 @@ def parse_ranking(text: str, labels: str) -> list[str] | None:
     return letters if sorted(letters) == sorted(labels) else None
 
 
+def ranking_request(
+    module: str, template: str, prompt: str, responses: list[str], seed: int, **fields: Any
+) -> ChatRequest:
+    """A greedy request to rank ``responses`` shown under letters (``template`` beside
+    ``module`` gets ``count``, ``prompt``, ``responses`` as (letter, text), ``example`` and
+    ``fields``); the reply is a permutation of the letters (``permutation_grammar``)."""
+    labels = LABELS[: len(responses)]
+    text = render(
+        module,
+        template,
+        count=len(responses),
+        prompt=prompt,
+        responses=list(zip(labels, responses, strict=True)),
+        example=SEPARATOR.join(sorted(labels, key=lambda x: (x != labels[-1], x))),
+        **fields,
+    )
+    return chat(
+        ("user", text),
+        temperature=0,
+        max_tokens=4 * len(labels),
+        grammar=permutation_grammar(labels),
+        seed=seed,
+    )
+
+
 def aggregate(rankings: list[list[int]], count: int) -> tuple[list[float], list[int]]:
     """Mean position (1 = best) of each of ``count`` items over ``rankings`` (item indices,
     best first), and each item's aggregated rank (1 = best; ties by index)."""
@@ -115,22 +140,7 @@ class Rank(MapStep):
         return {self.params.prompt_column, "completions"}
 
     def request(self, prompt: str, responses: list[str], seed: int) -> ChatRequest:
-        labels = LABELS[: len(responses)]
-        text = render(
-            __file__,
-            "nectar_rank.j2",
-            count=len(responses),
-            prompt=prompt,
-            responses=list(zip(labels, responses, strict=True)),
-            example=SEPARATOR.join(sorted(labels, key=lambda x: (x != labels[-1], x))),
-        )
-        return chat(
-            ("user", text),
-            temperature=0,
-            max_tokens=4 * len(labels),
-            grammar=permutation_grammar(labels),
-            seed=seed,
-        )
+        return ranking_request(__file__, "nectar_rank.j2", prompt, responses, seed)
 
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
         p, row_id, completions = self.params, row[META]["id"], row["completions"]
