@@ -69,8 +69,7 @@ class OverseeParams(BaseModel):
 
 @register("abel.oversee", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
 class Oversee(MapStep):
-    """GAIR-Abel Parental Oversight: principled solutions, critiqued and polished, kept when
-    their answer is the gold answer."""
+    """GAIR-Abel Parental Oversight: principled solutions, critiqued, polished, kept on gold."""
 
     Params = OverseeParams
     reads = ("question", "answer")

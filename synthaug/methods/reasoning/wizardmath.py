@@ -185,8 +185,7 @@ class RankParams(BaseModel):
 
 @register("wizardmath.rank", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
 class Rank(MapStep):
-    """WizardMath IRM data: sibling evolutions of a problem, ranked on definition, precision,
-    integrity and difficulty."""
+    """WizardMath IRM data: sibling evolutions ranked on definition, precision, integrity, difficulty."""
 
     Params = RankParams
     reads = ("question",)
