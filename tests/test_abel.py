@@ -32,14 +32,14 @@ def test_abel_recipe_keeps_only_polished_solutions_with_the_gold_answer(tmp_path
     records = run_recipe_twice(
         tmp_path,
         "abel",
-        "--limit", "2",
+        "--limit", "1",
         "--set", "steps[1].params.max_tokens=96",
         "--set", "steps[1].params.critique_max_tokens=48",
     )  # fmt: skip
     errors_path = tmp_path / "data.errors.jsonl"
     errors = read_jsonl(errors_path) if errors_path.exists() else []
-    problems = {p["question"]: str(p["answer"]) for p in load_problems(None, 2)}
-    assert len(records) + len(errors) == 2  # one curated solution per problem, kept or dropped
+    problems = {p["question"]: str(p["answer"]) for p in load_problems(None, 1)}
+    assert len(records) + len(errors) == 1  # one curated solution per problem, kept or dropped
     sandbox = Sandbox()
     for row in records + errors:
         gold = problems[row["question"]]

@@ -11,8 +11,8 @@ Its Reinforcement Learning from Evol-Instruct Feedback (RLEIF) then trains two r
 
 - the **Instruction Reward Model** (IRM) learns a ranking of evolved instructions: for each
   instruction, ChatGPT and Wizard-E each write 2-4 evolved versions and Wizard-E ranks the
-  4-8 versions on definition, precision and integrity (the later arXiv version adds
-  difficulty);
+  4-8 versions on definition, precision and integrity (arXiv v1; difficulty, the fourth
+  aspect ranked here, is from a summary of a later version and was not checked in the paper);
 - the **Process-supervised Reward Model** (PRM) learns per-step correctness labels that
   ChatGPT gives to the steps of the model's own solutions.
 
