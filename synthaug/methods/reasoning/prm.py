@@ -116,6 +116,8 @@ class Label(MapStep):
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
         p = self.params
         row_id = row[META]["id"]
+        if p.mode == "rollout" and row.get("answer") is None:  # e.g. an evolved problem
+            raise RowError("no_gold", "rollout labels need a gold answer (mode: judge does not)")
         candidates: list[tuple[str, str, list[ChatRequest]]] = []
         if p.solutions in ("gold", "both") and row.get("solution"):
             candidates.append(("gold", str(row["solution"]), []))
