@@ -35,15 +35,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from importlib import resources
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...engine.step import MapStep, RowError, SourceStep, StepContext
-from ...io import read_records
 from ...llm.types import ChatRequest, chat, json_object, object_schema
 from ...records import META, source_record
+from ..common.rows import packaged_rows
 from ..registry import register
 from ..templates import render
 from .common import prompt_text
@@ -70,9 +69,7 @@ class Prompts(SourceStep):
     seed_data: ClassVar[dict[str, str]] = {"path": f"{BUILTIN}.jsonl"}
 
     def load(self) -> list[dict[str, Any]]:
-        source = self.params.path or str(resources.files("synthaug") / "data" / f"{BUILTIN}.jsonl")
-        rows = list(read_records(source, required=["prompt"]))
-        return rows[: self.params.count] if self.params.count else rows
+        return packaged_rows(self.params.path, f"{BUILTIN}.jsonl", ["prompt"], self.params.count)
 
     def expected_rows(self) -> int | None:
         return len(self.load())
