@@ -11,7 +11,7 @@ from conftest import read_jsonl, run_recipe_twice
 from synthaug.engine.step import StepContext
 from synthaug.llm.client import LLMClient
 from synthaug.llm.types import ChatRequest, Completion
-from synthaug.methods.common.logprobs import forced_grammar
+from synthaug.methods.common.logprobs import forced_budget, forced_grammar
 from synthaug.methods.selection.reflection import (
     ReflectInstruction,
     ReflectResponse,
@@ -74,6 +74,7 @@ def test_response_rule_keeps_a_lower_r_ifd_only_below_one():
     assert choose(base, Scores(0.7, 0.95), "original", "A", False) is None  # r-IFD not lower
     assert choose(base, Scores(0.7, 0.95), "original", "A", True) == "original"
     assert choose(Scores(1.1, 0.9), Scores(0.7, 0.95), "Q", "QA", True) is None
+    assert forced_budget("héllo", 2048) == 7 and forced_budget("x" * 10, 4) == 4
 
 
 def test_the_student_selects_by_ifd_and_r_ifd_on_real_readings(local_backend):

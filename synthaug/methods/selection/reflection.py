@@ -53,7 +53,7 @@ from ...engine.step import MapStep, RowError, StepContext
 from ...llm.client import LLMClient
 from ...llm.types import ChatRequest, Completion, chat
 from ...records import META
-from ..common.logprobs import forced_grammar
+from ..common.logprobs import forced_budget, forced_grammar
 from ..common.rows import dropped
 from ..common.tasks import ModelStep
 from ..registry import register
@@ -357,13 +357,6 @@ class SelectReflected(MapStep):
             "original_output": pairs["original"].output,
         }
         return [self.derived(row, fields, ctx, sent, llm=llm)]
-
-
-def forced_budget(text: str, max_length: int) -> int:
-    """``max_tokens`` for forcing ``text``: its UTF-8 bytes and the end token (no token is
-    shorter than a byte), at most ``max_length``: the local backend was measured about ten
-    times slower forcing a short text with ``max_tokens`` 2048 than with 16."""
-    return min(max_length, len(text.encode("utf-8")) + 1)
 
 
 def choose(
