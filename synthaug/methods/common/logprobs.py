@@ -16,6 +16,13 @@ def forced_grammar(text: str) -> str:
     return "root ::= " + json.dumps(text, ensure_ascii=False)
 
 
+def forced_budget(text: str, max_length: int) -> int:
+    """``max_tokens`` for forcing ``text``: its UTF-8 bytes and the end token (no token is
+    shorter than a byte), at most ``max_length``: the local backend was measured about ten
+    times slower forcing a short text with ``max_tokens`` 2048 than with 16."""
+    return min(max_length, len(text.encode("utf-8")) + 1)
+
+
 def forced_tokens(completion: Completion) -> list[TokenLogprob]:
     """The forced tokens with their log-probabilities (the end token excluded); ``RowError``
     ``no_logprobs`` when the backend returned none."""

@@ -1,10 +1,12 @@
-"""Error rows for outputs a step drops."""
+"""Error rows for outputs a step drops; rows of a packaged data file."""
 
 from __future__ import annotations
 
+from importlib import resources
 from typing import Any
 
 from ...engine.step import Step
+from ...io import read_records
 from ...records import failed
 
 
@@ -25,3 +27,13 @@ def dropped(
     return failed(
         row, fields, step=step.name, method=step.method, kind=kind, message=message, index=index
     )
+
+
+def packaged_rows(
+    path: str | None, builtin: str, required: list[str], count: int | None = None
+) -> list[dict[str, Any]]:
+    """The first ``count`` rows (all with None) of ``path``, or of the packaged data file
+    ``builtin`` (under ``synthaug/data``) when ``path`` is None."""
+    source = path or str(resources.files("synthaug") / "data" / builtin)
+    rows = list(read_records(source, required=required))
+    return rows[:count] if count else rows
