@@ -191,6 +191,7 @@ def test_recipe_end_to_end_and_rerun_is_free(tmp_path):
     for name in ("formalize", "filter", "prove"):  # every row is a record or a counted error
         step = steps[name]
         assert step["rows_in"] == step["rows_out"] + sum(step["errors"].values()), step
+    assert summary["sandbox"]["executions"] >= steps["filter"]["rows_in"]  # coqc runs count
     records = read_jsonl(tmp_path / "data.jsonl")
     errors = read_jsonl(tmp_path / "data.errors.jsonl")
     assert len(records) + len(errors) == 2

@@ -162,8 +162,7 @@ def own_axioms(output: str, marker: str) -> list[str] | None:
 async def compile_file(sandbox: Sandbox, text: str) -> ExecResult:
     """``coqc`` on ``text`` in the sandbox (``LIMITS``)."""
     program = require_coqc()
-    runner = sandbox.with_limits(LIMITS)
-    return await runner.run_command([program, "-q", FILE], {FILE: text}, read_only_paths())
+    return await sandbox.run_command([program, "-q", FILE], {FILE: text}, read_only_paths(), LIMITS)
 
 
 async def check_proof(sandbox: Sandbox, statement: str, proof: str) -> dict[str, Any]:

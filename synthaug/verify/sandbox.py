@@ -293,13 +293,15 @@ class Sandbox:
         return ExecResult(**stored["result"]), stored["outcomes"]
 
     async def run_command(
-        self, argv: list[str], files: dict[str, str], read_only: tuple[str, ...] = ()
-    ) -> ExecResult:
+        self, argv: list[str], files: dict[str, str], read_only: tuple[str, ...] = (),
+        limits: Limits | None = None,
+    ) -> ExecResult:  # fmt: skip
         """Run the program ``argv[0]`` (an absolute host path) with ``argv[1:]`` in a working
         directory holding ``files`` (name -> text, read-only; the program may write beside
-        them), under the limits; ``read_only`` names the host paths it needs outside the
-        sandbox's read-only root (``/usr/lib`` and the Python installation), bound read-only
-        where they are. ``ok`` when it exits 0, ``error`` (with the code) otherwise."""
+        them), under ``limits`` (default: the sandbox's); ``read_only`` names the host paths
+        it needs outside the sandbox's read-only root (``/usr/lib`` and the Python
+        installation), bound read-only where they are. ``ok`` when it exits 0, ``error``
+        (with the code) otherwise."""
         if not os.path.isabs(argv[0]):
             raise ValueError(f"run_command: {argv[0]!r} is not an absolute path")
         for name in files:
@@ -307,12 +309,14 @@ class Sandbox:
                 raise ValueError(f"file name {name!r}: letters, digits, '.', '_', '-'")
         data = {name: text.encode() for name, text in files.items()}
 
+        runner = self if limits is None else self.with_limits(limits)
+
         async def job(level: str) -> dict:
-            limits = self._process_limits()
+            limits = runner._process_limits()
             return asdict(await execute_command(argv, data, read_only, limits, level))
 
         hashes = {n: hashlib.sha256(b).hexdigest() for n, b in sorted(data.items())}
-        key = self.key("", kind="command", extra=[argv, hashes, list(read_only)])
+        key = runner.key("", kind="command", extra=[argv, hashes, list(read_only)])
         return ExecResult(**await self._cached(key, job))
 
     def run_sync(self, code: str, stdin: str = "") -> ExecResult:
@@ -376,6 +380,12 @@ class _Process:
             main.write_text(self.code, encoding="utf-8")
             command = [sys.executable, "-S", "-P", "-B", BOOTSTRAP, self.mode, str(main), *tail]
             options = {"cwd": self.workdir, "env": _scrubbed_env(self.workdir, self._data_dir())}
+        await self._spawn(command, keep, closing, options)
+
+    async def _spawn(
+        self, command: list[str], keep: list[int], closing: list[int], options: dict[str, Any]
+    ) -> None:
+        """Start ``command`` in a session of its own, passing ``keep``; close ``closing``."""
         try:
             self.process = await asyncio.create_subprocess_exec(
                 *command,
@@ -465,19 +475,7 @@ class _Command(_Process):
                 Path(self.workdir, name).write_bytes(body)
             command = launch
             options = {"cwd": self.workdir, "env": _scrubbed_env(self.workdir)}
-        try:
-            self.process = await asyncio.create_subprocess_exec(
-                *command,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,
-                pass_fds=keep,
-                **options,
-            )
-        finally:
-            for fd in keep:
-                os.close(fd)
+        await self._spawn(command, keep, keep, options)
 
 
 async def execute_command(

@@ -18,8 +18,9 @@ sentence ``Theorem problem BINDERS : CONCLUSION.`` (renamed ``problem``). ``prov
 compiles it with ``Admitted`` and tries to prove ``False`` from its hypotheses (dropped as
 ``does_not_compile`` or ``inconsistent_hypotheses``), then asks the model for the rating
 (dropped as ``low_quality``; ``score: false`` skips it) and writes ``quality`` and
-``statement_check``. ``prover.prove`` samples ``k`` proofs of the statement and ``k`` of its
-negation, checks the distinct ones with ``coqc`` in the sandbox until one is verified, and
+``statement_check``. ``prover.prove`` samples ``k`` proofs of the statement, checks the
+distinct ones with ``coqc`` in the sandbox until one is verified and, when none is, does the
+same for its negation (the paper searches both at once and stops at the first proof), and
 writes ``formal_proof``, ``proved`` (``statement`` or ``negation``), ``proof_attempts`` and
 ``verification`` (kind ``coq_proof``: ``synthaug verify`` re-checks it from the record);
 a statement with no verified proof goes to the errors file as ``unproved``.
@@ -39,12 +40,12 @@ written from memory, not from the authors' settings.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...engine.step import MapStep, RowError, StepContext
-from ...llm.types import chat
+from ...llm.types import one_prompt
 from ...records import META
 from ...verify import coq
 from ...verify.evidence import verdict
@@ -62,7 +63,7 @@ RATING = re.compile(r"rating\s*:\s*(excellent|good|above average|fair|poor)", re
 _FENCE = re.compile(r"```[a-z]*")
 # GBNF of a statement the small model can write: typed quantities, numbered hypotheses,
 # (in)equations of arithmetic terms, over nat, Z or R (``constrained: false`` lifts it)
-STATEMENT_GRAMMAR = r"""root ::= "Theorem problem" binder{1,4} hyp{0,6} " : " goal "."
+STATEMENT_GRAMMAR = r"""root ::= " "? "Theorem problem" binder{1,4} hyp{0,6} " : " goal "."
 binder ::= " (" name (" " name){0,3} " : " ("nat" | "Z" | "R") ")"
 hyp ::= " (h" [0-9] " : " goal ")"
 goal ::= eq | "(" eq ")%Z" | "(" eq ")%R"
@@ -70,8 +71,9 @@ eq ::= expr " " ("=" | "<=" | "<") " " expr
 expr ::= term (" " [-+*/] " " term){0,5}
 term ::= name | [0-9]{1,7} ("." [0-9]{1,3})? | "(" expr ")"
 name ::= [a-z] [a-z0-9_]{0,11}"""
-# GBNF of a proof: one to six sentences of the usual arithmetic tactics
-PROOF_GRAMMAR = r"""root ::= " "? tactic (" " tactic){0,5}
+# GBNF of a proof: one to six sentences of the usual arithmetic tactics, then Qed (as in the
+# exemplars, so the model can end the proof; ``read_proof`` cuts it off)
+PROOF_GRAMMAR = r"""root ::= " "? tactic (" " tactic){0,5} " Qed."
 tactic ::= ("lia" | "lra" | "nia" | "nra" | "subst" | "simpl" | "reflexivity" | "intros" | "ring" | "field" | "auto" | "easy" | "congruence" | "rewrite h" [0-9] | "rewrite <- h" [0-9]) "." """
 
 
@@ -107,6 +109,7 @@ class FormalizeParams(BaseModel):
     temperature: float = Field(0.0, ge=0, le=2)
     max_tokens: int = Field(160, ge=16)
     constrained: bool = True  # GBNF: STATEMENT_GRAMMAR (for backends with grammars)
+    mode: Literal["completion", "chat"] = "completion"  # few-shot text continued, or a chat
 
 
 @register("prover.formalize", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
@@ -126,9 +129,10 @@ class Formalize(MapStep):
         p = self.params
         prompt = render(__file__, "prover_formalize.j2", question=row["question"],
                         answer=row["answer"])  # fmt: skip
-        request = chat(("user", prompt), temperature=p.temperature, max_tokens=p.max_tokens,
-                       stop=("\nProblem:",), seed=ctx.seed(row[META]["id"]),
-                       grammar=STATEMENT_GRAMMAR if p.constrained else None)  # fmt: skip
+        request = one_prompt(prompt, p.mode, temperature=p.temperature,
+                             max_tokens=p.max_tokens, stop=("\nProblem:",),
+                             seed=ctx.seed(row[META]["id"]),
+                             grammar=STATEMENT_GRAMMAR if p.constrained else None)  # fmt: skip
         statement = read_statement((await ctx.require_llm().complete(request)).text)
         return [self.derived(row, {"formal_statement": statement.text()}, ctx, [request])]
 
@@ -141,6 +145,7 @@ class FilterParams(BaseModel):
     max_tokens: int = Field(96, ge=16)
     reason_chars: int = Field(200, ge=1)  # the grammar's bound on the one-line reason
     constrained: bool = True  # GBNF: a reason line, then "Rating: <one of the five>"
+    mode: Literal["completion", "chat"] = "completion"
 
 
 @register("prover.filter", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
@@ -191,9 +196,9 @@ class Filter(MapStep):
         grammar = f'root ::= [^\\n]{{1,{p.reason_chars}}} "\\nRating: " ({choices})'
         prompt = render(__file__, "prover_score.j2", question=row.get("question", ""),
                         statement=row["formal_statement"])  # fmt: skip
-        return chat(("user", prompt), temperature=0.0, max_tokens=p.max_tokens,
-                    grammar=grammar if p.constrained else None,
-                    seed=ctx.seed(row[META]["id"], "score"))  # fmt: skip
+        return one_prompt(prompt, p.mode, temperature=0.0, max_tokens=p.max_tokens,
+                          grammar=grammar if p.constrained else None,
+                          seed=ctx.seed(row[META]["id"], "score"))  # fmt: skip
 
 
 class ProveParams(BaseModel):
@@ -203,6 +208,7 @@ class ProveParams(BaseModel):
     temperature: float = Field(0.7, ge=0, le=2)
     max_tokens: int = Field(128, ge=8)
     constrained: bool = True  # GBNF: PROOF_GRAMMAR (for backends with grammars)
+    mode: Literal["completion", "chat"] = "completion"
 
 
 @register("prover.prove", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
@@ -230,8 +236,8 @@ class Prove(MapStep):
             goals.append(("negation", statement.negation()))
         sent, attempts, last = [], 0, None
         for which, goal in goals:
-            request = chat(
-                ("user", render(__file__, "prover_prove.j2", statement=goal.text())),
+            request = one_prompt(
+                render(__file__, "prover_prove.j2", statement=goal.text()), p.mode,
                 n=p.k, temperature=p.temperature, max_tokens=p.max_tokens, stop=("Qed.",),
                 seed=ctx.seed(row_id, which), grammar=PROOF_GRAMMAR if p.constrained else None,
             )  # fmt: skip
