@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import read_jsonl, run_cli, summary_of, write_jsonl
+from conftest import read_jsonl, resume_after_kill, run_cli, write_jsonl
 
 from synthaug.engine.step import StepContext
 from synthaug.llm.client import LLMClient
@@ -178,29 +178,33 @@ def test_prove_step_keeps_a_verified_proof_that_verify_rechecks(llm, tmp_path):
     assert run_cli("verify", str(tampered), cwd=tmp_path).returncode == 1
 
 
-def test_recipe_end_to_end_and_rerun_is_free(tmp_path):
-    args = ("run", "deepseek_prover", "--limit", "2", "--set", "steps[3].params.k=2",
-            "--set", "backend.deterministic=true", "--set", "backend.threads=1",
-            "--out", str(tmp_path / "data.jsonl"), "--quiet")  # fmt: skip
-    env = {"SYNTHAUG_CACHE": str(tmp_path / "cache.sqlite3")}
-    first = run_cli(*args, cwd=tmp_path, env=env)
-    assert first.returncode == 0, first.stderr
-    summary = summary_of(tmp_path / "data.jsonl")
+EASY = [  # two of the prompt's own exemplars: the 135M model formalizes those as shown
+    {"question": "A baker fills 6 trays with 12 muffins each and sells 50 muffins. How many "
+                 "muffins are left?", "answer": "22"},
+    {"question": "Lena reads 15 pages on Monday and twice as many on Tuesday. How many pages "
+                 "did she read in the two days?", "answer": "45"},
+]  # fmt: skip
+
+
+def test_recipe_end_to_end_resumes_after_kill_and_verify_agrees(tmp_path):
+    problems = write_jsonl(tmp_path / "problems.jsonl", EASY)
+    args = ("deepseek_prover", "--set", f"steps[0].params.path={problems}",
+            "--set", "steps[3].params.k=2", "--set", "backend.deterministic=true",
+            "--set", "backend.threads=1")  # fmt: skip
+    records, summary, _ = resume_after_kill(tmp_path, *args, after_calls=2)
     steps = {step["name"]: step for step in summary["steps"]}
-    assert steps["problems"]["rows_out"] == 2
+    assert steps["problems"]["rows_out"] == len(EASY)
     for name in ("formalize", "filter", "prove"):  # every row is a record or a counted error
         step = steps[name]
         assert step["rows_in"] == step["rows_out"] + sum(step["errors"].values()), step
-    assert summary["sandbox"]["executions"] >= steps["filter"]["rows_in"]  # coqc runs count
-    records = read_jsonl(tmp_path / "data.jsonl")
-    errors = read_jsonl(tmp_path / "data.errors.jsonl")
-    assert len(records) + len(errors) == 2
+    failed = tmp_path / "data.errors.jsonl"
+    assert len(records) + (len(read_jsonl(failed)) if failed.exists() else 0) == len(EASY)
     for record in records:
         assert record["verification"]["kind"] == "coq_proof" and record["verification"]["verified"]
-    again = run_cli(*args, cwd=tmp_path, env=env)
-    assert again.returncode == 0, again.stderr
-    assert summary_of(tmp_path / "data.jsonl")["llm"]["model_calls"] == 0
-    assert read_jsonl(tmp_path / "data.jsonl") == records
+        assert record["formal_statement"].startswith("Theorem problem ")
+    done = run_cli("verify", str(tmp_path / "data.jsonl"), "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["agreed"] == len(records)
 
 
 def test_steps_refuse_without_coqc_in_one_line(tmp_path):
