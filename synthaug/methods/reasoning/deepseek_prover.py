@@ -62,14 +62,19 @@ RATINGS = ("excellent", "good", "above average", "fair", "poor")
 RATING = re.compile(r"rating\s*:\s*(excellent|good|above average|fair|poor)", re.IGNORECASE)
 _FENCE = re.compile(r"```[a-z]*")
 # GBNF of a statement the small model can write: typed quantities, numbered hypotheses,
-# (in)equations of arithmetic terms, over nat, Z or R (``constrained: false`` lifts it)
+# (in)equations of arithmetic terms, over nat, Z or R, decimals only in R's scope
+# (``constrained: false`` lifts it)
 STATEMENT_GRAMMAR = r"""root ::= " "? "Theorem problem" binder{1,4} hyp{0,6} " : " goal "."
 binder ::= " (" name (" " name){0,3} " : " ("nat" | "Z" | "R") ")"
 hyp ::= " (h" [0-9] " : " goal ")"
-goal ::= eq | "(" eq ")%Z" | "(" eq ")%R"
-eq ::= expr " " ("=" | "<=" | "<") " " expr
+goal ::= eq | "(" eq ")%Z" | "(" req ")%R"
+eq ::= expr rel expr
 expr ::= term (" " [-+*/] " " term){0,5}
-term ::= name | [0-9]{1,7} ("." [0-9]{1,3})? | "(" expr ")"
+term ::= name | [0-9]{1,7} | "(" expr ")"
+req ::= rexpr rel rexpr
+rexpr ::= rterm (" " [-+*/] " " rterm){0,5}
+rterm ::= name | [0-9]{1,7} ("." [0-9]{1,3})? | "(" rexpr ")"
+rel ::= " = " | " <= " | " < "
 name ::= [a-z] [a-z0-9_]{0,11}"""
 # GBNF of a proof: one to six sentences of the usual arithmetic tactics, then Qed (as in the
 # exemplars, so the model can end the proof; ``read_proof`` cuts it off)
