@@ -184,10 +184,12 @@ def command(fds: dict[str, int], disk_mb: int, env: dict[str, str], seccomp_fd: 
         args += ["--ro-bind", path, path]
     args += ["--size", str(disk_mb * 1024 * 1024), "--perms", "1777", "--tmpfs", "/tmp"]
     args += ["--perms", "0755", "--dir", WORKDIR, "--chdir", WORKDIR]
-    args += ["--ro-bind-data", str(fds["bootstrap"]), BOOTSTRAP_AT]
+    if "bootstrap" in fds:  # a command run (``command_binds``) has neither of the two
+        args += ["--ro-bind-data", str(fds["bootstrap"]), BOOTSTRAP_AT]
     if "no_spawn" in fds:
         args += ["--ro-bind-data", str(fds["no_spawn"]), NO_SPAWN_AT]
-    args += ["--perms", "0644", "--ro-bind-data", str(fds["main"]), MAIN_AT]
+    if "main" in fds:
+        args += ["--perms", "0644", "--ro-bind-data", str(fds["main"]), MAIN_AT]
     data = [(key[5:], fd) for key, fd in fds.items() if key.startswith("data:")]
     if data:  # a tmpfs of its own, read-only once the files are bound: no file added
         args += ["--perms", "0555", "--tmpfs", DATA_AT]
@@ -198,6 +200,18 @@ def command(fds: dict[str, int], disk_mb: int, env: dict[str, str], seccomp_fd: 
         args += ["--setenv", name, value]
     if seccomp_fd is not None:
         args += ["--seccomp", str(seccomp_fd)]
+    return args
+
+
+def command_binds(read_only: tuple[str, ...], files: dict[str, int]) -> list[str]:
+    """The ``bwrap`` arguments that add, for a command run (``Sandbox.run_command``), host
+    paths bound read-only where they are (the program and what it reads outside ``/usr/lib``)
+    and input files (name -> descriptor of the contents) read-only in the working directory."""
+    args: list[str] = []
+    for path in read_only:
+        args += ["--ro-bind", path, path]
+    for name, fd in files.items():
+        args += ["--perms", "0444", "--ro-bind-data", str(fd), f"{WORKDIR}/{name}"]
     return args
 
 

@@ -107,7 +107,7 @@ def add_command(commands: Any) -> None:
         help="re-check every record's verification from its stored evidence",
         description="Re-run each record's verification (answer check, sandboxed program, "
         "tests, function cases, generator, step labels, tool calls, API references, chart, scene "
-        "and abstract-image answers) from the "
+        "and abstract-image answers, Coq proofs) from the "
         "evidence stored in the record, without the model; report the agreement. Exit 0 when "
         "all agree, 1 otherwise.",
     )

@@ -44,6 +44,8 @@ the evidence is enough to re-run the check without the model (``reverify``):
 - ``dialogue_state``: ``goal``, ``turns``, ``ontology``, ``aliases``, ``belief_state``,
   ``problems`` — re-accumulate the turns' belief states, re-check them against the goal and
   the ontology (``verify.dialogue_state``).
+- ``coq_proof``: ``statement``, ``proof``, ``reason``, ``execution`` — re-check the proof of
+  the statement with ``coqc`` in the sandbox (``verify.coq``).
 """
 
 from __future__ import annotations
@@ -292,6 +294,12 @@ async def _dialogue_state(v: dict[str, Any], _: Sandbox) -> bool:
     return same and check["verified"] == v["verified"]
 
 
+async def _coq_proof(v: dict[str, Any], sandbox: Sandbox) -> bool:
+    from .coq import check_proof
+
+    return (await check_proof(sandbox, v["statement"], v["proof"]))["verified"] == v["verified"]
+
+
 _CHECKS = {
     "answer": _answer,
     "program": _program,
@@ -311,4 +319,5 @@ _CHECKS = {
     "kg_answer": _kg_answer,
     "toolformer": _toolformer,
     "dialogue_state": _dialogue_state,
+    "coq_proof": _coq_proof,
 }

@@ -18,6 +18,11 @@ processes that reach each other only through a pipe of JSON values
 candidate's before any generated code runs; ``call_function``: the candidate
 alone, called from here; see ``bootstrap.py``).
 
+A program other than Python (``run_command``, e.g. a proof checker) runs in the same
+boundary, on input files placed read-only in its working directory, with the program and the
+few host files it reads bound read-only; the sandbox's interpreter sets the limits, then
+``exec``s it (the seccomp filter refuses any further process).
+
 Every outcome is a verdict (``ExecResult.status``), never a hang or an
 exception. What it does not protect against is listed in ``docs/sandbox.md``.
 """
@@ -68,6 +73,16 @@ EVIDENCE_CHARS = 2000
 RESULT_VERSION = 3
 UNSAFE_FLAG = "--unsafe-sandbox"
 DATA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+# ``run_command``'s launcher: set the limits (as ``bootstrap.set_limits``), then become the program
+LAUNCH = """import os, resource, signal, sys
+cpu, memory, size, processes, files = (int(v) for v in sys.argv[1:6])
+for which, value in ((resource.RLIMIT_CPU, cpu), (resource.RLIMIT_AS, memory),
+                     (resource.RLIMIT_FSIZE, size), (resource.RLIMIT_NPROC, processes),
+                     (resource.RLIMIT_NOFILE, files), (resource.RLIMIT_CORE, 0)):
+    resource.setrlimit(which, (value, value + 1 if which == resource.RLIMIT_CPU else value))
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+os.execv(sys.argv[7], sys.argv[7:])
+"""
 
 
 class SandboxUnavailable(SynthaugError):
@@ -277,6 +292,33 @@ class Sandbox:
         stored = await self._cached(key, job)
         return ExecResult(**stored["result"]), stored["outcomes"]
 
+    async def run_command(
+        self, argv: list[str], files: dict[str, str], read_only: tuple[str, ...] = (),
+        limits: Limits | None = None,
+    ) -> ExecResult:  # fmt: skip
+        """Run the program ``argv[0]`` (an absolute host path) with ``argv[1:]`` in a working
+        directory holding ``files`` (name -> text, read-only; the program may write beside
+        them), under ``limits`` (default: the sandbox's); ``read_only`` names the host paths
+        it needs outside the sandbox's read-only root (``/usr/lib`` and the Python
+        installation), bound read-only where they are. ``ok`` when it exits 0, ``error``
+        (with the code) otherwise."""
+        if not os.path.isabs(argv[0]):
+            raise ValueError(f"run_command: {argv[0]!r} is not an absolute path")
+        for name in files:
+            if not DATA_NAME.match(name):
+                raise ValueError(f"file name {name!r}: letters, digits, '.', '_', '-'")
+        data = {name: text.encode() for name, text in files.items()}
+
+        runner = self if limits is None else self.with_limits(limits)
+
+        async def job(level: str) -> dict:
+            limits = runner._process_limits()
+            return asdict(await execute_command(argv, data, read_only, limits, level))
+
+        hashes = {n: hashlib.sha256(b).hexdigest() for n, b in sorted(data.items())}
+        key = runner.key("", kind="command", extra=[argv, hashes, list(read_only)])
+        return ExecResult(**await self._cached(key, job))
+
     def run_sync(self, code: str, stdin: str = "") -> ExecResult:
         """``run`` for callers without an event loop."""
         return asyncio.run(self.run(code, stdin))
@@ -338,6 +380,12 @@ class _Process:
             main.write_text(self.code, encoding="utf-8")
             command = [sys.executable, "-S", "-P", "-B", BOOTSTRAP, self.mode, str(main), *tail]
             options = {"cwd": self.workdir, "env": _scrubbed_env(self.workdir, self._data_dir())}
+        await self._spawn(command, keep, closing, options)
+
+    async def _spawn(
+        self, command: list[str], keep: list[int], closing: list[int], options: dict[str, Any]
+    ) -> None:
+        """Start ``command`` in a session of its own, passing ``keep``; close ``closing``."""
         try:
             self.process = await asyncio.create_subprocess_exec(
                 *command,
@@ -391,6 +439,62 @@ class _Process:
             if self.data and os.path.isdir(f"{self.workdir}-data"):
                 os.chmod(f"{self.workdir}-data", 0o755)
                 shutil.rmtree(f"{self.workdir}-data", ignore_errors=True)
+
+
+class _Command(_Process):
+    """One sandboxed program that is not Python (see ``Sandbox.run_command``)."""
+
+    def __init__(
+        self, argv: list[str], files: dict[str, bytes], read_only: tuple[str, ...],
+        limits: Limits, level: str,
+    ):  # fmt: skip
+        super().__init__("command", "", limits, level)
+        self.argv, self.files, self.read_only = argv, files, read_only
+
+    async def start(self) -> None:
+        limits = self.limits
+        numbers = (max(1, int(limits.cpu_s + 0.999)), limits.memory_mb * 2**20,
+                   limits.file_size_mb * 2**20, limits.processes, limits.open_files)  # fmt: skip
+        launch = [boundary.python_binary(), "-S", "-P", "-B", "-c", LAUNCH,
+                  *map(str, numbers), "--", *self.argv]  # fmt: skip
+        keep: list[int] = []
+        if self.level.startswith("bwrap"):
+            fds = {name: boundary.data_fd(body) for name, body in self.files.items()}
+            seccomp = boundary.data_fd(boundary.compile_filter() or b"")
+            env = _scrubbed_env(boundary.WORKDIR)
+            command = [
+                *boundary.command({}, limits.disk_mb, env, seccomp),
+                *boundary.command_binds(self.read_only, fds), *launch,
+            ]  # fmt: skip
+            keep = [*fds.values(), seccomp]
+            options = boundary.start_options(boundary.mode()[1] == "nobody")
+            options |= {"env": {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}}
+        else:
+            self.workdir = tempfile.mkdtemp(prefix="synthaug-sandbox-")
+            for name, body in self.files.items():
+                Path(self.workdir, name).write_bytes(body)
+            command = launch
+            options = {"cwd": self.workdir, "env": _scrubbed_env(self.workdir)}
+        await self._spawn(command, keep, keep, options)
+
+
+async def execute_command(
+    argv: list[str], files: dict[str, bytes], read_only: tuple[str, ...], limits: Limits,
+    level: str,
+) -> ExecResult:  # fmt: skip
+    """One uncached run of a program (``Sandbox.run_command``)."""
+    one = _Command(argv, files, read_only, limits, level)
+    try:
+        reason, wall = await _supervise(one, "", limits)
+        result = _verdict(one, reason, wall, limits, level)
+    finally:
+        one.close()
+    if result.status != "exited_early":  # a limit, a signal
+        return result
+    code = result.exit_code
+    status: Status = "ok" if code == 0 else "error"
+    detail = "" if code == 0 else f"exit code {code}"
+    return ExecResult(status, code, result.stdout, result.stderr, wall, detail, level)
 
 
 async def _supervise(one: _Process, stdin: str, limits: Limits) -> tuple[str | None, float]:
