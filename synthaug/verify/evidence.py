@@ -41,6 +41,9 @@ the evidence is enough to re-run the check without the model (``reverify``):
   Calculator (sandbox), Calendar and WikiSearch (BM25) calls; QA and MT results are taken as
   stored (``verify.toolformer``).
 - ``kg_answer``: ``triple``, ``answer``, ``names_object`` — the answer names the object.
+- ``community_citations``: ``answer``, ``reports``, ``relevant`` and the checks — re-read the
+  answer's ``[Data: Reports (...)]`` references; each must name a report the question was
+  mapped over whose analyst scored a point above 0 (``verify.communities``).
 - ``dialogue_state``: ``goal``, ``turns``, ``ontology``, ``aliases``, ``belief_state``,
   ``problems`` — re-accumulate the turns' belief states, re-check them against the goal and
   the ontology (``verify.dialogue_state``).
@@ -53,6 +56,7 @@ from __future__ import annotations
 from typing import Any
 
 from .code import call_function, run_tests
+from .communities import check_citations
 from .dialogue_state import check_state
 from .kg import check_path, check_triple_answer
 from .math_answer import answers_match, check_answer, program_answer
@@ -107,6 +111,13 @@ def kg_answer_verdict(answer: str, triple: dict[str, Any]) -> dict[str, Any]:
     """An instruction's answer checked to name its triple's object (``verify.kg``)."""
     check = check_triple_answer(answer, triple)
     return verdict("kg_answer", check.pop("verified"), answer=answer, triple=triple, **check)
+
+
+def citations_verdict(answer: str, reports: list[int], relevant: list[int]) -> dict[str, Any]:
+    """A GraphRAG global answer's report references (``verify.communities``)."""
+    check = check_citations(answer, reports, relevant)
+    return verdict("community_citations", check.pop("verified"), answer=answer,
+                   reports=reports, relevant=relevant, **check)  # fmt: skip
 
 
 def step_label(matches: list[bool], rule: str) -> float | int:
@@ -271,6 +282,12 @@ async def _kg_path(v: dict[str, Any], _: Sandbox) -> bool:
     )
 
 
+async def _community_citations(v: dict[str, Any], _: Sandbox) -> bool:
+    check = check_citations(v["answer"], v["reports"], v["relevant"])
+    same = all(check[k] == v.get(k) for k in ("cited", "unknown", "unsupported"))
+    return same and check["verified"] == v["verified"]
+
+
 async def _kg_answer(v: dict[str, Any], _: Sandbox) -> bool:
     check = check_triple_answer(v["answer"], v["triple"])
     return check["names_object"] == v["names_object"] and check["verified"] == v["verified"]
@@ -317,6 +334,7 @@ _CHECKS = {
     "abstract_image": _abstract_image,
     "kg_path": _kg_path,
     "kg_answer": _kg_answer,
+    "community_citations": _community_citations,
     "toolformer": _toolformer,
     "dialogue_state": _dialogue_state,
     "coq_proof": _coq_proof,
