@@ -48,10 +48,10 @@ def run(tmp_path_factory) -> Path:
     args = [
         "lamini",
         *("--set", "backend.parallel=4"),
-        *("--set", "steps[0].params.num_instructions=4"),
-        *("--set", "steps[0].params.max_requests=4"),
-        *("--set", "steps[0].params.max_tokens=64"),
-        *("--set", "steps[1].params.max_tokens=32"),
+        *("--set", "steps[0].params.num_instructions=3"),
+        *("--set", "steps[0].params.max_requests=2"),
+        *("--set", "steps[0].params.max_tokens=48"),
+        *("--set", "steps[1].params.max_tokens=24"),
     ]
     env = {"SYNTHAUG_CACHE": str(folder / "cache.sqlite3")}
     result = run_cli("run", *args, "--out", str(out), "--quiet", cwd=folder, env=env)

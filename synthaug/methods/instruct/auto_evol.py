@@ -57,10 +57,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...engine.step import MapStep, RowError, StepContext, WholeStep
+from ...hashing import derive_seed
 from ...io.writers import write_text_atomic
 from ...llm.client import LLMClient
 from ...llm.types import ChatRequest, chat
-from ...records import META, derive
+from ...records import derive
 from ..registry import register
 from ..templates import render
 
@@ -112,6 +113,12 @@ def evolution_failure(response: str) -> str | None:
     if "please provide" in text.lower():
         return "loss_of_key_information"
     return None
+
+
+def evolution_seed(ctx: StepContext, instruction: str) -> int:
+    """The seed of evolving ``instruction``, the same in both steps: a dev instruction evolved
+    with the final method is the same request again, answered from the cache."""
+    return derive_seed(ctx.run_seed, "auto_evol", instruction)
 
 
 def failure_rate(evolutions: list[dict[str, Any]]) -> float:
@@ -212,10 +219,13 @@ class Optimize(WholeStep):
                 *(self.propose(optimizer, method, trajectories, ctx.seed("optimize", step, i))
                   for i in range(p.candidates))
             )  # fmt: skip
-            scored = []
-            for feedback, candidate in proposals:
-                evaluation = await self.evaluate(llm, candidate, dev, ctx)
-                scored.append((failure_rate(evaluation), feedback, candidate, evaluation))
+            evaluations = await asyncio.gather(
+                *(self.evaluate(llm, candidate, dev, ctx) for _, candidate in proposals)
+            )
+            scored = [
+                (failure_rate(evaluation), feedback, candidate, evaluation)
+                for (feedback, candidate), evaluation in zip(proposals, evaluations, strict=True)
+            ]
             rates = [s[0] for s in scored]
             chosen = rates.index(min(rates))
             adopted = rates[chosen] < rate
@@ -239,7 +249,7 @@ class Optimize(WholeStep):
     ) -> list[dict[str, Any]]:
         """Each dev instruction evolved once with ``method`` and answered, with its failure."""
         runs = await asyncio.gather(
-            *(evolve_once(llm, method, x, self.params, ctx.seed("dev", x)) for x in dev)
+            *(evolve_once(llm, method, x, self.params, evolution_seed(ctx, x)) for x in dev)
         )
         return [{"instruction": x, **result} for x, (result, _) in zip(dev, runs, strict=True)]
 
@@ -299,7 +309,7 @@ class Evolve(MapStep):
 
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
         llm, instruction = ctx.require_llm(), str(row["instruction"])
-        seed = ctx.seed(row[META]["id"])
+        seed = evolution_seed(ctx, instruction)
         result, requests = await evolve_once(
             llm, row["auto_evol_method"], instruction, self.params, seed
         )
