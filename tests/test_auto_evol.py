@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import read_jsonl, run_cli
+from conftest import read_jsonl, run_cli, summary_of
 
 from synthaug.methods.instruct import auto_evol
 
@@ -53,26 +53,28 @@ def test_initial_method_and_reply_parsing():
     assert auto_evol.optimized_method("```Method\nold\n```") is None
 
 
+ARGS = [
+    "auto_evol_instruct",
+    *("--limit", "4"),
+    *("--set", "backend.parallel=4"),
+    *("--set", "steps[1].params.steps=1"),
+    *("--set", "steps[1].params.candidates=2"),
+    *("--set", "steps[1].params.batch_size=1"),
+    *("--set", "steps[1].params.dev_size=2"),
+    *("--set", "steps[1].params.max_tokens=64"),
+    *("--set", "steps[1].params.answer_max_tokens=32"),
+    *("--set", "steps[1].params.optimizer_max_tokens=96"),
+    *("--set", "steps[2].params.max_tokens=64"),
+    *("--set", "steps[2].params.answer_max_tokens=32"),
+]
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("auto_evol")
     out = folder / "data.jsonl"
-    args = [
-        "auto_evol_instruct",
-        *("--limit", "4"),
-        *("--set", "backend.parallel=4"),
-        *("--set", "steps[1].params.steps=1"),
-        *("--set", "steps[1].params.candidates=2"),
-        *("--set", "steps[1].params.batch_size=1"),
-        *("--set", "steps[1].params.dev_size=2"),
-        *("--set", "steps[1].params.max_tokens=64"),
-        *("--set", "steps[1].params.answer_max_tokens=32"),
-        *("--set", "steps[1].params.optimizer_max_tokens=96"),
-        *("--set", "steps[2].params.max_tokens=64"),
-        *("--set", "steps[2].params.answer_max_tokens=32"),
-    ]
     env = {"SYNTHAUG_CACHE": str(folder / "cache.sqlite3")}
-    result = run_cli("run", *args, "--out", str(out), "--quiet", cwd=folder, env=env)
+    result = run_cli("run", *ARGS, "--out", str(out), "--quiet", cwd=folder, env=env)
     assert result.returncode == 0, result.stderr
     return out
 
@@ -125,3 +127,11 @@ def test_every_row_is_evolved_with_the_optimized_method(run):
         assert record["instruction"].strip() and record["evol_parent"].strip()
         assert auto_evol.evolution_failure(record["output"]) is None
         assert record["_meta"]["method"] == "auto_evol.evolve"
+
+
+def test_a_rerun_makes_no_model_call_and_gives_the_same_records(run):
+    records = read_jsonl(run)
+    env = {"SYNTHAUG_CACHE": str(run.with_name("cache.sqlite3"))}
+    again = run_cli("run", *ARGS, "--out", str(run), "--quiet", cwd=run.parent, env=env)
+    assert again.returncode == 0, again.stderr
+    assert summary_of(run)["llm"]["model_calls"] == 0 and read_jsonl(run) == records

@@ -41,20 +41,22 @@ def test_bad_topic_list_is_one_clear_error(tmp_path):
         lamini.Generate(topics_path=str(tmp_path / "topics.txt"))
 
 
+ARGS = [
+    "lamini",
+    *("--set", "backend.parallel=4"),
+    *("--set", "steps[0].params.num_instructions=3"),
+    *("--set", "steps[0].params.max_requests=2"),
+    *("--set", "steps[0].params.max_tokens=48"),
+    *("--set", "steps[1].params.max_tokens=24"),
+]
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("lamini")
     out = folder / "data.jsonl"
-    args = [
-        "lamini",
-        *("--set", "backend.parallel=4"),
-        *("--set", "steps[0].params.num_instructions=3"),
-        *("--set", "steps[0].params.max_requests=2"),
-        *("--set", "steps[0].params.max_tokens=48"),
-        *("--set", "steps[1].params.max_tokens=24"),
-    ]
     env = {"SYNTHAUG_CACHE": str(folder / "cache.sqlite3")}
-    result = run_cli("run", *args, "--out", str(out), "--quiet", cwd=folder, env=env)
+    result = run_cli("run", *ARGS, "--out", str(out), "--quiet", cwd=folder, env=env)
     assert result.returncode == 0, result.stderr
     return out
 
@@ -89,3 +91,11 @@ def test_every_request_is_guided_by_three_seed_examples_and_topics_in_turn(run):
             assert lamini.parse_examples(error["generation"], cut=True) == []
     summary = summary_of(run)["steps"][0]
     assert summary["rows_out"] >= len(records)
+
+
+def test_a_rerun_makes_no_model_call_and_gives_the_same_records(run):
+    records = read_jsonl(run)
+    env = {"SYNTHAUG_CACHE": str(run.with_name("cache.sqlite3"))}
+    again = run_cli("run", *ARGS, "--out", str(run), "--quiet", cwd=run.parent, env=env)
+    assert again.returncode == 0, again.stderr
+    assert summary_of(run)["llm"]["model_calls"] == 0 and read_jsonl(run) == records

@@ -31,7 +31,9 @@ step the dev failure rate of the method it started from, each candidate's rate, 
 chosen and whether it was adopted); the full history (feedback, candidate methods, every dev
 evolution with its answer and failure) goes to ``history_path`` (default:
 ``auto_evol_history.json`` beside the run's output). ``auto_evol.evolve`` then evolves each
-row with its method and answers it; an evolution the rules call failed is an error row.
+row with its method and answers it; an evolution the rules call failed is an error row. An
+instruction's evolutions use one seed in both steps, so a dev instruction evolved with the
+final method is answered from the request cache.
 
 What differs: the prompts are paraphrased; analysis and optimization are one conversation
 (the optimizer's feedback, then the method to optimize), as in the public reimplementation
