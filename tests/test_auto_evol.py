@@ -61,11 +61,11 @@ ARGS = [
     *("--set", "steps[1].params.candidates=2"),
     *("--set", "steps[1].params.batch_size=1"),
     *("--set", "steps[1].params.dev_size=2"),
-    *("--set", "steps[1].params.max_tokens=64"),
-    *("--set", "steps[1].params.answer_max_tokens=32"),
-    *("--set", "steps[1].params.optimizer_max_tokens=96"),
-    *("--set", "steps[2].params.max_tokens=64"),
-    *("--set", "steps[2].params.answer_max_tokens=32"),
+    *("--set", "steps[1].params.max_tokens=32"),
+    *("--set", "steps[1].params.answer_max_tokens=16"),
+    *("--set", "steps[1].params.optimizer_max_tokens=48"),
+    *("--set", "steps[2].params.max_tokens=32"),
+    *("--set", "steps[2].params.answer_max_tokens=16"),
 ]
 
 
@@ -74,7 +74,7 @@ def run(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("auto_evol")
     out = folder / "data.jsonl"
     env = {"SYNTHAUG_CACHE": str(folder / "cache.sqlite3")}
-    result = run_cli("run", *ARGS, "--out", str(out), "--quiet", cwd=folder, env=env)
+    result = run_cli("run", *ARGS, "--out", str(out), "--quiet", cwd=folder, env=env, timeout=1500)
     assert result.returncode == 0, result.stderr
     return out
 

@@ -137,16 +137,23 @@ class EvolLLM(BaseModel):
     answer_max_tokens: int = Field(1500, ge=16)
 
 
+async def evolved_instruction(
+    llm: LLMClient, method: str, instruction: str, p: EvolLLM, seed: int
+) -> tuple[str, ChatRequest]:
+    """``instruction`` evolved once with ``method``, and the request made."""
+    evolve = chat(
+        ("user", evolving_prompt(method, instruction)),
+        temperature=p.temperature, max_tokens=p.max_tokens, seed=seed,
+    )  # fmt: skip
+    return final_instruction((await llm.complete(evolve)).text), evolve
+
+
 async def evolve_once(
     llm: LLMClient, method: str, instruction: str, p: EvolLLM, seed: int
 ) -> tuple[dict[str, Any], list[ChatRequest]]:
     """One evolution of ``instruction`` with ``method`` and its answer: ``evolved``,
     ``response`` and ``failure`` (None when it passed), and the requests made."""
-    evolve = chat(
-        ("user", evolving_prompt(method, instruction)),
-        temperature=p.temperature, max_tokens=p.max_tokens, seed=seed,
-    )  # fmt: skip
-    evolved = final_instruction((await llm.complete(evolve)).text)
+    evolved, evolve = await evolved_instruction(llm, method, instruction, p, seed)
     if not evolved:
         return {"evolved": evolved, "response": None, "failure": "empty_instruction"}, [evolve]
     answer = chat(
@@ -158,7 +165,7 @@ async def evolve_once(
 
 
 class OptimizeParams(EvolLLM):
-    steps: int = Field(10, ge=0)  # total optimization steps
+    steps: int = Field(10, ge=1)  # total optimization steps
     candidates: int = Field(5, ge=1)  # m, optimizations per step
     batch_size: int = Field(10, ge=1)  # the mini-batch of the trajectory analysis
     dev_size: int = Field(50, ge=1)  # |D|
@@ -209,13 +216,21 @@ class Optimize(WholeStep):
         if not dev:  # too few rows to hold a dev set out: e0 evolves them
             history["final_method"] = method
             return method, history
-        evaluations = await self.evaluate(llm, method, dev, ctx)
+
+        def batch_of(step: int) -> list[str]:
+            return random.Random(ctx.seed("batch", step)).sample(
+                train, min(p.batch_size, len(train))
+            )
+
+        evaluations, trajectories = await asyncio.gather(  # e0's dev rate and first trajectories
+            self.evaluate(llm, method, dev, ctx), self.trajectories(llm, method, batch_of(1), ctx)
+        )
         rate = failure_rate(evaluations)
         history["initial_rate"], history["initial_evaluation"] = rate, evaluations
         for step in range(1, p.steps + 1):
-            draw = random.Random(ctx.seed("batch", step))
-            batch = draw.sample(train, min(p.batch_size, len(train)))
-            trajectories = await self.trajectories(llm, method, batch, ctx)
+            batch = batch_of(step)
+            if step > 1:
+                trajectories = await self.trajectories(llm, method, batch, ctx)
             optimizer = ctx.require_llm(p.optimizer)
             proposals = await asyncio.gather(
                 *(self.propose(optimizer, method, trajectories, ctx.seed("optimize", step, i))
@@ -258,14 +273,15 @@ class Optimize(WholeStep):
     async def trajectories(
         self, llm: LLMClient, method: str, batch: list[str], ctx: StepContext
     ) -> list[list[str]]:
-        """Each batch instruction and its ``l`` successive evolutions (stage 0, 1, ...)."""
+        """Each batch instruction and its ``l`` successive evolutions (stage 0, 1, ...); the
+        analysis reads instructions only, so they are not answered."""
 
         async def one(instruction: str) -> list[str]:
             stages = [instruction]
-            for round_ in range(1, self.params.trajectory_rounds + 1):
-                seed = ctx.seed("trajectory", instruction, round_)
-                result, _ = await evolve_once(llm, method, stages[-1], self.params, seed)
-                stages.append(result["evolved"] or "(empty)")
+            for _ in range(self.params.trajectory_rounds):
+                seed = evolution_seed(ctx, stages[-1])
+                evolved, _ = await evolved_instruction(llm, method, stages[-1], self.params, seed)
+                stages.append(evolved or "(empty)")
             return stages
 
         return list(await asyncio.gather(*(one(x) for x in batch)))
