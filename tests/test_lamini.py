@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import read_jsonl, run_cli, summary_of
+from conftest import read_jsonl, run_recipe_twice, summary_of
 
 from synthaug.methods.common.lists import read_list
 from synthaug.methods.instruct import lamini
@@ -45,7 +45,7 @@ ARGS = [
     "lamini",
     *("--set", "backend.parallel=4"),
     *("--set", "steps[0].params.num_instructions=3"),
-    *("--set", "steps[0].params.max_requests=2"),
+    *("--set", "steps[0].params.max_requests=4"),
     *("--set", "steps[0].params.max_tokens=48"),
     *("--set", "steps[1].params.max_tokens=24"),
 ]
@@ -53,12 +53,10 @@ ARGS = [
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
+    """The small run, then a rerun that makes no model call and gives the same records."""
     folder = tmp_path_factory.mktemp("lamini")
-    out = folder / "data.jsonl"
-    env = {"SYNTHAUG_CACHE": str(folder / "cache.sqlite3")}
-    result = run_cli("run", *ARGS, "--out", str(out), "--quiet", cwd=folder, env=env)
-    assert result.returncode == 0, result.stderr
-    return out
+    run_recipe_twice(folder, *ARGS)
+    return folder / "data.jsonl"
 
 
 def test_every_request_is_guided_by_three_seed_examples_and_topics_in_turn(run):
@@ -91,11 +89,3 @@ def test_every_request_is_guided_by_three_seed_examples_and_topics_in_turn(run):
             assert lamini.parse_examples(error["generation"], cut=True) == []
     summary = summary_of(run)["steps"][0]
     assert summary["rows_out"] >= len(records)
-
-
-def test_a_rerun_makes_no_model_call_and_gives_the_same_records(run):
-    records = read_jsonl(run)
-    env = {"SYNTHAUG_CACHE": str(run.with_name("cache.sqlite3"))}
-    again = run_cli("run", *ARGS, "--out", str(run), "--quiet", cwd=run.parent, env=env)
-    assert again.returncode == 0, again.stderr
-    assert summary_of(run)["llm"]["model_calls"] == 0 and read_jsonl(run) == records
