@@ -10,7 +10,7 @@ import shutil
 
 import datasets
 import pytest
-from conftest import run_cli, run_recipe_twice, write_jsonl
+from conftest import resume_after_kill, run_cli, write_jsonl
 from PIL import Image
 
 from synthaug.engine.step import RowError
@@ -74,19 +74,20 @@ def test_replies_parse_in_the_papers_formats():
 
 ARGS = [
     "llava_instruct",
-    "--set", "steps[0].params.count=2",
+    "--set", "steps[0].params.count=4",
+    "--set", "backend.parallel=1",  # one answer at a time: the run is killed between two
     "--set", "steps[0].params.max_objects=4",
     "--set", "steps[1].params.max_tokens=48",
     "--set", "steps[1].params.types=[detail]",
 ]  # fmt: skip
 
 
-def test_recipe_reruns_from_cache_reverifies_and_exports(tmp_path):
-    records = run_recipe_twice(tmp_path, *ARGS)
+def test_recipe_resumes_after_kill_reverifies_and_exports(tmp_path):
+    records, _, _ = resume_after_kill(tmp_path, *ARGS, after_calls=1)
     files = [p for p in (tmp_path / "images").rglob("*") if p.is_file()]
-    assert len(files) == 2 and not [p for p in files if ".tmp-" in p.name]
+    assert len(files) == 4 and not [p for p in files if ".tmp-" in p.name]
     checked = [r for r in records if r["response_type"] == "scene_qa"]
-    assert len(checked) == 6  # 3 per scene
+    assert len(checked) == 12  # 3 per scene
     teacher = [r for r in records if r["response_type"] != "scene_qa"]
     for record in records:
         assert (tmp_path / record["image"]).is_file()
@@ -97,7 +98,7 @@ def test_recipe_reruns_from_cache_reverifies_and_exports(tmp_path):
     data = tmp_path / "data.jsonl"
     report = run_cli("verify", str(data), "--json", "--quiet", cwd=tmp_path)
     assert report.returncode == 0, report.stderr
-    assert json.loads(report.stdout)["by_kind"]["scene_qa"] == {"checked": 6, "agreed": 6}
+    assert json.loads(report.stdout)["by_kind"]["scene_qa"] == {"checked": 12, "agreed": 12}
     corrupted = [dict(r) for r in records]
     victim = corrupted.index(checked[0])
     wrong = dict(corrupted[victim]["verification"])
