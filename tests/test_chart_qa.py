@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
+import subprocess
 
 import pytest
 from conftest import read_jsonl, resume_after_kill, run_cli, write_jsonl
@@ -42,6 +44,23 @@ def test_image_store_writes_each_content_once_by_hash(tmp_path):
     assert second != first and store.read(first) == b"\x89PNG one"
     files = sorted(p for p in (tmp_path / "images").rglob("*") if p.is_file())
     assert [f.relative_to(tmp_path).as_posix() for f in files] == sorted([first, second])
+
+
+def test_a_killed_writers_temp_image_is_swept_by_the_next_run(tmp_path):
+    store = ImageStore.beside(tmp_path / "data.jsonl")
+    kept = store.path(store.put(b"\x89PNG kept"))
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid that no longer runs: its writer was killed mid-write
+    stale = kept.with_name(f".{'e' * 62}.png.tmp-{dead.pid}")
+    live = kept.with_name(f".{'f' * 62}.png.tmp-{os.getpid()}")  # a writer still running
+    stale.write_bytes(b"half")
+    live.write_bytes(b"in progress")
+    (tmp_path / "recipe.yaml").write_text(json.dumps({
+        "name": "sweep", "steps": [{"method": "load", "params": {"path": "rows.jsonl"}}]}))  # fmt: skip
+    write_jsonl(tmp_path / "rows.jsonl", [{"text": "a"}])
+    done = run_cli("run", "recipe.yaml", "--out", "data.jsonl", "--quiet", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert not stale.exists() and live.exists() and kept.read_bytes() == b"\x89PNG kept"
 
 
 def test_tables_are_checked_and_rounded():

@@ -31,6 +31,7 @@ from typing import Any
 from ..errors import RecipeError
 from ..hashing import stable_hash
 from ..io import AtomicWriter
+from ..io.images import ImageStore
 from ..io.writers import write_text_atomic
 from ..llm.client import BudgetReached, ClientStats, LLMError
 from ..records import META, failed
@@ -535,7 +536,9 @@ def _first_leaf(group: BaseExceptionGroup) -> BaseException:
 
 
 def _remove_stale_temps(out: Path) -> None:
-    """Temp files left by a killed run (``.NAME.tmp-PID``) are never valid output."""
+    """Temp files left by a killed run (``.NAME.tmp-PID``) are never valid output; in the
+    image store beside the output, those of writers no longer running."""
     if out.parent.is_dir():
         for stale in out.parent.glob(f".{out.stem}*.tmp-*"):
             stale.unlink(missing_ok=True)
+        ImageStore.beside(out).sweep()

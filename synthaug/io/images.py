@@ -4,7 +4,8 @@ A record never holds image bytes: it holds the image's path relative to the outp
 folder, ``images/ab/cdef....png`` (the SHA-256 of the bytes, split after two hex digits so no
 folder grows too large). Writing the same bytes twice is a no-op, so a resumed or repeated run
 never duplicates an image; a new image goes through a temp file and a rename, so a killed run
-never leaves a half-written one at its path.
+never leaves a half-written one at its path (its temp files, ``.NAME.tmp-PID``, are swept by
+the next run).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from ..errors import SynthaugError
 from .writers import write_bytes_atomic
 
 FOLDER = "images"
+TEMP = re.compile(r"\..+\.tmp-(\d+)")
 STORED = re.compile(rf"{FOLDER}/[0-9a-f]{{2}}/[0-9a-f]{{62}}\.[a-z0-9]{{1,5}}")
 
 
@@ -61,5 +63,26 @@ class ImageStore:
             )
         return self.root / relative
 
+    def sweep(self) -> int:
+        """Remove the temp files of writers that are gone (a killed run's); returns how many."""
+        removed = 0
+        for temp in (self.root / FOLDER).glob("??/.*.tmp-*"):
+            match = TEMP.fullmatch(temp.name)
+            if match and not _alive(int(match.group(1))):
+                temp.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
     def read(self, relative: str) -> bytes:
         return self.path(relative).read_bytes()
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists (one of another user counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
