@@ -8,7 +8,7 @@ import asyncio
 from types import SimpleNamespace
 
 import pytest
-from conftest import read_jsonl, run_recipe_twice
+from conftest import read_jsonl, run_recipe_twice, write_jsonl
 
 from synthaug.engine.step import StepContext
 from synthaug.errors import InputError
@@ -126,3 +126,20 @@ def test_clingen_recipe_on_the_embedded_model_twice(tmp_path):
         assert not personal_information(record["text"])
         assert any(entity_key(record["topic"]) in (entity_key(t["subject"]), entity_key(t["object"]))
                    for t in record["topic_triples"])  # fmt: skip
+
+
+def test_demonstrations_of_the_label_are_shown(tmp_path):
+    examples = [{"text": f"Gout text {i}.", "label": "treatment"} for i in range(5)]
+    examples.append({"text": "Wheezing text.", "label": "symptoms"})
+    path = write_jsonl(tmp_path / "examples.jsonl", examples)
+    row = {"label": "treatment", "topic": "gout", "style": "clinical note",
+           META: {"id": "r0", "parents": []}}  # fmt: skip
+    (request,) = Generate(examples=str(path)).requests(row, context())
+    prompt = request.messages[0]["content"]
+    assert prompt.count("Gout text") == 3 and "Wheezing" not in prompt
+    assert prompt.rstrip().endswith("Label: treatment\nText:")
+    (plain,) = Generate().requests(row, context())
+    assert "examples" not in plain.messages[0]["content"]
+    write_jsonl(path, [{"text": "no label"}])
+    with pytest.raises(InputError, match="label"):
+        Generate(examples=str(path))

@@ -25,8 +25,8 @@ IP address, card, IBAN, secrets) finds anything is an error row ``personal_infor
 Differences from the paper: any triples stand for iBKH (whose licence does not allow
 shipping it; the default recipe reads 40 textbook clinical facts written for synthaug);
 topics per label come from a relation map instead of querying the graph with each class
-name; no few-shot demonstrations (the code shows three real texts of the class; this is
-the zero-shot form); the prompts are written for synthaug after the shape of the authors'
+name; few-shot demonstrations only when ``examples`` are given (the code always shows
+three real texts of the class; the recipe is the zero-shot form); the prompts are written for synthaug after the shape of the authors'
 text-classification prompt, the style prompt from memory of the paper (not found in the
 released code), and the generation prompt also asks for no personal information; the PII
 check does not detect person names.
@@ -43,6 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ...curate.pii import redact
 from ...engine.step import RowError, StepContext, WholeStep
 from ...errors import InputError
+from ...io import read_records
 from ...knowledge.graph import build_graph, relation_key
 from ...llm.types import ChatRequest, chat, json_object, object_schema
 from ...records import META, derive, record_id
@@ -183,6 +184,10 @@ class GenerateParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     domain: str = DOMAIN
     unit: str = Field("sentence", description="what to write (the authors' code: a sentence)")
+    examples: str | None = Field(
+        None, description="few-shot demonstrations: a JSONL/JSON/CSV file with text and label"
+    )
+    demos: int = Field(3, ge=0, description="demonstrations of the label shown per request")
     temperature: float = Field(1.0, ge=0, le=2)
     top_p: float = Field(1.0, ge=0, le=1)
     max_tokens: int = Field(512, ge=16)
@@ -198,6 +203,9 @@ class Generate(ModelStep):
     """ClinGen's knowledge-infused generation: one text of the label, about the topic, in the
     style; a text with personal information is an error row ``personal_information``.
 
+    With ``examples``, up to ``demos`` texts of the row's label, drawn per request, are shown
+    before it, as the authors' code shows three real texts of the class.
+
     Input columns: ``label``, ``topic``, ``style``. Output column: ``text``."""
 
     Params = GenerateParams
@@ -205,12 +213,22 @@ class Generate(ModelStep):
     reads = ("label", "topic", "style")
     writes = ("text",)
 
+    def __init__(self, name: str | None = None, **params: Any):
+        super().__init__(name, **params)
+        self.examples: dict[str, list[str]] = {}
+        if self.params.examples:
+            for example in read_records(self.params.examples, required=["text", "label"]):
+                self.examples.setdefault(str(example["label"]), []).append(str(example["text"]))
+
     def requests(self, row: dict[str, Any], ctx: StepContext) -> list[ChatRequest]:
-        p = self.params
+        p, seed = self.params, ctx.seed(row[META]["id"])
+        pool = self.examples.get(str(row["label"]), [])
+        demos = random.Random(seed).sample(pool, min(p.demos, len(pool)))
         prompt = render(__file__, "clingen_generate.j2", domain=p.domain, unit=p.unit,
-                        label=row["label"], topic=row["topic"], style=row["style"])  # fmt: skip
+                        label=row["label"], topic=row["topic"], style=row["style"],
+                        demos=demos)  # fmt: skip
         return [chat(("user", prompt), temperature=p.temperature, top_p=p.top_p,
-                     max_tokens=p.max_tokens, seed=ctx.seed(row[META]["id"]))]  # fmt: skip
+                     max_tokens=p.max_tokens, seed=seed)]  # fmt: skip
 
     def parse(self, row: dict[str, Any], replies: list[Any]) -> dict[str, Any]:
         text = replies[0].text.strip()
