@@ -114,7 +114,7 @@ def test_clingen_recipe_on_the_embedded_model_twice(tmp_path):
     records = run_recipe_twice(
         tmp_path, "clingen",
         "--set", "steps[1].params.count=4", "--set", "steps[2].params.count=4",
-        "--set", "steps[3].params.max_tokens=80",
+        "--set", "steps[3].params.max_tokens=80", "--set", "backend.threads=1",
     )  # fmt: skip
     errors = tmp_path / "data.errors.jsonl"
     assert records and len(records) <= 4

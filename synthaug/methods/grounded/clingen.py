@@ -156,15 +156,15 @@ class Styles(WholeStep):
         p = self.params
         if p.styles:
             return p.styles
-        item = {"type": "string", "minLength": 3, "maxLength": 60}
-        schema = object_schema({"styles": {"type": "array", "items": item,
-                                           "minItems": 1, "maxItems": p.count}})  # fmt: skip
+        # no length bounds: bounded repetitions make llama.cpp's grammar sampling very slow
+        items = {"type": "array", "items": {"type": "string"}, "minItems": 1}
+        schema = object_schema({"styles": items})
         prompt = render(__file__, "clingen_styles.j2", domain=p.domain, count=p.count)
         request = chat(("user", prompt), temperature=p.temperature, max_tokens=p.max_tokens,
                        seed=ctx.seed("styles"), json_schema=schema)  # fmt: skip
         reply = json_object((await ctx.require_llm().complete(request)).text).get("styles") or []
         styles = list(dict.fromkeys(" ".join(str(s).split()).lower() for s in reply))
-        styles = [s for s in styles if s]
+        styles = [s for s in styles if s][: p.count]
         if not styles:
             raise InputError("clingen.styles", "the model suggested no writing style: give styles")
         return styles
