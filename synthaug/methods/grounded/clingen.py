@@ -156,17 +156,22 @@ class Styles(WholeStep):
         p = self.params
         if p.styles:
             return p.styles
-        # no length bounds: bounded repetitions make llama.cpp's grammar sampling very slow
+        # no length or count bounds in the grammar: the reply is cut to `count` below
         items = {"type": "array", "items": {"type": "string"}, "minItems": 1}
         schema = object_schema({"styles": items})
         prompt = render(__file__, "clingen_styles.j2", domain=p.domain, count=p.count)
         request = chat(("user", prompt), temperature=p.temperature, max_tokens=p.max_tokens,
                        seed=ctx.seed("styles"), json_schema=schema)  # fmt: skip
-        reply = json_object((await ctx.require_llm().complete(request)).text).get("styles") or []
+        reply_text = (await ctx.require_llm().complete(request)).text
+        reply = json_object(reply_text).get("styles") or []
         styles = list(dict.fromkeys(" ".join(str(s).split()).lower() for s in reply))
         styles = [s for s in styles if s][: p.count]
         if not styles:
-            raise InputError("clingen.styles", "the model suggested no writing style: give styles")
+            raise InputError(
+                "clingen.styles",
+                f"the model suggested no writing style ({reply_text[:120]!r}): "
+                "raise max_tokens or give styles",
+            )
         return styles
 
     async def transform(
