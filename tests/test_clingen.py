@@ -13,7 +13,13 @@ from conftest import read_jsonl, run_recipe_twice, write_jsonl
 from synthaug.engine.step import StepContext
 from synthaug.errors import InputError
 from synthaug.knowledge.entities import entity_key
-from synthaug.methods.grounded.clingen import Generate, Styles, Topics, personal_information
+from synthaug.methods.grounded.clingen import (
+    Generate,
+    LLMTopics,
+    Styles,
+    Topics,
+    personal_information,
+)
 from synthaug.records import META, error_of
 
 TRIPLES = [
@@ -57,6 +63,7 @@ def test_topics_come_from_the_label_triples_of_the_graph():
     step = Topics(labels=LABELS, relations=RELATIONS, count=9)
     rows = asyncio.run(consume(step, triple_rows(), context()))
     assert [row["label"] for row in rows] == LABELS * 3
+    assert {row["topic_source"] for row in rows} == {"graph"}
     by_id = {row[META]["id"]: row for row in triple_rows()}
     for row in rows:
         wanted = {r.replace("_", " ") for r in RELATIONS.get(row["label"], [])}
@@ -143,3 +150,19 @@ def test_demonstrations_of_the_label_are_shown(tmp_path):
     write_jsonl(path, [{"text": "no label"}])
     with pytest.raises(InputError, match="label"):
         Generate(examples=str(path))
+
+
+def test_llm_topics_are_drawn_from_the_suggested_lists():
+    reply = '{"topics": ["Gout", "gout", "Asthma attack", "Spirometry"]}'
+    step = LLMTopics(labels=LABELS, count=6, per_label=2)
+
+    async def rows():
+        return [row async for row in step.rows(context(reply))]
+
+    made = asyncio.run(rows())
+    assert [row["label"] for row in made] == LABELS * 2
+    assert {row["topic"] for row in made} <= {"gout", "asthma attack"}
+    assert all(row["topic_source"] == "llm" and row["topic_triples"] == [] for row in made)
+    assert len({row[META]["id"] for row in made}) == 6
+    with pytest.raises(InputError, match="no topic of 'symptoms'"):
+        asyncio.run(LLMTopics(labels=LABELS).rows(context('{"topics": [')).__anext__())

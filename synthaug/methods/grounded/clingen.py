@@ -19,21 +19,25 @@ whose entities are its topics, e.g. ``treatment: [treated with]``; by default al
 entities) and the triples it comes from (``topic_triples``); ``clingen.styles`` (whole
 input) asks the model once for ``count`` writing styles of the domain (or takes the given
 ``styles``) and gives each request one, drawn uniformly; ``clingen.generate`` writes the
-text. A text in which synthaug's PII detector (``synthaug.curate.pii``: e-mail, phone,
-IP address, card, IBAN, secrets) finds anything is an error row ``personal_information``.
+text. ``clingen.llm_topics`` (a source, in place of triples and ``clingen.topics``) is the
+paper's other knowledge source: the model suggests each label's topics. A text in which
+synthaug's PII detector (``synthaug.curate.pii``: e-mail, phone, IP address, card, IBAN,
+secrets) finds anything is an error row ``personal_information``.
 
 Differences from the paper: any triples stand for iBKH (whose licence does not allow
 shipping it; the default recipe reads 40 textbook clinical facts written for synthaug);
 topics per label come from a relation map instead of querying the graph with each class
 name; few-shot demonstrations only when ``examples`` are given (the code always shows
-three real texts of the class; the recipe is the zero-shot form); the prompts are written for synthaug after the shape of the authors'
-text-classification prompt, the style prompt from memory of the paper (not found in the
-released code), and the generation prompt also asks for no personal information; the PII
+three real texts of the class; the recipe is the zero-shot form); the prompts are written
+for synthaug after the shape of the authors' text-classification prompt, the style and
+LLM-topic prompts from memory of the paper (not in the released code; ``per_label`` and
+the style ``count`` are this module's defaults, not the paper's), and the generation prompt also asks for no personal information; the PII
 check does not detect person names.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import AsyncIterator
 from typing import Any
@@ -41,7 +45,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ...curate.pii import redact
-from ...engine.step import RowError, StepContext, WholeStep
+from ...engine.step import RowError, SourceStep, StepContext, WholeStep
 from ...errors import InputError
 from ...io import read_records
 from ...knowledge.graph import build_graph, relation_key
@@ -60,6 +64,29 @@ TAXONOMY = "synthesis / knowledge-infused prompting (task data from graph topics
 STAGE = "domain applications (clinical NLP)"
 TRIPLE = ("subject", "relation", "object")
 DOMAIN = "clinical text"
+
+
+def list_request(
+    prompt: str, key: str, count: int, temperature: float, max_tokens: int, seed: int
+) -> ChatRequest:
+    """A request for a JSON object ``{key: [1 to count short strings]}``."""
+    item = {"type": "string", "minLength": 3, "maxLength": 60}
+    items = {"type": "array", "items": item, "minItems": 1, "maxItems": count}
+    return chat(("user", prompt), temperature=temperature, max_tokens=max_tokens, seed=seed,
+                json_schema=object_schema({key: items}))  # fmt: skip
+
+
+def listed(reply: str, key: str, count: int, where: str, what: str) -> list[str]:
+    """The first ``count`` distinct items (lowercased, spaces squeezed) of the reply's
+    ``key`` list; an ``InputError`` naming ``what`` when there is none."""
+    items = dict.fromkeys(
+        " ".join(str(s).split()).lower() for s in json_object(reply).get(key) or []
+    )
+    found = [item for item in items if item][:count]
+    if not found:
+        raise InputError(where, f"the model suggested no {what} ({reply[:120]!r}): "
+                                "raise max_tokens or give them")  # fmt: skip
+    return found
 
 
 class TopicParams(BaseModel):
@@ -84,12 +111,13 @@ class Topics(WholeStep):
     knowledge-graph entities, with the triples it comes from.
 
     Input columns: ``subject``, ``relation``, ``object``. Output columns: ``label``,
-    ``topic`` and ``topic_triples`` (the label's triples naming the topic, with ids)."""
+    ``topic``, ``topic_triples`` (the label's triples naming the topic, with ids) and
+    ``topic_source`` (``graph``)."""
 
     Params = TopicParams
     params: TopicParams
     reads = TRIPLE
-    writes = ("label", "topic", "topic_triples")
+    writes = ("label", "topic", "topic_triples", "topic_source")
 
     def output_columns(self, input_columns: set[str]) -> set[str]:
         return set(self.writes)
@@ -128,9 +156,55 @@ class Topics(WholeStep):
             topic = names[random.Random(ctx.seed("topic", slot)).randrange(len(names))]
             sources = pools[label][topic]
             ids = list(dict.fromkeys(t["triple_id"] for t in sources))
-            yield {"label": label, "topic": topic, "topic_triples": sources,
+            yield {"label": label, "topic": topic, "topic_triples": sources, "topic_source": "graph",
                    META: {"id": record_id(self.name, slot), "parents": ids, "step": self.name,
                           "method": self.method}}  # fmt: skip
+
+
+class LLMTopicParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    labels: list[str] = Field(min_length=1, description="the task's label set")
+    count: int = Field(20, ge=1, description="requests, the labels taken in turn")
+    per_label: int = Field(20, ge=1, description="topics the model suggests per label")
+    domain: str = DOMAIN
+    temperature: float = Field(1.0, ge=0, le=2)
+    max_tokens: int = Field(512, ge=16)
+
+
+@register("clingen.llm_topics", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
+class LLMTopics(SourceStep):
+    """ClinGen's other knowledge source: the model suggests ``per_label`` topics per label
+    (one call each); requests as in ``clingen.topics``, the labels in turn, a topic drawn
+    uniformly from the label's list. Output columns: ``label``, ``topic``, ``topic_triples``
+    (empty) and ``topic_source`` (``llm``)."""
+
+    Params = LLMTopicParams
+    params: LLMTopicParams
+    writes = ("label", "topic", "topic_triples", "topic_source")
+    uses_llm = True
+
+    def expected_rows(self) -> int | None:
+        return self.params.count
+
+    async def rows(self, ctx: StepContext) -> AsyncIterator[dict[str, Any]]:
+        p, llm = self.params, ctx.require_llm()
+        requests = {
+            label: list_request(
+                render(__file__, "clingen_topics.j2", domain=p.domain, label=label,
+                       labels=p.labels, count=p.per_label),
+                "topics", p.per_label, p.temperature, p.max_tokens, ctx.seed("topics", label),
+            )
+            for label in p.labels
+        }  # fmt: skip
+        replies = await asyncio.gather(*(llm.complete(r) for r in requests.values()))
+        topics = {label: listed(reply.text, "topics", p.per_label, self.name, f"topic of {label!r}")
+                  for label, reply in zip(p.labels, replies, strict=True)}  # fmt: skip
+        for slot in range(p.count):
+            label = p.labels[slot % len(p.labels)]
+            names = topics[label]
+            topic = names[random.Random(ctx.seed("topic", slot)).randrange(len(names))]
+            fields = {"label": label, "topic": topic, "topic_triples": [], "topic_source": "llm"}
+            yield self.generated(fields, ctx, requests[label], slot)
 
 
 class StyleParams(BaseModel):
@@ -156,23 +230,12 @@ class Styles(WholeStep):
         p = self.params
         if p.styles:
             return p.styles
-        # no length or count bounds in the grammar: the reply is cut to `count` below
-        items = {"type": "array", "items": {"type": "string"}, "minItems": 1}
-        schema = object_schema({"styles": items})
         prompt = render(__file__, "clingen_styles.j2", domain=p.domain, count=p.count)
-        request = chat(("user", prompt), temperature=p.temperature, max_tokens=p.max_tokens,
-                       seed=ctx.seed("styles"), json_schema=schema)  # fmt: skip
-        reply_text = (await ctx.require_llm().complete(request)).text
-        reply = json_object(reply_text).get("styles") or []
-        styles = list(dict.fromkeys(" ".join(str(s).split()).lower() for s in reply))
-        styles = [s for s in styles if s][: p.count]
-        if not styles:
-            raise InputError(
-                "clingen.styles",
-                f"the model suggested no writing style ({reply_text[:120]!r}): "
-                "raise max_tokens or give styles",
-            )
-        return styles
+        request = list_request(
+            prompt, "styles", p.count, p.temperature, p.max_tokens, ctx.seed("styles")
+        )
+        reply = (await ctx.require_llm().complete(request)).text
+        return listed(reply, "styles", p.count, "clingen.styles", "writing style")
 
     async def transform(
         self, rows: AsyncIterator[dict[str, Any]], ctx: StepContext
