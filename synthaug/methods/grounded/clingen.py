@@ -31,8 +31,8 @@ name; few-shot demonstrations only when ``examples`` are given (the code always 
 three real texts of the class; the recipe is the zero-shot form); the prompts are written
 for synthaug after the shape of the authors' text-classification prompt, the style and
 LLM-topic prompts from memory of the paper (not in the released code; ``per_label`` and
-the style ``count`` are this module's defaults, not the paper's), and the generation prompt also asks for no personal information; the PII
-check does not detect person names.
+the style ``count`` are this module's defaults, not the paper's), and the generation
+prompt also asks for no personal information; the PII check does not detect person names.
 """
 
 from __future__ import annotations
@@ -156,9 +156,10 @@ class Topics(WholeStep):
             topic = names[random.Random(ctx.seed("topic", slot)).randrange(len(names))]
             sources = pools[label][topic]
             ids = list(dict.fromkeys(t["triple_id"] for t in sources))
-            yield {"label": label, "topic": topic, "topic_triples": sources, "topic_source": "graph",
-                   META: {"id": record_id(self.name, slot), "parents": ids, "step": self.name,
-                          "method": self.method}}  # fmt: skip
+            meta = {"id": record_id(self.name, slot), "parents": ids, "step": self.name,
+                    "method": self.method}  # fmt: skip
+            yield {"label": label, "topic": topic, "topic_triples": sources,
+                   "topic_source": "graph", META: meta}  # fmt: skip
 
 
 class LLMTopicParams(BaseModel):
