@@ -60,6 +60,7 @@ PARTS = ("subject", "relation", "object")
 PLACEHOLDERS = set(PARTS)
 DEFAULT_TEMPLATES = Path(__file__).parent / "templates" / "kg_relations.yaml"
 SAMPLE = "kg_triples_sample"
+SHIPPED = {"general": SAMPLE, "clinical": "clinical_triples"}  # kg.triples' packaged files
 
 
 def relation_key(relation: str) -> str:
@@ -139,10 +140,12 @@ def missing_entities(text: str, entities: list[str]) -> list[str]:
     return [e for e in entities if _squashed(e) not in _squashed(text)]
 
 
-def read_triples(path: str | None, count: int | None = None) -> list[dict[str, Any]]:
-    """Triples from ``path`` (JSONL/JSON/CSV/TSV), or the built-in sample."""
+def read_triples(
+    path: str | None, count: int | None = None, shipped: str = SAMPLE
+) -> list[dict[str, Any]]:
+    """Triples from ``path`` (JSONL/JSON/CSV/TSV), or the packaged file ``shipped``."""
     if path is None:
-        path = str(resources.files("synthaug") / "data" / f"{SAMPLE}.jsonl")
+        path = str(resources.files("synthaug") / "data" / f"{shipped}.jsonl")
     if Path(path).suffix.lower() == ".tsv":
         try:
             with open(path, encoding="utf-8", newline="") as handle:
@@ -163,24 +166,34 @@ def read_triples(path: str | None, count: int | None = None) -> list[dict[str, A
 
 class TriplesParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    path: str | None = None  # default: 40 built-in public facts
+    path: str | None = None  # default: a shipped file (``shipped``)
+    shipped: Literal["general", "clinical"] = Field(
+        "general", description="packaged triples when no path: 40 public facts or 40 clinical ones"
+    )
     count: int | None = Field(None, ge=1)
 
 
 @register("kg.triples", taxonomy="I/O (knowledge-graph triples)", stage=STAGE, paper=PAPER)
 class Triples(SourceStep):
-    """Knowledge-graph triples (subject, relation, object) from JSONL/CSV/TSV; default: 40 facts."""
+    """Knowledge-graph triples (subject, relation, object) from JSONL/CSV/TSV; default: 40 facts
+    (``shipped: clinical``: 40 textbook clinical facts, ``clinical_triples.jsonl``)."""
 
     Params = TriplesParams
     seed_data: ClassVar[dict[str, str]] = {"path": f"{SAMPLE}.jsonl"}
     writes = PARTS
 
     def expected_rows(self) -> int | None:
-        return len(read_triples(self.params.path, self.params.count))
+        return len(read_triples(self.params.path, self.params.count, self.shipped))
+
+    @property
+    def shipped(self) -> str:
+        return SHIPPED[self.params.shipped]
 
     async def rows(self, ctx: StepContext) -> AsyncIterator[dict[str, Any]]:
-        source = self.params.path or SAMPLE
-        for index, row in enumerate(read_triples(self.params.path, self.params.count)):
+        source = self.params.path or self.shipped
+        for index, row in enumerate(
+            read_triples(self.params.path, self.params.count, self.shipped)
+        ):
             yield source_record(row, source=source, index=index)
 
 
