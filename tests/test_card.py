@@ -198,3 +198,16 @@ def test_bad_inputs_are_one_line_and_write_nothing(tmp_path):
     refused = run_cli("card", str(data), cwd=tmp_path)
     assert refused.returncode == 2 and "not written by synthaug card" in refused.stderr
     assert (tmp_path / "README.md").read_text(encoding="utf-8") == "# my project\n"
+
+
+def test_card_names_the_packaged_file_the_step_read(tmp_path):
+    """kg.triples reads one of two packaged files by its ``shipped`` param; the card says which."""
+    recipe = {"name": "clinical_facts", "steps": [{"method": "kg.triples",
+                                                   "params": {"shipped": "clinical"}}]}  # fmt: skip
+    (tmp_path / "recipe.yaml").write_text(json.dumps(recipe))
+    done = run_cli("run", "recipe.yaml", "--out", "data.jsonl", "--quiet", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    done = run_cli("card", "data.jsonl", "-o", "card.md", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    text = (tmp_path / "card.md").read_text(encoding="utf-8")
+    assert "clinical_triples.jsonl" in text and "kg_triples_sample.jsonl" not in text

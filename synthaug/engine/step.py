@@ -98,6 +98,12 @@ class Step(ABC):
     # (their sources and licences are in synthaug/data/LICENSES.md; dataset cards list them)
     seed_data: ClassVar[dict[str, str]] = {}
 
+    @classmethod
+    def seed_files(cls, params: dict[str, Any]) -> dict[str, str]:
+        """``seed_data`` for these (effective) params: a step whose packaged file depends on
+        another param says which one it reads."""
+        return dict(cls.seed_data)
+
     def __init__(self, name: str | None = None, **params: Any):
         self.name = name or self.method
         self.params = self.Params(**params)

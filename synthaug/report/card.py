@@ -188,7 +188,7 @@ def _steps(run: dict[str, Any]) -> list[dict[str, Any]]:
             )
             if index < len(configs):  # parameters and seed data are known only from the recipe
                 entry["params"] = _effective(info.step.Params, entry["given"])
-                entry["seed_data"] = info.step.seed_data
+                entry["seed_data"] = info.step.seed_files(entry["params"])
         entry["sampling"] = {k: entry["params"][k] for k in SAMPLING if k in entry["params"]}
         steps.append(entry)
     return steps

@@ -182,6 +182,10 @@ class Triples(SourceStep):
     seed_data: ClassVar[dict[str, str]] = {"path": f"{SAMPLE}.jsonl"}
     writes = PARTS
 
+    @classmethod
+    def seed_files(cls, params: dict[str, Any]) -> dict[str, str]:
+        return {"path": f"{SHIPPED[params.get('shipped', 'general')]}.jsonl"}
+
     def expected_rows(self) -> int | None:
         return len(read_triples(self.params.path, self.params.count, self.shipped))
 
