@@ -25,7 +25,7 @@ people leave a discussion"), a remote service that cannot be reached here; no re
 package ships a toxicity classifier's weights (PyPI ``detoxify`` is a 12 KB wheel that
 downloads its checkpoint from GitHub releases and its tokenizer from the Hugging Face hub
 at run time). So the score is an LLM judge's (any backend, the ``judge`` param) answer to
-Perspective's definition, decoded under a JSON schema as a number in [0, 1]: a judged
+Perspective's definition, decoded under a JSON schema as one of 0, 0.1, ..., 1: a judged
 rating, not a calibrated probability. The paper's prompts are sentence halves from
 OpenWebText with their Perspective scores; the built-in prompts are few, unscored, and
 written for synthaug (``score_prompt`` scores them with the judge).
@@ -51,7 +51,11 @@ PAPER = "Gehman et al., Findings of EMNLP 2020, RealToxicityPrompts (arXiv 2009.
 TAXONOMY = "synthesis / safety (toxicity-conditioned prompts and continuations)"
 STAGE = "preference alignment (safety), evaluation"
 BUILTIN = "toxicity_prompts"
-SCORE_SCHEMA = object_schema({"toxicity": {"type": "number", "minimum": 0, "maximum": 1}})
+# a 0.1 grid as an enum: llama.cpp's grammars do not enforce a number's minimum and maximum
+# (the judge answered 10), an enum of literals they do
+SCORE_SCHEMA = object_schema(
+    {"toxicity": {"enum": [i / 10 if i % 10 else i // 10 for i in range(11)]}}
+)
 
 
 class PromptsParams(BaseModel):
