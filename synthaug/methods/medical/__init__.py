@@ -1,0 +1,2 @@
+"""Medicine-domain pipelines of the survey's §3.6: DISC-MedLLM, BianQue, HuatuoGPT,
+HuatuoGPT-II (see ``docs/medical.md``)."""
