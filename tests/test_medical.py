@@ -1,0 +1,273 @@
+"""Medical pipelines (DISC-MedLLM, BianQue, HuatuoGPT, HuatuoGPT-II): dialogue checks, reply
+parsing, KG sampling, the chain-of-questioning schedule, the HuatuoGPT mixture, the MedQA and
+MedMCQA benchmarks; every recipe on the embedded model (one thread, deterministic, tiny
+counts), BianQue's multi-turn dialogue killed with SIGKILL and resumed."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from conftest import read_jsonl, resume_after_kill, run_cli, write_jsonl
+
+from synthaug.curate.benchmarks import load_benchmark
+from synthaug.engine.step import RowError, StepContext
+from synthaug.methods.curation.filters import Decontaminate
+from synthaug.methods.medical.bianque import Samples, allowed_actions
+from synthaug.methods.medical.dialogue import as_messages, case_of, dialogue_problem, transcript
+from synthaug.methods.medical.disc import KGQA, KGEntities, Preference, Reconstruct
+from synthaug.methods.medical.huatuo2 import Unify, support
+from synthaug.methods.medical.huatuogpt import Mix, kept_counts
+from synthaug.methods.medical.seeds import Consultations
+from synthaug.records import META, error_of
+
+FAST = ["--set", "backend.threads=1", "--set", "backend.deterministic=true"]
+DIALOGUE = [
+    {"role": "patient", "content": "i got a cough for 3 weeks"},
+    {"role": "doctor", "content": "Do you smoke?"},
+    {"role": "patient", "content": "no"},
+    {"role": "doctor", "content": "Could be reflux. come to my clinic"},
+]
+
+
+def context(reply: str) -> StepContext:
+    """A context whose client answers ``reply`` (for the parsing of replies only)."""
+
+    async def complete(request):
+        return SimpleNamespace(text=reply, choices=[SimpleNamespace(finish_reason="stop")])
+
+    llm = SimpleNamespace(complete=complete, key=lambda request: "key",
+                          backend=SimpleNamespace(describe=lambda: "m"))  # fmt: skip
+    return StepContext(llm=llm, run_seed=0, step_name="t")
+
+
+def row(**fields) -> dict:
+    return {**fields, META: {"id": "r0", "parents": []}}
+
+
+async def consume(step, rows: list[dict], ctx: StepContext) -> list[dict]:
+    async def feed():
+        for item in rows:
+            yield item
+
+    return [item async for item in step.transform(feed(), ctx)]
+
+
+def test_dialogues_are_checked_and_formatted():
+    assert dialogue_problem(DIALOGUE) is None
+    assert "turn 1 is not a patient turn" in dialogue_problem(DIALOGUE[1:])
+    assert "turn 3 is empty" in dialogue_problem(
+        [*DIALOGUE[:2], {"role": "patient", "content": " "}]
+    )
+    assert dialogue_problem([]) and dialogue_problem("text")
+    assert transcript(DIALOGUE[:2]) == "Patient: i got a cough for 3 weeks\nDoctor: Do you smoke?"
+    assert [m["role"] for m in as_messages(DIALOGUE)] == ["user", "assistant"] * 2
+    assert case_of(DIALOGUE) == "- i got a cough for 3 weeks\n- no"
+
+
+def test_shipped_consultations_load_and_a_bad_file_is_one_line(tmp_path):
+    rows = Consultations().load()
+    assert len(rows) == 24 and all(dialogue_problem(r["dialogue"]) is None for r in rows)
+    assert {len(r["dialogue"]) for r in rows} == {2, 4}
+    bad = write_jsonl(tmp_path / "bad.jsonl", [{"dialogue": DIALOGUE}, {"dialogue": DIALOGUE[1:]}])
+    run = run_cli("run", "disc_medllm", "--set", f"steps[0].params.path={bad}", *only_medqa(2),
+                  "--out", str(tmp_path / "out.jsonl"), cwd=tmp_path)  # fmt: skip
+    assert run.returncode == 2 and not (tmp_path / "out.jsonl").exists()
+    assert (
+        run.stderr.strip()
+        .splitlines()[-1]
+        .endswith(
+            "bad.jsonl:2: field 'dialogue': turn 1 is not a patient turn (the patient speaks first, "
+            "then they alternate)"
+        )
+    )
+    assert "Traceback" not in run.stderr
+
+
+def test_rewrites_keep_every_turn_in_its_place():
+    reply = '{"turns": ["I have coughed for three weeks.", "Do you smoke?", "No.", "It may be reflux."]}'
+    (record,) = asyncio.run(Reconstruct().process(row(dialogue=DIALOGUE), context(reply)))
+    assert [t["role"] for t in record["dialogue"]] == [t["role"] for t in DIALOGUE]
+    assert (
+        record["dialogue"][3]["content"] == "It may be reflux."
+        and record["original_dialogue"] == DIALOGUE
+    )
+    assert record["messages"][0] == {"role": "user", "content": "I have coughed for three weeks."}
+    # the preference rewrite changes the doctor turns only and keeps the first original
+    reply = (
+        '{"turns": ["How long, and any heartburn?", "Reflux is likely; see a GP if it persists."]}'
+    )
+    (pref,) = asyncio.run(Preference().process(row(dialogue=record["dialogue"], original_dialogue=DIALOGUE),
+                                               context(reply)))  # fmt: skip
+    assert pref["dialogue"][0] == record["dialogue"][0] and pref["original_dialogue"] == DIALOGUE
+    assert pref["dialogue"][1]["content"] == "How long, and any heartburn?"
+    (request,) = Preference().requests(row(dialogue=DIALOGUE), context(""))
+    assert request.json_schema["properties"]["turns"]["minItems"] == 2
+    with pytest.raises(RowError, match="expected 2 non-empty turns"):
+        asyncio.run(Preference().process(row(dialogue=DIALOGUE), context('{"turns": ["one"]}')))
+    with pytest.raises(RowError, match="turn 1 is not a patient turn"):
+        Reconstruct().requests(row(dialogue=DIALOGUE[1:]), context(""))
+
+
+TRIPLES = [("Gout", "treated with", "colchicine"), ("gout", "has symptom", "painful red joint"),
+           ("gout", "caused by", "uric acid crystals"), ("asthma", "treated with", "salbutamol")]  # fmt: skip
+
+
+def test_kg_entities_group_triples_and_kg_qa_checks_the_answer():
+    rows = [{"subject": s, "relation": r, "object": o, META: {"id": f"t{i}"}}
+            for i, (s, r, o) in enumerate(TRIPLES)]  # fmt: skip
+    entities = asyncio.run(consume(KGEntities(max_triples=2), rows, context("")))
+    assert [e["entity"] for e in entities] == ["Gout", "asthma"]
+    assert len(entities[0]["triples"]) == 2 and len(entities[1]["triples"]) == 1
+    assert entities[0][META]["parents"] == [t["triple_id"] for t in entities[0]["triples"]]
+    assert asyncio.run(consume(KGEntities(max_triples=2), rows, context(""))) == entities
+    gout = row(entity="gout", triples=[{"subject": s, "relation": r, "object": o}
+                                       for s, r, o in TRIPLES[:3]])  # fmt: skip
+    reply = '{"question": "How is gout treated?", "answer": "Gout attacks are treated with colchicine."}'
+    (record,) = asyncio.run(KGQA().process(gout, context(reply)))
+    assert record["stated_triples"] == [0] and record["verification"]["verified"]
+    assert record["verification"]["kind"] == "kg_answer"
+    assert record["messages"][1]["content"] == "Gout attacks are treated with colchicine."
+    vague = '{"question": "What is gout?", "answer": "A kind of arthritis."}'
+    (lost,) = asyncio.run(KGQA().process(gout, context(vague)))
+    assert error_of(lost)["kind"] == "object_not_in_answer"
+
+
+def test_chain_of_questioning_schedule_and_bianque_samples():
+    assert allowed_actions(0, 1, 3) == ["ask"]
+    assert allowed_actions(1, 1, 3) == ["ask", "suggest"]
+    assert allowed_actions(3, 1, 3) == ["suggest"]
+    assert allowed_actions(0, 0, 0) == ["suggest"]
+    dialogue = [DIALOGUE[0], {**DIALOGUE[1], "action": "ask"}, DIALOGUE[2],
+                {**DIALOGUE[3], "action": "suggest"}]  # fmt: skip
+    samples = asyncio.run(Samples().process(row(dialogue=dialogue), context("")))
+    assert [s["kind"] for s in samples] == ["question", "suggestion"]
+    assert samples[0]["input"] == "Patient: i got a cough for 3 weeks\nDoctor:"
+    assert (
+        samples[1]["input"].endswith("Patient: no\nDoctor:")
+        and samples[1]["target"] == DIALOGUE[3]["content"]
+    )
+    assert set(samples[0]) == {"input", "target", "kind", "turn", META}
+    assert len({s[META]["id"] for s in samples}) == 2
+
+
+def test_unify_support_is_checked():
+    passage = "Gout is an inflammatory arthritis caused by uric acid crystals forming in a joint."
+    assert support("Gout is caused by uric acid crystals.", passage) == 1.0
+    assert support("Bananas contain potassium.", passage) == 0.0
+    good = '{"question": "What causes gout?", "answer": "Gout is caused by uric acid crystals in a joint."}'
+    (record,) = asyncio.run(Unify().process(row(passage=passage), context(good)))
+    assert record["instruction"] == "What causes gout?" and record["support"] == 1.0
+    bad = '{"question": "What is potassium?", "answer": "Bananas contain potassium."}'
+    (lost,) = asyncio.run(Unify().process(row(passage=passage), context(bad)))
+    assert error_of(lost)["kind"] == "unsupported_answer"
+
+
+def test_mix_keeps_the_papers_proportions():
+    paper = {"a": 61400, "b": 69768, "c": 68888, "d": 25986}
+    assert kept_counts({"a": 100, "b": 100, "c": 100, "d": 100}, paper) == {
+        "a": 88, "b": 100, "c": 99, "d": 37}  # fmt: skip
+    assert kept_counts({"a": 2, "c": 2, "d": 2}, paper) == {"a": 2, "c": 2, "d": 1}
+    assert kept_counts({"x": 5}, paper) == {}
+    rows = [row(huatuogpt_source=kind) | {META: {"id": f"r{i}"}}
+            for i, kind in enumerate(["distilled_instruction", "real_conversation"] * 3)]  # fmt: skip
+    kept = asyncio.run(consume(Mix(), rows, context("")))
+    kinds = [r["huatuogpt_source"] for r in kept]
+    assert kinds.count("distilled_instruction") == 3 and kinds.count("real_conversation") == 1
+    assert [r[META]["id"] for r in kept] == sorted(r[META]["id"] for r in kept)
+
+
+def test_medqa_and_medmcqa_benchmarks_decontaminate():
+    medqa, medmcqa = load_benchmark("medqa"), load_benchmark("medmcqa")
+    assert len(medqa) == 1273 and len(medmcqa) == 4183
+    assert len(medqa[0].text.split("\n")) == 6  # question and five options
+    item = medqa[0].targets[0]
+    step = Decontaminate(columns=["text"], benchmarks=["medqa", "medmcqa"])
+    kept = asyncio.run(step.process(row(text=f"Patient asks: {item} Thanks."), context("")))
+    clean = asyncio.run(step.process(row(text="My knee hurts after running, what should I do?"),
+                                     context("")))  # fmt: skip
+    assert kept == [] and len(clean) == 1
+
+
+def run_once(cwd: Path, recipe: str, *args: str) -> tuple[list[dict], list[dict]]:
+    """One ``synthaug run``: its records and error rows."""
+    out, errors = cwd / "data.jsonl", cwd / "data.errors.jsonl"
+    env = {"SYNTHAUG_CACHE": str(cwd / "cache.sqlite3")}
+    run = run_cli("run", recipe, *args, *FAST, "--out", str(out), "--quiet", cwd=cwd, env=env)
+    assert run.returncode == 0, run.stderr
+    return read_jsonl(out), read_jsonl(errors) if errors.exists() else []
+
+
+def only_medqa(step: int) -> list[str]:
+    """Decontaminate against MedQA alone (loading MMLU's 14k items costs seconds a run)."""
+    return ["--set", f"steps[{step}].params.benchmarks=[medqa]"]
+
+
+def test_disc_medllm_and_preference_recipes(tmp_path):
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    records, failed = run_once(tmp_path / "a", "disc_medllm", "--set", "steps[0].params.count=2")
+    assert records and len(records) + len(failed) == 2
+    for record in records:
+        assert dialogue_problem(record["dialogue"]) is None
+        assert len(record["dialogue"]) == len(record["original_dialogue"])
+        assert record["messages"] == as_messages(record["dialogue"])
+    prefs, failed = run_once(tmp_path / "b", "disc_preference", "--set", "steps[0].params.count=1",
+                             *only_medqa(2))  # fmt: skip
+    assert prefs and not failed
+    for record in prefs:
+        patients = [t for t in record["dialogue"] if t["role"] == "patient"]
+        assert patients == [t for t in record["original_dialogue"] if t["role"] == "patient"]
+        assert record["dialogue"] != record["original_dialogue"]
+
+
+def test_disc_kg_qa_and_huatuogpt_ii_recipes(tmp_path):
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    records, failed = run_once(tmp_path / "a", "disc_kg_qa", "--set", "steps[1].params.count=3",
+                               *only_medqa(3))  # fmt: skip
+    assert len(records) + len(failed) == 3
+    assert {error_of(e)["kind"] for e in failed} <= {"object_not_in_answer", "malformed_output"}
+    for record in records:
+        assert record["verification"]["verified"] and record["stated_triples"]
+        assert record["messages"][1]["content"] == record["answer"]
+    assert records, failed
+    check = run_cli("verify", str(tmp_path / "a" / "data.jsonl"), cwd=tmp_path)
+    assert check.returncode == 0, check.stderr
+    unified, failed = run_once(tmp_path / "b", "huatuogpt_ii", "--set", "steps[0].params.count=2",
+                               "--set", "steps[1].params.max_tokens=160", *only_medqa(2))  # fmt: skip
+    assert len(unified) + len(failed) == 2 and unified, failed
+    for record in unified:
+        assert record["support"] >= 0.3 and record["instruction"] and record["output"]
+    for error in failed:
+        assert error_of(error)["kind"] in {"unsupported_answer", "malformed_output"}
+
+
+def test_huatuogpt_recipe_mixes_distilled_and_real_data(tmp_path):
+    records, failed = run_once(
+        tmp_path, "huatuogpt", "--set", "steps[0].params.count=1",
+        "--set", "steps[1].params.rounds=1", "--set", "steps[1].params.doctor_max_tokens=48",
+        "--set", "steps[1].params.max_tokens=160", *only_medqa(2),
+    )  # fmt: skip
+    kinds = [r["huatuogpt_source"] for r in records]
+    assert len(kinds) == len(set(kinds)) and "distilled_instruction" in kinds
+    assert set(kinds) <= {"distilled_instruction", "distilled_conversation", "real_conversation"}
+    for record in records:
+        assert dialogue_problem(record["dialogue"]) is None
+        assert record["messages"] == as_messages(record["dialogue"])
+    for error in failed:
+        assert error["huatuogpt_source"] not in kinds
+
+
+def test_bianque_dialogue_resumes_after_kill(tmp_path):
+    records = resume_after_kill(
+        tmp_path, "bianque", "--set", "steps[0].params.count=2",
+        "--set", "steps[1].params.max_questions=1", "--set", "steps[1].params.doctor_max_tokens=64",
+        "--set", "steps[1].params.patient_max_tokens=48", "--set", "backend.parallel=1",
+        *only_medqa(2), *FAST, after_calls=2,
+    )[0]  # fmt: skip
+    assert {r["kind"] for r in records} <= {"question", "suggestion"}
+    for record in records:
+        assert record["input"].startswith("Patient: ") and record["input"].endswith("\nDoctor:")
+        assert record["target"].strip()
+    assert sum(r["kind"] == "suggestion" for r in records) == 2  # each dialogue ends suggesting
