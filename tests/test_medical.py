@@ -14,8 +14,10 @@ from conftest import read_jsonl, resume_after_kill, run_cli, write_jsonl
 
 from synthaug.curate.benchmarks import load_benchmark
 from synthaug.engine.step import RowError, StepContext
+from synthaug.errors import InputError
 from synthaug.methods.curation.filters import Decontaminate
 from synthaug.methods.medical.bianque import Samples, allowed_actions
+from synthaug.methods.medical.chatcounselor import COMPETENCIES, Judge, Sessions, clips
 from synthaug.methods.medical.dialogue import as_messages, case_of, dialogue_problem, transcript
 from synthaug.methods.medical.disc import KGQA, KGEntities, Preference, Reconstruct
 from synthaug.methods.medical.huatuo2 import Unify, support
@@ -191,6 +193,33 @@ def test_medqa_and_medmcqa_benchmarks_decontaminate():
     assert kept == [] and len(clean) == 1
 
 
+def test_counselling_sessions_are_cut_into_clips_and_judged(tmp_path):
+    turns = [{"role": ("client", "counsellor")[i % 2], "content": f"t{i}"} for i in range(7)]
+    assert [len(c) for c in clips(turns, 2)] == [4, 3]
+    sessions = Sessions(rounds=2)
+    rows = asyncio.run(_rows(sessions))
+    assert len(rows) == 12 and {r["part"] for r in rows} == {0, 1}  # 6 sessions of 4 rounds
+    assert rows[0]["clip"][0]["role"] == "client" and len(rows[0]["clip"]) == 4
+    bad = write_jsonl(
+        tmp_path / "bad.jsonl", [{"transcript": [{"role": "doctor", "content": "x"}]}]
+    )
+    with pytest.raises(InputError, match=r"bad.jsonl:1: field 'transcript'"):
+        Sessions(path=str(bad)).load()
+    scores = {k: 4 for k in COMPETENCIES} | {"Direct Guidance": 8}
+    judged = Judge().keep(row(query="q", answer="a"), scores, "m")
+    assert judged["counselling_score"] == round(32 / 7, 3) and judged["counselling_judge"] == "m"
+    with pytest.raises(RowError, match=r"mean score 4\.571 < 6"):
+        Judge(min_score=6).keep(row(query="q", answer="a"), scores, "m")
+    with pytest.raises(RowError, match="not seven 1-10 scores"):
+        Judge().keep(row(query="q", answer="a"), {"Information": 11}, "m")
+    (request,) = [Judge().request(row(query="q", answer="a"), 0)]
+    assert set(request.json_schema["properties"]) == set(COMPETENCIES)
+
+
+async def _rows(source) -> list[dict]:
+    return [item async for item in source.rows(context(""))]
+
+
 def run_once(cwd: Path, recipe: str, *args: str) -> tuple[list[dict], list[dict]]:
     """One ``synthaug run``: its records and error rows."""
     out, errors = cwd / "data.jsonl", cwd / "data.errors.jsonl"
@@ -271,3 +300,17 @@ def test_bianque_dialogue_resumes_after_kill(tmp_path):
         assert record["input"].startswith("Patient: ") and record["input"].endswith("\nDoctor:")
         assert record["target"].strip()
     assert sum(r["kind"] == "suggestion" for r in records) == 2  # each dialogue ends suggesting
+
+
+def test_chatcounselor_recipe_rates_the_pairs(tmp_path):
+    records, failed = run_once(
+        tmp_path, "chatcounselor", "--set", "steps[0].params.count=1",
+        "--set", "steps[0].params.rounds=4", "--set", "steps[1].params.max_tokens=160",
+        *only_medqa(3),
+    )  # fmt: skip
+    assert records and len(records) + len(failed) == 1
+    for record in records:
+        assert set(record["counselling_scores"]) == set(COMPETENCIES)
+        assert 1 <= record["counselling_score"] <= 10
+        assert record["messages"][0] == {"role": "user", "content": record["query"]}
+        assert len(record["clip"]) == 8
