@@ -23,6 +23,7 @@ from synthaug.methods.medical.disc import KGQA, KGEntities, Preference, Reconstr
 from synthaug.methods.medical.huatuo2 import Unify, support
 from synthaug.methods.medical.huatuogpt import Mix, kept_counts
 from synthaug.methods.medical.seeds import Consultations
+from synthaug.methods.medical.ultramedical import Complexity, Evolve, Feedback, settled_ranking
 from synthaug.records import META, error_of
 
 FAST = ["--set", "backend.threads=1", "--set", "backend.deterministic=true"]
@@ -220,6 +221,44 @@ async def _rows(source) -> list[dict]:
     return [item async for item in source.rows(context(""))]
 
 
+def test_ultramedical_evolution_complexity_and_ranking():
+    (evolved,) = asyncio.run(Evolve().process(row(question="What causes gout?"),
+                                              context("Rewritten question: What causes gout in a 50-year-old man on diuretics, step by step?")))  # fmt: skip
+    assert (
+        evolved["question"].startswith("What causes gout in a 50")
+        and evolved["original_question"] == "What causes gout?"
+    )
+    with pytest.raises(RowError, match="no rewritten question"):
+        asyncio.run(
+            Evolve().process(row(question="What causes gout?"), context("What causes gout?"))
+        )
+    reply = '{"justification": "One concept.", "score": 2}'
+    (scored,) = asyncio.run(Complexity().process(row(question="q"), context(reply)))
+    assert scored["complexity"] == 2 and scored["complexity_justification"] == "One concept."
+    (simple,) = asyncio.run(Complexity(min_complexity=3).process(row(question="q"), context(reply)))
+    assert error_of(simple)["kind"] == "too_simple"
+    assert settled_ranking([3, 5, 1], [2, 1, 3]) == [1, 0, 2]  # agrees with the scores
+    assert settled_ranking([3, 5, 1], [1, 2, 3]) == [1, 0, 2]  # disagrees: by score
+    assert settled_ranking([4, 4, 2], [2, 1, 3]) == [1, 0, 2]  # a tie in the judge's order
+    assert settled_ranking([4, 4, 2], [1, 1, 1]) == [0, 1, 2]  # not a permutation
+    completions = [{"response": "short"}, {"response": "detailed"}]
+    judged = Feedback().keep(row(question="q", completions=completions),
+                             {"feedback": [{"evaluation": "vague", "score": 2},
+                                           {"evaluation": "good", "score": 4}],
+                              "ranking": [2, 1]}, "m")  # fmt: skip
+    assert (
+        judged["chosen"] == "detailed"
+        and judged["rejected"] == "short"
+        and judged["ranking"] == [1, 0]
+    )
+    with pytest.raises(RowError, match="not one feedback per completion"):
+        Feedback().keep(row(question="q", completions=completions), {"feedback": []}, "m")
+    with pytest.raises(RowError, match="nothing to rank"):
+        Feedback().request(row(question="q", completions=completions[:1]), 0)
+    (request,) = [Feedback().request(row(question="q", completions=completions), 0)]
+    assert request.json_schema["properties"]["ranking"]["items"] == {"enum": [1, 2]}
+
+
 def run_once(cwd: Path, recipe: str, *args: str) -> tuple[list[dict], list[dict]]:
     """One ``synthaug run``: its records and error rows."""
     out, errors = cwd / "data.jsonl", cwd / "data.errors.jsonl"
@@ -314,3 +353,20 @@ def test_chatcounselor_recipe_rates_the_pairs(tmp_path):
         assert 1 <= record["counselling_score"] <= 10
         assert record["messages"][0] == {"role": "user", "content": record["query"]}
         assert len(record["clip"]) == 8
+
+
+def test_ultramedical_recipe_ranks_candidates(tmp_path):
+    records, failed = run_once(
+        tmp_path, "ultramedical", "--set", "steps[0].params.count=1",
+        "--set", "steps[4].params.per_prompt=2", "--set", "steps[4].params.max_tokens=64",
+        *only_medqa(3),
+    )  # fmt: skip
+    assert records and not failed
+    for record in records:
+        assert record["question"] != record["original_question"] and 1 <= record["complexity"] <= 10
+        assert sorted(record["ranking"]) == [0, 1] and len(record["feedback"]) == 2
+        responses = [c["response"] for c in record["completions"]]
+        assert record["chosen"] == responses[record["ranking"][0]]
+        assert record["rejected"] == responses[record["ranking"][1]]
+        scores = [f["score"] for f in record["feedback"]]
+        assert scores[record["ranking"][0]] >= scores[record["ranking"][1]]
