@@ -1,2 +1,2 @@
 """Medicine-domain pipelines of the survey's §3.6: DISC-MedLLM, BianQue, HuatuoGPT,
-HuatuoGPT-II (see ``docs/medical.md``)."""
+HuatuoGPT-II, ChatCounselor, UltraMedical (see ``docs/medical.md``)."""
