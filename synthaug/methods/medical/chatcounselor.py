@@ -124,6 +124,11 @@ class Sessions(SourceStep):
 
 class PairParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    field_chars: int | None = Field(
+        None,
+        ge=20,
+        description="longest summary, query and answer (keeps a small model's JSON whole)",
+    )
     temperature: float = Field(0.7, ge=0, le=2)
     max_tokens: int = Field(768, ge=32)
 
@@ -142,6 +147,8 @@ class Pairs(ModelStep):
 
     def requests(self, row: dict[str, Any], ctx: StepContext) -> list[ChatRequest]:
         p, text = self.params, {"type": "string", "minLength": 5}
+        if p.field_chars:
+            text["maxLength"] = p.field_chars
         prompt = render(__file__, "chatcounselor_pair.j2", transcript=transcript(row["clip"]),
                         competencies=COMPETENCIES)  # fmt: skip
         schema = object_schema({"summary": text, "query": text, "answer": text})
