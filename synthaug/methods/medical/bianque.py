@@ -32,12 +32,20 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ...engine.step import MapStep, RowError, StepContext
-from ...llm.types import chat, object_schema
 from ...records import META, derive
 from ..common.parsing import json_reply
 from ..registry import register
 from ..templates import render
-from .dialogue import DOCTOR, PATIENT, as_messages, case_of, patient_turn, squeezed, transcript
+from .dialogue import (
+    DOCTOR,
+    PATIENT,
+    as_messages,
+    case_of,
+    json_request,
+    patient_turn,
+    squeezed,
+    transcript,
+)
 from .seeds import STAGE
 
 PAPER = (
@@ -97,10 +105,9 @@ class Dialogue(MapStep):
             actions = allowed_actions(asked, p.min_questions, p.max_questions)
             prompt = render(__file__, "bianque_doctor.j2", transcript=transcript(dialogue),
                             actions=actions)  # fmt: skip
-            schema = object_schema({"action": {"enum": actions},
-                                    "text": {"type": "string", "minLength": 2}})  # fmt: skip
-            request = chat(("user", prompt), temperature=p.temperature, json_schema=schema,
-                           max_tokens=p.doctor_max_tokens, seed=ctx.seed(row_id, "doctor", asked))  # fmt: skip
+            properties = {"action": {"enum": actions}, "text": {"type": "string", "minLength": 2}}
+            request = json_request(prompt, properties, p.temperature, p.doctor_max_tokens,
+                                   ctx.seed(row_id, "doctor", asked))  # fmt: skip
             keys.append(doctor.key(request))
             reply = json_reply(await doctor.complete(request))
             action, text = reply.get("action"), squeezed(reply.get("text", ""))

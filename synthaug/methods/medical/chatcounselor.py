@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ...engine.step import RowError, SourceStep, StepContext
 from ...errors import InputError
-from ...llm.types import ChatRequest, chat, object_schema
+from ...llm.types import ChatRequest
 from ...records import META, source_record
 from ..common.judged import JsonJudge
 from ..common.parsing import json_reply
@@ -43,7 +43,7 @@ from ..common.rows import packaged_rows
 from ..common.tasks import ModelStep
 from ..registry import register
 from ..templates import render
-from .dialogue import squeezed, transcript
+from .dialogue import json_request, squeezed, transcript
 from .seeds import STAGE
 
 PAPER = (
@@ -151,9 +151,10 @@ class Pairs(ModelStep):
             text["maxLength"] = p.field_chars
         prompt = render(__file__, "chatcounselor_pair.j2", transcript=transcript(row["clip"]),
                         competencies=COMPETENCIES)  # fmt: skip
-        schema = object_schema({"summary": text, "query": text, "answer": text})
-        return [chat(("user", prompt), temperature=p.temperature, max_tokens=p.max_tokens,
-                     seed=ctx.seed(row[META]["id"]), json_schema=schema)]  # fmt: skip
+        properties = {"summary": text, "query": text, "answer": text}
+        return [
+            json_request(prompt, properties, p.temperature, p.max_tokens, ctx.seed(row[META]["id"]))
+        ]
 
     def parse(self, row: dict[str, Any], replies: list[Any]) -> dict[str, Any]:
         found = json_reply(replies[0])
@@ -192,9 +193,8 @@ class Judge(JsonJudge):
         prompt = render(__file__, "chatcounselor_judge.j2", competencies=COMPETENCIES,
                         query=row["query"], answer=row["answer"],
                         keys=", ".join(f'"{k}"' for k in COMPETENCIES))  # fmt: skip
-        schema = object_schema({k: {"enum": list(range(1, 11))} for k in COMPETENCIES})
-        return chat(("user", prompt), temperature=p.temperature, max_tokens=p.max_tokens,
-                    json_schema=schema, seed=seed)  # fmt: skip
+        properties = {k: {"enum": list(range(1, 11))} for k in COMPETENCIES}
+        return json_request(prompt, properties, p.temperature, p.max_tokens, seed)
 
     def keep(self, row: dict[str, Any], reply: dict[str, Any], judge: str) -> dict[str, Any]:
         scores = {k: reply.get(k) for k in COMPETENCIES}

@@ -57,14 +57,21 @@ def case_of(dialogue: list[Turn]) -> str:
     return "\n".join(f"- {turn['content']}" for turn in dialogue if turn["role"] == PATIENT)
 
 
+def json_request(
+    prompt: str, properties: dict[str, Any], temperature: float, max_tokens: int, seed: int
+) -> ChatRequest:
+    """One user prompt whose reply is a JSON object with exactly ``properties``."""
+    return chat(("user", prompt), temperature=temperature, max_tokens=max_tokens, seed=seed,
+                json_schema=object_schema(properties))  # fmt: skip
+
+
 def turns_request(
     prompt: str, count: int, temperature: float, max_tokens: int, seed: int
 ) -> ChatRequest:
     """A request for ``{"turns": [count non-empty strings]}``."""
     text = {"type": "string", "minLength": 1}
     turns = {"type": "array", "items": text, "minItems": count, "maxItems": count}
-    return chat(("user", prompt), temperature=temperature, max_tokens=max_tokens, seed=seed,
-                json_schema=object_schema({"turns": turns}))  # fmt: skip
+    return json_request(prompt, {"turns": turns}, temperature, max_tokens, seed)
 
 
 class RewriteParams(BaseModel):

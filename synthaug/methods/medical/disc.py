@@ -38,7 +38,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...engine.step import RowError, StepContext, WholeStep
-from ...llm.types import ChatRequest, chat, object_schema
+from ...llm.types import ChatRequest
 from ...records import META, record_id
 from ...verify.evidence import kg_answer_verdict
 from ..common.parsing import json_reply
@@ -46,7 +46,7 @@ from ..common.rows import dropped
 from ..common.tasks import ModelStep
 from ..registry import register
 from ..templates import render
-from .dialogue import DOCTOR, PATIENT, RewriteTurns, as_messages, squeezed
+from .dialogue import DOCTOR, PATIENT, RewriteTurns, as_messages, json_request, squeezed
 from .seeds import STAGE
 
 PAPER = (
@@ -156,9 +156,10 @@ class KGQA(ModelStep):
         objects = ", ".join(f'"{t["object"]}"' for t in row["triples"])
         prompt = render(__file__, "disc_kg_qa.j2", entity=row["entity"], triples=row["triples"],
                         objects=objects)  # fmt: skip
-        return [chat(("user", prompt), temperature=p.temperature, max_tokens=p.max_tokens,
-                     seed=ctx.seed(row[META]["id"]),
-                     json_schema=object_schema({"question": text, "answer": text}))]  # fmt: skip
+        properties = {"question": text, "answer": text}
+        return [
+            json_request(prompt, properties, p.temperature, p.max_tokens, ctx.seed(row[META]["id"]))
+        ]
 
     def parse(self, row: dict[str, Any], replies: list[Any]) -> dict[str, Any]:
         found = json_reply(replies[0])

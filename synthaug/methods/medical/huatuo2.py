@@ -32,13 +32,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...engine.step import RowError, StepContext
-from ...llm.types import ChatRequest, chat, object_schema
+from ...llm.types import ChatRequest
 from ...records import META
 from ..common.parsing import json_reply
 from ..common.rows import dropped
 from ..common.tasks import ModelStep
 from ..registry import register
 from ..templates import render
+from .dialogue import json_request
 from .seeds import STAGE
 
 PAPER = (
@@ -85,9 +86,10 @@ class Unify(ModelStep):
         p, text = self.params, {"type": "string", "minLength": 5}
         prompt = render(__file__, "huatuo2_unify.j2", passage=row["passage"],
                         title=row.get("title"), language=p.language)  # fmt: skip
-        return [chat(("user", prompt), temperature=p.temperature, max_tokens=p.max_tokens,
-                     seed=ctx.seed(row[META]["id"]),
-                     json_schema=object_schema({"question": text, "answer": text}))]  # fmt: skip
+        properties = {"question": text, "answer": text}
+        return [
+            json_request(prompt, properties, p.temperature, p.max_tokens, ctx.seed(row[META]["id"]))
+        ]
 
     def parse(self, row: dict[str, Any], replies: list[Any]) -> dict[str, Any]:
         found = json_reply(replies[0])

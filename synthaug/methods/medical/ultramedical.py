@@ -50,7 +50,7 @@ from ..common.rows import dropped
 from ..common.tasks import ModelStep
 from ..registry import register
 from ..templates import render
-from .dialogue import squeezed
+from .dialogue import json_request, squeezed
 from .seeds import STAGE
 
 PAPER = (
@@ -116,10 +116,11 @@ class Complexity(ModelStep):
     def requests(self, row: dict[str, Any], ctx: StepContext) -> list[ChatRequest]:
         p = self.params
         prompt = render(__file__, "ultramedical_complexity.j2", question=row["question"])
-        schema = object_schema({"justification": {"type": "string", "maxLength": 300},
-                                "score": {"enum": list(range(1, 11))}})  # fmt: skip
-        return [chat(("user", prompt), temperature=p.temperature, max_tokens=p.max_tokens,
-                     json_schema=schema, seed=ctx.seed(row[META]["id"]))]  # fmt: skip
+        properties = {"justification": {"type": "string", "maxLength": 300},
+                      "score": {"enum": list(range(1, 11))}}  # fmt: skip
+        return [
+            json_request(prompt, properties, p.temperature, p.max_tokens, ctx.seed(row[META]["id"]))
+        ]
 
     def parse(self, row: dict[str, Any], replies: list[Any]) -> dict[str, Any]:
         found = json_reply(replies[0])
@@ -189,9 +190,8 @@ class Feedback(JsonJudge):
         feedback = {"type": "array", "items": item, "minItems": count, "maxItems": count}
         ranking = {"type": "array", "items": {"enum": list(range(1, count + 1))},
                    "minItems": count, "maxItems": count}  # fmt: skip
-        schema = object_schema({"feedback": feedback, "ranking": ranking})
-        return chat(("user", prompt), temperature=p.temperature, max_tokens=p.max_tokens,
-                    json_schema=schema, seed=seed)  # fmt: skip
+        properties = {"feedback": feedback, "ranking": ranking}
+        return json_request(prompt, properties, p.temperature, p.max_tokens, seed)
 
     def keep(self, row: dict[str, Any], reply: dict[str, Any], judge: str) -> dict[str, Any]:
         completions, feedback = row["completions"], reply.get("feedback")
