@@ -22,7 +22,9 @@ are kept. ``huatuogpt.mix`` (no model call) then keeps the kinds in the paper's
 proportions: the largest set whose per-kind counts follow ``proportions`` (rounded), the
 rows of each kind drawn from the seed, in input order.
 
-What differs: the distilled instructions answer the seed patients' questions instead of
+Sources: the four kinds, their sizes and descriptions are those of the authors' README; the
+LLM polishing of the real-world data (keeping the doctors' content) is written from memory of
+the paper. What differs: the distilled instructions answer the seed patients' questions instead of
 Self-Instruct-grown ones; the prompts, ``rounds`` and sampling values are this module's
 (the authors released the data and training code, not generation prompts); the paper's
 RLAIF stage (reward model trained on ChatGPT rankings) is not part of this data step (see
@@ -63,7 +65,7 @@ from .seeds import STAGE
 PAPER = (
     "Zhang et al., 2023, HuatuoGPT, towards Taming Language Model to Be a Doctor (arXiv 2305.15075)"
 )
-# the paper's Table 1
+# the data table of the FreedomIntelligence/HuatuoGPT README (the four kinds' sizes)
 PROPORTIONS = {"distilled_instruction": 61400, "real_instruction": 69768,
                "distilled_conversation": 68888, "real_conversation": 25986}  # fmt: skip
 
