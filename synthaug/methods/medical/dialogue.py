@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ...engine.step import RowError, StepContext
 from ...llm.client import LLMClient
-from ...llm.types import ChatRequest, chat, object_schema
+from ...llm.types import ChatRequest, Completion, chat, object_schema
 from ...records import META
 from ..common.parsing import json_reply
 from ..common.tasks import ModelStep
@@ -74,6 +74,23 @@ def turns_request(
     return json_request(prompt, {"turns": turns}, temperature, max_tokens, seed)
 
 
+def rewritten_dialogue(
+    dialogue: list[Turn], roles: tuple[str, ...], reply: Completion
+) -> list[Turn]:
+    """``dialogue`` with its turns of ``roles`` replaced, in order, by the reply's ``turns``
+    (``RowError`` ``malformed_output`` unless there is one non-empty string per such turn)."""
+    out = [dict(turn) for turn in dialogue]
+    places = [i for i, turn in enumerate(out) if turn["role"] in roles]
+    turns = [squeezed(t) for t in json_reply(reply).get("turns") or []]
+    if len(turns) != len(places) or not all(turns):
+        raise RowError(
+            "malformed_output", f"expected {len(places)} non-empty turns, got {turns!r:.200}"
+        )
+    for place, text in zip(places, turns, strict=True):
+        out[place]["content"] = text
+    return out
+
+
 class RewriteParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     temperature: float = Field(0.7, ge=0, le=2)
@@ -93,13 +110,10 @@ class RewriteTurns(ModelStep):
     template: ClassVar[str]
     rewritten_roles: ClassVar[tuple[str, ...]]
 
-    def rewritten(self, dialogue: list[Turn]) -> list[int]:
-        return [i for i, turn in enumerate(dialogue) if turn["role"] in self.rewritten_roles]
-
     def requests(self, row: dict[str, Any], ctx: StepContext) -> list[ChatRequest]:
         if problem := dialogue_problem(row["dialogue"]):
             raise RowError("bad_dialogue", f"dialogue: {problem}")
-        count = len(self.rewritten(row["dialogue"]))
+        count = sum(turn["role"] in self.rewritten_roles for turn in row["dialogue"])
         prompt = render(
             __file__, self.template, transcript=transcript(row["dialogue"]), count=count
         )
@@ -109,15 +123,7 @@ class RewriteTurns(ModelStep):
         ]
 
     def parse(self, row: dict[str, Any], replies: list[Any]) -> dict[str, Any]:
-        dialogue = [dict(turn) for turn in row["dialogue"]]
-        places = self.rewritten(dialogue)
-        turns = [squeezed(t) for t in json_reply(replies[0]).get("turns") or []]
-        if len(turns) != len(places) or not all(turns):
-            raise RowError(
-                "malformed_output", f"expected {len(places)} non-empty turns, got {turns!r:.200}"
-            )
-        for place, text in zip(places, turns, strict=True):
-            dialogue[place]["content"] = text
+        dialogue = rewritten_dialogue(row["dialogue"], self.rewritten_roles, replies[0])
         original = row.get("original_dialogue") or row["dialogue"]
         return {
             "dialogue": dialogue,

@@ -44,7 +44,6 @@ from ...engine.step import MapStep, RowError, StepContext, WholeStep
 from ...llm.client import LLMClient, LLMError
 from ...llm.types import chat
 from ...records import META, derive
-from ..common.parsing import json_reply
 from ..common.rows import dropped
 from ..registry import register
 from ..templates import render
@@ -56,6 +55,7 @@ from .dialogue import (
     case_of,
     dialogue_problem,
     patient_turn,
+    rewritten_dialogue,
     squeezed,
     transcript,
     turns_request,
@@ -151,21 +151,13 @@ class Data(MapStep):
 
     async def _polished(self, row, ctx: StepContext, keys: list[str]) -> list[dict[str, Any]]:
         p, llm = self.params, ctx.require_llm()
-        dialogue = [dict(turn) for turn in row["dialogue"]]
-        places = [i for i, turn in enumerate(dialogue) if turn["role"] == DOCTOR]
-        prompt = render(__file__, "huatuogpt_refine.j2", transcript=transcript(dialogue),
-                        count=len(places))  # fmt: skip
-        request = turns_request(prompt, len(places), p.temperature, p.max_tokens,
+        count = sum(turn["role"] == DOCTOR for turn in row["dialogue"])
+        prompt = render(__file__, "huatuogpt_refine.j2", transcript=transcript(row["dialogue"]),
+                        count=count)  # fmt: skip
+        request = turns_request(prompt, count, p.temperature, p.max_tokens,
                                 ctx.seed(row[META]["id"], "refine"))  # fmt: skip
         keys.append(llm.key(request))
-        turns = [squeezed(t) for t in json_reply(await llm.complete(request)).get("turns") or []]
-        if len(turns) != len(places) or not all(turns):
-            raise RowError(
-                "malformed_output", f"expected {len(places)} doctor turns, got {turns!r:.200}"
-            )
-        for place, text in zip(places, turns, strict=True):
-            dialogue[place]["content"] = text
-        return dialogue
+        return rewritten_dialogue(row["dialogue"], (DOCTOR,), await llm.complete(request))
 
     def row_counts(self, row: dict[str, Any]) -> dict[str, int]:
         return {row["huatuogpt_source"]: 1}
