@@ -148,12 +148,13 @@ def test_chain_of_questioning_schedule_and_bianque_samples():
                 {**DIALOGUE[3], "action": "suggest"}]  # fmt: skip
     samples = asyncio.run(Samples().process(row(dialogue=dialogue), context("")))
     assert [s["kind"] for s in samples] == ["question", "suggestion"]
-    assert samples[0]["input"] == "Patient: i got a cough for 3 weeks\nDoctor:"
+    assert samples[0]["instruction"] == "Patient: i got a cough for 3 weeks\nDoctor:"
     assert (
-        samples[1]["input"].endswith("Patient: no\nDoctor:")
-        and samples[1]["target"] == DIALOGUE[3]["content"]
+        samples[1]["instruction"].endswith("Patient: no\nDoctor:")
+        and samples[1]["output"] == DIALOGUE[3]["content"]
     )
-    assert set(samples[0]) == {"input", "target", "kind", "turn", META}
+    assert set(samples[0]) == {"instruction", "output", "messages", "kind", "turn", META}
+    assert samples[1]["messages"][1] == {"role": "assistant", "content": DIALOGUE[3]["content"]}
     assert len({s[META]["id"] for s in samples}) == 2
 
 
@@ -339,8 +340,10 @@ def test_bianque_dialogue_resumes_after_kill(tmp_path):
     )[0]  # fmt: skip
     assert {r["kind"] for r in records} <= {"question", "suggestion"}
     for record in records:
-        assert record["input"].startswith("Patient: ") and record["input"].endswith("\nDoctor:")
-        assert record["target"].strip()
+        assert record["instruction"].startswith("Patient: ") and record["instruction"].endswith(
+            "\nDoctor:"
+        )
+        assert record["output"].strip() and record["messages"][1]["content"] == record["output"]
     # at least one question first (min_questions), at most one (max_questions), then the suggestion
     assert [r["kind"] for r in records] == ["question", "suggestion"]
 

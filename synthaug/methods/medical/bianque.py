@@ -139,13 +139,15 @@ def history_input(dialogue: list[dict[str, Any]], upto: int) -> str:
 class Samples(MapStep):
     """BianQue instruction format: one record per doctor turn (the history, then the turn).
 
-    ``input`` is the history up to ``Doctor:``, ``target`` the turn, ``kind`` ``question``
+    ``instruction`` is the history up to ``Doctor:`` (BianQue's input), ``output`` the turn
+    (its target), ``messages`` the two as a user and an assistant message, ``kind`` ``question``
     or ``suggestion``.
 
-    Input columns: ``dialogue``. Output columns: ``input``, ``target``, ``kind``, ``turn``."""
+    Input columns: ``dialogue``. Output columns: ``instruction``, ``output``, ``messages``, ``kind``,
+    ``turn``."""
 
     reads = ("dialogue",)
-    writes = ("input", "target", "kind", "turn")
+    writes = ("instruction", "output", "messages", "kind", "turn")
 
     def output_columns(self, input_columns: set[str]) -> set[str]:
         return set(self.writes)
@@ -157,7 +159,10 @@ class Samples(MapStep):
             if turn["role"] != DOCTOR:
                 continue
             kind = "question" if turn.get("action", "suggest") == "ask" else "suggestion"
-            fields = {"input": history_input(dialogue, place), "target": turn["content"],
+            history = history_input(dialogue, place)
+            messages = [{"role": "user", "content": history},
+                        {"role": "assistant", "content": turn["content"]}]  # fmt: skip
+            fields = {"instruction": history, "output": turn["content"], "messages": messages,
                       "kind": kind, "turn": place}  # fmt: skip
             out.append(derive(row, fields, step=self.name, method=self.method, index=place,
                               keep_parent_fields=False))  # fmt: skip
