@@ -127,8 +127,7 @@ class GenerateParams(BaseModel):
 
 @register("finqa.generate", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
 class Generate(MapStep):
-    """FinQA: numeric questions over a filing, answered by a Python program run in the
-    sandbox and using only the document's numbers.
+    """FinQA: numeric questions over a filing, answered by programs run in the sandbox.
 
     Input columns: ``pre_text``, ``table``, ``post_text``. Output columns: ``question``,
     ``program``, ``answer`` (executed), ``answer_source`` (``execution``), ``context`` (the

@@ -93,6 +93,11 @@ class Retrieve(MapStep):
     Params = RetrieveParams
     params: RetrieveParams
 
+    @classmethod
+    def seed_files(cls, params: dict[str, Any]) -> dict[str, str]:
+        shipped = params.get("shipped")
+        return {"chunks": shipped} if shipped and not params.get("chunks") else {}
+
     def __init__(self, name: str | None = None, **params: Any):
         super().__init__(name, **params)
         self._index: Index | None = None

@@ -31,7 +31,7 @@ models.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -46,6 +46,7 @@ from ..templates import render
 from .articles import (
     LINE_RULE,
     STAGE,
+    STATUTES,
     ArticleParams,
     citation_rule,
     reference,
@@ -91,8 +92,7 @@ class ConsultationParams(ArticleParams):
 
 @register("legal.consultation", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
 class Consultation(ModelStep):
-    """LawGPT / WisdomInterrogatory: a multi-turn legal consultation whose lawyer turns cite
-    the retrieved articles.
+    """LawGPT / WisdomInterrogatory: a legal consultation citing retrieved articles.
 
     Input columns: ``question`` (the client's situation), ``retrieved`` (from ``retrieve``).
     Output columns: ``messages`` (a system turn with the articles, then the dialogue),
@@ -101,6 +101,7 @@ class Consultation(ModelStep):
 
     Params = ConsultationParams
     params: ConsultationParams
+    seed_data: ClassVar[dict[str, str]] = {"statutes": STATUTES}
     reads = ("question", "retrieved")
     writes = ("messages", "dialogue", "reference", "verification")
 

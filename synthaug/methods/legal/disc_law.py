@@ -27,7 +27,7 @@ holds the three lines and the citation to the retrieved ids with a grammar, for 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -42,6 +42,7 @@ from ..templates import render
 from .articles import (
     LINE_RULE,
     STAGE,
+    STATUTES,
     ArticleParams,
     citation_rule,
     grounded_input,
@@ -92,8 +93,7 @@ class SyllogismParams(ArticleParams):
 
 @register("disc_law.syllogism", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
 class Syllogism(ModelStep):
-    """DISC-LawLLM: a legal QA answer rebuilt as a syllogism whose major premise cites a
-    retrieved statute.
+    """DISC-LawLLM: a legal answer rebuilt as a syllogism citing a retrieved statute.
 
     Input columns: ``question``, ``answer``, ``retrieved`` (from ``retrieve``). Output
     columns: ``instruction`` (the related articles and the question), ``output`` (the
@@ -102,6 +102,7 @@ class Syllogism(ModelStep):
 
     Params = SyllogismParams
     params: SyllogismParams
+    seed_data: ClassVar[dict[str, str]] = {"statutes": STATUTES}
     reads = ("question", "answer", "retrieved")
     writes = ("instruction", "output", "messages", "major_premise", "minor_premise",
               "conclusion", "reference", "verification")  # fmt: skip

@@ -24,7 +24,7 @@ models.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -39,6 +39,7 @@ from ..templates import render
 from .articles import (
     LINE_RULE,
     STAGE,
+    STATUTES,
     ArticleParams,
     citation_rule,
     grounded_input,
@@ -63,8 +64,7 @@ class ExplainParams(ArticleParams):
 
 @register("lawyer_llama.explain", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
 class Explain(ModelStep):
-    """Lawyer LLaMA: a lawyer's explanation of a legal question from retrieved articles,
-    citing them.
+    """Lawyer LLaMA: a lawyer's explanation from retrieved articles, citing them.
 
     Input columns: ``question``, ``retrieved`` (from ``retrieve``). Output columns:
     ``instruction`` (the related articles and the question), ``output``, ``messages``,
@@ -72,6 +72,7 @@ class Explain(ModelStep):
 
     Params = ExplainParams
     params: ExplainParams
+    seed_data: ClassVar[dict[str, str]] = {"statutes": STATUTES}
     reads = ("question", "retrieved")
     writes = ("instruction", "output", "messages", "reference", "verification")
 
