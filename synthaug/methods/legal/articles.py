@@ -5,15 +5,21 @@ model, and the GBNF alternatives that hold a citation to one of them."""
 from __future__ import annotations
 
 import json
+from abc import abstractmethod
 from functools import cache
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ...engine.step import RowError
-from ..common.rows import packaged_rows
+from ...engine.step import RowError, StepContext
+from ...llm.types import ChatRequest, chat
+from ...records import META
+from ...verify.evidence import statute_citations_verdict
+from ..common.rows import kept_if_verified, packaged_rows
 from ..common.sources import PackagedSource
+from ..common.tasks import ModelStep
 from ..registry import register
+from ..templates import render
 
 STATUTES = "legal_statutes.jsonl"
 QUESTIONS = "legal_questions.jsonl"
@@ -48,6 +54,7 @@ class ArticleParams(BaseModel):
         "(for small models; the check still runs); none: free text, as the paper",
     )
     temperature: float = Field(0.7, ge=0, le=2)
+    max_tokens: int = Field(384, ge=32)
 
 
 @cache
@@ -89,3 +96,41 @@ def grounded_input(articles: list[dict[str, str]], question: str) -> str:
     """The training input: the related articles, then the question (Lawyer LLaMA's and
     DISC-Law-SFT-Triplet's inputs carry the retrieved articles with the question)."""
     return f"Related legal articles:\n{shown(articles)}\n\nQuestion: {question}"
+
+
+class CitingStep(ModelStep):
+    """A legal step: one request per row showing its retrieved articles (``template``, with a
+    ``grammar`` when ``constrain: citations``), a reply whose citations must all be among
+    them; a record whose check fails is an error row ``uncited``."""
+
+    params: ArticleParams
+    seed_data: ClassVar[dict[str, str]] = {"statutes": STATUTES}
+    template: ClassVar[str]
+    uncited: ClassVar[str] = "uncited_article"
+
+    @abstractmethod
+    def grammar(self, articles: list[dict[str, str]]) -> str:
+        """The GBNF the reply is decoded under with ``constrain: citations``."""
+
+    def requests(self, row: dict[str, Any], ctx: StepContext) -> list[ChatRequest]:
+        p = self.params
+        articles = retrieved_articles(row, p.statutes)
+        prompt = render(__file__, self.template, articles=articles, shown=shown(articles),
+                        params=p, **{k: row[k] for k in self.reads if k != "retrieved"})  # fmt: skip
+        grammar = self.grammar(articles) if p.constrain == "citations" else None
+        return [chat(("user", prompt), temperature=p.temperature, max_tokens=p.max_tokens,
+                     seed=ctx.seed(row[META]["id"]), grammar=grammar)]  # fmt: skip
+
+    def articles(self, row: dict[str, Any]) -> list[dict[str, str]]:
+        return retrieved_articles(row, self.params.statutes)
+
+    @staticmethod
+    def checked(text: str, articles: list[dict[str, str]]) -> dict[str, Any]:
+        """The ``verification`` of ``text``'s citations of ``articles``."""
+        return statute_citations_verdict(text, [a["id"] for a in articles])
+
+    async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
+        (record,) = await super().process(row, ctx)
+        v = record["verification"]
+        message = f"cited {v['cited']}, not retrieved {v['unknown']}: {v['text'][:160]!r}"
+        return kept_if_verified(self, row, record, self.uncited, message)

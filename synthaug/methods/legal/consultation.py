@@ -31,28 +31,13 @@ models.
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar
+from typing import Any
 
 from pydantic import Field
 
-from ...engine.step import RowError, StepContext
-from ...llm.types import ChatRequest, chat
-from ...records import META
-from ...verify.evidence import statute_citations_verdict
-from ..common.rows import kept_if_verified
-from ..common.tasks import ModelStep
+from ...engine.step import RowError
 from ..registry import register
-from ..templates import render
-from .articles import (
-    LINE_RULE,
-    STAGE,
-    STATUTES,
-    ArticleParams,
-    citation_rule,
-    reference,
-    retrieved_articles,
-    shown,
-)
+from .articles import LINE_RULE, STAGE, ArticleParams, CitingStep, citation_rule, reference, shown
 
 PAPER = (
     "Zhou et al., 2024, LawGPT: A Chinese Legal Knowledge-Enhanced Large Language Model "
@@ -91,7 +76,7 @@ class ConsultationParams(ArticleParams):
 
 
 @register("legal.consultation", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
-class Consultation(ModelStep):
+class Consultation(CitingStep):
     """LawGPT / WisdomInterrogatory: a legal consultation citing retrieved articles.
 
     Input columns: ``question`` (the client's situation), ``retrieved`` (from ``retrieve``).
@@ -101,32 +86,19 @@ class Consultation(ModelStep):
 
     Params = ConsultationParams
     params: ConsultationParams
-    seed_data: ClassVar[dict[str, str]] = {"statutes": STATUTES}
+    template = "legal_consultation.j2"
     reads = ("question", "retrieved")
     writes = ("messages", "dialogue", "reference", "verification")
 
-    def requests(self, row: dict[str, Any], ctx: StepContext) -> list[ChatRequest]:
-        p = self.params
-        articles = retrieved_articles(row, p.statutes)
-        prompt = render(__file__, "legal_consultation.j2", articles=articles, rounds=p.rounds,
-                        shown=shown(articles), question=row["question"])  # fmt: skip
-        grammar = consultation_grammar(articles, p.rounds) if p.constrain == "citations" else None
-        return [chat(("user", prompt), temperature=p.temperature, max_tokens=p.max_tokens,
-                     seed=ctx.seed(row[META]["id"]), grammar=grammar)]  # fmt: skip
+    def grammar(self, articles: list[dict[str, str]]) -> str:
+        return consultation_grammar(articles, self.params.rounds)
 
     def parse(self, row: dict[str, Any], replies: list[Any]) -> dict[str, Any]:
         dialogue = parse_consultation(str(row["question"]), replies[0].text)
         if not dialogue:
             raise RowError("format", f"not a client-lawyer dialogue: {replies[0].text[:200]!r}")
-        articles = retrieved_articles(row, self.params.statutes)
+        articles = self.articles(row)
         system = {"role": "system", "content": f"Related legal articles:\n{shown(articles)}"}
         lawyer = "\n".join(t["content"] for t in dialogue if t["role"] == "assistant")
-        check = statute_citations_verdict(lawyer, [a["id"] for a in articles])
         return {"messages": [system, *dialogue], "dialogue": dialogue,
-                "reference": reference(articles), "verification": check}  # fmt: skip
-
-    async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
-        (record,) = await super().process(row, ctx)
-        v = record["verification"]
-        message = f"the lawyer cited {v['cited']}, not retrieved: {v['unknown']}"
-        return kept_if_verified(self, row, record, "uncited_article", message)
+                "reference": reference(articles), "verification": self.checked(lawyer, articles)}  # fmt: skip

@@ -27,28 +27,20 @@ holds the three lines and the citation to the retrieved ids with a grammar, for 
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar
+from typing import Any
 
 from pydantic import Field
 
-from ...engine.step import RowError, StepContext
-from ...llm.types import ChatRequest, chat
-from ...records import META
-from ...verify.evidence import statute_citations_verdict
-from ..common.rows import kept_if_verified
-from ..common.tasks import ModelStep
+from ...engine.step import RowError
 from ..registry import register
-from ..templates import render
 from .articles import (
     LINE_RULE,
     STAGE,
-    STATUTES,
     ArticleParams,
+    CitingStep,
     citation_rule,
     grounded_input,
     reference,
-    retrieved_articles,
-    shown,
 )
 
 PAPER = (
@@ -92,43 +84,34 @@ class SyllogismParams(ArticleParams):
 
 
 @register("disc_law.syllogism", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
-class Syllogism(ModelStep):
+class Syllogism(CitingStep):
     """DISC-LawLLM: a legal answer rebuilt as a syllogism citing a retrieved statute.
 
     Input columns: ``question``, ``answer``, ``retrieved`` (from ``retrieve``). Output
     columns: ``instruction`` (the related articles and the question), ``output`` (the
     syllogism), ``messages``, ``major_premise``, ``minor_premise``, ``conclusion``,
-    ``reference`` (the articles) and ``verification`` (``statute_citations``)."""
+    ``reference`` (the articles) and ``verification`` (``statute_citations`` over the major
+    premise)."""
 
     Params = SyllogismParams
     params: SyllogismParams
-    seed_data: ClassVar[dict[str, str]] = {"statutes": STATUTES}
+    template = "disc_law_syllogism.j2"
+    uncited = "uncited_statute"
     reads = ("question", "answer", "retrieved")
     writes = ("instruction", "output", "messages", "major_premise", "minor_premise",
               "conclusion", "reference", "verification")  # fmt: skip
 
-    def requests(self, row: dict[str, Any], ctx: StepContext) -> list[ChatRequest]:
-        p = self.params
-        articles = retrieved_articles(row, p.statutes)
-        prompt = render(__file__, "disc_law_syllogism.j2", articles=articles,
-                        shown=shown(articles), question=row["question"], answer=row["answer"])  # fmt: skip
-        grammar = syllogism_grammar(articles) if p.constrain == "citations" else None
-        return [chat(("user", prompt), temperature=p.temperature, max_tokens=p.max_tokens,
-                     seed=ctx.seed(row[META]["id"]), grammar=grammar)]  # fmt: skip
+    def grammar(self, articles: list[dict[str, str]]) -> str:
+        return syllogism_grammar(articles)
 
     def parse(self, row: dict[str, Any], replies: list[Any]) -> dict[str, Any]:
         parts = parse_syllogism(replies[0].text)
         if parts is None:
             raise RowError("format", f"not a syllogism: {replies[0].text[:200]!r}")
-        articles = retrieved_articles(row, self.params.statutes)
+        articles = self.articles(row)
         instruction, output = grounded_input(articles, str(row["question"])), syllogism_text(parts)
         messages = [{"role": "user", "content": instruction},
                     {"role": "assistant", "content": output}]  # fmt: skip
-        check = statute_citations_verdict(parts["major_premise"], [a["id"] for a in articles])
         return {"instruction": instruction, "output": output, "messages": messages, **parts,
-                "reference": reference(articles), "verification": check}  # fmt: skip
-
-    async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
-        (record,) = await super().process(row, ctx)
-        message = f"the major premise cites no retrieved article: {record['major_premise'][:200]!r}"
-        return kept_if_verified(self, row, record, "uncited_statute", message)
+                "reference": reference(articles),
+                "verification": self.checked(parts["major_premise"], articles)}  # fmt: skip

@@ -24,28 +24,18 @@ models.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
-from pydantic import Field
-
-from ...engine.step import RowError, StepContext
-from ...llm.types import ChatRequest, chat
-from ...records import META
-from ...verify.evidence import statute_citations_verdict
-from ..common.rows import kept_if_verified
-from ..common.tasks import ModelStep
+from ...engine.step import RowError
 from ..registry import register
-from ..templates import render
 from .articles import (
     LINE_RULE,
     STAGE,
-    STATUTES,
     ArticleParams,
+    CitingStep,
     citation_rule,
     grounded_input,
     reference,
-    retrieved_articles,
-    shown,
 )
 
 PAPER = "Huang et al., 2023, Lawyer LLaMA Technical Report (arXiv 2305.15062)"
@@ -58,47 +48,29 @@ def explanation_grammar(articles: list[dict[str, str]]) -> str:
             + LINE_RULE + citation_rule(articles))  # fmt: skip
 
 
-class ExplainParams(ArticleParams):
-    max_tokens: int = Field(384, ge=32)
-
-
 @register("lawyer_llama.explain", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
-class Explain(ModelStep):
+class Explain(CitingStep):
     """Lawyer LLaMA: a lawyer's explanation from retrieved articles, citing them.
 
     Input columns: ``question``, ``retrieved`` (from ``retrieve``). Output columns:
     ``instruction`` (the related articles and the question), ``output``, ``messages``,
     ``reference`` (the articles) and ``verification`` (``statute_citations``)."""
 
-    Params = ExplainParams
-    params: ExplainParams
-    seed_data: ClassVar[dict[str, str]] = {"statutes": STATUTES}
+    Params = ArticleParams
+    template = "lawyer_llama_explain.j2"
     reads = ("question", "retrieved")
     writes = ("instruction", "output", "messages", "reference", "verification")
 
-    def requests(self, row: dict[str, Any], ctx: StepContext) -> list[ChatRequest]:
-        p = self.params
-        articles = retrieved_articles(row, p.statutes)
-        prompt = render(__file__, "lawyer_llama_explain.j2", articles=articles,
-                        shown=shown(articles), question=row["question"])  # fmt: skip
-        grammar = explanation_grammar(articles) if p.constrain == "citations" else None
-        return [chat(("user", prompt), temperature=p.temperature, max_tokens=p.max_tokens,
-                     seed=ctx.seed(row[META]["id"]), grammar=grammar)]  # fmt: skip
+    def grammar(self, articles: list[dict[str, str]]) -> str:
+        return explanation_grammar(articles)
 
     def parse(self, row: dict[str, Any], replies: list[Any]) -> dict[str, Any]:
         output = replies[0].text.strip()
         if not output:
             raise RowError("format", "an empty answer")
-        articles = retrieved_articles(row, self.params.statutes)
+        articles = self.articles(row)
         instruction = grounded_input(articles, str(row["question"]))
         messages = [{"role": "user", "content": instruction},
                     {"role": "assistant", "content": output}]  # fmt: skip
-        check = statute_citations_verdict(output, [a["id"] for a in articles])
         return {"instruction": instruction, "output": output, "messages": messages,
-                "reference": reference(articles), "verification": check}  # fmt: skip
-
-    async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
-        (record,) = await super().process(row, ctx)
-        v = record["verification"]
-        message = f"cited {v['cited']}, not retrieved {v['unknown']}: {record['output'][:160]!r}"
-        return kept_if_verified(self, row, record, "uncited_article", message)
+                "reference": reference(articles), "verification": self.checked(output, articles)}  # fmt: skip
