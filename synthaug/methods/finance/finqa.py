@@ -55,6 +55,7 @@ PAPER = (
 TAXONOMY = "synthesis / domain model distillation (program-verified numeric QA)"
 STAGE = "instruction tuning (finance domain)"
 DOCUMENT = ("pre_text", "table", "post_text")
+YEARS = (1900, 2100)  # whole numbers in this range are taken as years by the grammar
 MAX_ASSIGNMENTS = 4  # constrained replies: variables before `answer` (small models loop)
 QUESTION = re.compile(r"question\s*:\s*(.+)", re.IGNORECASE)
 
@@ -82,15 +83,18 @@ def literal(number: float) -> str:
 def program_grammar(numbers: list[float]) -> str:
     """GBNF: a question line, then a Python block of assignments of the document's numbers
     (or FinQA's positive constants), at most ``MAX_ASSIGNMENTS``, and ``answer = <arithmetic
-    over names and numbers>``."""
-    allowed = [n for n in numbers if n >= 0] + [c for c in sorted(CONSTANTS) if c > 0]
+    over names and numbers, one operation at least>``. Years are left out: they label columns, and a small model
+    otherwise computes with them."""
+    amounts = [n for n in numbers if n >= 0 and not (n == int(n) and YEARS[0] <= n <= YEARS[1])]
+    allowed = amounts + [c for c in sorted(CONSTANTS) if c > 0]
     shown = " | ".join(json.dumps(literal(n)) for n in dict.fromkeys(map(float, allowed)))
     return "\n".join([
         'root ::= "Question: " [A-Z] [^\\n?]{8,160} "?\\n```python\\n" assign'
         f'{" assign?" * (MAX_ASSIGNMENTS - 1)} "answer = " expr "\\n```"',
         'assign ::= name " = " num "\\n"',
-        'name ::= [a-z]+ "_" [a-z_]*',  # an underscore: never a Python keyword
-        'expr ::= term (" " [-+*/] " " term)*',
+        # an underscore: never a Python keyword; bounded: small models loop in a name
+        'name ::= [a-z]{1,12} "_" [a-z0-9]{1,12}',
+        'expr ::= term (" " [-+*/] " " term)+',  # one operation at least, as every FinQA program
         'term ::= name | num | "(" expr ")"',
         f"num ::= {shown}",
     ]) + "\n"  # fmt: skip
