@@ -17,7 +17,8 @@ from synthaug.methods.legal.disc_law import parse_syllogism, syllogism_grammar
 from synthaug.records import error_of
 from synthaug.verify.statutes import check_statute_citations, cited_articles
 
-SMALL = ["--set", "backend.threads=1", "--set", "backend.parallel=2"]
+# deterministic decoding: llama.cpp's batching would make what is kept vary run to run
+SMALL = ["--set", "backend.threads=1", "--set", "backend.deterministic=true"]
 IV, V = "U.S. Const. amend. IV", "U.S. Const. amend. V"
 
 
