@@ -26,8 +26,9 @@ RECIPES = {  # recipe -> overrides keeping it small; the provenance column of it
     "huatuo_kg": (["--limit", "2"], "triple"),
     "clingen": (["--set", "steps[1].params.count=2", "--set", "steps[2].params.count=2",
                  "--set", "steps[3].params.max_tokens=48"], "topic_triples"),
-    "api_grounded_code": (["--set", "steps[0].params.count=1", "--set", "steps[2].params.k=1"],
-                          "apis"),
+    "api_grounded_code": (["--set", "steps[0].params.count=1", "--set", "steps[2].params.k=1",
+                           "--set", "steps[2].params.repair_rounds=0",
+                           "--set", "steps[2].params.max_tokens=160"], "apis"),
 }  # fmt: skip
 
 
