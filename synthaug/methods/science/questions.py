@@ -17,7 +17,7 @@ BUILTIN = "science_questions.jsonl"
 
 class QuestionsParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    path: str | None = None  # default: the 24 packaged questions (6 skills of 4)
+    path: str | None = None  # default: the 24 packaged questions (6 skills of 4), solved
     count: int | None = Field(None, ge=1)
 
 
@@ -35,8 +35,9 @@ def options_text(choices: list[str] | None) -> str:
 class Questions(SourceStep):
     """Science questions with gold answers, a skill and options where multiple choice.
 
-    Output columns: ``question``, ``answer`` (the gold answer, text), ``skill``, ``subject`` and
-    ``choices`` (a list; empty for a free-answer question)."""
+    Output columns: ``question``, ``answer`` (the gold answer, text), ``skill``, ``subject``,
+    ``choices`` (a list; empty for a free-answer question) and the file's other fields (the
+    packaged file: ``id``, a worked ``solution``, ``smiles`` for the four compounds)."""
 
     Params = QuestionsParams
     seed_data: ClassVar[dict[str, str]] = {"path": BUILTIN}
@@ -44,6 +45,10 @@ class Questions(SourceStep):
 
     def _rows(self) -> list[dict[str, Any]]:
         return packaged_rows(self.params.path, BUILTIN, ["question", "answer"], self.params.count)
+
+    def output_columns(self, input_columns: set[str]) -> set[str]:
+        first = next(iter(self._rows()), {})
+        return input_columns | set(self.writes) | set(first)
 
     def expected_rows(self) -> int | None:
         return len(self._rows())
