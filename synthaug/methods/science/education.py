@@ -58,7 +58,7 @@ class Sampling(BaseModel):
 def rubric_schema(count: int) -> dict[str, Any]:
     criterion = object_schema(
         {
-            "criterion": {"type": "string", "minLength": 3, "maxLength": 200},
+            "criterion": {"type": "string", "minLength": 3, "maxLength": 120},
             "points": {"enum": list(range(1, MAX_POINTS + 1))},
         }
     )
