@@ -228,8 +228,7 @@ class PlayParams(BaseModel):
 
 @register("chemllm.play_as_chemists", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
 class PlayAsChemists(ModelStep):
-    """ChemLLM: the model retells a templated dialogue as a natural student-chemist one;
-    kept when every fact survives.
+    """ChemLLM: the model plays chemists, retelling a templated dialogue; kept if facts survive.
 
     Input columns: ``qa_pairs``, ``messages``. Output columns: ``messages`` (the natural
     dialogue, or the templated one when a fact was lost), ``dialogue_kept`` and ``facts``

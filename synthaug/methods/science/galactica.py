@@ -197,8 +197,9 @@ class FormatParams(BaseModel):
 
 @register("galactica.format", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
 class Format(MapStep):
-    """Galactica: render a solved question with <work>, offloaded Python, citation and
-    sequence tokens, and check the markup.
+    """Galactica: a solved question in <work>, citation and sequence tokens, sums offloaded.
+
+    The markup is checked (``check_markup``).
 
     Input columns: the ``question``, ``reasoning`` and ``answer`` params' columns (optional:
     ``program``, ``references``, the ``sequences`` columns). Output columns: ``text`` (the

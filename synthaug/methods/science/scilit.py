@@ -347,8 +347,9 @@ class DedupParams(BaseModel):
 
 @register("scilit.dedup", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
 class Dedup(WholeStep):
-    """SciLitLLM's dedup: join the most similar pairs (passage x answer Levenshtein), keep the
-    first of each group.
+    """SciLitLLM's dedup: join the most similar pairs (Levenshtein), keep one per group.
+
+    Similarity: passage times answer Levenshtein similarity; the first row of a group stays.
 
     Input columns: ``text``, ``answer``. Output: the kept rows, with ``duplicates`` (the ids
     of the rows dropped into them)."""
