@@ -195,17 +195,9 @@ class Filter(JsonJudge):
     schema = object_schema({"label": {"enum": ["positive", "negative"]}})
 
     def request(self, row: dict[str, Any], seed: int) -> ChatRequest:
-        p = self.params
-        prompt = render(
-            __file__, "sciglm_quality.j2", question=row["question"], solution=row["solution"]
-        )
-        return chat(
-            ("user", prompt),
-            temperature=p.temperature,
-            max_tokens=p.max_tokens,
-            json_schema=self.schema,
-            seed=seed,
-        )
+        prompt = render(__file__, "sciglm_quality.j2", question=row["question"],
+                        solution=row["solution"])  # fmt: skip
+        return self.schema_request(prompt, self.schema, seed)
 
     def keep(self, row: dict[str, Any], reply: dict[str, Any], judge: str) -> dict[str, Any]:
         label = reply.get("label")

@@ -42,6 +42,7 @@ from rapidfuzz.distance import Levenshtein
 
 from ...engine.step import RowError, SourceStep, StepContext, WholeStep
 from ...llm.types import ChatRequest, chat, object_schema
+from ...quality import stopwords
 from ...records import META, record_id
 from ..common.judged import JsonJudge
 from ..common.parsing import json_reply
@@ -78,71 +79,6 @@ SCIENCE_TITLES = [
     "Astronaut",
     "Arithmetic mean",
 ]
-STOP_WORDS = frozenset(
-    [
-        "about",
-        "above",
-        "after",
-        "also",
-        "among",
-        "been",
-        "before",
-        "being",
-        "between",
-        "both",
-        "could",
-        "does",
-        "during",
-        "each",
-        "from",
-        "have",
-        "having",
-        "into",
-        "more",
-        "most",
-        "other",
-        "over",
-        "same",
-        "some",
-        "such",
-        "than",
-        "that",
-        "their",
-        "them",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "those",
-        "through",
-        "under",
-        "until",
-        "very",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "while",
-        "with",
-        "would",
-        "your",
-        "is",
-        "are",
-        "was",
-        "the",
-        "and",
-        "for",
-        "its",
-        "can",
-        "may",
-        "has",
-        "had",
-        "not",
-        "but",
-    ]
-)
 _WORD = re.compile(r"[A-Za-z][A-Za-z-]+")
 
 
@@ -153,9 +89,10 @@ def tasks() -> dict[str, dict[str, Any]]:
 
 
 def keyword_table(texts: list[str]) -> Counter[str]:
-    """Word frequencies of the literature (lower case, 4+ letters, stop words left out)."""
+    """Word frequencies of the literature (lower case, 4+ letters, NLTK's English stop words
+    as EDA keeps them left out)."""
     words = (w.lower() for text in texts for w in _WORD.findall(text))
-    return Counter(w for w in words if len(w) >= 4 and w not in STOP_WORDS)
+    return Counter(w for w in words if len(w) >= 4 and w not in stopwords.EDA)
 
 
 def sample_keywords(
@@ -398,15 +335,8 @@ class Quality(JsonJudge):
     schema = object_schema({c: {"enum": [1, 2, 3, 4, 5]} for c in CRITERIA})
 
     def request(self, row: dict[str, Any], seed: int) -> ChatRequest:
-        p = self.params
         prompt = render(__file__, "scilit_quality.j2", instruction=row["instruction"])
-        return chat(
-            ("user", prompt),
-            temperature=p.temperature,
-            max_tokens=p.max_tokens,
-            json_schema=self.schema,
-            seed=seed,
-        )
+        return self.schema_request(prompt, self.schema, seed)
 
     def keep(self, row: dict[str, Any], reply: dict[str, Any], judge: str) -> dict[str, Any]:
         scores = {c: reply.get(c) for c in CRITERIA}
