@@ -162,9 +162,9 @@ def test_scilitllm_recipe_on_the_embedded_model(tmp_path):
 def test_education_recipe_grades_persona_answers_against_rubrics(tmp_path):
     run_ = small_run(tmp_path, "education", "backend.deterministic=true",
                      "steps[0].params.questions_per_subject=1",
-                     "steps[1].params.max_tokens=96", "steps[1].params.answer_max_tokens=96",
+                     "steps[1].params.max_tokens=64", "steps[1].params.answer_max_tokens=64",
                      "steps[2].params.max_tokens=96", "steps[3].params.max_tokens=256",
-                     "steps[4].params.max_tokens=96", "steps[5].params.max_tokens=192")  # fmt: skip
+                     "steps[4].params.max_tokens=64", "steps[5].params.max_tokens=192")  # fmt: skip
     assert len(run_.records) + len(run_.errors) == 2 and run_.records
     assert all(error_of(e)["kind"] == "malformed_output" for e in run_.errors)
     for record in run_.records:
