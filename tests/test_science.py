@@ -223,3 +223,20 @@ def test_sciglm_annotation_resumes_after_kill_with_staged_evidence(sciglm_run):
     done = run_cli("verify", str(sciglm_run.cwd / "data.jsonl"), "--json", cwd=sciglm_run.cwd)
     assert done.returncode == 0, done.stdout + done.stderr
     assert json.loads(done.stdout)["agreed"] == 1
+
+
+def test_bad_science_inputs_are_one_line_exit_2_and_write_nothing(tmp_path):
+    bad = tmp_path / "compounds.jsonl"
+    bad.write_text('{"name": "water", "formula": "H2O"}\n{"name": "x", "formula": "Qq2"}\n')
+    cases = {
+        ("sciglm", f"steps[0].params.path={tmp_path / 'none.jsonl'}"): "none.jsonl: ",
+        ("chemllm", f"steps[0].params.compounds={bad}"): f"{bad}:2: bad formula 'Qq2'",
+        ("scilitllm", "steps[0].params.tasks=[poetry]"): "unknown tasks ['poetry']",
+    }
+    for (recipe, override), expected in cases.items():
+        out = tmp_path / f"{recipe}.jsonl"
+        done = run_cli("run", recipe, "--set", override, "--out", str(out), cwd=tmp_path)
+        assert done.returncode == 2, done.stderr
+        (line,) = done.stderr.strip().splitlines()
+        assert line.startswith("synthaug: error: ") and expected in line
+        assert not out.exists()

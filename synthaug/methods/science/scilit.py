@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from rapidfuzz.distance import Levenshtein
 
 from ...engine.step import RowError, SourceStep, StepContext, WholeStep
@@ -121,6 +121,14 @@ class KeywordsParams(BaseModel):
         ]
     )
 
+    @field_validator("tasks")
+    @classmethod
+    def _known_tasks(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(tasks()))
+        if unknown or not value:
+            raise ValueError(f"unknown tasks {unknown}; known: {', '.join(tasks())}")
+        return value
+
 
 @register("scilit.keywords", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
 class Keywords(SourceStep):
@@ -133,12 +141,6 @@ class Keywords(SourceStep):
     params: KeywordsParams
     seed_data: ClassVar[dict[str, str]] = {"path": ENCYCLOPEDIA}
     writes = ("keywords", "task", "literature")
-
-    def __init__(self, name: str | None = None, **params: Any):
-        super().__init__(name, **params)
-        unknown = sorted(set(self.params.tasks) - set(tasks()))
-        if unknown:
-            raise ValueError(f"unknown tasks {unknown}; known: {', '.join(tasks())}")
 
     def passages(self) -> list[dict[str, Any]]:
         p = self.params
