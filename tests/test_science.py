@@ -240,3 +240,11 @@ def test_bad_science_inputs_are_one_line_exit_2_and_write_nothing(tmp_path):
         (line,) = done.stderr.strip().splitlines()
         assert line.startswith("synthaug: error: ") and expected in line
         assert not out.exists()
+
+
+def test_lab_bench_is_a_builtin_decontamination_set():
+    items = load_benchmark("lab_bench")
+    assert len(items) == 628
+    subsets = {item.item_id.split("/")[0] for item in items}
+    assert subsets == {"dbqa", "protocolqa"}
+    assert all(item.text.startswith(item.substrings[0]) for item in items)

@@ -14,6 +14,7 @@ name                items   item text
 ``arc_easy``        2,376   question + options (Clark et al., 2018)
 ``mt_bench``        80      both turns (Zheng et al., 2023)
 ``sciq``            1,000   question + options, validation split (Welbl et al., 2017)
+``lab_bench``       628     question + options, DbQA and ProtocolQA (Laurent et al., 2024)
 ==================  ======  ========================================================
 
 Each item also has a *kind* (``code``, ``math`` or ``knowledge``) that chooses the LLM
@@ -111,6 +112,7 @@ BUILTIN: dict[str, Builtin] = {
     "arc_easy": Builtin("arc_easy.jsonl", "knowledge", _multiple_choice),
     "mt_bench": Builtin("mt_bench.jsonl", "knowledge", _mt_bench),
     "sciq": Builtin("sciq.jsonl", "knowledge", _multiple_choice),
+    "lab_bench": Builtin("lab_bench.jsonl", "knowledge", _multiple_choice),
 }
 DEFAULT_BENCHMARKS = tuple(BUILTIN)  # every built-in one
 

