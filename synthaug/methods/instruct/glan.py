@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -116,6 +116,11 @@ class Taxonomy(SourceStep):
     Params = TaxonomyParams
     writes = ("glan_discipline", "glan_subject", "glan_session", "glan_concepts")
     uses_llm = True
+    seed_data: ClassVar[dict[str, str]] = {"path": DEFAULT_TAXONOMY}
+
+    @classmethod
+    def seed_files(cls, params: dict[str, Any]) -> dict[str, str]:
+        return {"path": SHIPPED[params.get("shipped", "general")]}
 
     def __init__(self, name: str | None = None, **params: Any):
         super().__init__(name, **params)
