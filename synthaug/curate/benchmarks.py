@@ -13,6 +13,7 @@ name                items   item text
 ``arc_challenge``   1,172   question + options (Clark et al., 2018)
 ``arc_easy``        2,376   question + options (Clark et al., 2018)
 ``mt_bench``        80      both turns (Zheng et al., 2023)
+``lab_bench``       628     question + options, DbQA and ProtocolQA (Laurent et al., 2024)
 ==================  ======  ========================================================
 
 Each item also has a *kind* (``code``, ``math`` or ``knowledge``) that chooses the LLM
@@ -109,8 +110,10 @@ BUILTIN: dict[str, Builtin] = {
     "arc_challenge": Builtin("arc_challenge.jsonl", "knowledge", _multiple_choice),
     "arc_easy": Builtin("arc_easy.jsonl", "knowledge", _multiple_choice),
     "mt_bench": Builtin("mt_bench.jsonl", "knowledge", _mt_bench),
+    "lab_bench": Builtin("lab_bench.jsonl", "knowledge", _multiple_choice),
 }
-DEFAULT_BENCHMARKS = tuple(BUILTIN)  # every built-in one
+# the general ones; a domain recipe names its own (e.g. lab_bench for biology)
+DEFAULT_BENCHMARKS = tuple(name for name in BUILTIN if name != "lab_bench")
 
 _LOADED: dict[str, list[BenchmarkItem]] = {}
 

