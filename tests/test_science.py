@@ -169,7 +169,8 @@ def test_lab_bench_is_a_builtin_decontamination_set():
                          action="flag")  # fmt: skip
     ctx = StepContext(llm=None, run_seed=0, step_name="d")
     (flagged,) = asyncio.run(step.process(row(question=f"Quiz: {leaked}"), ctx))
-    assert flagged["contaminated"] and flagged["contamination"][0]["item_id"] == items[5].item_id
+    hits = {hit["item_id"] for hit in flagged["contamination"]}
+    assert flagged["contaminated"] and items[5].item_id in hits
     (clean,) = asyncio.run(step.process(row(), ctx))
     assert clean["contaminated"] is False
 
@@ -243,7 +244,7 @@ def test_bad_science_inputs_are_one_line_exit_2_and_write_nothing(tmp_path):
         assert not out.exists()
 
 
-def test_lab_bench_is_a_builtin_decontamination_set():
+def test_lab_bench_holds_both_subsets():
     items = load_benchmark("lab_bench")
     assert len(items) == 628
     subsets = {item.item_id.split("/")[0] for item in items}
