@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 from conftest import read_jsonl, resume_after_kill, run_cli, write_jsonl
 
-from synthaug.knowledge.communities import detect_communities
+from synthaug.knowledge.communities import at_level, detect_communities
 from synthaug.knowledge.graph import build_graph
 from synthaug.records import error_of
 from synthaug.verify.communities import check_citations, cited_reports, reference
@@ -37,8 +37,8 @@ def graph_of(triples):
 
 def test_communities_partition_the_largest_component_deterministically():
     graph = graph_of(TRIPLES + LONE)
-    communities = detect_communities(graph, max_cluster_size=10)
-    assert communities == detect_communities(graph, max_cluster_size=10)
+    communities = at_level(detect_communities(graph, max_cluster_size=10), None)
+    assert communities == at_level(detect_communities(graph, max_cluster_size=10), None)
     members = [e for c in communities for e in c.entities]
     assert len(members) == len(set(members))  # each entity in one community
     assert "mount everest" not in members  # not in the largest connected component
@@ -49,9 +49,27 @@ def test_communities_partition_the_largest_component_deterministically():
     assert where["jupiter"] != where["python"] and where["europa"] == where["jupiter"]
     everything = detect_communities(graph, largest_component=False)
     assert {e for c in everything for e in c.entities} == set(graph.nodes)
-    small = detect_communities(graph, max_cluster_size=3)
+    hierarchy = detect_communities(graph, max_cluster_size=3)
+    small = at_level(hierarchy, None)
     assert len(small) > len(communities)  # the larger clusters were clustered again
     assert {c.level for c in small} == {0, 1} and all(c.parent is not None for c in small if c.level)
+
+
+def test_a_level_gives_each_entity_its_deepest_community_up_to_that_level():
+    graph = graph_of(TRIPLES)
+    hierarchy = detect_communities(graph, max_cluster_size=3)
+    by_id = {c.id: c for c in hierarchy}
+    for level in (0, 1, None):
+        chosen = at_level(hierarchy, level)
+        members = [e for c in chosen for e in c.entities]
+        assert sorted(members) == sorted(graph.nodes)  # a partition of the component
+        assert level is None or all(c.level <= level for c in chosen)
+    coarse = at_level(hierarchy, 0)
+    assert coarse == [c for c in hierarchy if c.level == 0]
+    assert len(at_level(hierarchy, 1)) > len(coarse)
+    for community in at_level(hierarchy, 1):  # a split parent is replaced by its children
+        if community.parent is not None:
+            assert set(community.entities) <= set(by_id[community.parent].entities)
 
 
 def test_citations_are_written_and_checked_as_graphrag_references():
@@ -79,7 +97,8 @@ def graphrag_run(tmp_path_factory) -> SimpleNamespace:
               "backend": {"type": "local", "parallel": 2},
               "steps": [{"name": "triples", "method": "kg.triples",
                          "params": {"path": str(triples)}},
-                        {"name": "communities", "method": "graphrag.communities"},
+                        {"name": "communities", "method": "graphrag.communities",
+                         "params": {"save": str(cwd / "graph.json")}},
                         {"name": "reports", "method": "graphrag.report",
                          "params": {"max_findings": 1, "max_chars": 100}},
                         {"name": "corpus", "method": "graphrag.corpus"},
@@ -127,8 +146,19 @@ def test_global_answers_cite_the_communities_they_rest_on(graphrag_run):
 
 def test_every_community_got_a_report(graphrag_run):
     steps = {s["name"]: s for s in graphrag_run.summary["steps"]}
-    communities = detect_communities(graph_of(TRIPLES))
+    communities = at_level(detect_communities(graph_of(TRIPLES)), 2)
     assert steps["communities"]["rows_out"] == len(communities)
     reports = steps["reports"]
     assert reports["rows_out"] + sum(reports["errors"].values()) == len(communities)
     assert steps["corpus"]["rows_out"] == 1
+
+
+def test_the_saved_graph_places_every_cited_community(graphrag_run):
+    saved = json.loads((graphrag_run.cwd / "graph.json").read_text())
+    hierarchy = detect_communities(graph_of(TRIPLES))
+    placed = {(n["id"], int(level)): community for n in saved["nodes"]
+              for level, community in n.get("communities", {}).items()}  # fmt: skip
+    assert placed == {(e, c.level): c.id for c in hierarchy for e in c.entities}
+    assert {e["relation"] for e in saved["edges"]} >= {"orbits", "written in"}
+    for record in graphrag_run.records:  # the answer's communities are the graph's
+        assert {c["id"] for c in record["communities"]} <= set(placed.values())

@@ -15,7 +15,7 @@ from ..curate.benchmarks import BUILTIN, load_benchmarks
 from ..curate.decontaminate import DEFAULT_N, lexical_detectors
 from ..curate.diversity import embed as embed_hashed
 from ..curate.diversity import report as diversity_report
-from ..curate.files import KEPT, FileCuration, Verdict
+from ..curate.files import KEPT, Verdict
 from ..curate.heuristics import DEFAULT_RULES, RULES, Language, LengthBounds, QualityFilter
 from ..curate.llm_decontaminator import SemanticDecontaminator
 from ..curate.pii import redact_columns
@@ -31,7 +31,17 @@ from ..methods.curation.filters import DecontaminateParams
 from ..recipe import BackendConfig
 from ..resources import add_cache_options, resources_from_args
 from . import command
-from .curation import EPILOG, embedder_of, embedder_options, finish, io_options, split_columns
+from .curation import (
+    EPILOG,
+    curation_job,
+    embedder_of,
+    embedder_options,
+    finish,
+    io_options,
+    merged,
+    shard_options,
+    split_columns,
+)
 from .params import DEST, add_param_options, params_from_args
 
 
@@ -52,6 +62,7 @@ def add_commands(commands: Any) -> None:
         "similarity, evidence (semantic: the judge's answer, also where it cleared the row).",
     )
     io_options(decon)
+    shard_options(decon)
     decon.add_argument(
         "--benchmark",
         action="append",
@@ -82,6 +93,7 @@ def add_commands(commands: Any) -> None:
         epilog=EPILOG,
     )
     io_options(quality)
+    shard_options(quality)
     quality.add_argument(
         "--rules",
         default=",".join(DEFAULT_RULES),
@@ -134,13 +146,15 @@ def add_commands(commands: Any) -> None:
 
 def cmd_decontaminate(args: argparse.Namespace) -> int:
     columns = split_columns(args.columns)
+    if args.merge:
+        return merged("decontaminate", args, columns)
     fixed: dict[str, Any] = {"columns": columns}
     if args.benchmark:
         fixed["benchmarks"] = args.benchmark + (getattr(args, DEST + "benchmarks") or [])
     p = params_from_args(DecontaminateParams, args, **fixed)
     items = load_benchmarks(p.benchmarks, p.benchmark_fields, p.benchmark_id, p.benchmark_kind)
     detectors = lexical_detectors(items, p.mode, p.n, p.threshold, p.fuzzy_threshold)
-    job = FileCuration("decontaminate", args.input, args.out, columns, args.report, args.quiet)
+    job = curation_job("decontaminate", args, columns)
     counts = Counter(item.benchmark for item in items)
     settings: dict[str, Any] = {
         "benchmarks": ", ".join(f"{name} ({count})" for name, count in counts.items()),
@@ -228,7 +242,7 @@ async def _judge_all(semantic: SemanticDecontaminator, client: LLMClient, neares
 
 def cmd_redact(args: argparse.Namespace) -> int:
     columns = split_columns(args.columns)
-    job = FileCuration("redact", args.input, args.out, columns, args.report, args.quiet)
+    job = curation_job("redact", args, columns)
     totals: Counter[str] = Counter()
 
     def decide(batch: list[tuple[int, dict[str, Any]]]) -> list[Verdict]:
@@ -245,6 +259,8 @@ def cmd_redact(args: argparse.Namespace) -> int:
 
 def cmd_filter(args: argparse.Namespace) -> int:
     columns = split_columns(args.columns)
+    if args.merge:
+        return merged("filter", args, columns)
     rules = tuple(split_columns(args.rules))
     unknown = sorted(set(rules) - set(RULES))
     if unknown:
@@ -256,7 +272,7 @@ def cmd_filter(args: argparse.Namespace) -> int:
         LengthBounds(args.min_words, args.max_words),
         Language(tuple(split_columns(args.languages)), args.min_language_probability),
     )
-    job = FileCuration("filter", args.input, args.out, columns, args.report, args.quiet)
+    job = curation_job("filter", args, columns)
 
     def decide(batch: list[tuple[int, dict[str, Any]]]) -> list[Verdict]:
         verdicts = []

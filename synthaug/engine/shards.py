@@ -16,6 +16,7 @@ and ``_meta`` as an unsharded run with the same cache.
 
 from __future__ import annotations
 
+import argparse
 import heapq
 import json
 import re
@@ -59,6 +60,14 @@ def parse_shard(text: str) -> Shard:
     if not match or not 0 <= int(match[1]) < int(match[2]) or int(match[2]) > 99999:
         raise SynthaugError(f"--shard {text}: give i/N with 0 <= i < N (e.g. 0/4 ... 3/4)")
     return Shard(int(match[1]), int(match[2]))
+
+
+def shard_argument(text: str) -> Shard:
+    """``parse_shard`` as an argparse ``type`` (its error shown after the option's name)."""
+    try:
+        return parse_shard(text)
+    except SynthaugError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix(f"--shard {text}: ")) from None
 
 
 def split_point(steps: list[Step]) -> int:

@@ -3,7 +3,9 @@ Leiden (``graspologic_native``, the library GraphRAG's indexer calls) over the u
 entity graph, each pair of entities weighted by the number of triples between them, and a
 cluster larger than ``max_cluster_size`` clustered again on its own (one level deeper; Leiden
 may find nothing to split in it). As GraphRAG does by
-default, only the largest connected component is clustered unless told otherwise."""
+default, only the largest connected component is clustered unless told otherwise. Every
+community of every level is kept; ``at_level`` picks the partition GraphRAG's global search
+reads at a ``community_level``."""
 
 from __future__ import annotations
 
@@ -12,15 +14,16 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-# GraphRAG's defaults (graphrag/config/defaults.py: cluster_graph)
+# GraphRAG's defaults (graphrag/config/defaults.py: cluster_graph; the query's community_level)
 MAX_CLUSTER_SIZE = 10
 SEED = 0xDEADBEEF
+COMMUNITY_LEVEL = 2
 
 
 @dataclass(frozen=True)
 class Community:
-    """A final (leaf) cluster: its id, its level in the hierarchy, the cluster it was split
-    from (None at level 0) and its entity keys, sorted."""
+    """A cluster: its id, its level in the hierarchy, the cluster it was split from (None at
+    level 0) and its entity keys, sorted."""
 
     id: int
     level: int
@@ -34,8 +37,8 @@ def detect_communities(
     seed: int = SEED,
     largest_component: bool = True,
 ) -> list[Community]:
-    """The leaf communities of ``graph`` (every clustered entity in exactly one), by id; the
-    same graph and seed give the same communities."""
+    """Every community of ``graph``, of every level, by id (at each level an entity is in at
+    most one); the same graph and seed give the same communities."""
     from graspologic_native import hierarchical_leiden
 
     if largest_component and graph.number_of_nodes():
@@ -51,10 +54,19 @@ def detect_communities(
     members: dict[int, list[str]] = {}
     placed: dict[int, tuple[int, int | None]] = {}
     for entry in clusters:
-        if entry.is_final_cluster:
-            members.setdefault(entry.cluster, []).append(entry.node)
-            placed[entry.cluster] = (entry.level, entry.parent_cluster)
+        members.setdefault(entry.cluster, []).append(entry.node)
+        placed[entry.cluster] = (entry.level, entry.parent_cluster)
     return [
         Community(cluster, *placed[cluster], tuple(sorted(nodes)))
         for cluster, nodes in sorted(members.items())
     ]
+
+
+def at_level(communities: list[Community], level: int | None) -> list[Community]:
+    """The partition GraphRAG's global search reads at ``community_level`` = ``level``: each
+    entity in its deepest community of a level at most ``level`` (``None``: the leaves)."""
+    split = {c.parent for c in communities if c.parent is not None}
+    return [
+        c for c in communities
+        if (level is None or c.level <= level) and (c.id not in split or c.level == level)
+    ]  # fmt: skip

@@ -44,6 +44,12 @@ the evidence is enough to re-run the check without the model (``reverify``):
 - ``community_citations``: ``answer``, ``reports``, ``relevant`` and the checks — re-read the
   answer's ``[Data: Reports (...)]`` references; each must name a report the question was
   mapped over whose analyst scored a point above 0 (``verify.communities``).
+- ``statute_citations``: ``text``, ``retrieved`` and the checks — re-read the text's
+  ``[article id]`` citations; each must name an article retrieved for the question, and one at
+  least must be cited (``verify.statutes``).
+- ``finqa_program``: ``code``, ``numbers``, ``literals``, ``ungrounded``, ``grounded``, ``answer``,
+  ``execution`` — re-run the program in the sandbox (the same numeric answer), re-check that
+  every number it uses is one of the document's or a FinQA constant (``verify.finqa``).
 - ``dialogue_state``: ``goal``, ``turns``, ``ontology``, ``aliases``, ``belief_state``,
   ``problems`` — re-accumulate the turns' belief states, re-check them against the goal and
   the ontology (``verify.dialogue_state``).
@@ -58,11 +64,13 @@ from typing import Any
 from .code import call_function, run_tests
 from .communities import check_citations
 from .dialogue_state import check_state
+from .finqa import check_grounding, numeric
 from .kg import check_path, check_triple_answer
 from .math_answer import answers_match, check_answer, program_answer
 from .quotes import check_quotes
 from .sandbox import ExecResult, Sandbox
 from .speedup import speedup_test
+from .statutes import check_statute_citations
 
 
 def verdict(kind: str, verified: bool, **evidence: Any) -> dict[str, Any]:
@@ -118,6 +126,23 @@ def citations_verdict(answer: str, reports: list[int], relevant: list[int]) -> d
     check = check_citations(answer, reports, relevant)
     return verdict("community_citations", check.pop("verified"), answer=answer,
                    reports=reports, relevant=relevant, **check)  # fmt: skip
+
+
+def statute_citations_verdict(text: str, retrieved: list[str]) -> dict[str, Any]:
+    """A legal answer's citations of the articles retrieved for it (``verify.statutes``)."""
+    check = check_statute_citations(text, retrieved)
+    return verdict("statute_citations", check.pop("verified"), text=text, retrieved=retrieved,
+                   **check)  # fmt: skip
+
+
+def finqa_verdict(code: str, numbers: list[float], result: ExecResult) -> dict[str, Any]:
+    """A FinQA-style program: run (``result``) to a numeric answer, using only the document's
+    ``numbers`` and FinQA's constants (``verify.finqa``)."""
+    answer = program_answer(result.stdout) if result.ok else None
+    grounding = check_grounding(code, numbers)
+    verified = numeric(answer) is not None and grounding["grounded"]
+    return verdict("finqa_program", verified, code=code, numbers=numbers, **grounding,
+                   answer=answer, execution=result.evidence())  # fmt: skip
 
 
 def step_label(matches: list[bool], rule: str) -> float | int:
@@ -288,6 +313,21 @@ async def _community_citations(v: dict[str, Any], _: Sandbox) -> bool:
     return same and check["verified"] == v["verified"]
 
 
+async def _statute_citations(v: dict[str, Any], _: Sandbox) -> bool:
+    check = check_statute_citations(v["text"], v["retrieved"])
+    same = check["cited"] == v.get("cited") and check["unknown"] == v.get("unknown")
+    return same and check["verified"] == v["verified"]
+
+
+async def _finqa_program(v: dict[str, Any], sandbox: Sandbox) -> bool:
+    again = finqa_verdict(v["code"], v["numbers"], await sandbox.run(v["code"]))
+    same_answer = (again["answer"] is None) == (v["answer"] is None) and (
+        v["answer"] is None or answers_match(again["answer"], v["answer"])
+    )
+    same = same_answer and all(again[k] == v.get(k) for k in ("ungrounded", "grounded"))
+    return same and again["verified"] == v["verified"]
+
+
 async def _kg_answer(v: dict[str, Any], _: Sandbox) -> bool:
     check = check_triple_answer(v["answer"], v["triple"])
     return check["names_object"] == v["names_object"] and check["verified"] == v["verified"]
@@ -338,4 +378,6 @@ _CHECKS = {
     "toolformer": _toolformer,
     "dialogue_state": _dialogue_state,
     "coq_proof": _coq_proof,
+    "statute_citations": _statute_citations,
+    "finqa_program": _finqa_program,
 }

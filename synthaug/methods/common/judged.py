@@ -6,7 +6,7 @@ from abc import abstractmethod
 from typing import Any
 
 from ...engine.step import MapStep, StepContext
-from ...llm.types import ChatRequest, json_object
+from ...llm.types import ChatRequest, chat, json_object
 from ...records import META
 
 
@@ -20,6 +20,13 @@ class JsonJudge(MapStep):
     @abstractmethod
     def request(self, row: dict[str, Any], seed: int) -> ChatRequest:
         """The judge's request for ``row``."""
+
+    def schema_request(self, prompt: str, schema: dict[str, Any], seed: int) -> ChatRequest:
+        """``prompt`` as one user turn decoded under ``schema``, with the params'
+        ``temperature`` and ``max_tokens``."""
+        p = self.params
+        return chat(("user", prompt), temperature=p.temperature, max_tokens=p.max_tokens,
+                    json_schema=schema, seed=seed)  # fmt: skip
 
     @abstractmethod
     def keep(self, row: dict[str, Any], reply: dict[str, Any], judge: str) -> dict[str, Any]:

@@ -37,3 +37,13 @@ def packaged_rows(
     source = path or str(resources.files("synthaug") / "data" / builtin)
     rows = list(read_records(source, required=required))
     return rows[:count] if count else rows
+
+
+def kept_if_verified(
+    step: Step, row: dict[str, Any], record: dict[str, Any], kind: str, message: str
+) -> list[dict[str, Any]]:
+    """``[record]`` when its ``verification`` holds, else an error row ``kind`` of ``step``
+    that keeps the record's written fields for inspection."""
+    if record["verification"]["verified"]:
+        return [record]
+    return [dropped(step, row, kind, message, 0, {k: record[k] for k in step.writes})]

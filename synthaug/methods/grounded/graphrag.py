@@ -13,9 +13,12 @@ users, N tasks per user, N questions per (user, task) needing the whole corpus (
 Steps here, after triples with provenance (``kg.extract``/``kg.review`` or ``kg.triples``):
 
 - ``graphrag.communities`` (whole input, no model): the graph (``knowledge.graph``) and its
-  leaf communities (``knowledge.communities``: graspologic's hierarchical Leiden, GraphRAG's
-  ``max_cluster_size`` 10, seed 0xDEADBEEF and largest connected component), one row per
-  community with its entities, relations and source chunks;
+  communities (``knowledge.communities``: graspologic's hierarchical Leiden, GraphRAG's
+  ``max_cluster_size`` 10, seed 0xDEADBEEF and largest connected component); one row per
+  community of the partition GraphRAG's global search reads at a ``level`` (its
+  ``community_level``, default 2: each entity's deepest community of a level at most 2), with
+  its entities, relations and source chunks; ``save`` writes the graph with every entity's
+  community at each level;
 - ``graphrag.report``: the community report (title, summary, 0-10 rating and its
   explanation, findings), decoded under a JSON schema;
 - ``graphrag.corpus`` (whole input, no model): all reports in one row with a description of
@@ -28,8 +31,9 @@ Steps here, after triples with provenance (``kg.extract``/``kg.review`` or ``kg.
   an answer citing none is an error row, ``uncited_answer``.
 
 Differences from the paper: entity and relationship descriptions are the triples and their
-evidence text (no LLM-written entity summaries, no claims); reports are written for the leaf
-communities only, not for every level; the reduce reply is JSON statements with report ids
+evidence text (no LLM-written entity summaries, no claims); reports are written for the
+communities of the chosen level only (GraphRAG writes one for every community of every level,
+a parent's report from its children's when its context is too long); the reduce reply is JSON statements with report ids
 (the paper's is free text with inline references, which a small model rarely writes), turned
 into the paper's reference format; the reduce context is a number of points, not a token
 budget; the map and reduce prompts follow the released ones in substance, reworded; the
@@ -46,8 +50,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ...engine.step import MapStep, RowError, StepContext, WholeStep
 from ...errors import InputError
-from ...knowledge.communities import MAX_CLUSTER_SIZE, SEED, detect_communities
-from ...knowledge.graph import build_graph, hop_of
+from ...knowledge.communities import (
+    COMMUNITY_LEVEL,
+    MAX_CLUSTER_SIZE,
+    SEED,
+    at_level,
+    detect_communities,
+)
+from ...knowledge.graph import build_graph, hop_of, save_graph
 from ...llm.types import ChatRequest, chat, json_object, object_schema
 from ...records import META, record_id
 from ...verify.communities import reference
@@ -77,6 +87,14 @@ class CommunityParams(BaseModel):
     max_cluster_size: int = Field(MAX_CLUSTER_SIZE, ge=2, description="split larger clusters")
     largest_component: bool = Field(True, description="cluster the largest component only")
     seed: int = Field(SEED, description="the Leiden seed (GraphRAG's 0xDEADBEEF)")
+    level: int | None = Field(
+        COMMUNITY_LEVEL, ge=0,
+        description="GraphRAG's community_level: each entity's deepest community of a level "
+        "at most this (0: the coarsest; null: the leaves)",
+    )  # fmt: skip
+    save: str | None = Field(
+        None, description="write the graph (node-link JSON) with each entity's communities"
+    )
 
 
 @register("graphrag.communities", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
@@ -85,13 +103,14 @@ class Communities(WholeStep):
     Leiden), one row per community.
 
     Input columns: ``subject``, ``relation``, ``object`` (provenance kept per relation).
-    Output columns: ``community`` (its id), ``level``, ``entities`` (``{name, degree}``),
+    Output columns: ``community`` (its id), ``level``, ``parent`` (the community it was split
+    from, or None), ``entities`` (``{name, degree}``),
     ``relations`` (triples with evidence and source) and ``chunk_ids``."""
 
     Params = CommunityParams
     params: CommunityParams
     reads = TRIPLE
-    writes = ("community", "level", "entities", "relations", "chunk_ids")
+    writes = ("community", "level", "parent", "entities", "relations", "chunk_ids")
 
     def output_columns(self, input_columns: set[str]) -> set[str]:
         return set(self.writes)
@@ -102,12 +121,18 @@ class Communities(WholeStep):
         triples = [hop_fields(row) async for row in rows]
         graph = build_graph(triples)
         p = self.params
-        communities = detect_communities(graph, p.max_cluster_size, p.seed, p.largest_component)
+        hierarchy = detect_communities(graph, p.max_cluster_size, p.seed, p.largest_component)
+        communities = at_level(hierarchy, p.level)
         if not communities:
             raise InputError(
                 "graphrag.communities",
                 f"{len(triples)} triples make a graph with no edge: give more documents or triples",
             )
+        if p.save:
+            for community in hierarchy:
+                for key in community.entities:
+                    graph.nodes[key].setdefault("communities", {})[community.level] = community.id
+            save_graph(graph, p.save)
         for community in communities:
             members = set(community.entities)
             edges = [e for e in graph.edges(members, keys=True) if e[1] in members]
@@ -116,7 +141,8 @@ class Communities(WholeStep):
             entities = [{"name": graph.nodes[key]["name"], "degree": graph.degree(key)}
                         for key in community.entities]  # fmt: skip
             chunks = sorted({str(h["chunk_id"]) for h in relations if h.get("chunk_id")})
-            yield {"community": community.id, "level": community.level, "entities": entities,
+            yield {"community": community.id, "level": community.level,
+                   "parent": community.parent, "entities": entities,
                    "relations": relations, "chunk_ids": chunks,
                    META: {"id": record_id(self.name, community.id, *ids), "parents": ids,
                           "step": self.name, "method": self.method}}  # fmt: skip

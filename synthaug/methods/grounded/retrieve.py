@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from ...engine.step import MapStep, StepContext
 from ...io import read_records
@@ -44,16 +45,36 @@ def build_index(
 
 
 class RetrieveParams(RetrievalParams):
-    chunks: str = Field(description="chunks file (from `synthaug ingest`): text and chunk_id")
+    chunks: str | None = Field(
+        None, description="chunks file (from `synthaug ingest`): text and chunk_id"
+    )
+    shipped: str | None = Field(
+        None, description="instead of chunks: a chunks file shipped in synthaug/data, by name"
+    )
     query_column: str = Field("question", description="the column holding each row's query")
     output_column: str = Field("retrieved", description="where the [{chunk_id, score}] go")
 
     @field_validator("chunks")
     @classmethod
-    def _chunks_exist(cls, value: str) -> str:
-        if not Path(value).is_file():
+    def _chunks_exist(cls, value: str | None) -> str | None:
+        if value is not None and not Path(value).is_file():
             raise ValueError(f"{value}: no such chunks file")
         return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> RetrieveParams:
+        if (self.chunks is None) == (self.shipped is None):
+            raise ValueError("give one of chunks (a file) or shipped (a file in synthaug/data)")
+        if self.shipped is not None and not Path(self.path).is_file():
+            raise ValueError(f"shipped: no chunks file {self.shipped!r} in synthaug/data")
+        return self
+
+    @property
+    def path(self) -> str:
+        """The chunks file searched."""
+        if self.chunks is not None:
+            return self.chunks
+        return str(resources.files("synthaug") / "data" / str(self.shipped))
 
 
 @register(
@@ -72,6 +93,11 @@ class Retrieve(MapStep):
     Params = RetrieveParams
     params: RetrieveParams
 
+    @classmethod
+    def seed_files(cls, params: dict[str, Any]) -> dict[str, str]:
+        shipped = params.get("shipped")
+        return {"chunks": shipped} if shipped and not params.get("chunks") else {}
+
     def __init__(self, name: str | None = None, **params: Any):
         super().__init__(name, **params)
         self._index: Index | None = None
@@ -87,7 +113,7 @@ class Retrieve(MapStep):
         """The index of the chunks file, built on first use."""
         if self._index is None:
             p = self.params
-            chunks = list(read_records(p.chunks, required=("text", "chunk_id")))
+            chunks = list(read_records(p.path, required=("text", "chunk_id")))
             self._ids = [str(chunk["chunk_id"]) for chunk in chunks]
             texts = [str(chunk["text"]) for chunk in chunks]
             self._index = build_index(texts, p, lambda: make_embedder(p, ctx))

@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -45,6 +45,7 @@ PAPER = "Li et al., 2024, GLAN: Generalized Instruction Tuning (arXiv 2402.13064
 TAXONOMY = "synthesis / general model distillation (taxonomy-driven generation)"
 STAGE = "instruction tuning"
 DEFAULT_TAXONOMY = "glan_taxonomy.yaml"
+SHIPPED = {"general": DEFAULT_TAXONOMY, "education": "education_taxonomy.yaml"}
 
 
 def _names(count: int, max_length: int) -> dict[str, Any]:
@@ -96,7 +97,8 @@ QUESTION_SCHEMA = {
 
 class TaxonomyParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    path: str | None = None  # default: the bundled example taxonomy
+    path: str | None = None  # default: the bundled example taxonomy (``shipped``)
+    shipped: Literal["general", "education"] = "general"  # education: two school sciences
     write_to: str | None = None  # where the expanded taxonomy YAML goes (none: not written)
     subjects_per_discipline: int = Field(10, ge=1)
     sessions_per_subject: int = Field(10, ge=1)
@@ -114,15 +116,20 @@ class Taxonomy(SourceStep):
     Params = TaxonomyParams
     writes = ("glan_discipline", "glan_subject", "glan_session", "glan_concepts")
     uses_llm = True
+    seed_data: ClassVar[dict[str, str]] = {"path": DEFAULT_TAXONOMY}
+
+    @classmethod
+    def seed_files(cls, params: dict[str, Any]) -> dict[str, str]:
+        return {"path": SHIPPED[params.get("shipped", "general")]}
 
     def __init__(self, name: str | None = None, **params: Any):
         super().__init__(name, **params)
-        load_taxonomy(self.params.path)  # a bad taxonomy fails before any model call
+        load_taxonomy(self.params.path, SHIPPED[self.params.shipped])  # fails before any call
 
     async def rows(self, ctx: StepContext) -> AsyncIterator[dict[str, Any]]:
         p, llm = self.params, ctx.require_llm()
-        source = p.path or DEFAULT_TAXONOMY
-        taxonomy = load_taxonomy(p.path)
+        source = p.path or SHIPPED[p.shipped]
+        taxonomy = load_taxonomy(p.path, SHIPPED[p.shipped])
         made: dict[tuple[str, ...], ChatRequest] = {}
         await asyncio.gather(
             *(self._fill_subjects(d, ctx, llm, made) for d in taxonomy if d["subjects"] is None)
@@ -359,9 +366,10 @@ def parse_question(text: str) -> str | None:
     return question or None
 
 
-def load_taxonomy(path: str | None) -> list[dict[str, Any]]:
-    """The taxonomy's disciplines, normalised; ``None`` marks a level still to expand."""
-    where, raw = read_yaml(path, DEFAULT_TAXONOMY, "taxonomy")
+def load_taxonomy(path: str | None, builtin: str = DEFAULT_TAXONOMY) -> list[dict[str, Any]]:
+    """The taxonomy's disciplines (of ``path``, else of the packaged ``builtin``), normalised;
+    ``None`` marks a level still to expand."""
+    where, raw = read_yaml(path, builtin, "taxonomy")
     disciplines = raw.get("disciplines") if isinstance(raw, dict) else None
     if not isinstance(disciplines, list) or not disciplines:
         raise InputError(where, "a GLAN taxonomy needs a non-empty 'disciplines' list")
