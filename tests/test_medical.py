@@ -159,10 +159,10 @@ def test_unify_support_is_checked():
     assert support("Gout is caused by uric acid crystals.", passage) == 1.0
     assert support("Bananas contain potassium.", passage) == 0.0
     good = '{"question": "What causes gout?", "answer": "Gout is caused by uric acid crystals in a joint."}'
-    (record,) = asyncio.run(Unify().process(row(passage=passage), context(good)))
+    (record,) = asyncio.run(Unify().process(row(text=passage), context(good)))
     assert record["instruction"] == "What causes gout?" and record["support"] == 1.0
     bad = '{"question": "What is potassium?", "answer": "Bananas contain potassium."}'
-    (lost,) = asyncio.run(Unify().process(row(passage=passage), context(bad)))
+    (lost,) = asyncio.run(Unify().process(row(text=passage), context(bad)))
     assert error_of(lost)["kind"] == "unsupported_answer"
 
 

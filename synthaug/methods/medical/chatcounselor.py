@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ...engine.step import RowError, SourceStep, StepContext
 from ...errors import InputError
-from ...llm.types import ChatRequest
+from ...llm.types import ChatRequest, object_schema
 from ...records import META, source_record
 from ..common.judged import JsonJudge
 from ..common.parsing import json_reply
@@ -189,12 +189,11 @@ class Judge(JsonJudge):
     writes = ("counselling_scores", "counselling_score", "counselling_judge")
 
     def request(self, row: dict[str, Any], seed: int) -> ChatRequest:
-        p = self.params
         prompt = render(__file__, "chatcounselor_judge.j2", competencies=COMPETENCIES,
                         query=row["query"], answer=row["answer"],
                         keys=", ".join(f'"{k}"' for k in COMPETENCIES))  # fmt: skip
         properties = {k: {"enum": list(range(1, 11))} for k in COMPETENCIES}
-        return json_request(prompt, properties, p.temperature, p.max_tokens, seed)
+        return self.schema_request(prompt, object_schema(properties), seed)
 
     def keep(self, row: dict[str, Any], reply: dict[str, Any], judge: str) -> dict[str, Any]:
         scores = {k: reply.get(k) for k in COMPETENCIES}

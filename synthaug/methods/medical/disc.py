@@ -42,7 +42,7 @@ from ...llm.types import ChatRequest
 from ...records import META, record_id
 from ...verify.evidence import kg_answer_verdict
 from ..common.parsing import json_reply
-from ..common.rows import dropped
+from ..common.rows import kept_if_verified
 from ..common.tasks import ModelStep
 from ..registry import register
 from ..templates import render
@@ -176,9 +176,6 @@ class KGQA(ModelStep):
 
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
         (record,) = await super().process(row, ctx)
-        if record["stated_triples"]:
-            return [record]
         objects = ", ".join(repr(t["object"]) for t in row["triples"])
         message = f"the answer states none of {objects}: {record['answer'][:200]!r}"
-        return [dropped(self, row, "object_not_in_answer", message, 0,
-                        {k: record[k] for k in self.writes})]  # fmt: skip
+        return kept_if_verified(self, row, record, "object_not_in_answer", message)

@@ -74,17 +74,17 @@ class Unify(ModelStep):
 
     In one language; the answer's lexical ``support`` in the passage is checked.
 
-    Input columns: ``passage`` (``title`` if present). Output columns: ``instruction``,
+    Input columns: ``text`` (the passage; ``title`` if present). Output columns: ``instruction``,
     ``output``, ``messages``, ``support``."""
 
     Params = UnifyParams
     params: UnifyParams
-    reads = ("passage",)
+    reads = ("text",)
     writes = ("instruction", "output", "messages", "support")
 
     def requests(self, row: dict[str, Any], ctx: StepContext) -> list[ChatRequest]:
         p, text = self.params, {"type": "string", "minLength": 5}
-        prompt = render(__file__, "huatuo2_unify.j2", passage=row["passage"],
+        prompt = render(__file__, "huatuo2_unify.j2", passage=row["text"],
                         title=row.get("title"), language=p.language)  # fmt: skip
         properties = {"question": text, "answer": text}
         return [
@@ -98,7 +98,7 @@ class Unify(ModelStep):
             raise RowError("malformed_output", f"no question and answer: {replies[0].text[:200]!r}")
         messages = [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
         return {"instruction": question, "output": answer, "messages": messages,
-                "support": support(answer, row["passage"])}  # fmt: skip
+                "support": support(answer, row["text"])}  # fmt: skip
 
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
         (record,) = await super().process(row, ctx)

@@ -12,6 +12,7 @@ from ...engine.step import SourceStep, StepContext
 from ...errors import InputError
 from ...records import source_record
 from ..common.rows import packaged_rows
+from ..common.sources import PackagedSource
 from ..registry import register
 from .dialogue import dialogue_problem, squeezed
 
@@ -64,32 +65,11 @@ class Consultations(SourceStep):
             yield source_record(fields, source=self.params.path or CONSULTATIONS, index=index)
 
 
-class PassageParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    path: str | None = Field(None, description="a file with a text column (default: 16 shipped)")
-    column: str = "text"
-    count: int | None = Field(None, ge=1)
-
-
 @register("medical.passages", taxonomy="I/O (medical pre-training text)", stage=STAGE, paper="-")
-class Passages(SourceStep):
+class Passages(PackagedSource):
     """Medical passages as pre-training text (default: 16 written for synthaug).
 
-    Output columns: ``passage`` and ``title`` (None when the file has none)."""
+    Output columns: ``text`` and the file's others (the shipped file: ``id``, ``title``)."""
 
-    Params = PassageParams
-    params: PassageParams
-    writes = ("passage", "title")
-    seed_data: ClassVar[dict[str, str]] = {"path": PASSAGES}
-
-    def load(self) -> list[dict[str, Any]]:
-        p = self.params
-        return packaged_rows(p.path, PASSAGES, [p.column], p.count)
-
-    def expected_rows(self) -> int | None:
-        return len(self.load())
-
-    async def rows(self, ctx: StepContext) -> AsyncIterator[dict[str, Any]]:
-        for index, row in enumerate(self.load()):
-            fields = {"passage": str(row[self.params.column]).strip(), "title": row.get("title")}
-            yield source_record(fields, source=self.params.path or PASSAGES, index=index)
+    builtin = PASSAGES
+    required = ("text",)

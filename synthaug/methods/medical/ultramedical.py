@@ -178,7 +178,7 @@ class Feedback(JsonJudge):
     writes = ("feedback", "ranking", "chosen", "rejected", "feedback_judge")
 
     def request(self, row: dict[str, Any], seed: int) -> ChatRequest:
-        p, count = self.params, len(row["completions"])
+        count = len(row["completions"])
         if count < 2:
             raise RowError("too_few_completions", f"{count} completion(s): nothing to rank")
         responses = [c["response"] for c in row["completions"]]
@@ -191,7 +191,7 @@ class Feedback(JsonJudge):
         ranking = {"type": "array", "items": {"enum": list(range(1, count + 1))},
                    "minItems": count, "maxItems": count}  # fmt: skip
         properties = {"feedback": feedback, "ranking": ranking}
-        return json_request(prompt, properties, p.temperature, p.max_tokens, seed)
+        return self.schema_request(prompt, object_schema(properties), seed)
 
     def keep(self, row: dict[str, Any], reply: dict[str, Any], judge: str) -> dict[str, Any]:
         completions, feedback = row["completions"], reply.get("feedback")
