@@ -1,7 +1,8 @@
-"""Medical pipelines (DISC-MedLLM, BianQue, HuatuoGPT, HuatuoGPT-II): dialogue checks, reply
-parsing, KG sampling, the chain-of-questioning schedule, the HuatuoGPT mixture, the MedQA and
+"""Medical pipelines (DISC-MedLLM, BianQue, HuatuoGPT, HuatuoGPT-II, ChatCounselor,
+UltraMedical): dialogue checks, reply parsing, KG sampling, the chain-of-questioning schedule,
+the HuatuoGPT mixture, counselling clips and skill scores, UltraMedical's ranking, the MedQA and
 MedMCQA benchmarks; every recipe on the embedded model (one thread, deterministic, tiny
-counts), BianQue's multi-turn dialogue killed with SIGKILL and resumed."""
+counts), BianQue's multi-turn dialogue killed with SIGKILL mid-dialogue and resumed."""
 
 from __future__ import annotations
 
