@@ -143,6 +143,35 @@ def start_llamacpp_http(api_key: str, embedding: bool = False):
     return server, server.listening_address + "/v1"
 
 
+def run_on_endpoint(recipe: str, overrides: list[str], url: str, key: str, cwd: Path) -> list[dict]:
+    """``synthaug run RECIPE`` through the ``openai`` backend at ``url`` (key ``key``): checks
+    what holds for any model (every model call went to the endpoint, some row came out, every
+    error row says why, ``synthaug verify`` agrees with every record carrying evidence);
+    returns the records."""
+    out = cwd / "data.jsonl"
+    env = {"SYNTHAUG_CACHE": str(cwd / "cache.sqlite3"), "K": key}
+    done = run_cli(
+        "run", recipe, *overrides, "--out", str(out), "--quiet",
+        "--backend", "openai", "--base-url", url, "--model", "smollm2",
+        "--api-key-env", "K", cwd=cwd, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    summary = summary_of(out)
+    assert summary["backend"].startswith("openai") and summary["llm"]["model_calls"] > 0
+    records = read_jsonl(out)
+    errors_path = out.with_name("data.errors.jsonl")
+    errors = read_jsonl(errors_path) if errors_path.exists() else []
+    assert summary["steps"][0]["rows_out"] >= 1 and records + errors, "no row came out"
+    for error in errors:
+        assert error["_meta"]["error"]["kind"] and error["_meta"]["error"]["message"]
+    assert all(r["_meta"]["model"].startswith("openai:") for r in records if "model" in r["_meta"])
+    if any("verification" in r for r in records):
+        checked = run_cli("verify", str(out), "--json", "--quiet", cwd=cwd, env=env)
+        report = json.loads(checked.stdout)
+        assert checked.returncode == 0 and report["disagreements"] == [], checked.stdout
+    return records
+
+
 def summary_of(out: Path) -> dict:
     """The run summary written beside ``out``."""
     stem = out.with_suffix("")

@@ -12,10 +12,8 @@ carries evidence.
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from conftest import read_jsonl, run_cli, start_llamacpp_http, summary_of
+from conftest import run_on_endpoint, start_llamacpp_http
 
 KEY = "grounded-recipes-token"
 RECIPES = {  # recipe -> overrides keeping it small; the provenance column of its records
@@ -41,26 +39,5 @@ def endpoint():
 @pytest.mark.parametrize("recipe", list(RECIPES))
 def test_grounded_recipe_runs_on_an_endpoint(recipe, endpoint, tmp_path):
     overrides, provenance = RECIPES[recipe]
-    out = tmp_path / "data.jsonl"
-    env = {"SYNTHAUG_CACHE": str(tmp_path / "cache.sqlite3"), "K": KEY}
-    done = run_cli(
-        "run", recipe, *overrides, "--out", str(out), "--quiet",
-        "--backend", "openai", "--base-url", endpoint, "--model", "smollm2",
-        "--api-key-env", "K", cwd=tmp_path, env=env,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    summary = summary_of(out)
-    assert summary["backend"].startswith("openai") and summary["llm"]["model_calls"] > 0
-    records = read_jsonl(out)
-    errors_path = out.with_name("data.errors.jsonl")
-    errors = read_jsonl(errors_path) if errors_path.exists() else []
-    assert records + errors, "no row came out"
-    for error in errors:
-        assert error["_meta"]["error"]["kind"] and error["_meta"]["error"]["message"]
-    for record in records:
-        assert record[provenance], f"{recipe} record without {provenance}"
-        assert record["_meta"].get("model", "openai:").startswith("openai:")
-    if any("verification" in r for r in records):
-        checked = run_cli("verify", str(out), "--json", "--quiet", cwd=tmp_path, env=env)
-        report = json.loads(checked.stdout)
-        assert checked.returncode == 0 and report["disagreements"] == [], checked.stdout
+    records = run_on_endpoint(recipe, overrides, endpoint, KEY, tmp_path)
+    assert all(record[provenance] for record in records), f"{recipe}: a record lost {provenance}"
