@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
+import signal
+import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -138,3 +142,30 @@ def test_the_page_shows_the_rows_pictures(served, browser):
     page.wait_for_selector("#empty:not([hidden])")
     assert sorted(seen) == sorted(r["_meta"]["id"] for r in rows) and not errors
     page.close()
+
+
+def test_the_command_serves_the_store_beside_data(served, tmp_path):
+    _, rows = served
+    process = subprocess.Popen(
+        [sys.executable, "-m", "synthaug.cli", "review", str(tmp_path / "review.jsonl"),
+         "--db", str(tmp_path / "cli.sqlite"), "--text-column", "question",
+         "--labels", "correct,wrong"],
+        cwd=tmp_path.parent,  # the images are found beside DATA, not in the current folder
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        lines = [process.stdout.readline(), process.stdout.readline()]
+        match = re.search(r"open (http://127\.0\.0\.1:\d+)/\?token=(\S+)", lines[1])
+        assert match, [*lines, process.stderr.read() if process.poll() is not None else ""]
+        base, auth = match.group(1), {"Authorization": f"Bearer {match.group(2)}"}
+        claim = httpx.post(base + "/api/claim", json={"annotator": "ann"}, headers=auth).json()
+        shown = claim["item"]["images"]
+        assert len(shown) == 1 and shown[0] in {r["image"] for r in rows}
+        picture = httpx.get(base + "/api/image", params={"path": shown[0]}, headers=auth)
+        assert picture.status_code == 200
+        assert picture.content == (tmp_path / shown[0]).read_bytes()
+        outside = httpx.get(base + "/api/image", params={"path": "../review.jsonl"}, headers=auth)
+        assert outside.status_code == 404
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=30)
