@@ -39,7 +39,7 @@ from ...llm.types import ChatRequest, chat
 from ...records import META, derive, record_id
 from ..registry import register
 from ..templates import render
-from .vision import VisionCaption
+from .vision import ShortCaption
 
 PAPER = (
     "Dunlap et al., NeurIPS 2023, Diversify Your Vision Datasets with Automatic "
@@ -51,13 +51,10 @@ BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])?\s*")
 
 
 @register("alia.caption", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
-class Caption(VisionCaption):
+class Caption(ShortCaption):
     """A one-sentence caption of each image from a vision endpoint (ALIA's BLIP captions).
 
     Input columns: ``image``. Output columns: ``vlm_caption``."""
-
-    PROMPT = "Write a short caption of this image: one sentence saying what it shows."
-    COLUMN = "vlm_caption"
 
 
 class DomainsParams(BaseModel):

@@ -36,7 +36,7 @@ from ...llm.types import ChatRequest, chat, json_object, object_schema
 from ...records import META, failed
 from ..registry import register
 from ..templates import render
-from .vision import VisionCaption
+from .vision import ShortCaption
 
 PAPER = (
     "Khan et al., CVPR 2023, Q: How to Specialize Large Vision-Language Models to Data-Scarce "
@@ -47,13 +47,10 @@ STAGE = "instruction tuning (multimodal)"
 
 
 @register("seltda.caption", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
-class Caption(VisionCaption):
+class Caption(ShortCaption):
     """A one-sentence caption of each unlabelled image from a vision endpoint.
 
     Input columns: ``image``. Output columns: ``vlm_caption``."""
-
-    PROMPT = "Write a short caption of this image: one sentence saying what it shows."
-    COLUMN = "vlm_caption"
 
 
 class QuestionsParams(BaseModel):

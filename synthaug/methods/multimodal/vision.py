@@ -60,3 +60,10 @@ class VisionCaption(MapStep):
             raise RowError("format", "the vision endpoint returned an empty caption")
         fields = self.fields(caption, instruction, seed)
         return [self.derived(row, fields, ctx, [request], llm=client, seed=seed)]
+
+
+class ShortCaption(VisionCaption):
+    """A one-sentence caption (in ``vlm_caption``), as BLIP writes for SelTDA and ALIA."""
+
+    PROMPT = "Write a short caption of this image: one sentence saying what it shows."
+    COLUMN = "vlm_caption"
