@@ -113,7 +113,7 @@ class VisionEndpoint(ThreadingHTTPServer):
 
     def __init__(self, token: str):
         super().__init__(("127.0.0.1", 0), _Handler)
-        self.token, self.calls, self.images = token, 0, 0
+        self.token, self.calls, self.images, self.generations = token, 0, 0, 0
         self.lock = threading.Lock()
 
     @property
@@ -155,6 +155,8 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._authorised():
             return
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if self.path == "/v1/images/generations":
+            return self._generate(body)
         if self.path != "/v1/chat/completions" or not isinstance(body.get("model"), str):
             return self._error(400, "expected a chat completion with a model", "invalid_request")
         prompt, images = "", []
@@ -188,6 +190,26 @@ class _Handler(BaseHTTPRequestHandler):
                       "completion_tokens": len(text.split()),
                       "total_tokens": len(prompt.split()) + 85 * len(images) + len(text.split())},
         })  # fmt: skip
+
+    def _generate(self, body: dict) -> None:
+        """OpenAI's image generation shape (``data[0].b64_json``): the picture is drawn from
+        the prompt, deterministically (see ``drawn``)."""
+        if body.get("response_format") != "b64_json" or body.get("n") != 1:
+            return self._error(400, "expected n 1 and b64_json", "invalid_request")
+        width, height = (int(v) for v in body["size"].split("x"))
+        with self.server.lock:
+            self.server.generations += 1
+        data = base64.b64encode(drawn(body["prompt"], width, height)).decode()
+        self._reply(200, {"created": 0, "data": [{"b64_json": data}]})
+
+
+def drawn(prompt: str, width: int, height: int) -> bytes:
+    """The stand-in's picture for ``prompt``: filled with the first palette colour the prompt
+    names (gray when none)."""
+    colour = next((c for n, c in scenes.COLORS.items() if n in prompt.split()), (128, 128, 128))
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), colour).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 @pytest.fixture
@@ -331,3 +353,32 @@ def test_alia_prompts_from_summarised_captions(endpoint, tmp_path):
         assert record["prompt"] == f"a photo of a {cls} {domain}"
         assert record["edit_instruction"] == f"put the {cls} {domain}"
         assert len(record["_meta"]["parents"]) == 1
+
+
+GENERATE = """\
+name: alia_generate
+seed: 0
+backend: {{type: local, parallel: 1, threads: 1, deterministic: true}}
+output: data.jsonl
+steps:
+  - {{name: scenes, method: scenes.generate, params: {{count: 2}}}}
+  - {{name: domains, method: alia.domains,
+     params: {{caption_column: caption, prefix: a picture of, max_tokens: 64}}}}
+  - {{name: prompts, method: alia.prompts, params: {{classes: [red circle]}}}}
+  - {{name: generate, method: alia.generate,
+     params: {{base_url: "{base_url}", model: tiny-diffusion, size: 64x48, api_key_env: {key}}}}}
+"""
+
+
+def test_alia_generates_pictures_for_its_prompts_when_an_image_endpoint_is_set(endpoint, tmp_path):
+    recipe = GENERATE.format(base_url=endpoint.base_url, key=KEY_ENV)
+    (tmp_path / "recipe.yaml").write_text(recipe)
+    records = run_recipe_twice(tmp_path, "recipe.yaml")  # captions given: no vision call
+    assert endpoint.calls == 0 and records and endpoint.generations == len(records)
+    for record in records:
+        picture = (tmp_path / record["image"]).read_bytes()
+        assert picture == drawn(record["prompt"], 64, 48)  # what the endpoint drew, stored
+        assert record["prompt"].startswith("a photo of a red circle ")
+        assert record["generated_by"]["model"] == "tiny-diffusion"
+    files = list((tmp_path / "images").rglob("*.png"))
+    assert len(files) == 2 + len({r["image"] for r in records})  # two scenes, each picture once

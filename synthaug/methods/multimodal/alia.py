@@ -16,10 +16,12 @@ Steps here:
   captions, then the refinement turn; one row per domain description (``domain``: the setting
   after the prefix);
 - ``alia.prompts``: per domain and class, the generation prompt (img2img/txt2img) and the
-  InstructPix2Pix-style edit instruction: the prompt data that is this recipe's product.
+  InstructPix2Pix-style edit instruction: the prompt data that is this recipe's product;
+- ``alia.generate`` (only with an image endpoint configured): a picture per generation prompt
+  from an OpenAI-compatible ``/images/generations`` endpoint, stored beside the output.
 
-Differences from the paper: no image is edited or generated and no filter runs (those need a
-diffusion model; the prompts are the offline product); the refinement question and the edit
+Differences from the paper: no training image is edited (only text-to-image generation through
+an endpoint is built) and no filter runs; the refinement question and the edit
 instruction's wording are written from memory of the paper (only the summarising prompt's
 wording was found); the captioner is whatever model the endpoint serves, not BLIP.
 """
@@ -39,6 +41,7 @@ from ...llm.types import ChatRequest, chat
 from ...records import META, derive, record_id
 from ..registry import register
 from ..templates import render
+from .image_generation import ImageEndpoint, generate, provenance
 from .vision import ShortCaption
 
 PAPER = (
@@ -155,3 +158,22 @@ class Prompts(MapStep):
                       "edit_instruction": p.edit_template.format(cls=cls, domain=row["domain"])}  # fmt: skip
             out.append(derive(row, fields, step=self.name, method=self.method, index=index))
         return out
+
+
+@register("alia.generate", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
+class Generate(MapStep):
+    """A picture per generation prompt from an OpenAI-compatible image endpoint (``params``:
+    ``base_url``, ``model``, ...); only when one is configured, as a last step.
+
+    Input columns: ``prompt``. Output columns: ``image`` (the new picture), ``generated_by``."""
+
+    Params = ImageEndpoint
+    params: ImageEndpoint
+    reads = ("prompt",)
+    writes = ("image", "generated_by")
+    checkpointed = True  # each picture is a paid call: keep finished rows across a kill
+
+    async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
+        path = await generate(self.params, row["prompt"], ctx)
+        fields = {"image": path, "generated_by": provenance(self.params)}
+        return [derive(row, fields, step=self.name, method=self.method)]
