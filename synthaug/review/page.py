@@ -4,7 +4,8 @@ Keys (label mode): 1-9 pick a label (accept when it is the LLM's), Enter or a ac
 LLM's label, e edit the text (Ctrl+Enter saves, Escape cancels), r reject, s skip.
 Dialogue mode: Ctrl+Enter accepts the proposed turns (as edited) and asks for the next ones,
 Escape leaves the text box, f finishes (the proposal box is kept), r reject, s skip. The annotator id is asked once
-and kept in localStorage, unless the session was opened with a per-annotator token.
+and kept in localStorage, unless the session was opened with a per-annotator token. A row's
+pictures (its ``image``/``images`` paths in the image store beside DATA) show above its text.
 """
 
 from __future__ import annotations

@@ -62,10 +62,13 @@ class QuestionsParams(BaseModel):
     max_tokens: int = Field(128, ge=16)
 
 
+def _words(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
 def grounded(answer: str, caption: str) -> bool:
     """Whether ``answer`` occurs in ``caption`` (case, punctuation and spacing ignored)."""
-    words = lambda text: " ".join(re.findall(r"\w+", text.lower()))  # noqa: E731
-    return bool(words(answer)) and f" {words(answer)} " in f" {words(caption)} "
+    return bool(_words(answer)) and f" {_words(answer)} " in f" {_words(caption)} "
 
 
 @register("seltda.questions", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...engine.step import MapStep, RowError, StepContext
+from ...errors import SynthaugError
 from ...io.images import ImageStore
 from ...llm.types import vision_chat
 from ...records import META
@@ -51,7 +52,10 @@ class VisionCaption(MapStep):
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
         p = self.params
         instruction, seed = p.prompt or self.PROMPT, ctx.seed(row[META]["id"])
-        image = ImageStore.beside(ctx.output).read(row["image"])
+        try:
+            image = ImageStore.beside(ctx.output).read(row["image"])
+        except (SynthaugError, OSError) as error:
+            raise RowError("image", f"cannot read the picture {row['image']!r}: {error}") from None
         request = vision_chat(instruction, [image], temperature=p.temperature,
                               max_tokens=p.max_tokens, seed=seed)  # fmt: skip
         client = ctx.require_llm(p.vision)
