@@ -35,6 +35,7 @@ from synthaug.llm.backend import wire_body
 from synthaug.llm.cache import request_key
 from synthaug.llm.types import ChatRequest, chat, vision_chat
 from synthaug.media import scenes
+from synthaug.methods.multimodal.llava import DETAIL_INSTRUCTIONS
 
 PALETTE = {**scenes.COLORS, "background": (228, 228, 222), "outline": (30, 30, 30),
            "white": (255, 255, 255), "black": (0, 0, 0)}  # fmt: skip
@@ -288,7 +289,7 @@ def test_sharegpt4v_captions_come_from_the_pictures(endpoint, tmp_path):
             noun = "shape" if count == 1 else "shapes"
             assert f"{count} {colour} {noun}" in record["detailed_caption"]
         assert record["messages"][1]["content"] == record["detailed_caption"]
-        assert "comprehensive and detailed" in record["messages"][0]["content"]
+        assert record["messages"][0]["content"] in DETAIL_INSTRUCTIONS
         assert record["_meta"]["model"] == f"openai:tiny-vision@{endpoint.base_url}"
 
 

@@ -11,7 +11,8 @@ extends the set to 1.2M.
 
 Step here: ``sharegpt4v.caption``: per image, one request to the vision endpoint with the
 captioning prompt; the caption is kept as ``detailed_caption`` and as a training turn pair
-(``messages``: a detailed-description instruction, then the caption), the SFT form.
+(``messages``: one of LLaVA's detailed-description instructions, drawn with the seed, then the
+caption), the form in which ShareGPT4V's captions replace LLaVA's detailed descriptions in SFT.
 
 Differences from the paper: the prompt is written for synthaug from the paper's description of
 its prompt (the released prompt was not at hand; its first sentence is the Share-Captioner's
@@ -24,6 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..registry import register
+from .llava import DETAIL_INSTRUCTIONS
 from .vision import VisionCaption
 
 PAPER = "Chen et al., 2023, ShareGPT4V: Improving Large Multi-Modal Models with Better Captions (arXiv 2311.12793)"
@@ -49,6 +51,6 @@ class Caption(VisionCaption):
     writes = ("detailed_caption", "messages")
 
     def fields(self, caption: str, instruction: str, seed: int) -> dict[str, Any]:
-        messages = [{"role": "user", "content": instruction},
+        messages = [{"role": "user", "content": DETAIL_INSTRUCTIONS[seed % len(DETAIL_INSTRUCTIONS)]},
                     {"role": "assistant", "content": caption}]  # fmt: skip
         return {self.COLUMN: caption, "messages": messages}
