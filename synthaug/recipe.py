@@ -183,7 +183,9 @@ def _check_backend_names(step: Step, index: int, backends: dict[str, BackendConf
         if name not in backends:
             known = ", ".join(sorted(backends)) or "none"
             raise RecipeError(
-                f"steps[{index}].params.{param}: no backend {name!r} in backends (known: {known})"
+                f"steps[{index}].params.{param}: no backend {name!r} in backends (known: {known}); "
+                f"set backends.{name}, e.g. --set 'backends.{name}="
+                "{type: openai, base_url: URL, model: NAME}'"
             )
 
 

@@ -23,6 +23,17 @@ TEMP = re.compile(r"\..+\.tmp-(\d+)")
 STORED = re.compile(rf"{FOLDER}/[0-9a-f]{{2}}/[0-9a-f]{{62}}\.[a-z0-9]{{1,5}}")
 
 
+MEDIA_TYPES = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg",
+               "gif": "image/gif", "webp": "image/webp"}  # fmt: skip
+
+
+def referenced(record: dict[str, object]) -> list[str]:
+    """The store paths a record's ``image`` (a path) or ``images`` (a list) column names."""
+    found = record.get("images")
+    candidates = [*(found if isinstance(found, list) else []), record.get("image")]
+    return list(dict.fromkeys(c for c in candidates if is_stored_path(c)))  # type: ignore[misc]
+
+
 def is_stored_path(relative: object) -> bool:
     """Whether ``relative`` is a path the store writes (so it cannot name a file elsewhere,
     e.g. an absolute path or one with ``..``)."""
@@ -62,6 +73,17 @@ class ImageStore:
                 f"{relative!r}: not an image path of the store (images/ab/<sha256>.png)"
             )
         return self.root / relative
+
+    def open_served(self, relative: str) -> tuple[bytes, str]:
+        """The bytes and media type of a stored image, for a server: only a path the store
+        writes (no ``..``, nothing absolute) of a known image type, whose real file (symlinks
+        resolved) lies inside the store's folder; ``FileNotFoundError`` otherwise."""
+        media = MEDIA_TYPES.get(relative.rpartition(".")[2]) if is_stored_path(relative) else None
+        folder = (self.root / FOLDER).resolve()
+        target = (self.root / relative).resolve() if media else folder
+        if media is None or not target.is_relative_to(folder) or not target.is_file():
+            raise FileNotFoundError(relative)
+        return target.read_bytes(), media
 
     def sweep(self) -> int:
         """Remove the temp files of writers that are gone (a killed run's); returns how many."""

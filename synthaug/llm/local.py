@@ -115,6 +115,10 @@ class LocalBackend(Backend):
             raise BackendUnavailable(f"{self.model_path}: cannot load model ({exc})") from exc
 
     async def complete(self, request: ChatRequest) -> Completion:
+        if request.has_images:
+            raise BackendCallError(
+                "bad_request", "the embedded model cannot see images: use a vision endpoint"
+            )
         if request.n > self.parallel:  # llama.cpp serves at most one sample per slot
             return await self._complete_in_parts(request)
         if self._server is None or self._pool is None:

@@ -4,10 +4,17 @@ A ``ChatRequest`` is either a chat request (``messages``) or a raw completion
 (``prompt``, for methods such as Self-Instruct or Magpie that need the bare
 text or template). Structured output is a first-class option: ``json_schema``
 or ``grammar`` (GBNF), never both.
+
+A chat turn's ``content`` is a string, or (for a vision endpoint) a list of content parts as
+OpenAI's chat-completions API defines them: ``{"type": "text", "text": ...}`` and
+``{"type": "image_url", "image_url": {"url": "data:image/png;base64,..."}}`` (``vision_chat``
+builds one). In the cache key an inline image counts by the SHA-256 of its bytes.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from typing import Any, Literal
 
@@ -21,7 +28,7 @@ class ChatRequest(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    messages: tuple[dict[str, str], ...] | None = None
+    messages: tuple[dict[str, Any], ...] | None = None  # content: str, or content parts
     prompt: str | None = None
     n: int = Field(1, ge=1, le=128)
     temperature: float = Field(1.0, ge=0, le=2)
@@ -42,20 +49,75 @@ class ChatRequest(BaseModel):
             raise ValueError("give exactly one of messages (chat) or prompt (raw completion)")
         if self.json_schema is not None and self.grammar is not None:
             raise ValueError("json_schema and grammar cannot be combined")
+        for turn in self.messages or ():
+            content = turn.get("content")
+            if not isinstance(content, str) and not _parts(content):
+                raise ValueError("a turn's content is a string or a list of text/image_url parts")
         return self
 
     @property
     def is_chat(self) -> bool:
         return self.messages is not None
 
+    @property
+    def has_images(self) -> bool:
+        return any(not isinstance(turn["content"], str) for turn in self.messages or ())
+
     def cache_fields(self) -> dict[str, Any]:
-        """The request as a plain dict, for hashing."""
-        return self.model_dump(mode="json")
+        """The request as a plain dict, for hashing (an inline image as its bytes' SHA-256)."""
+        fields = self.model_dump(mode="json")
+        if self.has_images:
+            fields["messages"] = [
+                {**turn, "content": [_hashed(part) for part in turn["content"]]}
+                if isinstance(turn["content"], list) else turn
+                for turn in fields["messages"]
+            ]  # fmt: skip
+        return fields
 
 
 def chat(*turns: tuple[Role, str], **options: Any) -> ChatRequest:
     """Shorthand: ``chat(("user", "Hi"), temperature=0)``."""
     return ChatRequest(messages=tuple({"role": r, "content": c} for r, c in turns), **options)
+
+
+def image_part(data: bytes, media_type: str = "image/png") -> dict[str, Any]:
+    """An ``image_url`` content part holding ``data`` inline (a base64 ``data:`` URL)."""
+    url = f"data:{media_type};base64,{base64.b64encode(data).decode('ascii')}"
+    return {"type": "image_url", "image_url": {"url": url}}
+
+
+def vision_chat(text: str, images: list[bytes], **options: Any) -> ChatRequest:
+    """One user turn of ``text`` followed by ``images`` (PNG bytes), for a vision endpoint."""
+    parts = [{"type": "text", "text": text}, *(image_part(data) for data in images)]
+    return ChatRequest(messages=({"role": "user", "content": parts},), **options)
+
+
+def _parts(content: Any) -> bool:
+    """Whether ``content`` is a non-empty list of well-formed text / image_url parts."""
+    if not isinstance(content, list | tuple) or not content:
+        return False
+    for part in content:
+        kind = part.get("type") if isinstance(part, dict) else None
+        url = part.get("image_url", {}).get("url") if kind == "image_url" else None
+        if not (kind == "text" and isinstance(part.get("text"), str)) and not isinstance(url, str):
+            return False
+    return True
+
+
+def _hashed(part: dict[str, Any]) -> dict[str, Any]:
+    """A content part with an inline image replaced by its bytes' SHA-256."""
+    url = part.get("image_url", {}).get("url", "") if part.get("type") == "image_url" else ""
+    if not url.startswith("data:"):
+        return part
+    data = base64.b64decode(url.partition(",")[2])
+    media = url.removeprefix("data:").partition(";")[0]
+    return {
+        **part,
+        "image_url": {
+            **part["image_url"],
+            "url": f"{media};sha256:" + hashlib.sha256(data).hexdigest(),
+        },
+    }
 
 
 def one_prompt(prompt: str, mode: Literal["completion", "chat"], **options: Any) -> ChatRequest:

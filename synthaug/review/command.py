@@ -51,7 +51,9 @@ def cmd_review(args: argparse.Namespace) -> int:
         print(f"review: {counts['written']:,} rows -> {args.export} ({detail})")
         return 0
     writer = _dialogue_writer(args) if args.dialogue else None
-    app = ReviewApp(store, data.labels, args.text_column, writer, users=annotators)
+    app = ReviewApp(
+        store, data.labels, args.text_column, writer, args.data.parent, users=annotators
+    )
     try:
         server = ReviewServer(app, args.host, args.port)
     except OSError as exc:

@@ -4,7 +4,8 @@ Keys (label mode): 1-9 pick a label (accept when it is the LLM's), Enter or a ac
 LLM's label, e edit the text (Ctrl+Enter saves, Escape cancels), r reject, s skip.
 Dialogue mode: Ctrl+Enter accepts the proposed turns (as edited) and asks for the next ones,
 Escape leaves the text box, f finishes (the proposal box is kept), r reject, s skip. The annotator id is asked once
-and kept in localStorage, unless the session was opened with a per-annotator token.
+and kept in localStorage, unless the session was opened with a per-annotator token. A row's
+pictures (its ``image``/``images`` paths in the image store beside DATA) show above its text.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ button{font:inherit;margin:.2rem;padding:.3rem .7rem;border-radius:6px;border:1p
 button.primary{background:#1d4ed8;color:#fff;border-color:#1d4ed8}
 textarea{width:100%;min-height:8rem;font:inherit}
 .turn{margin:.3rem 0}.turn b{display:inline-block;min-width:6rem}
+#images img{max-width:100%;max-height:24rem;display:block;margin:.3rem 0}
 #message{min-height:1.5rem;color:#b91c1c}
 [hidden]{display:none!important}
 kbd{border:1px solid #aaa;border-radius:3px;padding:0 .25rem;font-size:.8rem}
@@ -44,7 +46,7 @@ kbd{border:1px solid #aaa;border-radius:3px;padding:0 .25rem;font-size:.8rem}
 <div id="message" role="status"></div>
 <section id="empty" class="card" hidden>The queue is empty: every item is done (or leased to someone else).</section>
 <section id="label-view" hidden>
-<div class="card"><div id="text"></div></div>
+<div class="card"><div id="images"></div><div id="text"></div></div>
 <div class="card llm">LLM label: <strong id="llm-label"></strong>
 <span class="muted">confidence <span id="confidence"></span> <span id="votes"></span></span>
 <div id="explanation" class="muted"></div></div>
@@ -127,6 +129,10 @@ async function next() {
     await propose("");
   } else {
     renderLabels();
+    $("images").replaceChildren(...item.images.map((path) => {
+      const img = document.createElement("img"); img.alt = path;
+      img.src = "/api/image?path=" + encodeURIComponent(path); return img;
+    }));
     $("text").textContent = item.text;
     $("llm-label").textContent = item.label === null ? "(none)" : item.label;
     $("confidence").textContent = typeof item.confidence === "number" ? item.confidence.toFixed(2) : "n/a";

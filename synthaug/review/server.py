@@ -11,8 +11,10 @@ from __future__ import annotations
 import re
 import sqlite3
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
+from ..io.images import ImageStore, referenced
 from ..web.server import HTTPError, LocalServer, SecureHandler, TokenApp
 from .dialogue import SPEAKERS, DialogueWriter, parse_turns, valid_history
 from .page import render_page
@@ -24,13 +26,15 @@ ANNOTATOR = re.compile(r"^[\w.@ +-]{1,64}$")
 
 @dataclass
 class ReviewApp(TokenApp):
-    """What the handlers share: the queue, the label set, the mode and the credentials
-    (``users``: the named annotators)."""
+    """What the handlers share: the queue, the label set, the mode, the credentials
+    (``users``: the named annotators) and ``image_root``, the folder of DATA whose image store
+    (``images/``) holds the pictures multimodal rows name (None: no images are served)."""
 
     store: ReviewStore
     labels: list[str]
     text_column: str = "text"
     writer: DialogueWriter | None = None
+    image_root: Path | None = None
 
     @property
     def dialogue(self) -> bool:
@@ -41,6 +45,7 @@ class Handler(SecureHandler):
     server: ReviewServer
     server_version = "synthaug-review"
     cookie = "synthaug_review"
+    csp_extra = "img-src 'self'; "
 
     @property
     def app(self) -> ReviewApp:
@@ -63,6 +68,8 @@ class Handler(SecureHandler):
             )
         elif path == "/api/state":
             self._json(self._state())
+        elif path == "/api/image":
+            self._image(query.get("path", [""])[0])
         else:
             raise HTTPError(404, "not found")
 
@@ -88,12 +95,22 @@ class Handler(SecureHandler):
             "progress": self.app.store.progress(),
         }
 
+    def _image(self, relative: str) -> None:
+        """A picture of the image store beside DATA (never a file elsewhere)."""
+        if self.app.image_root is None:
+            raise HTTPError(404, "no images are served")
+        try:
+            data, media = ImageStore(self.app.image_root).open_served(relative)
+        except (FileNotFoundError, OSError):
+            raise HTTPError(404, "no such image in the store (images/ab/<sha256>.png)") from None
+        self._send(200, data, media)
+
     def _claim(self, annotator: str, body: dict[str, Any]) -> dict[str, Any]:
         claimed = self.app.store.claim(annotator)
         item = None
         if claimed is not None:
             record = claimed["record"]
-            item = {"id": claimed["id"], "lease": claimed["lease"]}
+            item = {"id": claimed["id"], "lease": claimed["lease"], "images": referenced(record)}
             if self.app.dialogue:
                 item["scenario"] = record.get("scenario", record.get(self.app.text_column))
                 item["history"] = claimed["draft"] or []
