@@ -140,9 +140,12 @@ def test_sharded_images_land_beside_the_merged_output(tmp_path):
     run = ["run", "abstract_images", "--set", "steps[0].params.count=6", "--quiet"]
     whole = run_cli(*run, "--out", "whole/data.jsonl", cwd=tmp_path)
     assert whole.returncode == 0, whole.stderr
+    drawn = []  # images on disk after each shard: a shard draws only its own rows' images
     for extra in (["--shard", "0/2"], ["--shard", "1/2"], ["--merge"]):
         done = run_cli(*run, "--out", "sharded/data.jsonl", *extra, cwd=tmp_path)
         assert done.returncode == 0, done.stderr
+        drawn.append(len(list((tmp_path / "sharded" / "images").rglob("*.png"))))
+    assert drawn == [3, 6, 6]
     merged = read_jsonl(tmp_path / "sharded" / "data.jsonl")
     assert merged == read_jsonl(tmp_path / "whole" / "data.jsonl") and len(merged) == 6
     for record in merged:

@@ -278,6 +278,8 @@ class Pipeline:
             default = llm.counting(counts.tally(DEFAULT_BACKEND)) if llm else None
             output = settings.output or settings.out
             ctx = StepContext(default, self.seed, step.name, named, resources, output)
+            if k == 0 and settings.shard:
+                ctx.keeps = settings.shard.owns
             inbox = queues[k - 1] if k else None
             return _Stage(step, ctx, emitters[k], counts, failed, inbox)
 

@@ -4,7 +4,8 @@ The pipeline splits at its first whole-input step (or runs whole when it has non
 source and the map steps before it form the *prefix*, which shards; the rest, the *suffix*,
 needs every row and runs once, at the merge. Every shard runs the whole source (it must be
 deterministic and call no model) and keeps the rows at source positions ``p`` with
-``p % N == i``; map steps depend only on their row (ids and seeds derive from it), so a
+``p % N == i`` (the source's ``ctx.keeps`` tells it which, so that it may skip costly work,
+such as drawing images, for the others); map steps depend only on their row (ids and seeds derive from it), so a
 shard's rows are those an unsharded run makes from the same source rows. A shard writes its
 own checkpoints, lock and *part* under ``RUN_DIR/shards/IIIII-of-NNNNN/``: its rows, each
 tagged with the source position it came from, its failed rows and, last, its summary, whose

@@ -13,7 +13,7 @@ failed instead of aborting the run.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -45,7 +45,9 @@ class RowError(Exception):
 class StepContext:
     """What a running step may use: the LLM clients, the run's resources, the run seed, its
     own name and the run's output file (``output``: steps that write files beside the
-    output, such as images, put them in its folder).
+    output, such as images, put them in its folder). ``keeps(position)`` says whether this run
+    keeps the source row at that position (a ``--shard`` keeps only its share): a source may
+    skip costly work, such as drawing an image, for a row it yields that is not kept.
 
     ``llm`` is the recipe's ``backend:``; ``backends`` holds the clients of the
     named ``backends:`` the step declared (see ``Step.backend_params``);
@@ -58,6 +60,7 @@ class StepContext:
     backends: dict[str, LLMClient] = field(default_factory=dict)
     resources: RunResources = field(default_factory=RunResources)
     output: Path | None = None
+    keeps: Callable[[int], bool] = field(default=lambda position: True)
 
     @property
     def sandbox(self) -> Any:

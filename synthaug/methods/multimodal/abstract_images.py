@@ -71,7 +71,7 @@ class Generate(SourceStep):
             record: dict[str, Any] = {
                 "figure": kind,
                 "spec": evidence["spec"],
-                "image": store.put(abstract.draw(evidence["spec"])),
+                "image": store.put(abstract.draw(evidence["spec"])) if ctx.keeps(slot) else None,
                 "question": question,
                 "answer": answer,
                 "messages": [

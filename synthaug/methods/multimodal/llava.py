@@ -89,7 +89,8 @@ class Scenes(SourceStep):
             seed = ctx.seed(slot)
             scene = scenes.make_scene(seed, p.min_objects, max(p.min_objects, p.max_objects))
             captions = scenes.captions(scene)
-            fields = {"scene": scene, "image": store.put(scenes.draw(scene)),
+            image = store.put(scenes.draw(scene)) if ctx.keeps(slot) else None
+            fields = {"scene": scene, "image": image,
                       "captions": captions, "caption": captions[1],
                       "boxes": scenes.boxes(scene)}  # fmt: skip
             meta = {"id": record_id(self.name, slot), "parents": [], "step": self.name,
