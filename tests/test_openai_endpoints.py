@@ -1,12 +1,16 @@
 """The ``openai`` backend over several replicas of one model: two real llama.cpp HTTP servers
-on 127.0.0.1 (the bundled model, behind an API key), and a port nothing listens on."""
+on 127.0.0.1 (the bundled model, behind an API key), a port nothing listens on, and a real
+HTTP gateway of ours in front of one replica that starts answering 503 mid-run."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pytest
 from conftest import read_jsonl, run_cli, start_llamacpp_http, summary_of
 
@@ -175,3 +179,59 @@ def test_ray_workers_each_spread_over_the_replicas(replicas, tmp_path):
         assert set(json.loads(part.read_text())["llm"]["endpoints"]) == {url_a, url_b}
     local, replay, _ = run(tmp_path, f"{url_b},{url_a}", env, "local.jsonl")
     assert replay["llm"]["model_calls"] == 0 and local == records
+
+
+class FailingReplica(BaseHTTPRequestHandler):
+    """A gateway in front of a real replica (``target``) whose model goes away after
+    ``answers`` completions: every later one is a 503, as a crashed backend behind a proxy
+    answers."""
+
+    target, answers, posts = "", 1, 0
+    lock = threading.Lock()
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        self._forward(httpx.get(self.target + self.path[3:], headers=self._auth()))
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        with self.lock:
+            FailingReplica.posts += 1
+            up = FailingReplica.posts <= self.answers
+        if not up:
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        url = self.target + self.path[3:]  # both end in /v1
+        self._forward(httpx.post(url, content=body, headers=self._auth(), timeout=60))
+
+    def _auth(self):
+        return {"Authorization": self.headers["Authorization"], "Content-Type": "application/json"}
+
+    def _forward(self, response):
+        self.send_response(response.status_code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(response.content)))
+        self.end_headers()
+        self.wfile.write(response.content)
+
+
+def test_a_replica_going_down_mid_run_loses_no_row(replicas, tmp_path):
+    url_a, url_b = replicas
+    FailingReplica.target, FailingReplica.posts = url_a, 0
+    gateway = ThreadingHTTPServer(("127.0.0.1", 0), FailingReplica)
+    threading.Thread(target=gateway.serve_forever, daemon=True).start()
+    flaky = f"http://127.0.0.1:{gateway.server_address[1]}/v1"
+    try:
+        env = {"SYNTHAUG_CACHE": str(tmp_path / "cache.sqlite3"), "K": KEY}
+        records, summary, _ = run(tmp_path, f"{flaky},{url_b}", env)
+    finally:
+        gateway.shutdown()
+        gateway.server_close()
+    assert len(records) == ROWS and all(r["response"].strip() for r in records)
+    assert FailingReplica.posts > FailingReplica.answers  # it did fail calls mid-run
+    assert summary["llm"]["endpoints"] == {flaky: 1, url_b: ROWS - 1}
+    assert summary["llm"]["retries"] >= 1 and not summary["llm"]["failed_calls"]
