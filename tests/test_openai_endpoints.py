@@ -85,8 +85,16 @@ def test_start_fails_only_when_no_endpoint_answers(replicas, monkeypatch):
     with pytest.raises(BackendUnavailable, match="cannot reach"):
         asyncio.run(OpenAIBackend([dead_url(), dead_url()], "smollm2", api_key_env="K").start())
     backend = OpenAIBackend([dead_url(), replicas[0]], "smollm2", api_key_env="K")
-    asyncio.run(backend.start())
-    assert backend.pool.down() == [True, False]
+
+    async def go():
+        await backend.start()
+        down = backend.pool.down()
+        template = await backend.apply_template([{"role": "user", "content": "Hi"}])
+        await backend.close()
+        return down, template
+
+    down, template = asyncio.run(go())
+    assert down == [True, False] and "Hi" in template  # rendered by the replica that is up
 
 
 def test_a_replica_failing_mid_run_is_retried_on_another(replicas, tmp_path, monkeypatch):

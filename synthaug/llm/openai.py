@@ -151,8 +151,10 @@ class OpenAIBackend(Backend):
         return parse_wire_completion(data, chat=request.is_chat)
 
     async def apply_template(self, messages: list[dict[str, str]]) -> str:
-        """A llama.cpp server's ``/apply-template``; other servers need an explicit template."""
-        root = self.base_url.removesuffix("/v1")
+        """A llama.cpp server's ``/apply-template`` (the first replica up); other servers need
+        an explicit template."""
+        up = [url for url, down in zip(self.pool.urls, self.pool.down(), strict=True) if not down]
+        root = (up or [self.base_url])[0].removesuffix("/v1")
         try:
             response = await self._client().post(
                 root + "/apply-template", json={"messages": messages}, headers=self._headers()
