@@ -142,9 +142,18 @@ def add_backend_options(parser: argparse.ArgumentParser) -> None:
         "--model", help="GGUF path (local, openvino), OpenVINO model folder or model name (openai)"
     )
     parser.add_argument(
-        "--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1"
+        "--base-url",
+        help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1; replicas of one "
+        "model: their URLs joined by commas",
     )
     parser.add_argument("--api-key-env", help="environment variable holding the API key")
+
+
+def _urls(value: str | None) -> str | list[str] | None:
+    """``--base-url``: one URL, or a list of replicas' URLs given joined by commas."""
+    if value is None or "," not in value:
+        return value
+    return [url.strip() for url in value.split(",") if url.strip()]
 
 
 def backend_overrides(args: argparse.Namespace) -> list[str]:
@@ -153,7 +162,7 @@ def backend_overrides(args: argparse.Namespace) -> list[str]:
     for key, value in (
         ("type", args.backend),
         ("model", args.model),
-        ("base_url", args.base_url),
+        ("base_url", _urls(args.base_url)),
         ("api_key_env", args.api_key_env),
     ):
         if value is not None:

@@ -120,11 +120,12 @@ def read_jsonl(path: Path) -> list[dict]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-def start_llamacpp_http(api_key: str, embedding: bool = False):
+def start_llamacpp_http(api_key: str, embedding: bool = False, threads: int | None = None):
     """llama.cpp's HTTP server on 127.0.0.1 with the bundled model, locked by ``api_key``.
 
     Returns the server object (keep a reference) and its ``/v1`` base URL. With
-    ``embedding``, it serves mean-pooled ``/v1/embeddings`` instead of completions.
+    ``embedding``, it serves mean-pooled ``/v1/embeddings`` instead of completions;
+    ``threads`` caps its CPU threads (default: llama.cpp's).
     """
     import xllamacpp
 
@@ -136,6 +137,8 @@ def start_llamacpp_http(api_key: str, embedding: bool = False):
     params.n_ctx = 4096
     params.verbosity = -1
     params.api_keys = [api_key]
+    if threads is not None:
+        params.cpuparams.n_threads = params.cpuparams_batch.n_threads = threads
     if embedding:
         params.embedding = True
         params.pooling_type = xllamacpp.llama_pooling_type.LLAMA_POOLING_TYPE_MEAN

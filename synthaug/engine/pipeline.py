@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -345,7 +346,10 @@ class Pipeline:
             summary["shard"] = {**asdict(settings.shard), "fingerprint": settings.prefix}
         for name, value in (settings.shard_llm or {}).items():  # a merge: the shards' model use
             current = summary["llm"].get(name, 0)
-            if not isinstance(current, str):  # cost "unknown" stays unknown
+            if isinstance(value, dict):  # answers per endpoint
+                total = Counter(current or {}) + Counter(value)
+                summary["llm"][name] = dict(sorted(total.items()))
+            elif not isinstance(current, str):  # cost "unknown" stays unknown
                 summary["llm"][name] = round(current + value, 6)
         if not stopped:
             write_text_atomic(summary_path, json.dumps(summary, indent=2) + "\n")
@@ -368,7 +372,7 @@ class _Settings:
     merge: bool = False  # run the suffix on the merged parts
     prefix: str | None = None  # a shard's prefix fingerprint (its part's summary names it)
     parts: list[Path] | None = None  # a merge's parts
-    shard_llm: dict[str, float] | None = None  # a merge's parts' model-use counters
+    shard_llm: dict[str, Any] | None = None  # a merge's parts' model-use counters
     output: Path | None = None  # a shard's: the merged output, beside which steps write images
 
 

@@ -134,10 +134,11 @@ def failed_rows(parts: list[Path]) -> list[dict[str, Any]]:
     return rows
 
 
-def shard_totals(parts: list[Path], stats: list[StepStats]) -> dict[str, float]:
+def shard_totals(parts: list[Path], stats: list[StepStats]) -> dict[str, Any]:
     """Add the parts' per-step counters into ``stats`` (the prefix's); return the sum of
-    their model-use counters (the summary's ``llm`` numbers)."""
+    their model-use counters (the summary's ``llm`` numbers, ``endpoints`` a dict)."""
     llm: Counter[str] = Counter()
+    served: Counter[str] = Counter()
     for part in parts:
         summary = json.loads(part.with_name("part.summary.json").read_text(encoding="utf-8"))
         for step, done in zip(stats, summary["steps"], strict=False):
@@ -155,9 +156,10 @@ def shard_totals(parts: list[Path], stats: list[StepStats]) -> dict[str, float]:
                 )
         used = summary["llm"]
         llm.update({k: v for k, v in used.items() if isinstance(v, int)})
+        served.update(used.get("endpoints", {}))
         if isinstance(used.get("cost_usd"), float):  # a rate (tokens_per_s) does not add up
             llm["cost_usd"] += used["cost_usd"]
-    return dict(llm)
+    return {**llm, **({"endpoints": dict(served)} if served else {})}
 
 
 def _entries(part: Path) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -83,6 +83,7 @@ def build_summary(
             "tokens_per_s": round(generated / wall_s, 1) if wall_s > 0 else 0.0,
             "cost_usd": round(cost, 6) if cost is not None else "unknown",
             **({"unpriced_models": spend.unpriced()} if spend and cost is None else {}),
+            **({"endpoints": dict(sorted(llm.endpoints.items()))} if llm.endpoints else {}),
         },
         "sandbox": sandbox or {"executions": 0, "cache_hits": 0},
     }
@@ -136,6 +137,8 @@ def render_summary(summary: dict[str, Any]) -> str:
         spent = f"cost unknown (no price for {models}: give it in a --prices file)"
     else:
         spent = f"${cost:.4f}"
+    if served := llm.get("endpoints"):
+        lines.append("  served by " + ", ".join(f"{url} {n}" for url, n in served.items()))
     lines.append(f"  spend {spent} for {llm['prompt_tokens'] + llm['completion_tokens']:,} tokens")
     if (sandbox := summary["sandbox"])["executions"] or sandbox["cache_hits"]:
         lines.append(

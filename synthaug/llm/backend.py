@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,10 @@ class Backend(ABC):
 
     def bind_run_dir(self, path: Path) -> None:  # noqa: B027 - optional hook
         """Where to keep state that must outlive a killed run (a batch backend's batch ids)."""
+
+    def endpoint_counts(self) -> Counter[str]:
+        """Answers served per endpoint URL, kept live (a backend of several replicas)."""
+        return Counter()
 
     def progress_note(self) -> str | None:
         """A short live note for the progress line (e.g. batches waiting), or None."""

@@ -73,6 +73,7 @@ class ClientStats:
     completion_tokens: int = 0
     cached_completion_tokens: int = 0
     failures: Counter[str] = field(default_factory=Counter)
+    endpoints: Counter[str] = field(default_factory=Counter)  # answers per replica URL
     waiting: dict[int, float] = field(default_factory=dict)  # waits on Retry-After: id -> until
 
     def longest_wait(self) -> tuple[int, float]:
@@ -95,7 +96,7 @@ class LLMClient:
         self.backend, self.cache = backend, cache
         self.max_retries, self.backoff_base = max_retries, backoff_base
         self.limiter = AdaptiveLimiter(backend.max_concurrency)
-        self.stats = ClientStats()
+        self.stats = ClientStats(endpoints=backend.endpoint_counts())
         self.guard: Callable[[], None] | None = None
         self._identity: str | None = None
         self._tallies: tuple[Tally, ...] = ()
