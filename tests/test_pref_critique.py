@@ -8,7 +8,7 @@ import random
 from itertools import combinations, pairwise
 
 import pytest
-from conftest import read_jsonl, run_cli, run_recipe_twice, summary_of
+from conftest import read_jsonl, resume_after_kill, run_cli, run_recipe_twice, summary_of
 
 from synthaug.methods.preference.criticbench import confusion, critique_f1, parse_verdict
 from synthaug.methods.preference.cyclealign import longest_common_subsequence
@@ -134,6 +134,23 @@ def test_cyclealign_recipe_pairs_from_the_agreement(tmp_path):
     for pair in records:
         assert final.index(pair["chosen_index"]) < final.index(pair["rejected_index"])
         assert pair["chosen"] != pair["rejected"] or pair["chosen_index"] != pair["rejected_index"]
+
+
+def test_cyclealign_resumes_after_kill_without_repeating_calls(tmp_path):
+    """Two prompts, one slot; killed among the sampled responses and resumed
+    (``resume_after_kill``); every pair still follows its row's final agreement."""
+    records, _, _ = resume_after_kill(
+        tmp_path, "cyclealign", *SMALL, "--limit", "2",
+        "--set", "backend.parallel=1",
+        "--set", "steps[1].params.per_prompt=3",
+        "--set", "steps[1].params.max_tokens=16",
+        "--set", "steps[2].params.max_tokens=40",
+        after_calls=2,
+    )  # fmt: skip
+    assert len(records) + len(errors_of(tmp_path)) >= 1
+    for pair in records:
+        final = pair["cyclealign"]["agreement"]
+        assert final.index(pair["chosen_index"]) < final.index(pair["rejected_index"])
 
 
 @pytest.mark.parametrize(
