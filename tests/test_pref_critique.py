@@ -5,6 +5,7 @@ model, and the bad-parameter errors of the critique recipes."""
 from __future__ import annotations
 
 import random
+from collections import Counter
 from itertools import combinations, pairwise
 
 import pytest
@@ -12,7 +13,13 @@ from conftest import read_jsonl, resume_after_kill, run_cli, run_recipe_twice, s
 
 from synthaug.methods.preference.criticbench import confusion, critique_f1, parse_verdict
 from synthaug.methods.preference.cyclealign import longest_common_subsequence
-from synthaug.methods.preference.metacritique import f1_score, share_true, verdict
+from synthaug.methods.preference.metacritique import (
+    Score,
+    f1_score,
+    meta_scores,
+    share_true,
+    verdict,
+)
 from synthaug.verify.evidence import answer_verdict
 
 SMALL = ("--set", "backend.deterministic=true", "--set", "backend.threads=1", "--limit", "1")
@@ -27,6 +34,16 @@ def test_metacritique_scores_from_verified_aius(tmp_path):
     assert f1_score(0.5, 1.0) == pytest.approx(2 / 3) and f1_score(0, 1) == 0
     assert verdict("x\nTherefore, the claim is true.") and verdict("... claim is false.") is False
     assert verdict("no idea") is None and share_true([True, None, False, True]) == 0.5
+    labels = [
+        {"precision": 0.5, "recall": 1.0, "f1": 0.6667},
+        {"precision": 1, "recall": 0, "f1": 0},
+    ]
+    summed = Counter()
+    for label in labels:
+        summed.update(Score().row_counts({"metacritique": label}))
+    assert meta_scores(summed) == pytest.approx(
+        {"meta_precision": 0.75, "meta_recall": 0.5, "meta_f1": 0.33335}
+    )  # Meta-F1 is the mean of the rows' F1, not the F1 of Meta-P and Meta-R
     records = run_recipe_twice(
         tmp_path, "metacritique", *SMALL,
         "--set", "steps[1].params.max_tokens=24",
@@ -39,8 +56,14 @@ def test_metacritique_scores_from_verified_aius(tmp_path):
     )  # fmt: skip
     rows = records + errors_of(tmp_path)
     assert len(rows) == 1
+    [step] = [
+        s for s in summary_of(tmp_path / "data.jsonl")["steps"]
+        if s["method"] == "metacritique.score"
+    ]  # fmt: skip
+    counts = step.get("counts", {})
     if not records:  # the model wrote no claim: counted, not dropped silently
         assert rows[0]["_meta"]["error"]["kind"] == "no_aius"
+        assert meta_scores(counts) == {}
         return
     [record] = records
     label = record["metacritique"]
@@ -53,6 +76,12 @@ def test_metacritique_scores_from_verified_aius(tmp_path):
     assert all(u["true"] in (True, False) and u["rationale"] for u in mine + theirs)
     assert record["critique"] != record["reference_critique"]
     assert len(record["_meta"]["request"]) == 2 + len(mine) + len(theirs)
+    # the dataset's Meta-P/R/F1: the means of the rows' scores, from the summary's counts
+    assert counts["scored"] == len(records)
+    assert meta_scores(counts) == pytest.approx(
+        {f"meta_{k}": sum(r["metacritique"][k] for r in records) / len(records)
+         for k in ("precision", "recall", "f1")}
+    )  # fmt: skip
 
 
 def test_criticbench_critiques_with_known_correctness(tmp_path):
