@@ -33,7 +33,6 @@ with no labelled example.
 
 from __future__ import annotations
 
-import contextlib
 import random
 import re
 from collections.abc import AsyncIterator, Iterator
@@ -145,7 +144,7 @@ class Generate(SourceStep):
         options = {"temperature": p.temperature, "max_tokens": p.max_tokens, "seed": seed}
         return one_prompt(prompt, p.mode, **options)
 
-    async def rows(self, ctx: StepContext) -> AsyncIterator[dict[str, Any]]:
+    def rows(self, ctx: StepContext) -> AsyncIterator[dict[str, Any]]:
         p, llm = self.params, ctx.require_llm()
         seen = set(map(key, self.pool))
         produced = 0
@@ -200,12 +199,9 @@ class Generate(SourceStep):
                 yield self.generated(fields, ctx, request, index, k)
 
         max_requests = p.max_requests or max(20, 2 * p.num_instructions)
-        rows = generated_rows(
+        return generated_rows(
             self, llm, make_request, missing, handle, max_requests, p.requests_in_flight
         )
-        async with contextlib.aclosing(rows):
-            async for row in rows:
-                yield row
 
 
 def instruction_prompt(

@@ -38,7 +38,6 @@ paper's exact setting for them is not reproduced.
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import AsyncIterator
 from importlib import resources
@@ -144,7 +143,7 @@ class Generate(SourceStep):
         }
         return one_prompt(prompt, p.mode, **options)
 
-    async def rows(self, ctx: StepContext) -> AsyncIterator[dict[str, Any]]:
+    def rows(self, ctx: StepContext) -> AsyncIterator[dict[str, Any]]:
         p, llm = self.params, ctx.require_llm()
         prompts = self.prompts
         seen: set[tuple[str, str]] = set()
@@ -168,12 +167,9 @@ class Generate(SourceStep):
             return [self.generated({**example, "request_idx": index}, ctx, request, index)]
 
         max_requests = p.max_requests or max(50, 5 * p.num_examples)
-        rows = generated_rows(
+        return generated_rows(
             self, llm, make_request, missing, handle, max_requests, p.requests_in_flight
         )
-        async with contextlib.aclosing(rows):
-            async for row in rows:
-                yield row
 
 
 def check_example(
