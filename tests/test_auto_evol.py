@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import read_jsonl, run_cli, summary_of
+from conftest import read_jsonl, resume_after_kill, run_cli, summary_of
 
 from synthaug.methods.instruct import auto_evol
 
@@ -135,3 +135,17 @@ def test_a_rerun_makes_no_model_call_and_gives_the_same_records(run):
     again = run_cli("run", *ARGS, "--out", str(run), "--quiet", cwd=run.parent, env=env)
     assert again.returncode == 0, again.stderr
     assert summary_of(run)["llm"]["model_calls"] == 0 and read_jsonl(run) == records
+
+
+def test_optimization_and_evolution_resume_after_kill_without_repeating_calls(tmp_path):
+    """One slot, one thread; killed inside the optimization (its loop reruns on the cached
+    answers) and resumed (``resume_after_kill``)."""
+    one_slot = ("--set", "backend.threads=1", "--set", "backend.deterministic=true")
+    records, _, _ = resume_after_kill(
+        tmp_path, *ARGS, *one_slot, "--set", "backend.parallel=1", after_calls=3
+    )
+    history = json.loads((tmp_path / auto_evol.HISTORY).read_text(encoding="utf-8"))
+    assert history["steps"]
+    for record in records:
+        assert record["auto_evol_method"] == history["final_method"]
+        assert auto_evol.evolution_failure(record["output"]) is None

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import read_jsonl, run_recipe_twice, summary_of
+from conftest import read_jsonl, resume_after_kill, run_recipe_twice, summary_of
 
 from synthaug.methods.common.lists import read_list
 from synthaug.methods.instruct import lamini
@@ -89,3 +89,14 @@ def test_every_request_is_guided_by_three_seed_examples_and_topics_in_turn(run):
             assert lamini.parse_examples(error["generation"], cut=True) == []
     summary = summary_of(run)["steps"][0]
     assert summary["rows_out"] >= len(records)
+
+
+def test_generation_and_responses_resume_after_kill_without_repeating_calls(tmp_path):
+    """One slot, one thread; killed after the first generation request and resumed
+    (``resume_after_kill``): no request is paid twice, the instructions come back the same."""
+    one_slot = ("backend.threads=1", "backend.deterministic=true", "backend.parallel=1")
+    args = [*ARGS, *(x for setting in one_slot for x in ("--set", setting))]
+    records, summary, _ = resume_after_kill(tmp_path, *args, after_calls=1)
+    keys = [lamini.key(r["instruction"]) for r in records]
+    assert len(keys) == len(set(keys)) and all(r["response"].strip() for r in records)
+    assert summary["steps"][0]["rows_out"] >= len(records)

@@ -5,14 +5,21 @@ model, and the bad-parameter errors of the critique recipes."""
 from __future__ import annotations
 
 import random
+from collections import Counter
 from itertools import combinations, pairwise
 
 import pytest
-from conftest import read_jsonl, run_cli, run_recipe_twice, summary_of
+from conftest import read_jsonl, resume_after_kill, run_cli, run_recipe_twice, summary_of
 
 from synthaug.methods.preference.criticbench import confusion, critique_f1, parse_verdict
 from synthaug.methods.preference.cyclealign import longest_common_subsequence
-from synthaug.methods.preference.metacritique import f1_score, share_true, verdict
+from synthaug.methods.preference.metacritique import (
+    Score,
+    f1_score,
+    meta_scores,
+    share_true,
+    verdict,
+)
 from synthaug.verify.evidence import answer_verdict
 
 SMALL = ("--set", "backend.deterministic=true", "--set", "backend.threads=1", "--limit", "1")
@@ -27,6 +34,16 @@ def test_metacritique_scores_from_verified_aius(tmp_path):
     assert f1_score(0.5, 1.0) == pytest.approx(2 / 3) and f1_score(0, 1) == 0
     assert verdict("x\nTherefore, the claim is true.") and verdict("... claim is false.") is False
     assert verdict("no idea") is None and share_true([True, None, False, True]) == 0.5
+    labels = [
+        {"precision": 0.5, "recall": 1.0, "f1": 0.6667},
+        {"precision": 1, "recall": 0, "f1": 0},
+    ]
+    summed = Counter()
+    for label in labels:
+        summed.update(Score().row_counts({"metacritique": label}))
+    assert meta_scores(summed) == pytest.approx(
+        {"meta_precision": 0.75, "meta_recall": 0.5, "meta_f1": 0.33335}
+    )  # Meta-F1 is the mean of the rows' F1, not the F1 of Meta-P and Meta-R
     records = run_recipe_twice(
         tmp_path, "metacritique", *SMALL,
         "--set", "steps[1].params.max_tokens=24",
@@ -39,8 +56,14 @@ def test_metacritique_scores_from_verified_aius(tmp_path):
     )  # fmt: skip
     rows = records + errors_of(tmp_path)
     assert len(rows) == 1
+    [step] = [
+        s for s in summary_of(tmp_path / "data.jsonl")["steps"]
+        if s["method"] == "metacritique.score"
+    ]  # fmt: skip
+    counts = step.get("counts", {})
     if not records:  # the model wrote no claim: counted, not dropped silently
         assert rows[0]["_meta"]["error"]["kind"] == "no_aius"
+        assert meta_scores(counts) == {}
         return
     [record] = records
     label = record["metacritique"]
@@ -53,6 +76,12 @@ def test_metacritique_scores_from_verified_aius(tmp_path):
     assert all(u["true"] in (True, False) and u["rationale"] for u in mine + theirs)
     assert record["critique"] != record["reference_critique"]
     assert len(record["_meta"]["request"]) == 2 + len(mine) + len(theirs)
+    # the dataset's Meta-P/R/F1: the means of the rows' scores, from the summary's counts
+    assert counts["scored"] == len(records)
+    assert meta_scores(counts) == pytest.approx(
+        {f"meta_{k}": sum(r["metacritique"][k] for r in records) / len(records)
+         for k in ("precision", "recall", "f1")}
+    )  # fmt: skip
 
 
 def test_criticbench_critiques_with_known_correctness(tmp_path):
@@ -134,6 +163,23 @@ def test_cyclealign_recipe_pairs_from_the_agreement(tmp_path):
     for pair in records:
         assert final.index(pair["chosen_index"]) < final.index(pair["rejected_index"])
         assert pair["chosen"] != pair["rejected"] or pair["chosen_index"] != pair["rejected_index"]
+
+
+def test_cyclealign_resumes_after_kill_without_repeating_calls(tmp_path):
+    """Two prompts, one slot; killed among the sampled responses and resumed
+    (``resume_after_kill``); every pair still follows its row's final agreement."""
+    records, _, _ = resume_after_kill(
+        tmp_path, "cyclealign", *SMALL, "--limit", "2",
+        "--set", "backend.parallel=1",
+        "--set", "steps[1].params.per_prompt=3",
+        "--set", "steps[1].params.max_tokens=16",
+        "--set", "steps[2].params.max_tokens=40",
+        after_calls=2,
+    )  # fmt: skip
+    assert len(records) + len(errors_of(tmp_path)) >= 1
+    for pair in records:
+        final = pair["cyclealign"]["agreement"]
+        assert final.index(pair["chosen_index"]) < final.index(pair["rejected_index"])
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,8 @@
 """Step code the method families share; it registers no step, and a family imports no other.
 
 - ``rows``: ``dropped``, the error row of a step (over ``records.failed``).
-- ``tasks``: ``ModelStep`` (requests -> parse -> record) and ``generate_until``.
+- ``tasks``: ``ModelStep`` (requests -> parse -> record), ``generate_until`` and
+  ``generated_rows`` (its answers as rows, failed calls as error rows).
 - ``steps``: ``TextStep`` (one text column) and ``KeepRows`` (whole-input subset).
 - ``embedders``: ``EmbedderParams`` and ``make_embedder``.
 - ``generators``: ``GeneratorSource``, records from ``synthaug.mathgen`` generators.

@@ -1,5 +1,7 @@
 """Model-calling steps: a map step that asks about each row and parses the replies, and a
-windowed loop for sources that generate until they have enough accepted items.
+windowed loop for sources that generate until they have enough accepted items
+(``generate_until``; ``generated_rows`` makes rows of its answers and error rows of its
+failed calls).
 
 ``ModelStep`` follows distilabel's task (``format_input`` / ``format_output``) and Curator's
 ``prompt`` / ``parse``: a subclass writes ``requests`` (row -> requests) and ``parse``
@@ -14,13 +16,14 @@ from __future__ import annotations
 import contextlib
 import math
 from abc import abstractmethod
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
-from ...engine.step import MapStep, StepContext
+from ...engine.step import MapStep, Step, StepContext
 from ...engine.window import ordered_completions
 from ...llm.client import LLMClient, LLMError
 from ...llm.types import ChatRequest, Completion
+from .rows import dropped
 
 
 class ModelStep(MapStep):
@@ -95,3 +98,25 @@ async def generate_until(
             handled += 1
             if missing() <= 0:
                 break
+
+
+async def generated_rows(
+    step: Step,
+    llm: LLMClient,
+    make_request: Callable[[int], ChatRequest],
+    missing: Callable[[], int],
+    handle: Callable[[int, ChatRequest, Completion], Iterable[dict[str, Any]]],
+    max_requests: int,
+    in_flight: int | None = None,
+) -> AsyncIterator[dict[str, Any]]:
+    """A source's rows: ``handle(number, request, answer)`` for each answer ``generate_until``
+    gives (it reads ``missing()`` again once ``handle`` is done), an error row of ``step``
+    (kind: the failure's) for each failed call."""
+    results = generate_until(llm, make_request, missing, max_requests, in_flight)
+    async with contextlib.aclosing(results):
+        async for number, request, result in results:
+            if isinstance(result, LLMError):
+                yield dropped(step, None, result.kind, str(result), (number, "error"))
+                continue
+            for row in handle(number, request, result):
+                yield row

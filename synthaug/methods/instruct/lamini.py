@@ -33,22 +33,20 @@ with no labelled example.
 
 from __future__ import annotations
 
-import contextlib
 import random
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...engine.step import RowError, SourceStep, StepContext
 from ...errors import InputError
-from ...llm.client import LLMError
-from ...llm.types import ChatRequest, chat, one_prompt
+from ...llm.types import ChatRequest, Completion, chat, one_prompt
 from ...records import META
 from ..common.lists import read_list
 from ..common.rows import dropped
-from ..common.tasks import ModelStep, generate_until
+from ..common.tasks import ModelStep, generated_rows
 from ..registry import register
 from ..templates import render
 from .self_instruct import SEED_TASKS, load_seed_tasks
@@ -146,7 +144,7 @@ class Generate(SourceStep):
         options = {"temperature": p.temperature, "max_tokens": p.max_tokens, "seed": seed}
         return one_prompt(prompt, p.mode, **options)
 
-    async def rows(self, ctx: StepContext) -> AsyncIterator[dict[str, Any]]:
+    def rows(self, ctx: StepContext) -> AsyncIterator[dict[str, Any]]:
         p, llm = self.params, ctx.require_llm()
         seen = set(map(key, self.pool))
         produced = 0
@@ -161,49 +159,49 @@ class Generate(SourceStep):
         def missing() -> int:
             return p.num_instructions - produced
 
+        def handle(
+            index: int, request: ChatRequest, result: Completion
+        ) -> Iterator[dict[str, Any]]:
+            nonlocal produced
+            text = result.choices[0].text
+            if p.mode == "completion":
+                text = OPEN + text
+            instructions = parse_examples(text, result.choices[0].finish_reason == "length")
+            if not instructions:
+                message = "no <example>...</example> in the reply"
+                fields = {"generation": text, "request_idx": index}
+                yield dropped(self, None, "no_examples", message, (index, "none"), fields)
+                return
+            guidance, examples, topics = plan(index)
+            shown = set(map(key, examples))
+            for k, instruction in enumerate(instructions[: p.instructions_per_call]):
+                if missing() <= 0:
+                    return
+                problem = (
+                    "copied_example" if key(instruction) in shown
+                    else "duplicate" if key(instruction) in seen
+                    else None
+                )  # fmt: skip
+                if problem is not None:
+                    fields = {"instruction": instruction, "request_idx": index}
+                    message = f"{problem.replace('_', ' ')}: {instruction[:80]!r}"
+                    yield dropped(self, None, problem, message, (index, k, "dropped"), fields)
+                    continue
+                seen.add(key(instruction))
+                produced += 1
+                fields = {
+                    "instruction": instruction,
+                    "lamini_guidance": guidance,
+                    "lamini_examples": examples,
+                    "lamini_topics": topics,
+                    "request_idx": index,
+                }
+                yield self.generated(fields, ctx, request, index, k)
+
         max_requests = p.max_requests or max(20, 2 * p.num_instructions)
-        in_flight = p.requests_in_flight or llm.backend.max_concurrency
-        results = generate_until(llm, make_request, missing, max_requests, in_flight)
-        async with contextlib.aclosing(results):
-            async for index, request, result in results:
-                if isinstance(result, LLMError):
-                    yield dropped(self, None, result.kind, str(result), (index, "error"))
-                    continue
-                text = result.choices[0].text
-                if p.mode == "completion":
-                    text = OPEN + text
-                cut = result.choices[0].finish_reason == "length"
-                instructions = parse_examples(text, cut)
-                if not instructions:
-                    message = "no <example>...</example> in the reply"
-                    fields = {"generation": text, "request_idx": index}
-                    yield dropped(self, None, "no_examples", message, (index, "none"), fields)
-                    continue
-                guidance, examples, topics = plan(index)
-                shown = set(map(key, examples))
-                for k, instruction in enumerate(instructions[: p.instructions_per_call]):
-                    if missing() <= 0:
-                        return
-                    problem = (
-                        "copied_example" if key(instruction) in shown
-                        else "duplicate" if key(instruction) in seen
-                        else None
-                    )  # fmt: skip
-                    if problem is not None:
-                        fields = {"instruction": instruction, "request_idx": index}
-                        message = f"{problem.replace('_', ' ')}: {instruction[:80]!r}"
-                        yield dropped(self, None, problem, message, (index, k, "dropped"), fields)
-                        continue
-                    seen.add(key(instruction))
-                    produced += 1
-                    fields = {
-                        "instruction": instruction,
-                        "lamini_guidance": guidance,
-                        "lamini_examples": examples,
-                        "lamini_topics": topics,
-                        "request_idx": index,
-                    }
-                    yield self.generated(fields, ctx, request, index, k)
+        return generated_rows(
+            self, llm, make_request, missing, handle, max_requests, p.requests_in_flight
+        )
 
 
 def instruction_prompt(

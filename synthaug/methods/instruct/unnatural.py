@@ -38,7 +38,6 @@ paper's exact setting for them is not reproduced.
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import AsyncIterator
 from importlib import resources
@@ -49,11 +48,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from ...engine.step import MapStep, RowError, SourceStep, StepContext
 from ...errors import InputError
 from ...io import read_records
-from ...llm.client import LLMError
-from ...llm.types import ChatRequest, one_prompt
+from ...llm.types import ChatRequest, Completion, one_prompt
 from ...records import META
 from ..common.rows import dropped
-from ..common.tasks import ModelStep, generate_until
+from ..common.tasks import ModelStep, generated_rows
 from ..registry import register
 from ..templates import render
 
@@ -145,7 +143,7 @@ class Generate(SourceStep):
         }
         return one_prompt(prompt, p.mode, **options)
 
-    async def rows(self, ctx: StepContext) -> AsyncIterator[dict[str, Any]]:
+    def rows(self, ctx: StepContext) -> AsyncIterator[dict[str, Any]]:
         p, llm = self.params, ctx.require_llm()
         prompts = self.prompts
         seen: set[tuple[str, str]] = set()
@@ -157,23 +155,21 @@ class Generate(SourceStep):
         def missing() -> int:
             return p.num_examples - produced
 
+        def handle(index: int, request: ChatRequest, result: Completion) -> list[dict[str, Any]]:
+            nonlocal produced
+            shown = prompts[index % len(prompts)]
+            example, problem = check_example(result.choices[0].text, shown, seen)
+            if problem is not None:
+                text = {"generation": result.choices[0].text, "request_idx": index}
+                return [dropped(self, None, problem[0], problem[1], (index, "dropped"), text)]
+            seen.add((key(example["instruction"]), key(example["input"])))
+            produced += 1
+            return [self.generated({**example, "request_idx": index}, ctx, request, index)]
+
         max_requests = p.max_requests or max(50, 5 * p.num_examples)
-        in_flight = p.requests_in_flight or llm.backend.max_concurrency
-        results = generate_until(llm, make_request, missing, max_requests, in_flight)
-        async with contextlib.aclosing(results):
-            async for index, request, result in results:
-                if isinstance(result, LLMError):
-                    yield dropped(self, None, result.kind, str(result), (index, "error"))
-                    continue
-                shown = prompts[index % len(prompts)]
-                example, problem = check_example(result.choices[0].text, shown, seen)
-                if problem is not None:
-                    text = {"generation": result.choices[0].text, "request_idx": index}
-                    yield dropped(self, None, problem[0], problem[1], (index, "dropped"), text)
-                    continue
-                seen.add((key(example["instruction"]), key(example["input"])))
-                produced += 1
-                yield self.generated({**example, "request_idx": index}, ctx, request, index)
+        return generated_rows(
+            self, llm, make_request, missing, handle, max_requests, p.requests_in_flight
+        )
 
 
 def check_example(

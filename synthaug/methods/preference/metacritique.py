@@ -23,7 +23,10 @@ from one backend, the reference critique from another), into ``column``, greedil
 (``temperature`` samples a critic). ``metacritique.score`` runs steps 1-4: row field
 ``metacritique`` = ``{"precision", "recall", "f1", "critique_aius": [{"claim", "true",
 "rationale"}], "reference_aius": [...]}``; a critique with no AIU is an error row
-``no_aius``.
+``no_aius``. The run summary's ``counts`` of the score step hold ``scored`` (rows scored)
+and ``precision_x1e4``, ``recall_x1e4``, ``f1_x1e4`` (the rows' scores times 10^4, summed:
+integers, so a resumed or sharded run adds up to the same totals); ``meta_scores`` turns them
+into the dataset's Meta-P, Meta-R and Meta-F1.
 
 Faithful: the four stages, what each verification sees, temperature 0 (the authors'
 config), the counting rule and F1. Different: the prompts are paraphrases with one few-shot
@@ -57,6 +60,19 @@ VERDICT = "\nTherefore, the claim is "
 def f1_score(precision: float, recall: float) -> float:
     """The harmonic mean; 0 when either is 0."""
     return 0.0 if precision == 0 or recall == 0 else 2 / (1 / precision + 1 / recall)
+
+
+SCORES = ("precision", "recall", "f1")
+SCALE = 10_000  # the labels' scores have 4 decimals
+
+
+def meta_scores(counts: dict[str, int]) -> dict[str, float]:
+    """Meta-P, Meta-R and Meta-F1 (the means over scored rows, as ``cal_meta_scores.py``)
+    from the score step's summed ``counts``; empty when no row was scored."""
+    scored = counts.get("scored", 0)
+    if not scored:
+        return {}
+    return {f"meta_{k}": counts[f"{k}_x1e4"] / SCALE / scored for k in SCORES}
 
 
 def verdict(text: str) -> bool | None:
@@ -155,6 +171,10 @@ class Score(MapStep):
         p = self.params
         return {p.prompt_column, p.response_column, p.critique_column,
                 p.reference_answer_column, p.reference_critique_column}  # fmt: skip
+
+    def row_counts(self, row: dict[str, Any]) -> dict[str, int]:
+        label = row["metacritique"]
+        return {"scored": 1, **{f"{k}_x1e4": round(label[k] * SCALE) for k in SCORES}}
 
     def extract_request(self, critique: str) -> ChatRequest:
         p = self.params
