@@ -41,7 +41,8 @@ run: setup
 	$(BIN)/synthaug run self_instruct
 
 test: setup-full
-	$(BIN)/ruff check synthaug tests benchmarks
+	$(BIN)/ruff check synthaug tests benchmarks scripts
+	$(BIN)/ruff format --check --quiet synthaug tests benchmarks scripts
 	$(BIN)/pytest -q -n auto --dist loadfile
 
 bench: setup-full

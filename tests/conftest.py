@@ -220,7 +220,9 @@ def kill_mid_run(
     victim.send_signal(signal.SIGKILL)
     victim.wait()
     paid = cached_requests(cache)
-    assert paid >= after_calls, f"only {paid} of {after_calls} answers cached in 300 s: no kill test"
+    assert paid >= after_calls, (
+        f"only {paid} of {after_calls} answers cached in 300 s: no kill test"
+    )
     return paid
 
 

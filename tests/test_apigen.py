@@ -280,7 +280,10 @@ def test_answer_step_writes_the_final_turn_from_the_results():
     record["messages"] = SemanticCheck().messages(record)
     client = judge(" It is 1024. ")
     (done,) = asyncio.run(Answer().process(record, context(client)))
-    assert done["messages"] == [*record["messages"], {"role": "assistant", "content": "It is 1024."}]
+    assert done["messages"] == [
+        *record["messages"],
+        {"role": "assistant", "content": "It is 1024."},
+    ]
     irrelevant = row("irrelevance", ["calculate"], [])
     irrelevant["messages"] = SemanticCheck().messages(irrelevant)  # user, the fixed reply
     (done,) = asyncio.run(Answer().process(irrelevant, context(judge("I cannot translate."))))

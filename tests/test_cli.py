@@ -88,7 +88,10 @@ def test_good_input_round_trip_and_inspect(tmp_path):
         ),
         ("backend.parallel=0", "backend.parallel: Input should be greater than or equal to 1"),
         ("backend.paralel=2", "backend.paralel: no backend takes this option (local: model,"),
-        ("backend.type=vllm", "backend.type: unknown backend 'vllm' (known: local, openai, openai_batch, openvino)"),
+        (
+            "backend.type=vllm",
+            "backend.type: unknown backend 'vllm' (known: local, openai, openai_batch, openvino)",
+        ),
         ("steps[9].params.x=1", "--set steps[9].params.x: no item 9 in steps"),
     ],
 )

@@ -52,7 +52,9 @@ def test_communities_partition_the_largest_component_deterministically():
     hierarchy = detect_communities(graph, max_cluster_size=3)
     small = at_level(hierarchy, None)
     assert len(small) > len(communities)  # the larger clusters were clustered again
-    assert {c.level for c in small} == {0, 1} and all(c.parent is not None for c in small if c.level)
+    assert {c.level for c in small} == {0, 1} and all(
+        c.parent is not None for c in small if c.level
+    )
 
 
 def test_a_level_gives_each_entity_its_deepest_community_up_to_that_level():

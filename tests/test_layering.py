@@ -56,7 +56,9 @@ def violations(folder: str, allowed) -> list[str]:
     for path in sorted((PACKAGE / folder).rglob("*.py")):
         for line, target in imports(path):
             if not allowed(path, target):
-                found.append(f"{path.relative_to(PACKAGE.parent)}:{line} imports {'.'.join(target)}")
+                found.append(
+                    f"{path.relative_to(PACKAGE.parent)}:{line} imports {'.'.join(target)}"
+                )
     return found
 
 

@@ -20,7 +20,9 @@ def test_failed_child_is_derive_with_an_error():
 
 
 def test_failed_source_row_takes_its_position():
-    row = failed(None, {"topic": "t"}, step="s", method="m", kind="k", message="msg", index=(3, "e"))
+    row = failed(
+        None, {"topic": "t"}, step="s", method="m", kind="k", message="msg", index=(3, "e")
+    )
     assert list(row) == ["topic", META]
     assert row[META] == {
         "id": record_id("s", 3, "e"),

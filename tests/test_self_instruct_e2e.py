@@ -54,9 +54,7 @@ def test_kill_9_mid_run_then_resume(tmp_path):
         env = {"SYNTHAUG_CACHE": str(tmp_path / "cache.sqlite3")}
         refusals.append((pid, run_cli(*second, cwd=tmp_path, env=env)))
 
-    _, summary, _ = resume_after_kill(
-        tmp_path, *args, after_calls=20, while_running=second_run
-    )
+    _, summary, _ = resume_after_kill(tmp_path, *args, after_calls=20, while_running=second_run)
     assert summary["steps"][0]["rows_out"] == 12
     ((pid, refused),) = refusals
     assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1

@@ -157,8 +157,16 @@ class Counterfactuals(MapStep):
 
     Params = DiscoParams
     writes = (
-        "original_text", "original_label", "span", "masked_text", "fill", "target_label",
-        "teacher_label", "teacher_original_label", "kept", "rejected_because",
+        "original_text",
+        "original_label",
+        "span",
+        "masked_text",
+        "fill",
+        "target_label",
+        "teacher_label",
+        "teacher_original_label",
+        "kept",
+        "rejected_because",
     )
     uses_llm = True
     backend_params = ("teacher",)

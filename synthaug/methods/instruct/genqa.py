@@ -91,7 +91,12 @@ class Generate(SourceStep):
 
     Params = GenerateParams
     writes = (
-        "question", "answer", "messages", "genqa_variant", "genqa_pick", "genqa_index",
+        "question",
+        "answer",
+        "messages",
+        "genqa_variant",
+        "genqa_pick",
+        "genqa_index",
         "genqa_index_kept",
     )
     uses_llm = True

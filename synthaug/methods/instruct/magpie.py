@@ -201,8 +201,13 @@ class Tag(ModelStep):
     Params = TagParams
     reads = ("instruction",)
     writes = (
-        "input_quality", "quality_explanation", "intent", "knowledge", "difficulty",
-        "task_category", "other_task_category",
+        "input_quality",
+        "quality_explanation",
+        "intent",
+        "knowledge",
+        "difficulty",
+        "task_category",
+        "other_task_category",
     )
 
     def requests(self, row: dict[str, Any], ctx: StepContext) -> list[ChatRequest]:

@@ -193,8 +193,14 @@ class CritiqueRevise(MapStep):
 
     Params = CritiqueReviseParams
     writes = (
-        "instruction", "initial_response", "principles", "critiques", "revisions", "final_revision",
-        "response", *PAIR_COLUMNS,
+        "instruction",
+        "initial_response",
+        "principles",
+        "critiques",
+        "revisions",
+        "final_revision",
+        "response",
+        *PAIR_COLUMNS,
     )
     uses_llm = True
 

@@ -107,7 +107,11 @@ class Condition(MapStep):
 
     Params = ConditionParams
     writes = (
-        "response", "response_model", "attributes", "attributes_prompt", "system_prompt",
+        "response",
+        "response_model",
+        "attributes",
+        "attributes_prompt",
+        "system_prompt",
         "messages",
     )
 

@@ -92,7 +92,10 @@ class Verified(MapStep):
 
     Params = VerifiedParams
     writes = (
-        "instruction", *PAIR_COLUMNS, "chosen_verification", "rejected_verification",
+        "instruction",
+        *PAIR_COLUMNS,
+        "chosen_verification",
+        "rejected_verification",
         "verified_counts",
     )
     uses_llm = True

@@ -229,7 +229,12 @@ class Rewrite(MapStep):
 
     Params = StyleParams
     writes = (
-        "rewritten_text", "register", "facts", "facts_kept", "facts_lost", "fact_survival",
+        "rewritten_text",
+        "register",
+        "facts",
+        "facts_kept",
+        "facts_lost",
+        "fact_survival",
         "facts_summary",
     )
     uses_llm = True

@@ -110,8 +110,12 @@ class Correct(MapStep):
     Params = CorrectParams
     reads = ("question", "answer")
     writes = (
-        "wrong_solution", "mistake_step", "mistake_step_number", "explanation",
-        "corrected_solution", "verification",
+        "wrong_solution",
+        "mistake_step",
+        "mistake_step_number",
+        "explanation",
+        "corrected_solution",
+        "verification",
     )
     uses_llm = True
     backend_params = ("corrector_backend",)

@@ -176,6 +176,7 @@ EXEMPLARS = (
 
 # ---- pure helpers (unit-tested) ----------------------------------------------------------
 
+
 def fobar_suffix(answer: str, var: str = "x") -> str:
     """The sentence FOBAR appends to a masked question."""
     return (

@@ -77,8 +77,16 @@ class Compose(MapStep):
     Params = ComposeParams
     reads = ("question", "answer")
     writes = (
-        "question", "solution", "answer", "program", "program_answer", "cot_answer",
-        "seed_question", "original_question", "iteration", "verification",
+        "question",
+        "solution",
+        "answer",
+        "program",
+        "program_answer",
+        "cot_answer",
+        "seed_question",
+        "original_question",
+        "iteration",
+        "verification",
     )
     uses_llm = True
 

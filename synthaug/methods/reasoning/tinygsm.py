@@ -103,7 +103,12 @@ class Variants(MapStep):
     Params = VariantsParams
     reads = ("question",)
     writes = (
-        "question", "solution", "program", "answer", "answer_source", "seed_question",
+        "question",
+        "solution",
+        "program",
+        "answer",
+        "answer_source",
+        "seed_question",
         "verification",
     )
     uses_llm = True

@@ -173,7 +173,9 @@ class Iterate(WholeStep):
         """The seed rows the student labels wrongly (generated rows never count)."""
         predicted = model.predict(seeds)
         label = self.params.label_column
-        return [row for row, guess in zip(seeds, predicted, strict=True) if guess != str(row[label])]
+        return [
+            row for row, guess in zip(seeds, predicted, strict=True) if guess != str(row[label])
+        ]
 
     def scores(
         self,
