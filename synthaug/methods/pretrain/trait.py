@@ -160,6 +160,12 @@ class Corpus(WholeStep):
     def corpus_path(self) -> str:
         return self.params.path or str(resources.files("synthaug") / "data" / BUILTIN_CORPUS)
 
+    def output_columns(self, input_columns: set[str]) -> set[str]:
+        p = self.params  # reading the first corpus row checks the file before any model call
+        next(iter(read_records(self.corpus_path(), fmt=p.format, required=[p.text_column])), None)
+        return {"text", "origin", "stage", "corpus_index", "title", "score", "nearest_problem",
+                "problem_ids", "reasoning", "enlightenment", "problems"}  # fmt: skip
+
     def ranked(
         self, passages: list[str], problems: list[str], ctx: StepContext
     ) -> list[tuple[int, float, int]]:
