@@ -71,6 +71,9 @@ def test_recipe_pairs_pass_their_filters_after_kill_and_resume(tmp_path):
         "--set", "steps[1].params.nli_threshold=0",
         "--set", "backend.deterministic=true",
         "--set", "backend.threads=1", "--set", "backend.parallel=2",
+        # the judge: a named backend (here the same embedded model, one slot)
+        "--set", "backends.nli.type=local", "--set", "backends.nli.threads=1",
+        "--set", "backends.nli.parallel=1", "--set", "steps[1].params.judge=nli",
         after_calls=3,
     )  # fmt: skip
     assert {r["task"] for r in records} <= {"paraphrase", "summarization"}
@@ -87,5 +90,6 @@ def test_recipe_pairs_pass_their_filters_after_kill_and_resume(tmp_path):
         user, assistant = r["messages"]
         assert r["context"] in user["content"] and source in user["content"]
         assert assistant == {"role": "assistant", "content": target}
+        assert r["_meta"]["judge"].startswith("local:")
     counts = next(s for s in summary["steps"] if s["name"] == "pairs")
     assert counts["rows_out"] == len(records)

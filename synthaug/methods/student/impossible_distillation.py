@@ -20,10 +20,11 @@ which then proposes pairs itself (self-distillation, stages 1+).
 shipped encyclopedia); ``impossible_distillation.pairs`` runs stage 0 for paraphrases and
 sentence summaries. What differs here:
 
-- **The judge.** NLI is asked of the recipe's LLM (any backend): a yes/no question per
+- **The judge.** NLI is asked of an LLM (the recipe's, or the named backend ``judge``, so a
+  small generator can have a strong judge): a yes/no question per
   direction under a ``yes|no`` grammar, scored as p(yes) / (p(yes) + p(no)) from the first
   token's log-probabilities, against the authors' threshold 0.75; the dedup's "entails" is
-  that score above 0.5 (the authors' argmax). An LLM judge keeps the method one model and
+  that score above 0.5 (the authors' argmax). An LLM judge works through
   any backend; a roberta NLI model is neither shipped nor an extra here. The embedded 135M
   model is a weak judge (see docs/student.md).
 - **Summaries.** The released code builds paraphrases; sentence summaries are pairs whose
@@ -57,7 +58,7 @@ from ...engine.step import MapStep, RowError, SourceStep, StepContext
 from ...io import read_records
 from ...llm.types import ChatRequest, Completion, chat
 from ...quality.rouge import rouge_l
-from ...records import META, source_record
+from ...records import META, derive, source_record
 from ..common.sampling import sample
 from ..registry import register
 from ..templates import render
@@ -158,6 +159,7 @@ class PairsParams(BaseModel):
     summary_ratio: float = Field(0.7, gt=0, lt=1)  # summaries: chosen here
     nli_threshold: float = Field(0.75, ge=0, le=1)  # the authors' (both directions)
     max_rouge_l: float = Field(0.75, ge=0, le=1)  # the authors' near-copy filter
+    judge: str | None = None  # a recipe's named backend for entailment; None: the recipe's
 
 
 @register("impossible_distillation.pairs", taxonomy=TAXONOMY, stage=STAGE, paper=PAPER)
@@ -168,6 +170,7 @@ class Pairs(MapStep):
     reads = ("context",)
     writes = ("task", "source", "target", "nli", "reverse_nli", "rouge_l", "messages")
     uses_llm = True
+    backend_params = ("judge",)
 
     async def process(self, row: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
         p, context = self.params, row["context"]
@@ -181,14 +184,17 @@ class Pairs(MapStep):
         ys = list(dict.fromkeys(s[0] for s in firsts if s and qualifies(s[0])))
         if len(ys) < 2:
             raise RowError("few_continuations", f"{len(ys)} usable continuation(s)")
-        judge = Judge(llm, requests)
+        judge = Judge(ctx.require_llm(p.judge), [])
         found = []
         for task in p.tasks:
             found += [(task, pair) for pair in await self.kept(task, ys, judge)]
+        keys = [llm.key(r) for r in requests] + [judge.llm.key(r) for r in judge.requests]
+        judged_by = {"judge": judge.llm.backend.describe()} if p.judge else {}
         return [
-            self.derived(row, self.fields(task, context, pair), ctx, judge.requests, index=j)
+            derive(row, self.fields(task, context, pair), step=self.name, method=self.method,
+                   model=llm.backend.describe(), request=keys, index=j, **judged_by)
             for j, (task, pair) in enumerate(found)
-        ]
+        ]  # fmt: skip
 
     def candidates(self, task: str, ys: list[str]) -> list[dict[str, Any]]:
         """Ordered pairs (source, target) passing the cheap filters: length, numbers, ROUGE-L."""
