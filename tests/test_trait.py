@@ -12,6 +12,8 @@ import numpy as np
 from conftest import run_recipe_twice, write_jsonl
 
 from synthaug.llm.embeddings import MiniLM
+from synthaug.methods.pretrain.trait import Corpus
+from synthaug.retrieval import BM25Index
 
 PROBLEMS = [
     {"question": "A car travels 120 km in 2 hours. What is its average speed in km/h?",
@@ -66,3 +68,20 @@ def test_trait_corpus_selected_by_similarity_then_synthetic_passages(tmp_path):
         else:
             assert r["enlightenment"] is None
         assert len(paragraphs) >= len(r["reasoning"])
+
+
+def test_bm25_selection_scores_a_passage_by_its_best_problem():
+    passages = ["The cat sat on the mat all day.", "Stocks fell sharply on Monday.",
+                "A dog chased the cat up a tree.", "Rain is expected tomorrow."]  # fmt: skip
+    problems = ["Where did the cat sit?", "Why did stocks fall on Monday?"]
+    ranked = Corpus("corpus", mode="bm25").ranked(passages, problems, ctx=None)  # type: ignore[arg-type]
+    per_problem = [
+        {h.index: h.score for h in hits}
+        for hits in BM25Index(passages).search(problems, len(passages))
+    ]
+    assert [i for i, _, _ in ranked][:2] in ([0, 1], [1, 0])
+    scores = [score for _, score, _ in ranked]
+    assert scores == sorted(scores, reverse=True)
+    for i, score, q in ranked:
+        best = max(range(len(problems)), key=lambda k: per_problem[k].get(i, 0.0))
+        assert q == best and score == per_problem[q][i]
