@@ -96,7 +96,8 @@ def graphrag_run(tmp_path_factory) -> SimpleNamespace:
     triples.write_text("".join(json.dumps(dict(zip(("subject", "relation", "object"), t,
                                                    strict=True))) + "\n" for t in TRIPLES))  # fmt: skip
     recipe = {"name": "graphrag_test", "seed": 0,
-              "backend": {"type": "local", "parallel": 2},
+              "backend": {"type": "local", "parallel": 2, "deterministic": True,
+                          "threads": 1},
               "steps": [{"name": "triples", "method": "kg.triples",
                          "params": {"path": str(triples)}},
                         {"name": "communities", "method": "graphrag.communities",
