@@ -44,14 +44,27 @@ def shard_outputs(out: Path, shard: Shard) -> tuple[Path, Path, Path]:
     )
 
 
-def complete_shards(out: Path, made_by: str) -> list[tuple[Path, Path, dict[str, Any]]]:
-    """(kept rows, report, summary) of every shard of ``out``; a one-line error when the split
-    is missing, mixed, unfinished or made by other options than ``made_by``."""
+def splits(out: Path) -> list[int]:
+    """The shard counts of the complete shards lying beside ``out``, in order."""
     pattern = re.compile(
         re.escape(out.with_suffix("").name) + r"\.shard-(\d{5})-of-(\d{5})\.summary\.json"
     )
     found = [pattern.fullmatch(p.name) for p in out.parent.glob("*.summary.json")]
-    counts = sorted({int(m[2]) for m in found if m})
+    return sorted({int(m[2]) for m in found if m})
+
+
+def shard_made_by(out: Path, shard: Shard) -> str | None:
+    """The ``made_by`` of ``shard`` of ``out`` when it is complete, else None."""
+    summary_path = shard_outputs(out, shard)[2]
+    if not summary_path.exists():
+        return None
+    return json.loads(summary_path.read_text(encoding="utf-8")).get("made_by")
+
+
+def complete_shards(out: Path, made_by: str) -> list[tuple[Path, Path, dict[str, Any]]]:
+    """(kept rows, report, summary) of every shard of ``out``; a one-line error when the split
+    is missing, mixed, unfinished or made by other options than ``made_by``."""
+    counts = splits(out)
     if not counts:
         raise SynthaugError(f"{out}: no shards to merge; run them first (--shard i/N)")
     if len(counts) > 1:
