@@ -109,11 +109,12 @@ def test_on_the_cluster_equals_a_local_run(cluster, command, tmp_path):
     texts[21] = "Answer this: " + mt_bench_texts()[7]
     rows = [{"text": t, "n": n} for n, t in enumerate(texts)]
     (tmp_path / "in.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-    assert curate(command, tmp_path, "local.jsonl").returncode == 0
-    done = curate(command, tmp_path, "out.jsonl", *on_ray(address))
+    suffix = ".parquet" if command == "filter" else ".jsonl"  # shards write JSONL either way
+    assert curate(command, tmp_path, "local" + suffix).returncode == 0
+    done = curate(command, tmp_path, "out" + suffix, *on_ray(address))
     assert done.returncode == 0, done.stderr
-    assert outputs(tmp_path / "out.jsonl") == outputs(tmp_path / "local.jsonl")
-    merged, alone = summary(tmp_path / "out.jsonl"), summary(tmp_path / "local.jsonl")
+    assert outputs(tmp_path / f"out{suffix}") == outputs(tmp_path / f"local{suffix}")
+    merged, alone = summary(tmp_path / f"out{suffix}"), summary(tmp_path / f"local{suffix}")
     assert merged.pop("settings").pop("shards") == 2
     alone.pop("settings")
     assert merged == alone and alone["dropped"] and alone["rows_out"], "needs drops and keeps"
