@@ -129,8 +129,10 @@ def merged(
 
 
 def on_ray(operation: str, args: argparse.Namespace, columns: list[str]) -> int:
-    """--executor ray: the shards not yet complete (made by these options) as Ray tasks, each
-    running the command with --shard in a worker, then the merge here."""
+    """--executor ray: the shards not yet complete (made by these options and input) as Ray
+    tasks, each running the command with --shard in a worker (which builds its own model
+    clients, e.g. decontaminate's judge), then the merge here. Shards a killed driver left
+    complete are reused; a shard whose node died runs again (``shards_on_ray``)."""
     started = time.monotonic()
     check_executor_options(args)
     resolve_format(args.input)  # a missing or unknown input fails here, before Ray starts

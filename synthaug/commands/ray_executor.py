@@ -3,9 +3,8 @@
 ``shards_on_ray`` runs one function per shard as a Ray task of one CPU, run again where its
 worker or node dies; ``synthaug run`` and the row-by-row curation commands (decontaminate,
 filter: ``commands.curation``) run their ``--shard i/N`` path in it, then their ``--merge``.
-For ``synthaug run``:
 
-Each of the ``--workers`` shards (``synthaug.engine.shards``) is one Ray task of one CPU that
+For ``synthaug run``, each of the ``--workers`` shards (``synthaug.engine.shards``) is one Ray task of one CPU that
 builds its own model clients (the recipe's backend: a local model per worker, or the
 endpoint) and runs ``synthaug run --shard i/N`` in the worker, with its checkpoints and part
 in the run folder beside ``--out``: a path every node must see (a shared filesystem). The
