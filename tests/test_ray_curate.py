@@ -150,6 +150,18 @@ def test_bad_options_are_one_line(tmp_path):
         assert len(done.stderr.strip().splitlines()) == 1, done.stderr
 
 
+def test_shards_of_a_changed_input_are_not_merged(tmp_path):
+    """A shard's ``made_by`` covers the input's size and time: the merge refuses (and a rerun
+    on Ray, comparing the same hash, redoes) the shards of an input edited since."""
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"text": "one row of text that is long enough to keep here"}\n')
+    assert curate("filter", tmp_path, "out.jsonl", "--shard", "0/1").returncode == 0
+    path.write_text(path.read_text() + '{"text": "and a second row added after the shard ran"}\n')
+    done = curate("filter", tmp_path, "out.jsonl", "--merge")
+    assert done.returncode == 2 and "made by other options" in done.stderr, done.stderr
+    assert not (tmp_path / "out.jsonl").exists()
+
+
 def test_second_node_killed_mid_run_gives_the_local_bytes(cluster, slow_input, tmp_path):
     """Last in the module: the cluster is left with its head alone."""
     address, second = cluster
