@@ -7,7 +7,10 @@ filter: ``commands.curation``) run their ``--shard i/N`` path in it, then their 
 For ``synthaug run``, each of the ``--workers`` shards (``synthaug.engine.shards``) is one Ray task of one CPU that
 builds its own model clients (the recipe's backend: a local model per worker, or the
 endpoint) and runs ``synthaug run --shard i/N`` in the worker, with its checkpoints and part
-in the run folder beside ``--out``: a path every node must see (a shared filesystem). The
+in the run folder: beside ``--out`` or the ``--run-dir`` path, which every node must see (a
+shared filesystem), or a ``--run-dir`` URL such as ``s3://bucket/run``, which every node
+writes to and the merge reads from (no shared filesystem; each node finds the credentials in
+``--storage-option`` or its own environment). The
 request cache is the one ``--cache`` names, also on that path (SQLite in WAL mode takes
 several writers; give each node its own with a shared-nothing setup and join them afterwards
 with ``synthaug cache merge``). When a node dies, Ray runs its task again elsewhere; the
@@ -63,8 +66,9 @@ def run_shards_on_ray(recipe: Recipe, args: argparse.Namespace) -> str | None:
     shards stopped early (their budget spent), None when all are complete."""
     check_executor_options(args)
     check_shardable(build_pipeline(recipe).steps)
-    from .run import output_path
+    from .run import output_path, run_folder
 
+    run_folder(args, output_path(recipe, args))  # a bad --run-dir is one line before Ray starts
     more = {"out": output_path(recipe, args).absolute(), **shard_budget(args, args.workers)}
     work = partial(_run_shard, recipe, worker_args(args, **more))
     shards = [Shard(i, args.workers) for i in range(args.workers)]

@@ -6,12 +6,18 @@ its summary and one line saying how to continue, writes no output, and exits wit
 
 ``--shard i/N`` runs one share of the rows (e.g. one task of a Slurm job array) and ``--merge``
 puts the N shares together into the output an unsharded run writes (``synthaug.engine.shards``).
+
+``--run-dir`` names the run folder (checkpoints, shard parts): a local path, or an fsspec URL
+such as ``s3://bucket/prefix`` (``synthaug.engine.storage``), with ``--storage-option`` for
+the filesystem. A URL's folder keeps no lock and no backend state: those stay on the machine,
+in ``~/.cache/synthaug/runs/HASH`` (beside the request cache).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import shlex
 import sys
 from pathlib import Path
@@ -19,8 +25,11 @@ from typing import Any
 
 from ..engine import RunResult
 from ..engine.shards import Shard, shard_argument
+from ..engine.storage import Remote, StorageError, redact, run_path
 from ..errors import SynthaugError
+from ..hashing import stable_hash
 from ..io.lock import held_lock
+from ..llm.cache import default_cache_path
 from ..recipe import Recipe, build_pipeline, load_recipe, recipe_from_dict
 from ..resources import (
     add_backend_options,
@@ -97,10 +106,12 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     add_price_option(parser)
     add_budget_options(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress display")
+    add_run_dir_options(parser)
     add_executor_options(
         parser,
         "the rows in --workers shards, each a Ray task that builds its own model clients, "
-        "checkpoints in the run folder beside --out (a path every node sees); then the merge here",
+        "checkpoints in the run folder (--run-dir: a path every node sees, or a URL every node "
+        "reaches); then the merge here",
         "shards run as Ray tasks",
     )
     split = parser.add_mutually_exclusive_group()
@@ -110,7 +121,7 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
         metavar="I/N",
         help="run only shard I of N (0-based; e.g. $SLURM_ARRAY_TASK_ID/N): the rows at "
         "source positions p with p %% N == I, up to the first whole-input step; its part goes "
-        "to the run folder beside --out; --max-cost/--max-tokens then apply to this shard",
+        "to the run folder (--run-dir); --max-cost/--max-tokens then apply to this shard",
     )
     split.add_argument(
         "--merge",
@@ -118,6 +129,42 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
         help="check that all N shards are complete and write the output from their parts "
         "(running the whole-input steps): the same records as an unsharded run",
     )
+
+
+def add_run_dir_options(parser: argparse.ArgumentParser) -> None:
+    """``--run-dir PATH|URL`` and ``--storage-option KEY=VALUE`` (repeatable)."""
+    parser.add_argument(
+        "--run-dir",
+        metavar="PATH|URL",
+        help="the run folder: checkpoints and shard parts (default: .STEM.run beside --out); a "
+        "local path or an fsspec URL such as s3://bucket/prefix (pip install "
+        "'synthaug[storage]'), written one whole object per file; a run resumes from it",
+    )
+    parser.add_argument(
+        "--storage-option",
+        dest="storage_options",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an fsspec option for a --run-dir URL, e.g. endpoint_url=http://HOST:9000 (VALUE "
+        "read as JSON when it parses); credentials also from the filesystem's environment "
+        "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL for s3://) or fsspec's "
+        "FSSPEC_<PROTOCOL>_<OPTION> variables; values never appear in the summary",
+    )
+
+
+def storage_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``--storage-option KEY=VALUE`` as fsspec storage options."""
+    options: dict[str, Any] = {}
+    for item in getattr(args, "storage_options", []):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SynthaugError(f"--storage-option {key.strip() or item}: give KEY=VALUE")
+        try:
+            options[key.strip()] = json.loads(value)
+        except ValueError:
+            options[key.strip()] = value
+    return options
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -148,6 +195,33 @@ def cmd_score(args: argparse.Namespace) -> int:
 def run_dir_for(out: Path) -> Path:
     """Where a run keeps its lock, checkpoints and backend state: ``.<stem>.run`` beside it."""
     return out.parent / f".{out.stem}.run"
+
+
+def run_folder(args: argparse.Namespace, out: Path) -> Path | Remote:
+    """The run folder: ``--run-dir`` (a path, or a URL it reaches and may write to), else
+    ``run_dir_for(out)``."""
+    options = storage_options(args)
+    if not getattr(args, "run_dir", None):
+        if options:
+            raise SynthaugError("--storage-option: only with a --run-dir URL")
+        return run_dir_for(out)
+    try:
+        where = run_path(args.run_dir, options)
+        if isinstance(where, Remote):
+            where.check()
+    except StorageError as exc:
+        raise StorageError(f"--run-dir {exc}") from None
+    if options and not isinstance(where, Remote):
+        raise SynthaugError("--storage-option: only with a --run-dir URL")
+    return where
+
+
+def local_state(folder: Path | Remote) -> Path:
+    """Where a run in ``folder`` keeps its lock and backend state: there, for a local folder;
+    for a URL, a folder of this machine named after it."""
+    if isinstance(folder, Path):
+        return folder
+    return default_cache_path().parent / "runs" / stable_hash(str(folder))[:16]
 
 
 def run_recipe(recipe: Recipe, args: argparse.Namespace) -> int:
@@ -194,11 +268,12 @@ def execute(
         llm=recipe.backend if pipeline.uses_llm else None,
         backends={name: recipe.backends[name] for name in pipeline.backend_names},
     )
-    run_dir = run_dir_for(out)
+    run_dir = run_folder(args, out)
     own_dir = shard.folder(run_dir) if shard else run_dir  # shards run side by side
+    state = local_state(own_dir)
     for client in resources.clients:  # e.g. where a batch backend records its batches
-        client.backend.bind_run_dir(own_dir)
-    with held_lock(own_dir / "lock", out):
+        client.backend.bind_run_dir(state)
+    with held_lock(state / "lock", out):
         return asyncio.run(
             pipeline.run(
                 out=out,
@@ -220,7 +295,24 @@ def provenance(recipe: Recipe, args: argparse.Namespace) -> dict[str, Any]:
 
     argv = getattr(args, "argv", None)  # set by ``synthaug.cli.main``
     return {
-        "command": shlex.join(["synthaug", *argv]) if argv is not None else None,
+        "command": shlex.join(["synthaug", *redacted(argv, args)]) if argv is not None else None,
         "recipe": recipe.model_dump(mode="json"),
         "synthaug": __version__,
     }
+
+
+def redacted(argv: list[str], args: argparse.Namespace) -> list[str]:
+    """``argv`` with each ``--storage-option``'s value and a ``--run-dir`` URL's user info
+    hidden (however the options were spelt)."""
+    hidden = {
+        item: item.partition("=")[0] + "=***" for item in getattr(args, "storage_options", [])
+    }
+    if getattr(args, "run_dir", None):
+        hidden[args.run_dir] = redact(args.run_dir)
+    words = []
+    for word in argv:
+        for secret, shown in hidden.items():
+            if word == secret or word.endswith("=" + secret):
+                word = word.removesuffix(secret) + shown
+        words.append(word)
+    return words

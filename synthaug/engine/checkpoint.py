@@ -1,8 +1,9 @@
 """Per-step checkpoint shards, written atomically.
 
 A checkpointed map step groups its results by input position into chunks of
-``chunk_size`` rows. When a chunk is complete its shard is written to a temp
-file and renamed into place, so a shard is either whole or absent. On restart
+``chunk_size`` rows. When a chunk is complete its shard is written whole (a
+local one to a temp file renamed into place, one on a URL in one PUT: see
+``storage``), so a shard is either whole or absent. On restart
 the step reuses a stored result when the input row at that position has the
 same id as before; anything else is recomputed (through the request cache).
 A row that failed is recorded too but tried again on restart, so a fixed
@@ -12,17 +13,17 @@ configuration or a recovered endpoint gets its chance.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from ..records import META
+from .storage import Remote, write_bytes
 
 
 class ShardStore:
     """The shards of one step in one run directory."""
 
-    def __init__(self, directory: Path, chunk_size: int = 64):
+    def __init__(self, directory: Path | Remote, chunk_size: int = 64):
         self.directory, self.chunk_size = directory, chunk_size
         self.directory.mkdir(parents=True, exist_ok=True)
         self._pending: dict[int, list[dict[str, Any]]] = {}
@@ -30,8 +31,8 @@ class ShardStore:
     def load(self) -> dict[int, tuple[str | None, list[dict[str, Any]]]]:
         """Stored results: input position → (input row id, output rows)."""
         done: dict[int, tuple[str | None, list[dict[str, Any]]]] = {}
-        for shard in sorted(self.directory.glob("chunk-*.jsonl")):
-            with open(shard, encoding="utf-8") as handle:
+        for shard in sorted(self.directory.glob("chunk-*.jsonl"), key=str):
+            with shard.open(encoding="utf-8") as handle:
                 for line in handle:
                     entry = json.loads(line)
                     if not any(row.get(META, {}).get("error") for row in entry["rows"]):
@@ -53,11 +54,5 @@ class ShardStore:
 
     def _write(self, chunk: int) -> None:
         entries = self._pending.pop(chunk)
-        target = self.directory / f"chunk-{chunk:06d}.jsonl"
-        temp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-        with open(temp, "w", encoding="utf-8") as handle:
-            for entry in entries:
-                handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, target)
+        lines = "".join(json.dumps(entry, ensure_ascii=False) + "\n" for entry in entries)
+        write_bytes(self.directory / f"chunk-{chunk:06d}.jsonl", lines.encode("utf-8"))

@@ -15,6 +15,7 @@ Each step reaches its clients through a view that counts its answers in its own
 When the run's budget is spent (``BudgetReached``), the run stops: calls in flight
 finish into the cache, finished rows are checkpointed, no output is written, and the
 result says why it stopped; the same command with a larger budget resumes it.
+The run folder (checkpoints, a shard's part) may be a URL (see ``storage``).
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from ..errors import RecipeError
 from ..hashing import stable_hash
 from ..io import AtomicWriter
 from ..io.images import ImageStore
-from ..io.writers import write_text_atomic
 from ..llm.client import BudgetReached, ClientStats, LLMError
 from ..records import META, failed
 from .checkpoint import ShardStore
@@ -50,6 +50,7 @@ from .shards import (
     split_point,
 )
 from .step import MapStep, RowError, SourceStep, Step, StepContext, WholeStep
+from .storage import Remote, record_writer, write_text
 from .summary import StepStats, build_summary, render_summary
 
 END = None
@@ -61,9 +62,9 @@ class RunResult:
     """What a run wrote (nothing when ``stopped`` says why it stopped early) and its counters."""
 
     summary: dict[str, Any]
-    data_path: Path
-    summary_path: Path
-    errors_path: Path | None
+    data_path: Path | Remote
+    summary_path: Path | Remote
+    errors_path: Path | Remote | None
     steps: list[StepStats]
     stopped: str | None = None
 
@@ -107,7 +108,7 @@ class Pipeline:
         self,
         *,
         out: Path,
-        run_dir: Path,
+        run_dir: Path | Remote,
         resources: RunResources | None = None,
         limit: int | None = None,
         window: int | None = None,
@@ -225,11 +226,12 @@ class Pipeline:
             failed.extend(failed_rows(settings.parts))
             settings = replace(settings, shard_llm=shard_totals(settings.parts, stats[:split]))
         stopped = None
-        _remove_stale_temps(settings.out)
+        if isinstance(settings.out, Path):  # a remote file is written whole or not at all
+            _remove_stale_temps(settings.out)
         if settings.shard:  # the part is incomplete until its summary is written again
             settings.out.with_name("part.summary.json").unlink(missing_ok=True)
         try:
-            with AtomicWriter(settings.out) as writer:
+            with record_writer(settings.out) as writer:
                 ticker = asyncio.create_task(display.run()) if display else None
                 try:
                     await self._stream(settings, resources, writer, stats, failed)
@@ -319,7 +321,7 @@ class Pipeline:
         summary_path = stem.with_name(stem.name + ".summary.json")
         if failed and not stopped:
             failed.sort(key=lambda r: r[META]["id"])
-            with AtomicWriter(errors_path) as writer:
+            with record_writer(errors_path) as writer:
                 writer.write_many(failed)
         elif not stopped:
             errors_path.unlink(missing_ok=True)
@@ -352,7 +354,7 @@ class Pipeline:
             elif not isinstance(current, str):  # cost "unknown" stays unknown
                 summary["llm"][name] = round(current + value, 6)
         if not stopped:
-            write_text_atomic(summary_path, json.dumps(summary, indent=2) + "\n")
+            write_text(summary_path, json.dumps(summary, indent=2) + "\n")
         errors = errors_path if failed and not stopped else None
         return RunResult(summary, out, summary_path, errors, stats, stopped)
 
@@ -361,8 +363,8 @@ class Pipeline:
 class _Settings:
     """How one run goes: where it writes, how many rows and how many in flight."""
 
-    out: Path
-    run_dir: Path
+    out: Path | Remote  # a shard's: its part
+    run_dir: Path | Remote
     limit: int | None
     window: int
     chunk_size: int
@@ -371,7 +373,7 @@ class _Settings:
     shard: Shard | None = None  # run only this shard's prefix and write its part
     merge: bool = False  # run the suffix on the merged parts
     prefix: str | None = None  # a shard's prefix fingerprint (its part's summary names it)
-    parts: list[Path] | None = None  # a merge's parts
+    parts: list[Path | Remote] | None = None  # a merge's parts
     shard_llm: dict[str, Any] | None = None  # a merge's parts' model-use counters
     output: Path | None = None  # a shard's: the merged output, beside which steps write images
 
@@ -450,7 +452,7 @@ async def _enumerate(rows: AsyncIterator[dict[str, Any]]) -> AsyncIterator[tuple
         position += 1
 
 
-async def _run_merged(parts: list[Path] | None, emit: Emit) -> None:
+async def _run_merged(parts: list[Path | Remote] | None, emit: Emit) -> None:
     """Feed the shards' rows, in source order, to the first step of the suffix."""
     assert parts is not None
     for origin, row in merged_rows(parts):

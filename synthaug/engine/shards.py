@@ -9,7 +9,8 @@ such as drawing images, for the others); map steps depend only on their row (ids
 shard's rows are those an unsharded run makes from the same source rows. A shard writes its
 own checkpoints, lock and *part* under ``RUN_DIR/shards/IIIII-of-NNNNN/``: its rows, each
 tagged with the source position it came from, its failed rows and, last, its summary, whose
-presence marks the shard complete. The merge checks that all N parts are complete and were
+presence marks the shard complete. ``RUN_DIR`` may be a URL (``storage.Remote``): the
+parts are then read from there, so shards need no shared filesystem. The merge checks that all N parts are complete and were
 made by the same prefix, interleaves their rows by source position (a k-way merge: exactly
 the unsharded order), runs the suffix and writes the output: the same records, ids, order
 and ``_meta`` as an unsharded run with the same cache.
@@ -30,6 +31,7 @@ from typing import Any
 from ..errors import SynthaugError
 from ..llm.client import Tally
 from .step import Step, WholeStep
+from .storage import Remote
 from .summary import StepStats
 
 PART = "part.jsonl"  # in a shard's folder: part.jsonl, part.errors.jsonl, part.summary.json
@@ -50,7 +52,7 @@ class Shard:
     def label(self) -> str:
         return f"{self.index:05d}-of-{self.count:05d}"
 
-    def folder(self, run_dir: Path) -> Path:
+    def folder(self, run_dir: Path | Remote) -> Path | Remote:
         """Where this shard keeps its lock, checkpoints and part."""
         return run_dir / "shards" / self.label
 
@@ -86,7 +88,7 @@ def check_shardable(steps: list[Step]) -> None:
         )
 
 
-def part_paths(run_dir: Path, fingerprint: str) -> list[Path]:
+def part_paths(run_dir: Path | Remote, fingerprint: str) -> list[Path | Remote]:
     """The parts of the complete split of ``run_dir``; a one-line error when any is missing,
     unfinished or made by another recipe or ``--limit``."""
     labels = sorted(p.name for p in (run_dir / "shards").glob("*-of-*") if _LABEL.fullmatch(p.name))
@@ -118,23 +120,23 @@ def part_paths(run_dir: Path, fingerprint: str) -> list[Path]:
     return parts
 
 
-def merged_rows(parts: list[Path]) -> Iterator[tuple[int, dict[str, Any]]]:
+def merged_rows(parts: list[Path | Remote]) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(source position, row)`` of every part, in source order (each part is in order)."""
     return heapq.merge(*(_entries(part) for part in parts), key=lambda entry: entry[0])
 
 
-def failed_rows(parts: list[Path]) -> list[dict[str, Any]]:
+def failed_rows(parts: list[Path | Remote]) -> list[dict[str, Any]]:
     """The failed rows of every part."""
     rows: list[dict[str, Any]] = []
     for part in parts:
         errors = part.with_name("part.errors.jsonl")
         if errors.exists():
-            with open(errors, encoding="utf-8") as handle:
+            with errors.open(encoding="utf-8") as handle:
                 rows.extend(json.loads(line) for line in handle)
     return rows
 
 
-def shard_totals(parts: list[Path], stats: list[StepStats]) -> dict[str, Any]:
+def shard_totals(parts: list[Path | Remote], stats: list[StepStats]) -> dict[str, Any]:
     """Add the parts' per-step counters into ``stats`` (the prefix's); return the sum of
     their model-use counters (the summary's ``llm`` numbers, ``endpoints`` a dict)."""
     llm: Counter[str] = Counter()
@@ -162,8 +164,8 @@ def shard_totals(parts: list[Path], stats: list[StepStats]) -> dict[str, Any]:
     return {**llm, **({"endpoints": dict(served)} if served else {})}
 
 
-def _entries(part: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with open(part, encoding="utf-8") as handle:
+def _entries(part: Path | Remote) -> Iterator[tuple[int, dict[str, Any]]]:
+    with part.open(encoding="utf-8") as handle:
         for line in handle:
             entry = json.loads(line)
             yield entry["o"], entry["row"]
