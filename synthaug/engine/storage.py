@@ -15,6 +15,7 @@ info, so no credential reaches a message, the progress display or a summary.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -131,12 +132,10 @@ class Remote:
     def check(self) -> None:
         """Reach the folder and write (then remove) a probe file in it: an unreachable
         endpoint, bad credentials or a missing bucket is one line now, before any work."""
-        probe = self / f".probe-{os.getpid()}"
-        try:
-            probe.write_bytes(b"")
-            probe.unlink(missing_ok=True)
-        except StorageError as exc:
-            raise StorageError(f"{self}: {str(exc).removeprefix(f'{probe}: ')}") from None
+        probe = f"{self.path}/.probe-{os.getpid()}"
+        with self._failures():
+            self.fs.pipe_file(probe, b"")
+            self.fs.rm_file(probe)
 
     @contextmanager
     def _failures(self, keep: type[BaseException] | tuple = ()) -> Iterator[None]:
@@ -157,6 +156,7 @@ def write_bytes(target: Path | Remote, data: bytes) -> None:
 
 
 def write_text(target: Path | Remote, text: str) -> None:
+    """``text`` (UTF-8) into ``target`` whole."""
     write_bytes(target, text.encode("utf-8"))
 
 
@@ -168,8 +168,6 @@ def record_writer(target: Path | Remote) -> Iterator[AtomicWriter]:
         with AtomicWriter(target) as writer:
             yield writer
         return
-    import tempfile
-
     with tempfile.TemporaryDirectory(prefix="synthaug-spool-") as spool:
         local = Path(spool) / target.name
         with AtomicWriter(local) as writer:
