@@ -138,7 +138,8 @@ def add_run_dir_options(parser: argparse.ArgumentParser) -> None:
         metavar="PATH|URL",
         help="the run folder: checkpoints and shard parts (default: .STEM.run beside --out); a "
         "local path or an fsspec URL such as s3://bucket/prefix (pip install "
-        "'synthaug[storage]'), written one whole object per file; a run resumes from it",
+        "'synthaug[storage]'), written one whole object per file; a run resumes from it (a "
+        "URL's lock stays on this machine, in ~/.cache/synthaug/runs)",
     )
     parser.add_argument(
         "--storage-option",
