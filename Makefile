@@ -27,11 +27,12 @@ $(VENV)/.installed: pyproject.toml
 # with Debian's chromium (the review app's browser tests; apt needs root, as in CI),
 # OpenVINO GenAI (the batched local backend), Ray (the cluster executor),
 # peft (the LoRA student), RapidOCR (the chart legibility check), fastText (math page
-# mining), periodictable (ChemLLM's records), Coq (DeepSeek-Prover's proof checker)
+# mining), periodictable (ChemLLM's records), Coq (DeepSeek-Prover's proof checker), s3fs
+# (run folders on S3; the tests use a moto S3 server)
 setup-full: $(VENV)/.installed-full
 
 $(VENV)/.installed-full: $(VENV)/.installed
-	$(BIN)/pip install --quiet -e '.[test,embeddings,bench,prefs,augment,browser,openvino,ingest,ray,sft,ocr,mining,science]'
+	$(BIN)/pip install --quiet -e '.[test,embeddings,bench,prefs,augment,browser,openvino,ingest,ray,sft,ocr,mining,science,storage]'
 	(command -v chromium >/dev/null && command -v bwrap >/dev/null && command -v coqc >/dev/null) || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 		chromium chromium-driver bubblewrap coq)
