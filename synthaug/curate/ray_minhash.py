@@ -1,58 +1,314 @@
-"""MinHash signing on Ray Data: the per-document work of near-dedup spread over a cluster.
+"""Near-dedup on Ray: signing, bucketing and confirmation in Ray tasks.
 
-``signed_on_ray`` turns texts into the signatures and shingle hashes that
-``NearDuplicates.sign`` makes, with Ray Data ``map_batches`` (one signer per worker, order
-preserved), and yields them in input order for ``NearDuplicates.add_signed``. Hashing is
-deterministic (blake2b word hashes, fixed permutations), so the values, and therefore every
-decision the single-process command takes from them, are the same.
+``RayNearDuplicates`` takes the place of ``NearDuplicates`` (``add`` chunks of texts with
+their preferences, then ``resolve``) and takes every decision ``NearDuplicates.resolve``
+takes, from the same values (deterministic hashing), so the output is the same:
 
-What differs from a fully distributed dedup (NeMo Curator, datatrove): band bucketing, the
-candidate pairs and their confirmation run in the driver on the gathered signatures, as the
-single-process command does; only the signing (the bulk of the time) is distributed.
+1. signing: one task per chunk of rows makes the MinHash signatures and shingle hashes (kept
+   in the object store, where the later tasks read them) and sends each signed document's
+   whole-signature key to one of ``parts`` partitions (a hash shuffle);
+2. identical signatures: a task per partition sorts its keys by (key, rank); every later
+   document of a run is paired with the run's first, routed to the chunk of the later one;
+3. a task per chunk computes those pairs' similarity (exact Jaccard or the signatures, as
+   the single process would choose); a copy at or above the threshold is no representative;
+4. band bucketing: a task per chunk sends the representatives' ``(band, band key, row)`` to
+   the partitions; a task per partition sorts them, pairs each bucket's members as
+   ``minhash.candidate_pairs`` does and routes the pairs to the chunk of their first row;
+5. confirmation: a task per chunk drops its repeated pairs, estimates each from the
+   signatures, and confirms the plausible ones by exact Jaccard (or keeps the estimate),
+   reading the other rows' chunks one at a time;
+6. the driver gathers the confirmed edges (a few per duplicate) and the identical copies and
+   walks them best rank first (``_keep_by_rank``), as the single process does.
+
+The driver holds per row only numbers (preference, rank, flags), never texts, signatures or
+shingles; a task holds one chunk (two while confirming) or one partition. At most
+``workers`` tasks run at once. A task lost with its node runs again (Ray retries and
+rebuilds lost results from their lineage), so the output does not change.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+import itertools
+import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from .duplicates import NearDupConfig, NearDuplicates
+from .duplicates import (
+    _EXACT_MARGIN,
+    Duplicate,
+    NearDupConfig,
+    NearDuplicates,
+    _jaccard,
+    _keep_by_rank,
+    _ranks,
+    _sorted_distinct,
+    with_copies,
+)
+from .minhash import EMPTY, band_keys, bucket_pairs
+
+RETRIES = 3  # a task whose worker or node died runs again up to this many times
+_PARTITION_ENTRIES = 2_000_000  # (band, key, row) entries a bucketing task sorts (~48 MB)
+_MIX = np.uint64(0x9E3779B97F4A7C15)  # spreads (band, key) over the partitions
+Chunk = dict[str, Any]  # start, signatures, flat shingles, offsets
 
 
-class _Signer:
-    """A Ray Data actor: signs batches of texts (its n-gram word table stays warm)."""
-
-    def __init__(self, config: NearDupConfig):
-        self.detector = NearDuplicates(config)
-
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
-        signatures, shingles = self.detector.sign([str(text) for text in batch["text"]])
-        return {
-            "signature": np.array([row.tobytes() for row in signatures], dtype=object),
-            "shingles": np.array([s.tobytes() for s in shingles], dtype=object),
-        }
+@functools.cache
+def _detector(config: NearDupConfig) -> NearDuplicates:
+    return NearDuplicates(config)  # one per worker process: its n-gram word table stays warm
 
 
-def signed_on_ray(
-    ray: Any, config: NearDupConfig, texts: list[str], workers: int, batch: int
-) -> Iterator[tuple[np.ndarray, list[np.ndarray]]]:
-    """``(signatures, shingles)`` of ``texts`` in blocks, in input order, signed by
-    ``workers`` Ray actors of one CPU each."""
-    context = ray.data.DataContext.get_current()
-    context.execution_options.preserve_order = True
-    blocks = max(workers, -(-len(texts) // batch))
-    dataset = ray.data.from_items([{"text": t} for t in texts], override_num_blocks=blocks)
-    signed = dataset.map_batches(
-        _Signer,
-        fn_constructor_args=(config,),
-        batch_size=batch,
-        batch_format="numpy",
-        concurrency=workers,
-        num_cpus=1,
-    )
-    for block in signed.iter_batches(batch_size=batch, batch_format="numpy"):
-        signatures = np.stack([np.frombuffer(b, dtype=np.uint32) for b in block["signature"]])
-        shingles = [np.frombuffer(b, dtype=np.uint64).copy() for b in block["shingles"]]
-        yield signatures, shingles
+def _one_or_all(outputs: list[Any]) -> Any:
+    """A task's results for ``num_returns=len(outputs)`` (one result is not a sequence)."""
+    return outputs[0] if len(outputs) == 1 else tuple(outputs)
+
+
+def _routed(values: tuple[np.ndarray, ...], target: np.ndarray, count: int) -> Any:
+    """``values`` (arrays of one length) split by ``target``, one piece per ``count``."""
+    order = np.argsort(target, kind="stable")
+    bounds = np.searchsorted(target[order], np.arange(count + 1))
+    pieces = [tuple(v[order[a:b]] for v in values) for a, b in itertools.pairwise(bounds)]
+    return _one_or_all(pieces)
+
+
+def _sign(config: NearDupConfig, parts: int, start: int, texts: list[str]) -> tuple:
+    """Step 1: the chunk, its shingle count, its whole-signature keys by partition."""
+    signatures, shingles = _detector(config).sign(texts)
+    lengths = np.array([len(s) for s in shingles], dtype=np.int64)
+    held = int(lengths.sum())
+    if config.confirm == "signature":
+        shingles, lengths = [], np.zeros(len(texts), dtype=np.int64)
+    flat = np.concatenate(shingles) if shingles else np.zeros(0, dtype=np.uint64)
+    offsets = np.concatenate(([0], np.cumsum(lengths)))
+    chunk = {"start": start, "signatures": signatures, "flat": flat, "offsets": offsets}
+    local = np.flatnonzero(signatures[:, 0] != EMPTY)
+    whole = band_keys(signatures, 1, signatures.shape[1], local)[:, 0]
+    keyed = _routed((whole, local + start), (whole % np.uint64(parts)).astype(np.int64), parts)
+    return (chunk, held, *(keyed if parts > 1 else (keyed,)))
+
+
+def _identical(size: int, chunks: int, rank: np.ndarray, *parts: tuple) -> Any:
+    """Step 2: (later row, first row) of each run of identical signatures, by chunk."""
+    whole = np.concatenate([p[0] for p in parts])
+    docs = np.concatenate([p[1] for p in parts])
+    order = np.lexsort((rank[docs], whole))
+    whole, docs = whole[order], docs[order]
+    first = np.concatenate(([True], whole[1:] != whole[:-1]))[: len(docs)]
+    run_start = np.maximum.accumulate(np.where(first, np.arange(len(docs)), 0))
+    later = np.flatnonzero(~first)
+    return _routed((docs[later], docs[run_start[later]]), docs[later] // size, chunks)
+
+
+def _band_map(config: NearDupConfig, parts: int, chunk: Chunk, copies: np.ndarray) -> Any:
+    """Step 4a: the representatives' (band, key, row), by partition."""
+    signatures, start = chunk["signatures"], chunk["start"]
+    mine = (signatures[:, 0] != EMPTY) & ~copies[start : start + len(signatures)]
+    local = np.flatnonzero(mine)
+    keys = band_keys(signatures, config.bands, config.rows, local)
+    band = np.tile(np.arange(config.bands, dtype=np.int64), len(local))
+    key, docs = keys.ravel(), np.repeat(local + start, config.bands)
+    target = ((key + band.astype(np.uint64) * _MIX) % np.uint64(parts)).astype(np.int64)
+    return _routed((band, key, docs), target, parts)
+
+
+def _buckets(size: int, chunks: int, *parts: tuple) -> Any:
+    """Step 4b: the candidate pairs of this partition's buckets, by the chunk of the first."""
+    band, key, docs = (np.concatenate([p[i] for p in parts]) for i in range(3))
+    order = np.lexsort((docs, key, band))
+    band, key, docs = band[order], key[order], docs[order]
+    new = np.concatenate(([True], (band[1:] != band[:-1]) | (key[1:] != key[:-1])))
+    starts = np.flatnonzero(new[: len(docs)])
+    sizes = np.diff(np.concatenate((starts, [len(docs)])))
+    twos = starts[sizes == 2]
+    found = [np.zeros((0, 2), dtype=np.int64), np.stack([docs[twos], docs[twos + 1]], axis=1)]
+    for start, count in zip(starts[sizes > 2].tolist(), sizes[sizes > 2].tolist(), strict=True):
+        found.append(bucket_pairs(docs[start : start + count]))
+    pairs = np.unique(np.concatenate(found).astype(np.int64), axis=0)
+    return _routed((pairs[:, 0], pairs[:, 1]), pairs[:, 0] // size, chunks)
+
+
+def _similarities(
+    config: NearDupConfig,
+    exact: bool,
+    candidates: bool,
+    size: int,
+    chunk_refs: list[Any],
+    own: Chunk,
+    *parts: tuple,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Steps 3 and 5: pairs whose first row is in ``own``, with their similarity.
+
+    Candidates: repeated pairs once, and only the confirmed ones (estimate at least the
+    threshold less the margin, then exact Jaccard at least the threshold, or the estimate
+    at least the threshold); identical copies: every pair."""
+    import ray
+
+    left = np.concatenate([p[0] for p in parts])
+    right = np.concatenate([p[1] for p in parts])
+    if candidates:
+        codes = np.unique(left * 2**32 + right)
+        left, right = codes >> 32, codes & (2**32 - 1)
+    out: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    sets = _Sets(own)
+    for other_index in np.unique(right // size).tolist():
+        other = own if other_index == own["start"] // size else ray.get(chunk_refs[other_index])
+        other_sets = sets if other is own else _Sets(other)
+        pick = right // size == other_index
+        a, b = left[pick], right[pick]
+        estimate = (
+            own["signatures"][a - own["start"]] == other["signatures"][b - other["start"]]
+        ).mean(axis=1)
+        if candidates:
+            margin = _EXACT_MARGIN if exact else 0.0
+            plausible = estimate >= config.threshold - margin
+            a, b, estimate = a[plausible], b[plausible], estimate[plausible]
+        similarity = estimate
+        if exact:
+            similarity = np.array(
+                [
+                    _jaccard(sets[x], other_sets[y])
+                    for x, y in zip(a.tolist(), b.tolist(), strict=True)
+                ],
+                dtype=np.float64,
+            )
+        if candidates:
+            confirmed = similarity >= config.threshold
+            a, b, similarity = a[confirmed], b[confirmed], similarity[confirmed]
+        out.append((a, b, similarity))
+    if not out:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
+    return tuple(np.concatenate([o[i] for o in out]) for i in range(3))  # type: ignore[return-value]
+
+
+class _Sets:
+    """A chunk's documents' distinct shingles, sorted, made on first use."""
+
+    def __init__(self, chunk: Chunk):
+        self.chunk = chunk
+        self.made: dict[int, np.ndarray] = {}
+
+    def __getitem__(self, doc: int) -> np.ndarray:
+        if doc not in self.made:
+            local = doc - self.chunk["start"]
+            offsets = self.chunk["offsets"]
+            self.made[doc] = _sorted_distinct(
+                self.chunk["flat"][offsets[local] : offsets[local + 1]]
+            )
+        return self.made[doc]
+
+
+class RayNearDuplicates:
+    """``NearDuplicates`` with its work in Ray tasks (see the module docstring)."""
+
+    def __init__(
+        self,
+        ray: Any,
+        config: NearDupConfig,
+        workers: int,
+        total: int,
+        say: Callable[[str], None] = lambda line: None,
+    ):
+        self.ray, self.config, self.workers, self.say = ray, config, workers, say
+        # a few chunks per worker (each task's memory is one or two chunks), 64..16384 rows
+        self.chunk = min(16_384, max(64, math.ceil(total / (4 * workers))))
+        self.parts = max(2 * workers, math.ceil(total * config.bands / _PARTITION_ENTRIES))
+        self._chunks: list[Any] = []
+        self._held: list[Any] = []
+        self._whole: list[list[Any]] = []
+        self._preferences: list[float] = []
+        self._running: list[Any] = []
+        self._exact: bool | None = None
+        self._remote: dict[Callable, Any] = {}
+
+    @property
+    def confirmation(self) -> str:
+        return "exact Jaccard" if self._exact else "MinHash signatures"
+
+    def add(self, texts: list[str], preferences: list[float] | None = None) -> None:
+        """Sign a chunk of at most ``self.chunk`` texts (the next rows) in a task."""
+        if not texts:
+            return
+        start = len(self._preferences)
+        self._preferences.extend(preferences or [0.0] * len(texts))
+        self._wait(self.workers - 1)  # the driver reads the next chunk meanwhile
+        returned = self._task(_sign, 2 + self.parts).remote(self.config, self.parts, start, texts)
+        self._chunks.append(returned[0])
+        self._held.append(returned[1])
+        self._whole.append(returned[2:])
+        self._running.append(returned[0])
+
+    def resolve(self) -> dict[int, Duplicate]:
+        if not self._chunks:
+            return {}
+        ray, config, size, chunks = self.ray, self.config, self.chunk, len(self._chunks)
+        rank = _ranks(np.asarray(self._preferences))
+        rank_ref = ray.put(rank)
+        held = sum(ray.get(self._held))
+        self._exact = config.confirm == "exact" or (
+            config.confirm == "auto" and held <= config.exact_limit
+        )
+        self.say("identical signatures")
+        runs = self._map(
+            _identical, chunks, [(size, chunks, rank_ref, *(w[p] for w in self._whole))
+                                 for p in range(self.parts)],
+        )  # fmt: skip
+        self._whole = []
+        copy_doc, copy_rep, copy_sim = self._similar(False, runs)
+        copy = copy_sim >= config.threshold
+        copies_flag = np.zeros(len(rank), dtype=bool)
+        copies_flag[copy_doc[copy]] = True
+        self.say("band bucketing")
+        copies_ref = ray.put(copies_flag)
+        keyed = self._map(
+            _band_map, self.parts, [(config, self.parts, c, copies_ref) for c in self._chunks]
+        )
+        buckets = self._map(
+            _buckets, chunks, [(size, chunks, *(k[p] for k in keyed)) for p in range(self.parts)]
+        )
+        del keyed
+        self.say("confirmation")
+        left, right, similarity = self._similar(True, buckets)
+        pairs = np.stack([left, right], axis=1)
+        duplicates = _keep_by_rank(pairs, rank, lambda k: float(similarity[k]))
+        copies = {
+            d: (r, float(s))
+            for d, r, s in zip(copy_doc[copy].tolist(), copy_rep[copy].tolist(),
+                               copy_sim[copy].tolist(), strict=True)
+        }  # fmt: skip
+        self._chunks = []
+        return with_copies(duplicates, copies)
+
+    def _similar(self, candidates: bool, routed: list[list[Any]]) -> tuple[np.ndarray, ...]:
+        """Steps 3 and 5 over every chunk: the pairs' rows and similarities, gathered."""
+        calls = [
+            (self.config, self._exact, candidates, self.chunk, self._chunks, c,
+             *(r[i] for r in routed))
+            for i, c in enumerate(self._chunks)
+        ]  # fmt: skip
+        found = self.ray.get([ref for refs in self._map(_similarities, 1, calls) for ref in refs])
+        return tuple(np.concatenate([f[i] for f in found]) for i in range(3))
+
+    def _map(self, function: Callable, returns: int, calls: list[tuple]) -> list[list[Any]]:
+        """``function`` over ``calls`` as tasks, at most ``workers`` at once; each call's
+        ``returns`` result references."""
+        out = []
+        for arguments in calls:
+            self._wait(self.workers - 1)
+            refs = self._task(function, returns).remote(*arguments)
+            refs = [refs] if returns == 1 else list(refs)
+            self._running.append(refs[0])
+            out.append(refs)
+        self._wait(0)
+        return out
+
+    def _wait(self, most: int) -> None:
+        """Until at most ``most`` tasks run (their results stay in the object store)."""
+        while len(self._running) > max(most, 0):
+            _, self._running = self.ray.wait(self._running, num_returns=1, fetch_local=False)
+
+    def _task(self, function: Callable, returns: int) -> Any:
+        if function not in self._remote:
+            self._remote[function] = self.ray.remote(function)
+        return self._remote[function].options(num_cpus=1, num_returns=returns, max_retries=RETRIES)
