@@ -55,8 +55,9 @@ def add_commands(commands: Any) -> None:
         add_param_options(dedup, params, skip=("columns", "cache"))
     add_cache_options(dedup)
     add_executor_options(
-        dedup, "(--mode near) MinHash signing on Ray Data workers; the same output",
-        "signing actors",
+        dedup, "(--mode near) signing, LSH bucketing and confirmation in Ray tasks, the "
+        "driver holding a few numbers per row; the same output",
+        "tasks at once (a local Ray gets N CPUs)",
     )  # fmt: skip
     dedup.set_defaults(handler=cmd_dedup)
 
@@ -153,7 +154,7 @@ def _on_ray(
     None), disconnected at the end."""
     from .ray_executor import connect
 
-    ray = connect(args.address)
+    ray = connect(args.address, args.workers)
     try:
         yield RayNearDuplicates(ray, detector.config, args.workers, total, _say(args.quiet))
     finally:
