@@ -157,6 +157,11 @@ def _on_ray(
     ray = connect(args.address, args.workers)
     try:
         yield RayNearDuplicates(ray, detector.config, args.workers, total, _say(args.quiet))
+    except ray.exceptions.RayTaskError as exc:
+        raise SynthaugError(f"--executor ray: {exc.cause}") from None
+    except ray.exceptions.RayError as exc:  # a worker or node lost past the retries
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SynthaugError(f"--executor ray: {first}") from None
     finally:
         ray.shutdown()
 

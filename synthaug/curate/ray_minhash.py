@@ -129,73 +129,79 @@ def _buckets(size: int, chunks: int, *parts: tuple) -> Any:
     return _routed((pairs[:, 0], pairs[:, 1]), pairs[:, 0] // size, chunks)
 
 
-def _similarities(
-    config: NearDupConfig,
-    exact: bool,
-    candidates: bool,
-    size: int,
-    chunk_refs: list[Any],
-    own: Chunk,
-    *parts: tuple,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Steps 3 and 5: pairs whose first row is in ``own``, with their similarity.
-
-    Candidates: repeated pairs once, and only the confirmed ones (estimate at least the
-    threshold less the margin, then exact Jaccard at least the threshold, or the estimate
-    at least the threshold); identical copies: every pair."""
-    import ray
-
+def _attach(
+    exact: bool, candidates: bool, size: int, chunks: int, own: Chunk, *parts: tuple
+) -> Any:
+    """Steps 3a and 5a: pairs whose first row is in ``own`` (candidates: each once), with
+    that row's signature and distinct shingles, by the chunk of the second row."""
     left = np.concatenate([p[0] for p in parts])
     right = np.concatenate([p[1] for p in parts])
     if candidates:
         codes = np.unique(left * 2**32 + right)
         left, right = codes >> 32, codes & (2**32 - 1)
-    out: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    signatures = own["signatures"][left - own["start"]]
     sets = _Sets(own)
-    for other_index in np.unique(right // size).tolist():
-        other = own if other_index == own["start"] // size else ray.get(chunk_refs[other_index])
-        other_sets = sets if other is own else _Sets(other)
-        pick = right // size == other_index
-        a, b = left[pick], right[pick]
-        estimate = (
-            own["signatures"][a - own["start"]] == other["signatures"][b - other["start"]]
-        ).mean(axis=1)
+    target = right // size
+    order = np.argsort(target, kind="stable")
+    bounds = np.searchsorted(target[order], np.arange(chunks + 1))
+    pieces = []
+    for start, end in itertools.pairwise(bounds.tolist()):
+        rows = order[start:end]
+        distinct = [sets[d] for d in left[rows].tolist()] if exact else []
+        lengths = np.array([len(d) for d in distinct] or [0] * len(rows), dtype=np.int64)
+        pieces.append({
+            "start": 0, "left": left[rows], "right": right[rows], "signatures": signatures[rows],
+            "flat": np.concatenate(distinct) if distinct else np.zeros(0, dtype=np.uint64),
+            "offsets": np.concatenate(([0], np.cumsum(lengths))),
+        })  # fmt: skip
+    return _one_or_all(pieces)
+
+
+def _compare(
+    config: NearDupConfig, exact: bool, candidates: bool, own: Chunk, *pieces: Chunk
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Steps 3b and 5b: the similarity of pairs whose second row is in ``own``.
+
+    Candidates: only the confirmed ones (estimate at least the threshold less the margin,
+    then exact Jaccard at least the threshold; or the estimate at least the threshold);
+    identical copies: every pair."""
+    out: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = [
+        (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64))
+    ]
+    sets = _Sets(own)
+    for piece in pieces:
+        a, b = piece["left"], piece["right"]
+        similarity = (piece["signatures"] == own["signatures"][b - own["start"]]).mean(axis=1)
+        rows = np.arange(len(a))
         if candidates:
             margin = _EXACT_MARGIN if exact else 0.0
-            plausible = estimate >= config.threshold - margin
-            a, b, estimate = a[plausible], b[plausible], estimate[plausible]
-        similarity = estimate
+            rows = np.flatnonzero(similarity >= config.threshold - margin)
         if exact:
-            similarity = np.array(
-                [
-                    _jaccard(sets[x], other_sets[y])
-                    for x, y in zip(a.tolist(), b.tolist(), strict=True)
-                ],
-                dtype=np.float64,
-            )
+            theirs = _Sets(piece, distinct=True)
+            similarity[rows] = [
+                _jaccard(theirs[r], sets[y])
+                for r, y in zip(rows.tolist(), b[rows].tolist(), strict=True)
+            ]
         if candidates:
-            confirmed = similarity >= config.threshold
-            a, b, similarity = a[confirmed], b[confirmed], similarity[confirmed]
-        out.append((a, b, similarity))
-    if not out:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
+            rows = rows[similarity[rows] >= config.threshold]
+        out.append((a[rows], b[rows], similarity[rows]))
     return tuple(np.concatenate([o[i] for o in out]) for i in range(3))  # type: ignore[return-value]
 
 
 class _Sets:
-    """A chunk's documents' distinct shingles, sorted, made on first use."""
+    """The distinct shingles, sorted, of a chunk's rows (made on first use), or of a piece's
+    ``distinct`` ones (by position)."""
 
-    def __init__(self, chunk: Chunk):
-        self.chunk = chunk
+    def __init__(self, chunk: Chunk, distinct: bool = False):
+        self.chunk, self.distinct = chunk, distinct
         self.made: dict[int, np.ndarray] = {}
 
     def __getitem__(self, doc: int) -> np.ndarray:
         if doc not in self.made:
             local = doc - self.chunk["start"]
             offsets = self.chunk["offsets"]
-            self.made[doc] = _sorted_distinct(
-                self.chunk["flat"][offsets[local] : offsets[local + 1]]
-            )
+            shingles = self.chunk["flat"][offsets[local] : offsets[local + 1]]
+            self.made[doc] = shingles if self.distinct else _sorted_distinct(shingles)
         return self.made[doc]
 
 
@@ -282,12 +288,17 @@ class RayNearDuplicates:
 
     def _similar(self, candidates: bool, routed: list[list[Any]]) -> tuple[np.ndarray, ...]:
         """Steps 3 and 5 over every chunk: the pairs' rows and similarities, gathered."""
+        chunks = len(self._chunks)
+        attached = self._map(
+            _attach, chunks,
+            [(self._exact, candidates, self.chunk, chunks, c, *(r[i] for r in routed))
+             for i, c in enumerate(self._chunks)],
+        )  # fmt: skip
         calls = [
-            (self.config, self._exact, candidates, self.chunk, self._chunks, c,
-             *(r[i] for r in routed))
+            (self.config, self._exact, candidates, c, *(a[i] for a in attached))
             for i, c in enumerate(self._chunks)
-        ]  # fmt: skip
-        found = self.ray.get([ref for refs in self._map(_similarities, 1, calls) for ref in refs])
+        ]
+        found = self.ray.get([refs[0] for refs in self._map(_compare, 1, calls)])
         return tuple(np.concatenate([f[i] for f in found]) for i in range(3))
 
     def _map(self, function: Callable, returns: int, calls: list[tuple]) -> list[list[Any]]:
