@@ -9,21 +9,31 @@ takes, from the same values (deterministic hashing), so the output is the same:
    whole-signature key to one of ``parts`` partitions (a hash shuffle);
 2. identical signatures: a task per partition sorts its keys by (key, rank); every later
    document of a run is paired with the run's first, routed to the chunk of the later one;
-3. a task per chunk computes those pairs' similarity (exact Jaccard or the signatures, as
-   the single process would choose); a copy at or above the threshold is no representative;
+3. a join in two shuffles: a task per chunk attaches to each pair whose first row it holds
+   that row's signature and distinct shingles and routes it to the chunk of the second row,
+   whose task computes the similarity (exact Jaccard or the signatures, as the single
+   process would choose); a copy at or above the threshold is no representative;
 4. band bucketing: a task per chunk sends the representatives' ``(band, band key, row)`` to
    the partitions; a task per partition sorts them, pairs each bucket's members as
    ``minhash.candidate_pairs`` does and routes the pairs to the chunk of their first row;
-5. confirmation: a task per chunk drops its repeated pairs, estimates each from the
-   signatures, and confirms the plausible ones by exact Jaccard (or keeps the estimate),
-   reading the other rows' chunks one at a time;
+5. confirmation, the same join: each pair once, estimated from the signatures, the
+   plausible ones confirmed by exact Jaccard (or the estimate kept), only confirmed pairs
+   returned;
 6. the driver gathers the confirmed edges (a few per duplicate) and the identical copies and
    walks them best rank first (``_keep_by_rank``), as the single process does.
 
-The driver holds per row only numbers (preference, rank, flags), never texts, signatures or
-shingles; a task holds one chunk (two while confirming) or one partition. At most
-``workers`` tasks run at once. A task lost with its node runs again (Ray retries and
-rebuilds lost results from their lineage), so the output does not change.
+The driver reads the input once (``synthaug dedup`` pass 1: checks, preferences, ids) and
+hands each chunk's texts to its signing task, at most ``workers`` tasks at once (also in the
+later steps); pass 2 streams the input again to write the output. It holds per row only
+numbers (preference, rank, flags, the row's id for the report), never texts, signatures or
+shingles. A task holds one chunk with the pairs routed to it, or one partition (about 2 M
+bucket entries at most); the chunks live in Ray's object store (spilled to disk when it
+fills). A task lost with its node runs again (Ray retries it and rebuilds lost results from
+their lineage), so the output does not change.
+
+Unlike NeMo Curator or datatrove, the last step is not connected components: the single
+process keeps a document unless a *kept* better-ranked one is confirmed similar to it (no
+chains), and the driver runs that same walk over the confirmed edges, which are few.
 """
 
 from __future__ import annotations
