@@ -6,7 +6,7 @@ as JSONL. Each configuration runs the real CLI in a fresh process and is timed e
 
 (a) ``synthaug dedup --mode near`` (one process);
 (b) the same with ``--executor ray --workers 1`` and (c) ``--workers 2`` on a local Ray that
-    the command starts (``ray.init()``; its start-up is in the time).
+    the command starts (``ray.init(num_cpus=N)``; its start-up and shut-down are in the time).
 
 Every output and report must be byte-identical to (a). Targets from issue 21: (c)/(b) >=
 1.6x, (a)/(b) >= 0.85x. Signing, bucketing and confirmation run in Ray tasks (see

@@ -126,7 +126,7 @@ def _band_map(config: NearDupConfig, parts: int, chunk: Chunk, copies: np.ndarra
 def _buckets(size: int, chunks: int, *parts: tuple) -> Any:
     """Step 4b: the candidate pairs of this partition's buckets, by the chunk of the first."""
     band, key, docs = (np.concatenate([p[i] for p in parts]) for i in range(3))
-    order = np.lexsort((docs, key, band))
+    order = np.lexsort((key, band))
     band, key, docs = band[order], key[order], docs[order]
     new = np.concatenate(([True], (band[1:] != band[:-1]) | (key[1:] != key[:-1])))
     starts = np.flatnonzero(new[: len(docs)])
@@ -135,8 +135,10 @@ def _buckets(size: int, chunks: int, *parts: tuple) -> Any:
     found = [np.zeros((0, 2), dtype=np.int64), np.stack([docs[twos], docs[twos + 1]], axis=1)]
     for start, count in zip(starts[sizes > 2].tolist(), sizes[sizes > 2].tolist(), strict=True):
         found.append(bucket_pairs(docs[start : start + count]))
-    pairs = np.unique(np.concatenate(found).astype(np.int64), axis=0)
-    return _routed((pairs[:, 0], pairs[:, 1]), pairs[:, 0] // size, chunks)
+    pairs = np.sort(np.concatenate(found).astype(np.int64), axis=1)
+    codes = np.unique(pairs[:, 0] * 2**32 + pairs[:, 1])  # each pair once (rows < 2**32)
+    left, right = codes >> 32, codes & (2**32 - 1)
+    return _routed((left, right), left // size, chunks)
 
 
 def _attach(
