@@ -274,6 +274,7 @@ class RayNearDuplicates:
         )  # fmt: skip
         self._whole = []
         copy_doc, copy_rep, copy_sim = self._similar(False, runs)
+        del runs  # frees the routed pairs in the object store
         copy = copy_sim >= config.threshold
         copies_flag = np.zeros(len(rank), dtype=bool)
         copies_flag[copy_doc[copy]] = True
@@ -288,6 +289,7 @@ class RayNearDuplicates:
         del keyed
         self.say("confirmation")
         left, right, similarity = self._similar(True, buckets)
+        del buckets
         pairs = np.stack([left, right], axis=1)
         duplicates = _keep_by_rank(pairs, rank, lambda k: float(similarity[k]))
         copies = {
