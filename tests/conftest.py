@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -326,3 +330,96 @@ def shardable_run(cwd: Path, out: str, cache: str) -> Path:
     assert done.returncode == 0, done.stderr
     assert len(read_jsonl(cwd / out)) == 6
     return cwd / out
+
+
+# -- a real two-node Ray cluster on 127.0.0.1 (test_ray, test_ray_curate) --------------------
+
+RAY_LOOPBACK_NODE = (
+    "import sys, ray._private.services as s; s.resolve_ip_for_localhost = lambda host: host; "
+    "from ray.scripts.scripts import main; sys.argv[0] = 'ray'; main()"
+)
+"""``ray start`` turns a loopback ``--node-ip-address`` into the machine's outward address;
+the nodes start through ``ray.scripts.scripts.main`` with that one rewrite turned off."""
+RAY_TOKEN = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}  # every RPC
+RAY_DRIVER_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", **RAY_TOKEN}  # keeps it on loopback
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class RayNode:
+    """One ``ray start --block`` process group on 127.0.0.1 with one CPU."""
+
+    def __init__(self, log: Path, *args: str):
+        self.log = log
+        ports = ["--dashboard-agent-listen-port", str(free_port())]
+        command = [sys.executable, "-c", RAY_LOOPBACK_NODE, "start", "--block", *args, *ports]
+        command += ["--num-cpus", "1", "--node-ip-address", "127.0.0.1"]
+        command += ["--object-store-memory", str(80 * 2**20), "--disable-usage-stats"]
+        with open(log, "w") as handle:
+            self.process = subprocess.Popen(
+                command,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env={**os.environ, **RAY_TOKEN},
+            )
+
+    def wait_started(self) -> None:
+        deadline = time.monotonic() + 120
+        while "Ray runtime started" not in self.log.read_text():
+            assert self.process.poll() is None, self.log.read_text()[-2000:]
+            assert time.monotonic() < deadline, "Ray node did not start"
+            time.sleep(0.5)
+
+    def owns(self, pid: int) -> bool:
+        """Whether process ``pid`` runs in this node's session (e.g. its workers, each in a
+        process group of its own)."""
+        try:
+            return os.getsid(pid) == self.process.pid
+        except OSError:  # gone, or not ours to see
+            return False
+
+    def kill(self) -> None:
+        """Kill the node as a dead machine would lose it: every process of its session."""
+        if self.process.poll() is None or _group_alive(self.process.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+        for pid in filter(self.owns, (int(p) for p in os.listdir("/proc") if p.isdigit())):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.process.wait()
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def ray_cluster() -> Iterator[tuple[str, RayNode]]:
+    """For a module fixture: ``(address, second node)`` of a running head plus second node,
+    torn down however it ends. Every RPC needs ``RAY_TOKEN`` (drivers: ``RAY_DRIVER_ENV``)."""
+    folder = Path(tempfile.mkdtemp(prefix="sa-ray-", dir="/tmp"))  # short: socket paths
+    port = free_port()
+    nodes: list[RayNode] = []
+    try:
+        head = RayNode(
+            folder / "head.log",
+            "--head", "--port", str(port), "--temp-dir", str(folder / "t"),
+            "--include-dashboard=false", "--ray-client-server-port", str(free_port()),
+        )  # fmt: skip
+        nodes.append(head)
+        head.wait_started()
+        second = RayNode(folder / "second.log", "--address", f"127.0.0.1:{port}")
+        nodes.append(second)
+        second.wait_started()
+        yield f"127.0.0.1:{port}", second
+    finally:
+        for node in reversed(nodes):
+            node.kill()

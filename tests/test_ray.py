@@ -19,21 +19,19 @@ while it holds signed chunks.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import secrets
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 from conftest import (
+    RAY_DRIVER_ENV,
     SHARDABLE_RECIPE,
     cached_requests,
+    ray_cluster,
     read_jsonl,
     run_cli,
     shardable_run,
@@ -42,81 +40,13 @@ from conftest import (
 )
 from curation_corpus import near_dup_corpus
 
-LOOPBACK_NODE = (
-    "import sys, ray._private.services as s; s.resolve_ip_for_localhost = lambda host: host; "
-    "from ray.scripts.scripts import main; sys.argv[0] = 'ray'; main()"
-)
-TOKEN = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}  # every RPC
-DRIVER_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", **TOKEN}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Node:
-    """One ``ray start --block`` process group on 127.0.0.1."""
-
-    def __init__(self, log: Path, *args: str):
-        self.log = log
-        ports = ["--dashboard-agent-listen-port", str(free_port())]
-        command = [sys.executable, "-c", LOOPBACK_NODE, "start", "--block", *args, *ports]
-        command += ["--num-cpus", "1", "--node-ip-address", "127.0.0.1"]
-        command += ["--object-store-memory", str(80 * 2**20), "--disable-usage-stats"]
-        with open(log, "w") as handle:
-            self.process = subprocess.Popen(
-                command,
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                env={**os.environ, **TOKEN},
-            )
-
-    def wait_started(self) -> None:
-        deadline = time.monotonic() + 120
-        while "Ray runtime started" not in self.log.read_text():
-            assert self.process.poll() is None, self.log.read_text()[-2000:]
-            assert time.monotonic() < deadline, "Ray node did not start"
-            time.sleep(0.5)
-
-    def kill(self) -> None:
-        if self.process.poll() is None or _group_alive(self.process.pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+DRIVER_ENV = RAY_DRIVER_ENV
 
 
 @pytest.fixture(scope="module")
 def cluster():
     """``(address, second node)`` of a running two-node cluster; torn down however it ends."""
-    folder = Path(tempfile.mkdtemp(prefix="sa-ray-", dir="/tmp"))  # short: socket paths
-    port = free_port()
-    nodes: list[Node] = []
-    try:
-        head = Node(
-            folder / "head.log",
-            "--head", "--port", str(port), "--temp-dir", str(folder / "t"),
-            "--include-dashboard=false", "--ray-client-server-port", str(free_port()),
-        )  # fmt: skip
-        nodes.append(head)
-        head.wait_started()
-        second = Node(folder / "second.log", "--address", f"127.0.0.1:{port}")
-        nodes.append(second)
-        second.wait_started()
-        yield f"127.0.0.1:{port}", second
-    finally:
-        for node in reversed(nodes):
-            node.kill()
+    yield from ray_cluster()
 
 
 @pytest.fixture(scope="module")

@@ -45,7 +45,7 @@ def test_self_instruct_records_and_warm_cache_rerun(tmp_path):
 def test_kill_9_mid_run_then_resume(tmp_path):
     """Also: while the first run lives, a second one on the same output is refused (one line
     naming its pid); once it is dead, its lock does not block the resumed run."""
-    args = ["self_instruct", "--set", "steps[0].params.num_instructions=12", *FAST]
+    args = ["self_instruct", "--set", "steps[0].params.num_instructions=8", *FAST]
     out = tmp_path / "data.jsonl"
     refusals = []
 
@@ -54,8 +54,8 @@ def test_kill_9_mid_run_then_resume(tmp_path):
         env = {"SYNTHAUG_CACHE": str(tmp_path / "cache.sqlite3")}
         refusals.append((pid, run_cli(*second, cwd=tmp_path, env=env)))
 
-    _, summary, _ = resume_after_kill(tmp_path, *args, after_calls=20, while_running=second_run)
-    assert summary["steps"][0]["rows_out"] == 12
+    _, summary, _ = resume_after_kill(tmp_path, *args, after_calls=12, while_running=second_run)
+    assert summary["steps"][0]["rows_out"] == 8
     ((pid, refused),) = refusals
     assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
     assert f"another synthaug run (pid {pid}) is writing it" in refused.stderr

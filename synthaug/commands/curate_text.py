@@ -39,6 +39,7 @@ from .curation import (
     finish,
     io_options,
     merged,
+    on_ray,
     shard_options,
     split_columns,
 )
@@ -146,6 +147,8 @@ def add_commands(commands: Any) -> None:
 
 def cmd_decontaminate(args: argparse.Namespace) -> int:
     columns = split_columns(args.columns)
+    if args.executor == "ray":
+        return on_ray("decontaminate", args, columns)
     if args.merge:
         return merged("decontaminate", args, columns)
     fixed: dict[str, Any] = {"columns": columns}
@@ -259,6 +262,8 @@ def cmd_redact(args: argparse.Namespace) -> int:
 
 def cmd_filter(args: argparse.Namespace) -> int:
     columns = split_columns(args.columns)
+    if args.executor == "ray":
+        return on_ray("filter", args, columns)
     if args.merge:
         return merged("filter", args, columns)
     rules = tuple(split_columns(args.rules))

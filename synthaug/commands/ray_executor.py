@@ -1,6 +1,10 @@
-"""``synthaug run --executor ray``: a recipe's shards as Ray tasks, then the merge here.
+"""``--executor ray``: a command's shards as Ray tasks, then the merge here.
 
-Each of the ``--workers`` shards (``synthaug.engine.shards``) is one Ray task of one CPU that
+``shards_on_ray`` runs one function per shard as a Ray task of one CPU, run again where its
+worker or node dies; ``synthaug run`` and the row-by-row curation commands (decontaminate,
+filter: ``commands.curation``) run their ``--shard i/N`` path in it, then their ``--merge``.
+
+For ``synthaug run``, each of the ``--workers`` shards (``synthaug.engine.shards``) is one Ray task of one CPU that
 builds its own model clients (the recipe's backend: a local model per worker, or the
 endpoint) and runs ``synthaug run --shard i/N`` in the worker, with its checkpoints and part
 in the run folder beside ``--out``: a path every node must see (a shared filesystem). The
@@ -20,6 +24,8 @@ import argparse
 import os
 import secrets
 import sys
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -55,52 +61,72 @@ def run_shards_on_ray(recipe: Recipe, args: argparse.Namespace) -> str | None:
     """Run every shard of ``recipe`` as a Ray task on the cluster at ``args.address`` (a
     local Ray when None) and wait for them all; a shard's error is one line. Returns why
     shards stopped early (their budget spent), None when all are complete."""
+    check_executor_options(args)
+    check_shardable(build_pipeline(recipe).steps)
+    from .run import output_path
+
+    more = {"out": output_path(recipe, args).absolute(), **shard_budget(args, args.workers)}
+    work = partial(_run_shard, recipe, worker_args(args, **more))
+    shards = [Shard(i, args.workers) for i in range(args.workers)]
+    return shards_on_ray(args.address, work, shards, args.quiet)
+
+
+def check_executor_options(args: argparse.Namespace) -> None:
+    """``--executor ray`` runs and merges the shards itself, on at least one worker."""
     if getattr(args, "shard", None) or getattr(args, "merge", False):
         raise SynthaugError(
             "--executor ray: runs and merges the shards itself; drop --shard/--merge"
         )
     if args.workers < 1:
         raise SynthaugError("--workers: must be at least 1")
-    check_shardable(build_pipeline(recipe).steps)
-    ray = connect(args.address)
-    from .run import output_path
 
-    worker_args = argparse.Namespace(
-        **{
-            **vars(args),
-            "out": output_path(recipe, args).absolute(),
-            "cache": None if args.no_cache else Path(args.cache or default_cache_path()).absolute(),
-            "quiet": True,
-            "executor": "local",
-            **shard_budget(args, args.workers),
-        }
-    )
-    worker_args.__dict__.pop("handler", None)
+
+def worker_args(args: argparse.Namespace, **more: Any) -> argparse.Namespace:
+    """The command's options as a shard runs them in a worker: quiet, local, the request
+    cache (when the command has one) as an absolute path, ``more`` on top."""
+    options = {**vars(args), "quiet": True, "executor": "local", **more}
+    if "no_cache" in options:
+        options["cache"] = (
+            None if args.no_cache else Path(args.cache or default_cache_path()).absolute()
+        )
+    options.pop("handler", None)
+    return argparse.Namespace(**options)
+
+
+def shards_on_ray(
+    address: str | None,
+    work: Callable[[Shard], tuple[int, str | None]],
+    shards: list[Shard],
+    quiet: bool,
+) -> str | None:
+    """Run ``work(shard)`` (picklable; in the driver's working directory) for each of
+    ``shards`` as a Ray task of one CPU on the cluster at ``address`` (a local Ray when None),
+    run again where its worker or node dies, and wait for them all; a shard's error is one
+    line. ``work`` returns the shard's row count and why it stopped early, if it did; this
+    returns those reasons joined, None when every shard is complete."""
+    if not shards:
+        return None
+    ray = connect(address)
     try:
-        task = ray.remote(_run_shard).options(num_cpus=1, max_retries=RETRIES)
-        count = args.workers
-        pending = {
-            task.remote(recipe, worker_args, Shard(i, count), os.getcwd()): i for i in range(count)
-        }
+        task = ray.remote(_in_worker).options(num_cpus=1, max_retries=RETRIES)
+        pending = {task.remote(work, shard, os.getcwd()): shard for shard in shards}
         done, stopped = 0, []
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
-            index = pending.pop(ready[0])
+            shard = pending.pop(ready[0])
+            name = f"shard {shard.index}/{shard.count}"
             try:
-                records, stop = ray.get(ready[0])
+                rows, stop = ray.get(ready[0])
             except ray.exceptions.RayTaskError as exc:
-                raise SynthaugError(f"shard {index}/{count}: {exc.cause}") from None
+                raise SynthaugError(f"{name}: {exc.cause}") from None
             except ray.exceptions.RayError as exc:  # a worker or node lost past the retries
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                raise SynthaugError(f"shard {index}/{count}: {first}") from None
+                raise SynthaugError(f"{name}: {first}") from None
             done += 1
             if stop:
-                stopped.append(f"shard {index}/{count}: {stop}")
-            elif not args.quiet:
-                print(
-                    f"synthaug: shard {index}/{count} done ({records} rows); {done}/{count}",
-                    file=sys.stderr,
-                )
+                stopped.append(f"{name}: {stop}")
+            elif not quiet:
+                print(f"synthaug: {name} done ({rows} rows); {done}/{len(shards)}", file=sys.stderr)
     finally:
         ray.shutdown()
     return "; ".join(stopped) or None
@@ -141,16 +167,19 @@ def connect(address: str | None, cpus: int | None = None) -> Any:
     return ray
 
 
-def _run_shard(
-    recipe: Recipe, args: argparse.Namespace, shard: Shard, cwd: str
-) -> tuple[int, str | None]:
-    """In a Ray worker: run one shard as ``synthaug run --shard`` does; its row count and why
-    it stopped early (its share of the budget spent), if it did."""
-    os.chdir(cwd)  # relative paths in the recipe mean what they mean to the driver
-    from .run import execute
-
+def _in_worker(work: Callable[[Shard], Any], shard: Shard, cwd: str) -> Any:
+    """In a Ray worker: ``work(shard)`` in the driver's working directory."""
+    os.chdir(cwd)  # relative paths in the options mean what they mean to the driver
     try:
-        result = execute(recipe, args, shard)
-        return result.summary["records"], result.stopped
+        return work(shard)
     except SynthaugError as exc:  # as the base class: its subclasses' __init__ do not unpickle
         raise SynthaugError(str(exc)) from None
+
+
+def _run_shard(recipe: Recipe, args: argparse.Namespace, shard: Shard) -> tuple[int, str | None]:
+    """Run one shard as ``synthaug run --shard`` does; its row count and why it stopped
+    early (its share of the budget spent), if it did."""
+    from .run import execute
+
+    result = execute(recipe, args, shard)
+    return result.summary["records"], result.stopped

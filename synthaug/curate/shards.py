@@ -3,12 +3,14 @@ schedulers, and the shards merged back.
 
 ``--shard i/N`` decides only the input rows at positions ``p`` with ``p % N == i`` and writes
 its kept rows, its report and, last, its summary (whose presence marks the shard complete)
-beside the output: ``OUT.shard-IIIII-of-NNNNN.jsonl`` (OUT's suffix), ``...report.jsonl``,
-``...summary.json``, which names the options that made it (``made_by``, a hash). ``--merge``
-checks that all N shards are complete and were made by the merging command's options, and
-interleaves them by input position: the output, report
-and summary an unsharded run writes (the summary's timings aside). Each decision depends on its
-row alone, so a shard's verdicts are the unsharded run's.
+beside the output: ``OUT.shard-IIIII-of-NNNNN.jsonl`` (JSONL whatever OUT's format, so that a
+shard streams its rows out as it streams them in: its memory stays that of one batch),
+``...report.jsonl``, ``...summary.json``, which names the options that made it (``made_by``, a
+hash of them and of the input file's size and modification time). ``--merge`` checks that all
+N shards are complete and were made by the merging command's options and input, and
+interleaves them by input position: the output, report and summary an unsharded run writes
+(the summary's timings aside). Each decision depends on its row alone, so a shard's verdicts
+are the unsharded run's.
 """
 
 from __future__ import annotations
@@ -38,20 +40,33 @@ def shard_outputs(out: Path, shard: Shard) -> tuple[Path, Path, Path]:
     """The kept rows, the report and the summary of ``shard`` of the output ``out``."""
     stem = shard_stem(out, shard)
     return (
-        stem.with_name(stem.name + out.suffix),
+        stem.with_name(stem.name + ".jsonl"),
         stem.with_name(stem.name + ".report.jsonl"),
         stem.with_name(stem.name + ".summary.json"),
     )
 
 
-def complete_shards(out: Path, made_by: str) -> list[tuple[Path, Path, dict[str, Any]]]:
-    """(kept rows, report, summary) of every shard of ``out``; a one-line error when the split
-    is missing, mixed, unfinished or made by other options than ``made_by``."""
+def splits(out: Path) -> list[int]:
+    """The shard counts of the complete shards lying beside ``out``, in order."""
     pattern = re.compile(
         re.escape(out.with_suffix("").name) + r"\.shard-(\d{5})-of-(\d{5})\.summary\.json"
     )
     found = [pattern.fullmatch(p.name) for p in out.parent.glob("*.summary.json")]
-    counts = sorted({int(m[2]) for m in found if m})
+    return sorted({int(m[2]) for m in found if m})
+
+
+def shard_made_by(out: Path, shard: Shard) -> str | None:
+    """The ``made_by`` of ``shard`` of ``out`` when it is complete, else None."""
+    summary_path = shard_outputs(out, shard)[2]
+    if not summary_path.exists():
+        return None
+    return json.loads(summary_path.read_text(encoding="utf-8")).get("made_by")
+
+
+def complete_shards(out: Path, made_by: str) -> list[tuple[Path, Path, dict[str, Any]]]:
+    """(kept rows, report, summary) of every shard of ``out``; a one-line error when the split
+    is missing, mixed, unfinished or made by other options than ``made_by``."""
+    counts = splits(out)
     if not counts:
         raise SynthaugError(f"{out}: no shards to merge; run them first (--shard i/N)")
     if len(counts) > 1:
