@@ -29,7 +29,8 @@ numbers (preference, rank, flags, the row's id for the report), never texts, sig
 shingles. A task holds one chunk with the pairs routed to it, or one partition (about 2 M
 bucket entries at most); the chunks live in Ray's object store (spilled to disk when it
 fills). A task lost with its node runs again (Ray retries it and rebuilds lost results from
-their lineage), so the output does not change.
+their lineage), so the output does not change; for that, each signing task's texts stay in
+the object store of the driver's node until ``resolve`` ends (spillable, but not free).
 
 Unlike NeMo Curator or datatrove, the last step is not connected components: the single
 process keeps a document unless a *kept* better-ranked one is confirmed similar to it (no
