@@ -33,9 +33,7 @@ from conftest import (
     run_cli,
     shardable_run,
     summary_of,
-    write_jsonl,
 )
-from curation_corpus import near_dup_corpus
 
 DRIVER_ENV = RAY_DRIVER_ENV
 
@@ -95,24 +93,6 @@ def test_driver_killed_then_rerun_resumes_with_the_local_bytes(cluster, local_ru
     assert (tmp_path / "data.jsonl").read_bytes() == local_run
     assert summary_of(tmp_path / "data.jsonl")["llm"]["model_calls"] <= 6 - paid
     assert cached_requests(cache) == 6
-
-
-def test_near_dedup_on_the_cluster_writes_the_local_bytes(cluster, tmp_path):
-    address, _ = cluster
-    texts = near_dup_corpus()
-    write_jsonl(tmp_path / "in.jsonl", [{"text": t, "n": i} for i, t in enumerate(texts * 2)])
-    outputs = {}
-    for name, extra in (("local", []), ("ray", ["--executor", "ray", "--address", address])):
-        out = tmp_path / f"{name}.jsonl"
-        done = run_cli(
-            "dedup", "in.jsonl", "-o", str(out), "--columns", "text", "--quiet", *extra,
-            cwd=tmp_path, env=DRIVER_ENV,
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr
-        outputs[name] = (out.read_bytes(), out.with_suffix(".report.jsonl").read_bytes())
-    kept = read_jsonl(tmp_path / "ray.jsonl")
-    assert len(texts) // 2 < len(kept) <= len(texts)  # every second copy went, and some more
-    assert outputs["ray"] == outputs["local"]
 
 
 def test_a_budget_is_shared_by_the_shards_and_a_spent_one_exits_3(cluster, local_run, tmp_path):

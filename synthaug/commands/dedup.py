@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from typing import Any
 
@@ -11,6 +14,7 @@ import numpy as np
 from ..curate.duplicates import ExactDuplicates, NearDuplicates, preference
 from ..curate.files import KEPT, FileCuration, Verdict, row_id
 from ..curate.prune import prune
+from ..curate.ray_minhash import RayNearDuplicates
 from ..curate.semantic import SemanticDuplicates
 from ..curate.text import row_text
 from ..errors import SynthaugError
@@ -51,8 +55,9 @@ def add_commands(commands: Any) -> None:
         add_param_options(dedup, params, skip=("columns", "cache"))
     add_cache_options(dedup)
     add_executor_options(
-        dedup, "(--mode near) MinHash signing on Ray Data workers; the same output",
-        "signing actors",
+        dedup, "(--mode near) signing, LSH bucketing and confirmation in Ray tasks, the "
+        "driver holding a few numbers per row; the same output",
+        "tasks at once (a local Ray gets N CPUs)",
     )  # fmt: skip
     dedup.set_defaults(handler=cmd_dedup)
 
@@ -106,24 +111,24 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     if on_ray and args.workers < 1:
         raise SynthaugError("--workers: must be at least 1")
     ids: list[str | None] = []
-    texts: list[str] = []
-    preferences: list[float] = []
-    for _, record in job.rows("pass 1/2"):
-        text = row_text(record, columns)
-        texts.append(text)
-        preferences.append(preference(record, text, keep, score_column))
-        ids.append(row_id(record))
-        if len(texts) == BATCH and not on_ray:
-            detector.add(texts, preferences)
-            texts, preferences = [], []
-    if on_ray:
-        assert isinstance(detector, NearDuplicates)
-        _sign_on_ray(detector, texts, preferences, args)
-    else:
-        detector.add(texts, preferences)
-    duplicates = detector.resolve()
-    if isinstance(detector, NearDuplicates):
-        settings["confirmation"] = detector.confirmation
+    with (
+        _on_ray(detector, job.total, args) if on_ray else contextlib.nullcontext(detector) as found
+    ):
+        batch = found.chunk if isinstance(found, RayNearDuplicates) else BATCH
+        texts: list[str] = []
+        preferences: list[float] = []
+        for _, record in job.rows("pass 1/2"):
+            text = row_text(record, columns)
+            texts.append(text)
+            preferences.append(preference(record, text, keep, score_column))
+            ids.append(row_id(record))
+            if len(texts) == batch:
+                found.add(texts, preferences)
+                texts, preferences = [], []
+        found.add(texts, preferences)
+        duplicates = found.resolve()
+    if isinstance(found, NearDuplicates | RayNearDuplicates):
+        settings["confirmation"] = found.confirmation
     reason = f"{args.mode}_duplicate"
 
     def verdict(index: int) -> Verdict:
@@ -141,23 +146,32 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     return finish(job, job.write(decide, "pass 2/2"), settings)
 
 
-def _sign_on_ray(
-    detector: NearDuplicates, texts: list[str], preferences: list[float], args: argparse.Namespace
-) -> None:
-    """Sign ``texts`` on Ray Data workers and add them to ``detector`` in input order."""
-    from ..curate.ray_minhash import signed_on_ray
+@contextlib.contextmanager
+def _on_ray(
+    detector: NearDuplicates, total: int, args: argparse.Namespace
+) -> Iterator[RayNearDuplicates]:
+    """``detector``'s work in Ray tasks on the cluster at ``args.address`` (a local Ray when
+    None), disconnected at the end."""
     from .ray_executor import connect
 
-    if not texts:
-        return
-    ray = connect(args.address)
+    ray = connect(args.address, args.workers)
     try:
-        done = 0
-        for signatures, shingles in signed_on_ray(ray, detector.config, texts, args.workers, BATCH):
-            detector.add_signed(signatures, shingles, preferences[done : done + len(signatures)])
-            done += len(signatures)
+        yield RayNearDuplicates(ray, detector.config, args.workers, total, _say(args.quiet))
+    except ray.exceptions.RayTaskError as exc:
+        raise SynthaugError(f"--executor ray: {exc.cause}") from None
+    except ray.exceptions.RayError as exc:  # a worker or node lost past the retries
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SynthaugError(f"--executor ray: {first}") from None
     finally:
         ray.shutdown()
+
+
+def _say(quiet: bool) -> Callable[[str], None]:
+    def say(step: str) -> None:
+        if not quiet:
+            print(f"synthaug: dedup on Ray: {step}", file=sys.stderr)
+
+    return say
 
 
 def cmd_prune(args: argparse.Namespace) -> int:

@@ -145,15 +145,15 @@ def shard_budget(args: argparse.Namespace, count: int) -> dict[str, Any]:
     }
 
 
-def connect(address: str | None) -> Any:
-    """The ``ray`` module, connected to the cluster at ``address`` (a local Ray when None),
-    its workers importing this synthaug."""
+def connect(address: str | None, cpus: int | None = None) -> Any:
+    """The ``ray`` module, connected to the cluster at ``address`` (a local Ray when None,
+    of ``cpus`` CPUs when given), its workers importing this synthaug."""
     local: dict[str, Any] = {}
     if address is None:  # a Ray of our own: on 127.0.0.1 only, every connection with a token
         os.environ.setdefault("RAY_AUTH_MODE", "token")  # read when ray is imported
         os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-        local = {"_node_ip_address": "127.0.0.1", "include_dashboard": False}
+        local = {"_node_ip_address": "127.0.0.1", "include_dashboard": False, "num_cpus": cpus}
     try:
         import ray
     except ImportError:

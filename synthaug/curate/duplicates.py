@@ -158,13 +158,7 @@ class NearDuplicates:
         plausible = estimate >= self.config.threshold - margin
         pairs, estimate = pairs[plausible], estimate[plausible]
         duplicates = _keep_by_rank(pairs, rank, self._similarity(pairs, estimate))
-        for doc, (rep, sim) in copies.items():
-            if rep in duplicates:
-                rep_dup = duplicates[rep]
-                duplicates[doc] = Duplicate(rep_dup.partner, rep_dup.similarity)
-            else:
-                duplicates[doc] = Duplicate(rep, sim)
-        return duplicates
+        return with_copies(duplicates, copies)
 
     def _group_identical(
         self, signatures: np.ndarray, present: np.ndarray, rank: np.ndarray
@@ -211,6 +205,20 @@ class NearDuplicates:
             return value if value >= threshold else None
 
         return exact
+
+
+def with_copies(
+    duplicates: dict[int, Duplicate], copies: dict[int, tuple[int, float]]
+) -> dict[int, Duplicate]:
+    """``duplicates`` plus each copy of an identical signature: dropped for its representative,
+    or for the representative's partner when the representative itself is dropped."""
+    for doc, (rep, sim) in copies.items():
+        if rep in duplicates:
+            rep_dup = duplicates[rep]
+            duplicates[doc] = Duplicate(rep_dup.partner, rep_dup.similarity)
+        else:
+            duplicates[doc] = Duplicate(rep, sim)
+    return duplicates
 
 
 def _sorted_distinct(values: np.ndarray) -> np.ndarray:

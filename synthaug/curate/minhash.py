@@ -83,7 +83,7 @@ def candidate_pairs(keys: np.ndarray) -> np.ndarray:
         twos = starts[sizes == 2]  # most buckets with company hold exactly a pair
         found.append(np.stack([order[twos], order[twos + 1]], axis=1))
         for start, size in zip(starts[sizes > 2].tolist(), sizes[sizes > 2].tolist(), strict=True):
-            found.append(_bucket_pairs(order[start : start + size]))
+            found.append(bucket_pairs(order[start : start + size]))
     pairs = np.concatenate(found).astype(np.int64)
     pairs.sort(axis=1)
     count = len(keys)
@@ -92,7 +92,7 @@ def candidate_pairs(keys: np.ndarray) -> np.ndarray:
     return np.stack([codes // count, codes % count], axis=1)
 
 
-def _bucket_pairs(members: np.ndarray) -> np.ndarray:
+def bucket_pairs(members: np.ndarray) -> np.ndarray:
     """All pairs of a bucket, or each member with its next ``_MAX_BUCKET_PAIRS`` in a huge one."""
     members = np.sort(members)
     count = len(members)
