@@ -142,8 +142,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if args.student == "sft":
             student, datasets, test, budget, cost = sft_setup(args, names, stack)
         else:
-            student, datasets, test = classifier_setup(args, names)
-            budget, cost = examples_budget(args, datasets), None
+            student, datasets, test, budget, cost = classifier_setup(args, names)
         runs = len(datasets) * args.seeds
         progress = (
             None if args.quiet else CountProgress("evaluate", runs, unit="trainings", check_every=1)
@@ -165,9 +164,8 @@ def examples_budget(args: argparse.Namespace, datasets: dict[str, list[dict[str,
     return budget
 
 
-def classifier_setup(
-    args: argparse.Namespace, names: list[str]
-) -> tuple[ClassifierStudent, dict[str, list[dict[str, Any]]], list[dict[str, Any]]]:
+def classifier_setup(args: argparse.Namespace, names: list[str]) -> tuple[Any, ...]:
+    """The classifier student, its datasets and test set, the budget (no cost per row)."""
     test = load(args.test, args.text_column, args.label_column)
     held_out = {r["text"] for r in test}
     datasets: dict[str, list[dict[str, Any]]] = {}
@@ -178,8 +176,9 @@ def classifier_setup(
         if len({r["label"] for r in rows}) < 2:
             raise InputError(path, "needs at least two labels (after dropping test texts)")
         datasets[name] = rows
+    budget = examples_budget(args, datasets)
     embedder, cache = embedder_of(args, args)
-    return ClassifierStudent(embedder, cache), datasets, test
+    return ClassifierStudent(embedder, cache), datasets, test, budget, None
 
 
 def sft_setup(args: argparse.Namespace, names: list[str], stack: ExitStack) -> tuple[Any, ...]:
