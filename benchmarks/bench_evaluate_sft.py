@@ -9,6 +9,7 @@ are left out of both real sets. Same budget (every row), ``--seeds`` seeds, ``--
 steps, exact match on the first ``--exact`` test problems (greedy, 256 new tokens).
 
     python benchmarks/bench_evaluate_sft.py [--rows 40] [--test 20] [--exact 10] [--max-steps 10]
+        [--work-dir DIR]
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ def main() -> None:
     parser.add_argument("--exact", type=int, default=10)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--max-steps", type=int, default=10)
+    parser.add_argument("--work-dir", help="keep the training folders here (a rerun reuses them)")
     args = parser.parse_args()
     symbolic = shipped("gsm_symbolic.jsonl")
     templated = [trigrams(r["question"]) for r in symbolic]
@@ -79,7 +81,7 @@ def main() -> None:
             "--student", "sft", "--test", write(work / "test.jsonl", test),
             "--names", "gsm8k_real,gsm_symbolic", "--seeds", str(args.seeds),
             "--max-steps", str(args.max_steps), "--exact-match-limit", str(args.exact),
-            "-o", str(work / "report.json"),
+            "-o", str(work / "report.json"), *(["--work-dir", args.work_dir] if args.work_dir else []),
         ]  # fmt: skip
         started = time.monotonic()
         code = synthaug(command)

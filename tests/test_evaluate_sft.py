@@ -20,8 +20,16 @@ from conftest import write_jsonl
 from synthaug.cli import main
 from synthaug.students.compare import draw
 
-torch.set_num_threads(1)
 BUDGET = 400  # tokens per run: fewer than either dataset holds
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread for this module's trainings (restored after: workers share torch)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def conversation(question: str, answer: str) -> dict:

@@ -8,7 +8,7 @@ turn of each record is learned: the tokens of the turns before it are masked. Se
 adapters' initialisation and the data order. Checkpoints go to ``out_dir/checkpoint-N``
 every ``save_steps`` steps; ``train`` resumes from the newest complete one (its
 ``trainer_state.json`` is written last), so a run killed with kill -9 continues where it
-stopped; ``out_dir/training.json`` names the records, seed, model and settings the
+stopped (and a finished one is loaded, not trained again); ``out_dir/training.json`` names the records, seed, model and settings the
 checkpoints belong to, and another training refuses them (only the step count may grow). ``evaluate`` gives the mean loss per learned token on held-out records and its
 perplexity; ``generate`` answers the records' prompt turns greedily (for exact match). Needs the ``sft`` extra (torch, transformers, gguf, peft).
 """
