@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import BackendUnavailable, SynthaugError
 from ..llm.cache import RequestCache
 from ..llm.embeddings import Embedder, embed_cached
-from .metric import Metric
+from .metric import Metric, Rows, Scores
 
 
 def _sklearn() -> Any:
@@ -97,13 +97,7 @@ class ClassifierStudent:
     def describe(self, test: Sequence[dict[str, Any]]) -> dict[str, Any]:
         return {"student": f"{self.embedder.identity} + logistic regression (C={self.c:g})"}
 
-    def score(
-        self,
-        name: str,
-        train: Sequence[dict[str, Any]],
-        test: Sequence[dict[str, Any]],
-        seed: int,
-    ) -> dict[str, float | None]:
+    def score(self, name: str, train: Rows, test: Rows, seed: int) -> Scores:
         """Accuracy and macro-F1 on ``test`` of the classifier trained on ``train``."""
         scores = self.train(train, seed).evaluate(test)
         return {"accuracy": scores.accuracy, "macro_f1": scores.macro_f1}

@@ -13,6 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+Rows = Sequence[dict[str, Any]]
+Scores = dict[str, float | None]  # metric name -> value (None: not computable)
+
 
 @dataclass(frozen=True)
 class Metric:
@@ -28,12 +31,6 @@ class Metric:
 class Comparable(Protocol):
     metrics: tuple[Metric, ...]
 
-    def describe(self, test: Sequence[dict[str, Any]]) -> dict[str, Any]: ...
+    def describe(self, test: Rows) -> dict[str, Any]: ...
 
-    def score(
-        self,
-        name: str,
-        train: Sequence[dict[str, Any]],
-        test: Sequence[dict[str, Any]],
-        seed: int,
-    ) -> dict[str, float | None]: ...
+    def score(self, name: str, train: Rows, test: Rows, seed: int) -> Scores: ...

@@ -28,7 +28,7 @@ from typing import Any
 
 from ..hashing import stable_hash
 from ..io.writers import write_text_atomic
-from .metric import Metric
+from .metric import Metric, Rows, Scores
 from .sft import LoraSFTStudent
 
 SCORES = "scores.json"  # in a run's folder: its scores, once computed
@@ -125,13 +125,7 @@ class SFTComparison:
         slug = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "dataset"
         return self.work_dir / slug / f"seed{seed}-{stable_hash(made, 12)}"
 
-    def score(
-        self,
-        name: str,
-        train: Sequence[dict[str, Any]],
-        test: Sequence[dict[str, Any]],
-        seed: int,
-    ) -> dict[str, float | None]:
+    def score(self, name: str, train: Rows, test: Rows, seed: int) -> Scores:
         """Train (or resume, or reuse) the run of ``train`` and ``seed``; score it."""
         out = self.folder(name, train, seed)
         key = {"test": stable_hash(list(test)), "limit": self.exact.limit,
