@@ -20,6 +20,7 @@ import numpy as np
 from ..errors import BackendUnavailable, SynthaugError
 from ..llm.cache import RequestCache
 from ..llm.embeddings import Embedder, embed_cached
+from .metric import Metric, Rows, Scores
 
 
 def _sklearn() -> Any:
@@ -46,7 +47,13 @@ class Metrics:
 
 
 class ClassifierStudent:
-    """Embeds texts and trains logistic-regression classifiers on them."""
+    """Embeds texts and trains logistic-regression classifiers on them (comparable in
+    ``synthaug evaluate``: ``metrics``, ``describe``, ``score``)."""
+
+    metrics = (
+        Metric("accuracy", "accuracy", percent=True),
+        Metric("macro_f1", "macro-F1", percent=True),
+    )
 
     def __init__(
         self,
@@ -86,6 +93,14 @@ class ClassifierStudent:
         )
         model.fit(self.vectors(self.texts(records)), labels)
         return TrainedClassifier(self, model)
+
+    def describe(self, test: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        return {"student": f"{self.embedder.identity} + logistic regression (C={self.c:g})"}
+
+    def score(self, name: str, train: Rows, test: Rows, seed: int) -> Scores:
+        """Accuracy and macro-F1 on ``test`` of the classifier trained on ``train``."""
+        scores = self.train(train, seed).evaluate(test)
+        return {"accuracy": scores.accuracy, "macro_f1": scores.macro_f1}
 
 
 @dataclass

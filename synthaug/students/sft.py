@@ -8,15 +8,16 @@ turn of each record is learned: the tokens of the turns before it are masked. Se
 adapters' initialisation and the data order. Checkpoints go to ``out_dir/checkpoint-N``
 every ``save_steps`` steps; ``train`` resumes from the newest complete one (its
 ``trainer_state.json`` is written last), so a run killed with kill -9 continues where it
-stopped; ``out_dir/training.json`` names the records, seed, model and settings the
+stopped (and a finished one is loaded, not trained again); ``out_dir/training.json`` names the records, seed, model and settings the
 checkpoints belong to, and another training refuses them (only the step count may grow). ``evaluate`` gives the mean loss per learned token on held-out records and its
-perplexity. Needs the ``sft`` extra (torch, transformers, gguf, peft).
+perplexity; ``generate`` answers the records' prompt turns greedily (for exact match). Needs the ``sft`` extra (torch, transformers, gguf, peft).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -64,37 +65,50 @@ class SFTConfig:
 
 
 class LoraSFTStudent:
-    """Loads the base model once; ``train`` fits LoRA adapters, ``evaluate`` scores records."""
+    """Loads the tokenizer, and the base model once on first use; ``train`` fits LoRA
+    adapters, ``evaluate`` scores records, ``generate`` answers their prompts."""
 
     def __init__(self, model_path: str | Path | None = None, config: SFTConfig | None = None):
-        torch, transformers, _ = _libraries()
+        _, transformers, _ = _libraries()
         if model_path is None:
             from ..llm.local import default_model_path
 
             model_path = default_model_path()
-        path = Path(model_path)
-        self.model_name = path.name
+        self.path = Path(model_path)
+        self.model_name = self.path.name
         self.config = config or SFTConfig()
-        folder, name = str(path.parent), path.name
-        self.tokenizer = transformers.AutoTokenizer.from_pretrained(folder, gguf_file=name)
-        self.base = transformers.AutoModelForCausalLM.from_pretrained(
-            folder, gguf_file=name, dtype=torch.float32
+        self.tokenizer = transformers.AutoTokenizer.from_pretrained(
+            str(self.path.parent), gguf_file=self.path.name
         )
-        # the weights are dequantised to float32, but the GGUF loader leaves the model marked
-        # as quantized, which the Trainer refuses to train: clear the marks
-        self.base.hf_quantizer, self.base.is_quantized = None, False
-        self.base.config.quantization_config = None
-        self.model: Any = self.base
+        self._model: Any = None  # loaded on first use: the tokenizer alone is much quicker
+
+    @property
+    def model(self) -> Any:
+        """The model trained and scored: the base model, with adapters after ``train``."""
+        if self._model is None:
+            torch, transformers, _ = _libraries()
+            base = transformers.AutoModelForCausalLM.from_pretrained(
+                str(self.path.parent), gguf_file=self.path.name, dtype=torch.float32
+            )
+            # the weights are dequantised to float32, but the GGUF loader leaves the model
+            # marked as quantized, which the Trainer refuses to train: clear the marks
+            base.hf_quantizer, base.is_quantized = None, False
+            base.config.quantization_config = None
+            self._model = base
+        return self._model
+
+    def prompt(self, messages: Sequence[dict[str, Any]]) -> str:
+        """The chat-formatted turns before the last one, ending where the answer begins."""
+        return self.tokenizer.apply_chat_template(
+            list(messages[:-1]), tokenize=False, add_generation_prompt=True
+        )
 
     def encode(self, record: dict[str, Any]) -> dict[str, list[int]]:
         """Token ids of the conversation; labels only on the last turn (the answer)."""
         messages = record["messages"]
         full = self.tokenizer.apply_chat_template(messages, tokenize=False)
-        prompt = self.tokenizer.apply_chat_template(
-            messages[:-1], tokenize=False, add_generation_prompt=True
-        )
         ids = self.tokenizer(full, add_special_tokens=False)["input_ids"]
-        known = len(self.tokenizer(prompt, add_special_tokens=False)["input_ids"])
+        known = len(self.tokenizer(self.prompt(messages), add_special_tokens=False)["input_ids"])
         ids = ids[: self.config.max_length]
         labels = [IGNORE] * min(known, len(ids)) + ids[known:]
         return {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels}
@@ -102,16 +116,25 @@ class LoraSFTStudent:
     def train(
         self, records: Sequence[dict[str, Any]], out_dir: str | Path, seed: int = 0
     ) -> dict[str, Any]:
-        """Fit LoRA adapters on ``records`` (resuming from ``out_dir``'s last checkpoint);
-        the adapters are saved to ``out_dir/final``. Returns the trainer's log history."""
+        """Fit LoRA adapters on ``records`` (resuming from ``out_dir``'s last checkpoint; one
+        that already reached the step count is loaded, not trained further); the adapters are
+        saved to ``out_dir/final``. Returns the trainer's log history."""
+        with warnings.catch_warnings():  # harmless: no config.json beside the GGUF; a
+            # deprecation transformers' own code triggers
+            warnings.filterwarnings("ignore", message="Could not find a config file")
+            warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated")
+            return self._train(records, Path(out_dir), seed)
+
+    def _train(self, records: Sequence[dict[str, Any]], out: Path, seed: int) -> dict[str, Any]:
         _, transformers, peft = _libraries()
-        c, out = self.config, Path(out_dir)
-        if isinstance(self.model, peft.PeftModel):  # trained before: start from the base again
-            self.base = self.model.unload()
+        c = self.config
+        base = self.model
+        if isinstance(base, peft.PeftModel):  # trained before: start from the base again
+            base = base.unload()
         transformers.set_seed(seed)  # the adapters' initialisation
         lora = peft.LoraConfig(r=c.rank, lora_alpha=c.alpha, lora_dropout=c.dropout,
                                target_modules=list(c.target_modules), task_type="CAUSAL_LM")  # fmt: skip
-        self.model = peft.get_peft_model(self.base, lora)
+        self._model = peft.get_peft_model(base, lora)
         args = transformers.TrainingArguments(
             output_dir=str(out), per_device_train_batch_size=c.batch_size,
             num_train_epochs=c.epochs, max_steps=c.max_steps, learning_rate=c.learning_rate,
@@ -126,11 +149,29 @@ class LoraSFTStudent:
             model=self.model, args=args, data_collator=collator,
             train_dataset=[self.encode(r) for r in records],
         )  # fmt: skip
+        trainer.remove_callback(transformers.PrinterCallback)  # the log is returned, not printed
         resume = last_checkpoint(out)
         self._claim(out, trainer.train_dataset, seed, resume)
-        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+        state = json.loads((resume / "trainer_state.json").read_text()) if resume else {}
+        if state.get("global_step", 0) >= self.steps(len(records)):
+            # finished: the Trainer would still take one more step (at learning rate 0)
+            from safetensors.torch import load_file
+
+            weights = load_file(str(resume / "adapter_model.safetensors"))  # type: ignore[operator]
+            peft.set_peft_model_state_dict(self.model, weights)
+            history = state["log_history"]
+        else:
+            trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+            history = trainer.state.log_history
         self.model.save_pretrained(str(out / "final"))
-        return {"log_history": trainer.state.log_history, "resumed_from": resume and resume.name}
+        return {"log_history": history, "resumed_from": resume and resume.name}
+
+    def steps(self, records: int) -> int:
+        """The optimizer steps of a training on ``records`` records (as the Trainer counts)."""
+        c = self.config
+        if c.max_steps > 0:
+            return c.max_steps
+        return math.ceil(c.epochs * math.ceil(records / c.batch_size))
 
     def _claim(self, out: Path, encoded: list, seed: int, resume: Path | None) -> None:
         """Mark ``out`` as this training's; refuse checkpoints another training left there."""
@@ -165,3 +206,27 @@ class LoraSFTStudent:
             raise ValueError("no record has an answer token to score")
         loss = total / count
         return {"loss": loss, "perplexity": math.exp(loss), "tokens": count}
+
+    def generate(self, records: Sequence[dict[str, Any]], max_new_tokens: int = 256) -> list[str]:
+        """The model's greedy answer to each record's prompt turns (all but the last turn),
+        ``batch_size`` prompts at a time (left-padded), at most ``max_new_tokens`` each."""
+        torch, _, _ = _libraries()
+        tokenizer, size = self.tokenizer, max(1, self.config.batch_size)
+        prompts = [self.prompt(record["messages"]) for record in records]
+        answers: list[str] = []
+        self.model.eval()
+        side, tokenizer.padding_side = tokenizer.padding_side, "left"
+        try:
+            for start in range(0, len(prompts), size):
+                batch = tokenizer(prompts[start : start + size], add_special_tokens=False,
+                                  padding=True, return_tensors="pt")  # fmt: skip
+                with torch.no_grad():
+                    output = self.model.generate(
+                        **batch, max_new_tokens=max_new_tokens, do_sample=False,
+                        pad_token_id=tokenizer.pad_token_id,
+                    )  # fmt: skip
+                new = output[:, batch["input_ids"].shape[1] :]
+                answers += tokenizer.batch_decode(new, skip_special_tokens=True)
+        finally:
+            tokenizer.padding_side = side
+        return answers
